@@ -1,0 +1,29 @@
+//! The Kubernetes API as data: what the apiserver serves and the CLI reads,
+//! with no IO at all. Both sides share it, so a rule is written once.
+//!
+//! # Layout
+//! - [`resources`]: the table of served resources (group, version, kind,
+//!   plural, short names, scope, etcd key prefix). Start here.
+//! - [`selectors`]: label selectors (`app=myapp,env in (a,b)`) and field
+//!   selectors (`metadata.name=x`), parsed and matched.
+//! - [`field_errors`]: upstream's field errors (`spec.ports[0].port: Invalid
+//!   value: 0: ...`) and name rules (DNS labels and subdomains).
+//! - [`service`]: Service defaulting and validation, the heart of the API.
+//! - [`workloads`]: defaults and checks for Pods, Deployments and names.
+//! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
+//! - [`printers`]: the columns and cells of `kubectl get` tables.
+//! - [`duration`]: ages as kubectl prints them (`5d3h`).
+//!
+//! Objects are `k8s-openapi` types where a rule needs the schema (Service)
+//! and `serde_json::Value` where it only reads a few fields (printers).
+
+pub mod duration;
+pub mod field_errors;
+pub mod printers;
+pub mod resources;
+pub mod selectors;
+pub mod service;
+pub mod smp;
+pub mod workloads;
+
+pub use k8s_openapi;

@@ -1,0 +1,410 @@
+//! Table printers: the columns `kubectl get` shows for each resource.
+//!
+//! The apiserver answers `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`
+//! with these rows, and `kubectl-lite` prints the same ones, so both CLIs
+//! show the same table. Each printer is a pure function of the object and
+//! the current time (for AGE), written against the JSON object so that it
+//! prints whatever the store holds.
+
+use crate::duration::human_duration;
+use serde_json::{json, Value};
+
+/// One column: `PORT(S)`, a string, shown by default (priority 0) or only
+/// with `-o wide` (priority 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub type_: &'static str,
+    pub format: &'static str,
+    pub description: &'static str,
+    pub priority: i32,
+}
+
+const fn col(name: &'static str, type_: &'static str, priority: i32, description: &'static str) -> Column {
+    Column { name, type_, format: if name.is_empty() { "name" } else { "" }, description, priority }
+}
+
+const NAME: Column = Column {
+    name: "Name",
+    type_: "string",
+    format: "name",
+    description: "Name must be unique within a namespace.",
+    priority: 0,
+};
+const AGE: Column = col("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+
+/// The columns for a kind. Kinds without a printer get NAME and AGE, as upstream's default.
+pub fn columns(kind: &str) -> Vec<Column> {
+    match kind {
+        "Service" => vec![
+            NAME,
+            col("Type", "string", 0, "type determines how the Service is exposed."),
+            col("Cluster-IP", "string", 0, "clusterIP is the IP address of the service."),
+            col("External-IP", "string", 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic."),
+            col("Port(s)", "string", 0, "The list of ports that are exposed by this service."),
+            AGE,
+            col("Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector."),
+        ],
+        "Pod" => vec![
+            NAME,
+            col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
+            col("Status", "string", 0, "The aggregate status of the containers in this pod."),
+            col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted."),
+            AGE,
+            col("IP", "string", 1, "podIP address allocated to the pod."),
+            col("Node", "string", 1, "Name of the Node this pod is scheduled on."),
+            col("Nominated Node", "string", 1, "nominatedNodeName is set when this pod preempts other pods on the node."),
+            col("Readiness Gates", "string", 1, "If specified, all readiness gates will be evaluated for pod readiness."),
+        ],
+        "Deployment" => vec![
+            NAME,
+            col("Ready", "string", 0, "Number of the pod with ready state"),
+            col("Up-to-date", "integer", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            col("Available", "integer", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            AGE,
+            col("Containers", "string", 1, "Names of each container in the template."),
+            col("Images", "string", 1, "Images referenced by each container in the template."),
+            col("Selector", "string", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
+        ],
+        "Endpoints" => vec![NAME, col("Endpoints", "string", 0, "Endpoints of the service"), AGE],
+        "EndpointSlice" => vec![
+            NAME,
+            col("AddressType", "string", 0, "The IP protocol for this slice"),
+            col("Ports", "string", 0, "The ports for this slice"),
+            col("Endpoints", "string", 0, "The addresses for this slice"),
+            AGE,
+        ],
+        "Node" => vec![
+            NAME,
+            col("Status", "string", 0, "The status of the node"),
+            col("Roles", "string", 0, "The roles of the node"),
+            AGE,
+            col("Version", "string", 0, "Kubelet Version reported by the node."),
+            col("Internal-IP", "string", 1, "List of addresses reachable to the node. Queried from cloud provider, if available."),
+            col("External-IP", "string", 1, "List of addresses reachable to the node. Queried from cloud provider, if available."),
+            col("OS-Image", "string", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
+            col("Kernel-Version", "string", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
+            col("Container-Runtime", "string", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+        ],
+        "Namespace" => vec![NAME, col("Status", "string", 0, "The status of the namespace"), AGE],
+        "Event" => vec![
+            col("Last Seen", "string", 0, "Time when last event occurred"),
+            col("Type", "string", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
+            col("Reason", "string", 0, "Reason why the action was taken. It is human-readable."),
+            col("Object", "string", 0, "The object this Event is about"),
+            col("Subobject", "string", 1, "The subobject this Event is about"),
+            col("Source", "string", 1, "The source of this Event"),
+            col("Message", "string", 0, "A human-readable description of the status of this operation."),
+            col("First Seen", "string", 1, "The time at which the event was first recorded."),
+            col("Count", "string", 1, "The number of times this event has occurred."),
+            col("Name", "string", 1, "Name must be unique within a namespace."),
+        ],
+        _ => vec![NAME, AGE],
+    }
+}
+
+fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn or_none(s: String) -> String {
+    if s.is_empty() {
+        "<none>".to_string()
+    } else {
+        s
+    }
+}
+
+fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// Seconds since an RFC 3339 timestamp at `pointer`, or None if absent.
+fn since(v: &Value, pointer: &str, now: jiff::Timestamp) -> Option<i64> {
+    let t: jiff::Timestamp = s(v, pointer).parse().ok()?;
+    Some(now.as_second() - t.as_second())
+}
+
+fn age(v: &Value, pointer: &str, now: jiff::Timestamp) -> String {
+    since(v, pointer, now).map_or_else(|| "<unknown>".to_string(), human_duration)
+}
+
+/// `app=myapp,release=stabel`: a label map as upstream's `FormatLabels`.
+pub fn format_labels(map: Option<&Value>) -> String {
+    let pairs = map
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>())
+        .unwrap_or_default();
+    or_none(pairs.join(","))
+}
+
+/// A LabelSelector (`matchLabels` + `matchExpressions`) as one string.
+fn format_label_selector(sel: Option<&Value>) -> String {
+    let Some(sel) = sel else { return "<none>".to_string() };
+    let mut parts = Vec::new();
+    if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+        parts.extend(m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))));
+    }
+    for e in arr(sel, "/matchExpressions") {
+        let values = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default();
+        let (key, op) = (s(e, "/key"), s(e, "/operator"));
+        parts.push(match op {
+            "In" => format!("{key} in ({values})"),
+            "NotIn" => format!("{key} notin ({values})"),
+            "Exists" => key.to_string(),
+            _ => format!("!{key}"),
+        });
+    }
+    or_none(parts.join(","))
+}
+
+/// Joins at most three items, then ` + N more...`, as upstream does for endpoints.
+fn first_three(items: &[String]) -> String {
+    if items.len() > 3 {
+        format!("{} + {} more...", items[..3].join(","), items.len() - 3)
+    } else {
+        items.join(",")
+    }
+}
+
+/// The cells of one row, matching `columns(kind)`.
+pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+    let name = json!(s(obj, "/metadata/name"));
+    let created = age(obj, "/metadata/creationTimestamp", now);
+    match kind {
+        "Service" => {
+            let ty = s(obj, "/spec/type");
+            let cluster_ip = arr(obj, "/spec/clusterIPs").first().and_then(Value::as_str).unwrap_or("").to_string();
+            let external_ips: Vec<String> = arr(obj, "/spec/externalIPs").iter().filter_map(Value::as_str).map(String::from).collect();
+            let external = match ty {
+                "ExternalName" => s(obj, "/spec/externalName").to_string(),
+                "LoadBalancer" => {
+                    let mut ips: Vec<String> = arr(obj, "/status/loadBalancer/ingress")
+                        .iter()
+                        .map(|i| if s(i, "/ip").is_empty() { s(i, "/hostname").to_string() } else { s(i, "/ip").to_string() })
+                        .collect();
+                    ips.extend(external_ips);
+                    if ips.is_empty() {
+                        "<pending>".to_string()
+                    } else {
+                        ips.join(",")
+                    }
+                }
+                _ => external_ips.join(","),
+            };
+            let ports: Vec<String> = arr(obj, "/spec/ports")
+                .iter()
+                .map(|p| {
+                    let (port, proto) = (p["port"].as_i64().unwrap_or(0), s(p, "/protocol"));
+                    match p.get("nodePort").and_then(Value::as_i64) {
+                        Some(np) if np != 0 => format!("{port}:{np}/{proto}"),
+                        _ => format!("{port}/{proto}"),
+                    }
+                })
+                .collect();
+            vec![
+                name,
+                json!(ty),
+                json!(or_none(cluster_ip)),
+                json!(or_none(external)),
+                json!(or_none(ports.join(","))),
+                json!(created),
+                json!(format_labels(obj.pointer("/spec/selector"))),
+            ]
+        }
+        "Pod" => {
+            let statuses = arr(obj, "/status/containerStatuses");
+            let total = arr(obj, "/spec/containers").len();
+            let ready = statuses.iter().filter(|c| c["ready"].as_bool() == Some(true)).count();
+            let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+            let mut status = s(obj, "/status/phase").to_string();
+            if !s(obj, "/status/reason").is_empty() {
+                status = s(obj, "/status/reason").to_string();
+            }
+            for c in statuses {
+                if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
+                    status = reason.to_string();
+                } else if let Some(reason) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+                    status = reason.to_string();
+                }
+            }
+            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                status = "Terminating".to_string();
+            }
+            if status.is_empty() {
+                status = "Pending".to_string();
+            }
+            vec![
+                name,
+                json!(format!("{ready}/{total}")),
+                json!(status),
+                json!(restarts.to_string()),
+                json!(created),
+                json!(or_none(s(obj, "/status/podIP").to_string())),
+                json!(or_none(s(obj, "/spec/nodeName").to_string())),
+                json!(or_none(s(obj, "/status/nominatedNodeName").to_string())),
+                json!("<none>"),
+            ]
+        }
+        "Deployment" => {
+            let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let containers = arr(obj, "/spec/template/spec/containers");
+            let join = |field: &str| containers.iter().map(|c| s(c, field).to_string()).collect::<Vec<_>>().join(",");
+            vec![
+                name,
+                json!(format!("{}/{}", int("/status/readyReplicas"), obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1))),
+                json!(int("/status/updatedReplicas")),
+                json!(int("/status/availableReplicas")),
+                json!(created),
+                json!(join("/name")),
+                json!(join("/image")),
+                json!(format_label_selector(obj.pointer("/spec/selector"))),
+            ]
+        }
+        "Endpoints" => {
+            let mut items = Vec::new();
+            for subset in arr(obj, "/subsets") {
+                let ports = arr(subset, "/ports");
+                for addr in arr(subset, "/addresses") {
+                    if ports.is_empty() {
+                        items.push(s(addr, "/ip").to_string());
+                    }
+                    for p in ports {
+                        items.push(format!("{}:{}", s(addr, "/ip"), p["port"].as_i64().unwrap_or(0)));
+                    }
+                }
+            }
+            vec![name, json!(or_none(first_three(&items))), json!(created)]
+        }
+        "EndpointSlice" => {
+            let ports: Vec<String> = arr(obj, "/ports")
+                .iter()
+                .map(|p| p.get("port").and_then(Value::as_i64).map_or("<unset>".to_string(), |n| n.to_string()))
+                .collect();
+            let addrs: Vec<String> = arr(obj, "/endpoints")
+                .iter()
+                .flat_map(|e| arr(e, "/addresses").iter().filter_map(Value::as_str).map(String::from))
+                .collect();
+            let unset = |s: String| if s.is_empty() { "<unset>".to_string() } else { s };
+            vec![name, json!(s(obj, "/addressType")), json!(unset(first_three(&ports))), json!(unset(first_three(&addrs))), json!(created)]
+        }
+        "Node" => {
+            let ready = arr(obj, "/status/conditions").iter().find(|c| s(c, "/type") == "Ready");
+            let mut status = match ready.map(|c| s(c, "/status")) {
+                Some("True") => "Ready".to_string(),
+                Some("False") => "NotReady".to_string(),
+                _ => "Unknown".to_string(),
+            };
+            if obj.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+                status.push_str(",SchedulingDisabled");
+            }
+            let roles: Vec<&str> = obj
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .map(|l| l.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).filter(|r| !r.is_empty()).collect())
+                .unwrap_or_default();
+            let address = |ty: &str| {
+                arr(obj, "/status/addresses").iter().find(|a| s(a, "/type") == ty).map(|a| s(a, "/address").to_string()).unwrap_or_default()
+            };
+            vec![
+                name,
+                json!(status),
+                json!(or_none(roles.join(","))),
+                json!(created),
+                json!(s(obj, "/status/nodeInfo/kubeletVersion")),
+                json!(or_none(address("InternalIP"))),
+                json!(or_none(address("ExternalIP"))),
+                json!(s(obj, "/status/nodeInfo/osImage")),
+                json!(s(obj, "/status/nodeInfo/kernelVersion")),
+                json!(s(obj, "/status/nodeInfo/containerRuntimeVersion")),
+            ]
+        }
+        "Namespace" => vec![name, json!(s(obj, "/status/phase")), json!(created)],
+        "Event" => {
+            let last = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
+                .iter()
+                .find_map(|p| since(obj, p, now))
+                .map_or("<unknown>".to_string(), human_duration);
+            let first = ["/firstTimestamp", "/eventTime", "/metadata/creationTimestamp"]
+                .iter()
+                .find_map(|p| since(obj, p, now))
+                .map_or("<unknown>".to_string(), human_duration);
+            let object = format!("{}/{}", s(obj, "/involvedObject/kind").to_ascii_lowercase(), s(obj, "/involvedObject/name"));
+            let source = [s(obj, "/source/component"), s(obj, "/source/host")].iter().filter(|x| !x.is_empty()).copied().collect::<Vec<_>>().join(", ");
+            vec![
+                json!(last),
+                json!(s(obj, "/type")),
+                json!(s(obj, "/reason")),
+                json!(object),
+                json!(s(obj, "/involvedObject/fieldPath")),
+                json!(source),
+                json!(s(obj, "/message")),
+                json!(first),
+                json!(obj.get("count").and_then(Value::as_i64).unwrap_or(1).to_string()),
+                name,
+            ]
+        }
+        _ => vec![name, json!(created)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> jiff::Timestamp {
+        "2026-11-25T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn service_row_like_the_tutorial() {
+        let svc = json!({"metadata":{"name":"myapp","creationTimestamp":"2026-11-25T11:59:48Z"},
+            "spec":{"type":"ClusterIP","clusterIP":"10.108.46.110","clusterIPs":["10.108.46.110"],
+                    "selector":{"app":"myapp","release":"stabel"},"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":80}]}});
+        assert_eq!(
+            cells("Service", &svc, now()),
+            vec![json!("myapp"), json!("ClusterIP"), json!("10.108.46.110"), json!("<none>"), json!("80/TCP"), json!("12s"), json!("app=myapp,release=stabel")]
+        );
+        assert_eq!(columns("Service").len(), cells("Service", &svc, now()).len());
+    }
+
+    #[test]
+    fn node_port_and_load_balancer_services() {
+        let svc = json!({"metadata":{"name":"a"},"spec":{"type":"LoadBalancer","clusterIPs":["10.96.0.9"],"ports":[{"port":80,"nodePort":30080,"protocol":"TCP"},{"port":53,"nodePort":30053,"protocol":"UDP"}]}});
+        let row = cells("Service", &svc, now());
+        assert_eq!(row[3], json!("<pending>"));
+        assert_eq!(row[4], json!("80:30080/TCP,53:30053/UDP"));
+        assert_eq!(row[5], json!("<unknown>"));
+    }
+
+    #[test]
+    fn pod_row_like_the_tutorial() {
+        let pod = json!({"metadata":{"name":"myapp-deploy-77b578b6d-8jc6t","creationTimestamp":"2026-11-25T11:52:16Z"},
+            "spec":{"nodeName":"k8s-node01","containers":[{"name":"myapp"}]},
+            "status":{"phase":"Running","podIP":"10.244.1.31","containerStatuses":[{"ready":true,"restartCount":0}]}});
+        let row = cells("Pod", &pod, now());
+        assert_eq!(row, vec![json!("myapp-deploy-77b578b6d-8jc6t"), json!("1/1"), json!("Running"), json!("0"), json!("7m44s"), json!("10.244.1.31"), json!("k8s-node01"), json!("<none>"), json!("<none>")]);
+    }
+
+    #[test]
+    fn endpoints_are_cut_after_three() {
+        let ep = json!({"metadata":{"name":"myapp"},"subsets":[{"addresses":[{"ip":"10.244.1.31"},{"ip":"10.244.1.32"},{"ip":"10.244.2.41"},{"ip":"10.244.2.42"}],"ports":[{"port":80}]}]});
+        assert_eq!(cells("Endpoints", &ep, now())[1], json!("10.244.1.31:80,10.244.1.32:80,10.244.2.41:80 + 1 more..."));
+        let empty = json!({"metadata":{"name":"x"}});
+        assert_eq!(cells("Endpoints", &empty, now())[1], json!("<none>"));
+        let slice = json!({"metadata":{"name":"myapp-abc"},"addressType":"IPv4","ports":[{"port":80}],"endpoints":[{"addresses":["10.244.1.31"]}]});
+        assert_eq!(cells("EndpointSlice", &slice, now())[1..4], [json!("IPv4"), json!("80"), json!("10.244.1.31")]);
+    }
+
+    #[test]
+    fn deployment_and_node_rows() {
+        let d = json!({"metadata":{"name":"myapp-deploy"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"myapp"}},"template":{"spec":{"containers":[{"name":"myapp","image":"myapp:v2"}]}}},
+            "status":{"readyReplicas":2,"updatedReplicas":3,"availableReplicas":2}});
+        assert_eq!(cells("Deployment", &d, now())[1..4], [json!("2/3"), json!(3), json!(2)]);
+        assert_eq!(cells("Deployment", &d, now())[7], json!("app=myapp"));
+        let n = json!({"metadata":{"name":"node1","labels":{"node-role.kubernetes.io/control-plane":""}},"status":{"conditions":[{"type":"Ready","status":"True"}],"addresses":[{"type":"InternalIP","address":"172.20.0.3"}]}});
+        let row = cells("Node", &n, now());
+        assert_eq!(row[1..3], [json!("Ready"), json!("control-plane")]);
+        assert_eq!(row[5], json!("172.20.0.3"));
+    }
+}

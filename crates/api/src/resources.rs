@@ -1,0 +1,188 @@
+//! The table of every resource the apiserver serves.
+//!
+//! One row per resource, the same facts upstream spreads over its REST
+//! storage, discovery and etcd key layout: where it lives in the API
+//! (`group`/`version`/`plural`), what clients call it (`kind`, short names),
+//! whether it lives in a namespace, and where etcd keeps it.
+
+/// One served resource, e.g. `services` in core/v1.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// API group: `""` for the core group (`/api/v1`), else e.g. `apps`.
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    /// The URL segment: `services`.
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub short_names: &'static [&'static str],
+    pub namespaced: bool,
+    /// Subresources served under `<name>/`: `status`, `scale`.
+    pub subresources: &'static [&'static str],
+    /// The etcd key prefix, as upstream lays it out (nodes really are "minions").
+    pub etcd_prefix: &'static str,
+    /// `kubectl get all` includes this resource.
+    pub in_category_all: bool,
+}
+
+impl ResourceType {
+    /// `v1` or `apps/v1`, as written in `apiVersion`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The URL prefix of the group version: `/api/v1` or `/apis/apps/v1`.
+    pub fn group_version_path(&self) -> String {
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `services` for the core group, `deployments.apps` otherwise: the
+    /// resource as named in upstream's error messages.
+    pub fn qualified_name(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The etcd key of one object: `/registry/services/specs/default/myapp`.
+    pub fn etcd_key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{}/{}/{}", self.etcd_prefix, ns, name),
+            _ => format!("{}/{}", self.etcd_prefix, name),
+        }
+    }
+
+    /// The etcd prefix that holds a collection: every namespace, or one.
+    pub fn etcd_collection_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{}/{}/", self.etcd_prefix, ns),
+            _ => format!("{}/", self.etcd_prefix),
+        }
+    }
+}
+
+macro_rules! resource {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, [$($short:expr),*],
+     namespaced: $ns:expr, subresources: [$($sub:expr),*], etcd: $prefix:expr, all: $all:expr) => {
+        ResourceType {
+            group: $group,
+            version: $version,
+            kind: $kind,
+            plural: $plural,
+            singular: $singular,
+            short_names: &[$($short),*],
+            namespaced: $ns,
+            subresources: &[$($sub),*],
+            etcd_prefix: $prefix,
+            in_category_all: $all,
+        }
+    };
+}
+
+pub static NAMESPACES: ResourceType = resource!("", "v1", "Namespace", "namespaces", "namespace", ["ns"],
+    namespaced: false, subresources: ["status"], etcd: "/registry/namespaces", all: false);
+pub static SERVICES: ResourceType = resource!("", "v1", "Service", "services", "service", ["svc"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/services/specs", all: true);
+pub static ENDPOINTS: ResourceType = resource!("", "v1", "Endpoints", "endpoints", "endpoints", ["ep"],
+    namespaced: true, subresources: [], etcd: "/registry/services/endpoints", all: false);
+pub static PODS: ResourceType = resource!("", "v1", "Pod", "pods", "pod", ["po"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/pods", all: true);
+pub static NODES: ResourceType = resource!("", "v1", "Node", "nodes", "node", ["no"],
+    namespaced: false, subresources: ["status"], etcd: "/registry/minions", all: false);
+pub static EVENTS: ResourceType = resource!("", "v1", "Event", "events", "event", ["ev"],
+    namespaced: true, subresources: [], etcd: "/registry/events", all: false);
+pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "deployments", "deployment", ["deploy"],
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/deployments", all: true);
+pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
+    namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false);
+
+/// Every served resource, in discovery order.
+pub static ALL: [&ResourceType; 8] = [
+    &NAMESPACES,
+    &SERVICES,
+    &ENDPOINTS,
+    &PODS,
+    &NODES,
+    &EVENTS,
+    &DEPLOYMENTS,
+    &ENDPOINT_SLICES,
+];
+
+/// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
+pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for r in ALL {
+        if !out.contains(&(r.group, r.version)) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+/// Looks a resource up by group, version and URL plural.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+    ALL.iter()
+        .copied()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// Looks a resource up by what a user types: plural, singular, short name or
+/// kind, case-insensitively, optionally qualified by group (`deployments.apps`).
+pub fn find_by_user_name(name: &str) -> Option<&'static ResourceType> {
+    let lower = name.to_ascii_lowercase();
+    let (bare, group) = match lower.split_once('.') {
+        Some((b, g)) => (b.to_string(), Some(g.to_string())),
+        None => (lower.clone(), None),
+    };
+    ALL.iter().copied().find(|r| {
+        group.as_deref().is_none_or(|g| g == r.group)
+            && (r.plural == bare
+                || r.singular == bare
+                || r.kind.eq_ignore_ascii_case(&bare)
+                || r.short_names.contains(&bare.as_str()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_upstream_layout() {
+        assert_eq!(SERVICES.etcd_key(Some("default"), "myapp"), "/registry/services/specs/default/myapp");
+        assert_eq!(NODES.etcd_key(None, "node1"), "/registry/minions/node1");
+        assert_eq!(NAMESPACES.etcd_key(Some("ignored"), "default"), "/registry/namespaces/default");
+        assert_eq!(PODS.etcd_collection_prefix(None), "/registry/pods/");
+        assert_eq!(PODS.etcd_collection_prefix(Some("a")), "/registry/pods/a/");
+    }
+
+    #[test]
+    fn users_name_resources_many_ways() {
+        for n in ["svc", "service", "services", "Service", "SERVICES"] {
+            assert_eq!(find_by_user_name(n), Some(&SERVICES), "{n}");
+        }
+        assert_eq!(find_by_user_name("deploy"), Some(&DEPLOYMENTS));
+        assert_eq!(find_by_user_name("deployments.apps"), Some(&DEPLOYMENTS));
+        assert_eq!(find_by_user_name("deployments.core"), None);
+        assert_eq!(find_by_user_name("ep"), Some(&ENDPOINTS));
+        assert_eq!(find_by_user_name("nope"), None);
+    }
+
+    #[test]
+    fn group_versions_are_listed_once_core_first() {
+        assert_eq!(group_versions(), vec![("", "v1"), ("apps", "v1"), ("discovery.k8s.io", "v1")]);
+        assert_eq!(DEPLOYMENTS.api_version(), "apps/v1");
+        assert_eq!(DEPLOYMENTS.group_version_path(), "/apis/apps/v1");
+        assert_eq!(SERVICES.group_version_path(), "/api/v1");
+    }
+}
