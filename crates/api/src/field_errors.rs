@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(e.to_string(), r#"spec.type: Unsupported value: "Foo": supported values: "ClusterIP", "NodePort""#);
         assert_eq!(FieldError::required("spec.ports", "").to_string(), "spec.ports: Required value");
         let two = [FieldError::required("a", ""), FieldError::required("b", "")];
-        assert_eq!(invalid_message("Service", "x", &two), r#"Service "x" is invalid: [a: Required value, b: Required value]"#);
+        assert_eq!(
+            invalid_message("Service", "x", &two),
+            r#"Service "x" is invalid: [a: Required value, b: Required value]"#
+        );
         assert_eq!(quote_list(&["10.0.0.1".into()]), r#"[]string{"10.0.0.1"}"#);
     }
 

@@ -31,7 +31,12 @@ const NAME: Column = Column {
     description: "Name must be unique within a namespace.",
     priority: 0,
 };
-const AGE: Column = col("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+const AGE: Column = col(
+    "Age",
+    "string",
+    0,
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+);
 
 /// The columns for a kind. Kinds without a printer get NAME and AGE, as upstream's default.
 pub fn columns(kind: &str) -> Vec<Column> {
@@ -146,7 +151,11 @@ fn format_label_selector(sel: Option<&Value>) -> String {
         parts.extend(m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))));
     }
     for e in arr(sel, "/matchExpressions") {
-        let values = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default();
+        let values = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
         let (key, op) = (s(e, "/key"), s(e, "/operator"));
         parts.push(match op {
             "In" => format!("{key} in ({values})"),
@@ -175,13 +184,20 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         "Service" => {
             let ty = s(obj, "/spec/type");
             let cluster_ip = arr(obj, "/spec/clusterIPs").first().and_then(Value::as_str).unwrap_or("").to_string();
-            let external_ips: Vec<String> = arr(obj, "/spec/externalIPs").iter().filter_map(Value::as_str).map(String::from).collect();
+            let external_ips: Vec<String> =
+                arr(obj, "/spec/externalIPs").iter().filter_map(Value::as_str).map(String::from).collect();
             let external = match ty {
                 "ExternalName" => s(obj, "/spec/externalName").to_string(),
                 "LoadBalancer" => {
                     let mut ips: Vec<String> = arr(obj, "/status/loadBalancer/ingress")
                         .iter()
-                        .map(|i| if s(i, "/ip").is_empty() { s(i, "/hostname").to_string() } else { s(i, "/ip").to_string() })
+                        .map(|i| {
+                            if s(i, "/ip").is_empty() {
+                                s(i, "/hostname").to_string()
+                            } else {
+                                s(i, "/ip").to_string()
+                            }
+                        })
                         .collect();
                     ips.extend(external_ips);
                     if ips.is_empty() {
@@ -252,7 +268,11 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             let join = |field: &str| containers.iter().map(|c| s(c, field).to_string()).collect::<Vec<_>>().join(",");
             vec![
                 name,
-                json!(format!("{}/{}", int("/status/readyReplicas"), obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1))),
+                json!(format!(
+                    "{}/{}",
+                    int("/status/readyReplicas"),
+                    obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+                )),
                 json!(int("/status/updatedReplicas")),
                 json!(int("/status/availableReplicas")),
                 json!(created),
@@ -286,7 +306,13 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 .flat_map(|e| arr(e, "/addresses").iter().filter_map(Value::as_str).map(String::from))
                 .collect();
             let unset = |s: String| if s.is_empty() { "<unset>".to_string() } else { s };
-            vec![name, json!(s(obj, "/addressType")), json!(unset(first_three(&ports))), json!(unset(first_three(&addrs))), json!(created)]
+            vec![
+                name,
+                json!(s(obj, "/addressType")),
+                json!(unset(first_three(&ports))),
+                json!(unset(first_three(&addrs))),
+                json!(created),
+            ]
         }
         "Node" => {
             let ready = arr(obj, "/status/conditions").iter().find(|c| s(c, "/type") == "Ready");
@@ -301,10 +327,19 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             let roles: Vec<&str> = obj
                 .pointer("/metadata/labels")
                 .and_then(Value::as_object)
-                .map(|l| l.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).filter(|r| !r.is_empty()).collect())
+                .map(|l| {
+                    l.keys()
+                        .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                        .filter(|r| !r.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
             let address = |ty: &str| {
-                arr(obj, "/status/addresses").iter().find(|a| s(a, "/type") == ty).map(|a| s(a, "/address").to_string()).unwrap_or_default()
+                arr(obj, "/status/addresses")
+                    .iter()
+                    .find(|a| s(a, "/type") == ty)
+                    .map(|a| s(a, "/address").to_string())
+                    .unwrap_or_default()
             };
             vec![
                 name,
@@ -329,8 +364,14 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 .iter()
                 .find_map(|p| since(obj, p, now))
                 .map_or("<unknown>".to_string(), human_duration);
-            let object = format!("{}/{}", s(obj, "/involvedObject/kind").to_ascii_lowercase(), s(obj, "/involvedObject/name"));
-            let source = [s(obj, "/source/component"), s(obj, "/source/host")].iter().filter(|x| !x.is_empty()).copied().collect::<Vec<_>>().join(", ");
+            let object =
+                format!("{}/{}", s(obj, "/involvedObject/kind").to_ascii_lowercase(), s(obj, "/involvedObject/name"));
+            let source = [s(obj, "/source/component"), s(obj, "/source/host")]
+                .iter()
+                .filter(|x| !x.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
             vec![
                 json!(last),
                 json!(s(obj, "/type")),
@@ -363,7 +404,15 @@ mod tests {
                     "selector":{"app":"myapp","release":"stabel"},"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":80}]}});
         assert_eq!(
             cells("Service", &svc, now()),
-            vec![json!("myapp"), json!("ClusterIP"), json!("10.108.46.110"), json!("<none>"), json!("80/TCP"), json!("12s"), json!("app=myapp,release=stabel")]
+            vec![
+                json!("myapp"),
+                json!("ClusterIP"),
+                json!("10.108.46.110"),
+                json!("<none>"),
+                json!("80/TCP"),
+                json!("12s"),
+                json!("app=myapp,release=stabel")
+            ]
         );
         assert_eq!(columns("Service").len(), cells("Service", &svc, now()).len());
     }
@@ -383,13 +432,29 @@ mod tests {
             "spec":{"nodeName":"k8s-node01","containers":[{"name":"myapp"}]},
             "status":{"phase":"Running","podIP":"10.244.1.31","containerStatuses":[{"ready":true,"restartCount":0}]}});
         let row = cells("Pod", &pod, now());
-        assert_eq!(row, vec![json!("myapp-deploy-77b578b6d-8jc6t"), json!("1/1"), json!("Running"), json!("0"), json!("7m44s"), json!("10.244.1.31"), json!("k8s-node01"), json!("<none>"), json!("<none>")]);
+        assert_eq!(
+            row,
+            vec![
+                json!("myapp-deploy-77b578b6d-8jc6t"),
+                json!("1/1"),
+                json!("Running"),
+                json!("0"),
+                json!("7m44s"),
+                json!("10.244.1.31"),
+                json!("k8s-node01"),
+                json!("<none>"),
+                json!("<none>")
+            ]
+        );
     }
 
     #[test]
     fn endpoints_are_cut_after_three() {
         let ep = json!({"metadata":{"name":"myapp"},"subsets":[{"addresses":[{"ip":"10.244.1.31"},{"ip":"10.244.1.32"},{"ip":"10.244.2.41"},{"ip":"10.244.2.42"}],"ports":[{"port":80}]}]});
-        assert_eq!(cells("Endpoints", &ep, now())[1], json!("10.244.1.31:80,10.244.1.32:80,10.244.2.41:80 + 1 more..."));
+        assert_eq!(
+            cells("Endpoints", &ep, now())[1],
+            json!("10.244.1.31:80,10.244.1.32:80,10.244.2.41:80 + 1 more...")
+        );
         let empty = json!({"metadata":{"name":"x"}});
         assert_eq!(cells("Endpoints", &empty, now())[1], json!("<none>"));
         let slice = json!({"metadata":{"name":"myapp-abc"},"addressType":"IPv4","ports":[{"port":80}],"endpoints":[{"addresses":["10.244.1.31"]}]});

@@ -107,16 +107,8 @@ pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "
     namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false);
 
 /// Every served resource, in discovery order.
-pub static ALL: [&ResourceType; 8] = [
-    &NAMESPACES,
-    &SERVICES,
-    &ENDPOINTS,
-    &PODS,
-    &NODES,
-    &EVENTS,
-    &DEPLOYMENTS,
-    &ENDPOINT_SLICES,
-];
+pub static ALL: [&ResourceType; 8] =
+    [&NAMESPACES, &SERVICES, &ENDPOINTS, &PODS, &NODES, &EVENTS, &DEPLOYMENTS, &ENDPOINT_SLICES];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
@@ -131,9 +123,7 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
 
 /// Looks a resource up by group, version and URL plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-    ALL.iter()
-        .copied()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    ALL.iter().copied().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Looks a resource up by what a user types: plural, singular, short name or

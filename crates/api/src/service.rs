@@ -6,7 +6,9 @@
 //! says what a Service *asks* for (`needs_cluster_ip`, `needs_node_ports`).
 
 use crate::field_errors::{dns1035_label, dns1123_label, dns1123_subdomain, iana_svc_name, quote, FieldError};
-use k8s_openapi::api::core::v1::{ClientIPConfig, Service, ServicePort, ServiceSpec, ServiceStatus, SessionAffinityConfig};
+use k8s_openapi::api::core::v1::{
+    ClientIPConfig, Service, ServicePort, ServiceSpec, ServiceStatus, SessionAffinityConfig,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -105,7 +107,10 @@ pub fn set_defaults(svc: &mut Service) {
 pub fn keep_allocated_values(new: &mut Service, old: &Service) {
     let (Some(new_spec), Some(old_spec)) = (new.spec.as_mut(), old.spec.as_ref()) else { return };
     let same_kind_of_ip = new_spec.type_.as_deref() != Some("ExternalName");
-    if same_kind_of_ip && new_spec.cluster_ip.as_deref().unwrap_or("").is_empty() && new_spec.cluster_ips.as_ref().is_none_or(Vec::is_empty) {
+    if same_kind_of_ip
+        && new_spec.cluster_ip.as_deref().unwrap_or("").is_empty()
+        && new_spec.cluster_ips.as_ref().is_none_or(Vec::is_empty)
+    {
         new_spec.cluster_ip = old_spec.cluster_ip.clone();
         new_spec.cluster_ips = old_spec.cluster_ips.clone();
     }
@@ -120,6 +125,40 @@ pub fn keep_allocated_values(new: &mut Service, old: &Service) {
                     .find(|o| o.port == port.port && o.node_port.unwrap_or(0) != 0)
                     .and_then(|o| o.node_port);
             }
+        }
+    }
+}
+
+/// When a Service changes type, the values only its old type needed go
+/// with it, unless the user changed them in the same write (then validation
+/// speaks): upstream's `dropTypeDependentFields`. This is what lets
+/// `kubectl patch svc x -p '{"spec":{"type":"ClusterIP"}}'` succeed.
+pub fn drop_type_dependent_fields(new: &mut Service, old: &Service) {
+    let node_ports = |s: &Service| -> Vec<Option<i32>> {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .map(|ps| ps.iter().map(|p| p.node_port).collect())
+            .unwrap_or_default()
+    };
+    let old_ports = node_ports(old);
+    let unchanged_ports = node_ports(new).iter().all(|np| np.is_none_or(|n| n == 0) || old_ports.contains(np));
+    if needs_node_ports(old) && !needs_node_ports(new) && unchanged_ports {
+        new.spec.iter_mut().flat_map(|s| s.ports.iter_mut().flatten()).for_each(|p| p.node_port = None);
+    }
+    let ips = |s: &Service| s.spec.as_ref().and_then(|s| s.cluster_ips.clone());
+    if needs_cluster_ip(old) && service_type(new) == "ExternalName" && ips(new) == ips(old) {
+        if let Some(spec) = new.spec.as_mut() {
+            spec.cluster_ip = None;
+            spec.cluster_ips = None;
+            spec.ip_families = None;
+            spec.ip_family_policy = None;
+            spec.internal_traffic_policy = None;
+        }
+    }
+    if service_type(new) != "LoadBalancer" {
+        if let Some(spec) = new.spec.as_mut() {
+            spec.allocate_load_balancer_node_ports = None;
         }
     }
 }
@@ -160,7 +199,11 @@ pub fn validate(svc: &Service, old: Option<&Service>) -> Vec<FieldError> {
     }
     for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
         if ip.parse::<IpAddr>().is_err() {
-            errs.push(FieldError::invalid(format!("spec.externalIPs[{i}]"), quote(ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+            errs.push(FieldError::invalid(
+                format!("spec.externalIPs[{i}]"),
+                quote(ip),
+                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            ));
         }
     }
     if let Some(old) = old {
@@ -177,6 +220,7 @@ fn validate_ports(spec: &ServiceSpec, ty: &str, errs: &mut Vec<FieldError>) {
     }
     let mut names = HashSet::new();
     let mut keys = HashSet::new();
+    let mut node_ports = HashSet::new();
     for (i, port) in ports.iter().enumerate() {
         let path = format!("spec.ports[{i}]");
         match port.name.as_deref().unwrap_or("") {
@@ -192,18 +236,29 @@ fn validate_ports(spec: &ServiceSpec, ty: &str, errs: &mut Vec<FieldError>) {
             }
         }
         if !(1..=65535).contains(&port.port) {
-            errs.push(FieldError::invalid(format!("{path}.port"), port.port.to_string(), "must be between 1 and 65535, inclusive"));
+            errs.push(FieldError::invalid(
+                format!("{path}.port"),
+                port.port.to_string(),
+                "must be between 1 and 65535, inclusive",
+            ));
         }
         let protocol = port.protocol.as_deref().unwrap_or("TCP");
         if !PROTOCOLS.contains(&protocol) {
             errs.push(FieldError::not_supported(format!("{path}.protocol"), protocol, &PROTOCOLS));
         }
         if !keys.insert((port.port, protocol)) {
-            errs.push(FieldError::duplicate(path.clone(), format!("{{\"port\":{},\"protocol\":{}}}", port.port, quote(protocol))));
+            errs.push(FieldError::duplicate(
+                path.clone(),
+                format!("{{\"port\":{},\"protocol\":{}}}", port.port, quote(protocol)),
+            ));
         }
         match &port.target_port {
             Some(IntOrString::Int(p)) if !(1..=65535).contains(p) => {
-                errs.push(FieldError::invalid(format!("{path}.targetPort"), p.to_string(), "must be between 1 and 65535, inclusive"));
+                errs.push(FieldError::invalid(
+                    format!("{path}.targetPort"),
+                    p.to_string(),
+                    "must be between 1 and 65535, inclusive",
+                ));
             }
             Some(IntOrString::String(s)) => {
                 for msg in iana_svc_name(s) {
@@ -213,11 +268,21 @@ fn validate_ports(spec: &ServiceSpec, ty: &str, errs: &mut Vec<FieldError>) {
             _ => {}
         }
         let node_port = port.node_port.unwrap_or(0);
+        if node_port != 0 && !node_ports.insert((node_port, protocol)) {
+            errs.push(FieldError::duplicate(format!("{path}.nodePort"), node_port.to_string()));
+        }
         if node_port != 0 && !matches!(ty, "NodePort" | "LoadBalancer") {
-            errs.push(FieldError::forbidden(format!("{path}.nodePort"), format!("may not be used when `type` is '{ty}'")));
+            errs.push(FieldError::forbidden(
+                format!("{path}.nodePort"),
+                format!("may not be used when `type` is '{ty}'"),
+            ));
         }
         if !(0..=65535).contains(&node_port) {
-            errs.push(FieldError::invalid(format!("{path}.nodePort"), node_port.to_string(), "must be between 1 and 65535, inclusive"));
+            errs.push(FieldError::invalid(
+                format!("{path}.nodePort"),
+                node_port.to_string(),
+                "must be between 1 and 65535, inclusive",
+            ));
         }
     }
 }
@@ -226,10 +291,18 @@ fn validate_cluster_ips(spec: &ServiceSpec, ty: &str, errs: &mut Vec<FieldError>
     let ips = spec.cluster_ips.as_deref().unwrap_or(&[]);
     let single = spec.cluster_ip.as_deref().unwrap_or("");
     if !single.is_empty() && ips.first().map(String::as_str) != Some(single) {
-        errs.push(FieldError::invalid("spec.clusterIPs", crate::field_errors::quote_list(ips), "element [0] must match clusterIP"));
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs",
+            crate::field_errors::quote_list(ips),
+            "element [0] must match clusterIP",
+        ));
     }
     if ips.len() > 1 {
-        errs.push(FieldError::invalid("spec.clusterIPs", crate::field_errors::quote_list(ips), "this cluster is single-stack (IPv4): at most one IP may be given"));
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs",
+            crate::field_errors::quote_list(ips),
+            "this cluster is single-stack (IPv4): at most one IP may be given",
+        ));
     }
     for (i, ip) in ips.iter().enumerate() {
         let path = format!("spec.clusterIPs[{i}]");
@@ -242,7 +315,11 @@ fn validate_cluster_ips(spec: &ServiceSpec, ty: &str, errs: &mut Vec<FieldError>
                 errs.push(FieldError::invalid(path, quote(ip), format!("may not be set to 'None' for {ty} services")));
             }
         } else if ip.parse::<IpAddr>().is_err() {
-            errs.push(FieldError::invalid(path, quote(ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+            errs.push(FieldError::invalid(
+                path,
+                quote(ip),
+                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            ));
         }
     }
 }
@@ -252,10 +329,15 @@ fn validate_affinity(spec: &ServiceSpec, errs: &mut Vec<FieldError>) {
     if !["ClientIP", "None"].contains(&affinity) {
         errs.push(FieldError::not_supported("spec.sessionAffinity", affinity, &["ClientIP", "None"]));
     }
-    let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()).and_then(|c| c.timeout_seconds);
+    let timeout =
+        spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()).and_then(|c| c.timeout_seconds);
     if let Some(t) = timeout {
         if affinity == "None" {
-            errs.push(FieldError::invalid("spec.sessionAffinityConfig", "{}", "must not be set when session affinity is None"));
+            errs.push(FieldError::invalid(
+                "spec.sessionAffinityConfig",
+                "{}",
+                "must not be set when session affinity is None",
+            ));
         } else if !(1..=MAX_AFFINITY_TIMEOUT).contains(&t) {
             errs.push(FieldError::invalid(
                 "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
@@ -296,7 +378,9 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_kubectl_describe_shows() {
-        let mut s = svc(json!({"metadata":{"name":"myapp"},"spec":{"selector":{"app":"myapp"},"ports":[{"name":"http","port":80}]}}));
+        let mut s = svc(
+            json!({"metadata":{"name":"myapp"},"spec":{"selector":{"app":"myapp"},"ports":[{"name":"http","port":80}]}}),
+        );
         set_defaults(&mut s);
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["spec"]["type"], "ClusterIP");
@@ -312,7 +396,9 @@ mod tests {
 
     #[test]
     fn defaults_for_node_port_and_affinity() {
-        let mut s = svc(json!({"spec":{"type":"NodePort","sessionAffinity":"ClientIP","ports":[{"port":80,"targetPort":"http"}]}}));
+        let mut s = svc(
+            json!({"spec":{"type":"NodePort","sessionAffinity":"ClientIP","ports":[{"port":80,"targetPort":"http"}]}}),
+        );
         set_defaults(&mut s);
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["spec"]["externalTrafficPolicy"], "Cluster");
@@ -381,8 +467,32 @@ mod tests {
     }
 
     #[test]
+    fn type_changes_drop_what_only_the_old_type_needed() {
+        let mut old = svc(
+            json!({"metadata":{"name":"a"},"spec":{"type":"NodePort","clusterIP":"10.96.0.10","ports":[{"port":80,"nodePort":30080}]}}),
+        );
+        set_defaults(&mut old);
+        let mut patched = old.clone();
+        patched.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
+        drop_type_dependent_fields(&mut patched, &old);
+        set_defaults(&mut patched);
+        assert!(validate(&patched, Some(&old)).is_empty());
+        assert_eq!(patched.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port, None);
+        let mut external = old.clone();
+        let spec = external.spec.as_mut().unwrap();
+        spec.type_ = Some("ExternalName".into());
+        spec.external_name = Some("example.com".into());
+        drop_type_dependent_fields(&mut external, &old);
+        set_defaults(&mut external);
+        assert!(validate(&external, Some(&old)).is_empty(), "{:?}", validate(&external, Some(&old)));
+        assert_eq!(external.spec.unwrap().cluster_ip, None);
+    }
+
+    #[test]
     fn cluster_ip_is_for_life_but_kept_when_omitted() {
-        let mut old = svc(json!({"metadata":{"name":"a"},"spec":{"type":"NodePort","clusterIP":"10.96.0.10","ports":[{"port":80,"nodePort":30080}]}}));
+        let mut old = svc(
+            json!({"metadata":{"name":"a"},"spec":{"type":"NodePort","clusterIP":"10.96.0.10","ports":[{"port":80,"nodePort":30080}]}}),
+        );
         set_defaults(&mut old);
         let mut changed = svc(json!({"metadata":{"name":"a"},"spec":{"clusterIP":"10.96.0.11","ports":[{"port":80}]}}));
         set_defaults(&mut changed);

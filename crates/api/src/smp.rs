@@ -50,7 +50,9 @@ pub fn list_strategy(kind: &str, path: &str) -> ListStrategy {
             (_, Some("volumeMounts")) => MergeByKey("mountPath"),
             (_, Some("volumeDevices")) => MergeByKey("devicePath"),
             ("spec.containers" | "spec.initContainers" | "spec.ephemeralContainers", _) => MergeByKey("name"),
-            ("spec.volumes" | "spec.imagePullSecrets" | "spec.schedulingGates" | "spec.resourceClaims", _) => MergeByKey("name"),
+            ("spec.volumes" | "spec.imagePullSecrets" | "spec.schedulingGates" | "spec.resourceClaims", _) => {
+                MergeByKey("name")
+            }
             ("spec.hostAliases" | "status.podIPs" | "status.hostIPs", _) => MergeByKey("ip"),
             ("spec.topologySpreadConstraints", _) => MergeByKey("topologyKey"),
             _ => Replace,
@@ -89,7 +91,12 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// Merges a patch map into an original map; None means "delete this map".
-fn merge_map(kind: &str, path: &str, mut original: Map<String, Value>, patch: &Map<String, Value>) -> Result<Option<Map<String, Value>>, PatchError> {
+fn merge_map(
+    kind: &str,
+    path: &str,
+    mut original: Map<String, Value>,
+    patch: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, PatchError> {
     match patch.get("$patch").and_then(Value::as_str) {
         Some("delete") => return Ok(None),
         Some("replace") => {
@@ -164,7 +171,9 @@ fn merge_list(kind: &str, path: &str, original: Vec<Value>, patch: &[Value]) -> 
                 let Value::Object(item_map) = item else {
                     return Err(PatchError(format!("{path}: list items must be objects with the merge key {key:?}")));
                 };
-                let id = item_map.get(key).ok_or_else(|| PatchError(format!("map: {item} does not contain declared merge key: {key}")))?;
+                let id = item_map
+                    .get(key)
+                    .ok_or_else(|| PatchError(format!("map: {item} does not contain declared merge key: {key}")))?;
                 let pos = out.iter().position(|o| o.get(key) == Some(id));
                 match (pos, item_map.get("$patch").and_then(Value::as_str)) {
                     (Some(i), Some("delete")) => {
@@ -253,7 +262,10 @@ mod tests {
         let d = json!({"spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"myapp","image":"myapp:v1","ports":[{"containerPort":80}]}]}}}});
         let patch = json!({"spec":{"template":{"spec":{"containers":[{"name":"myapp","image":"myapp:v2"}]}}}});
         let got = apply("Deployment", &d, &patch).unwrap();
-        assert_eq!(got["spec"]["template"]["spec"]["containers"], json!([{"name":"myapp","image":"myapp:v2","ports":[{"containerPort":80}]}]));
+        assert_eq!(
+            got["spec"]["template"]["spec"]["containers"],
+            json!([{"name":"myapp","image":"myapp:v2","ports":[{"containerPort":80}]}])
+        );
         assert_eq!(list_strategy("Deployment", "spec.template.spec.containers.env"), ListStrategy::MergeByKey("name"));
         assert_eq!(list_strategy("Endpoints", "subsets"), ListStrategy::Replace);
     }

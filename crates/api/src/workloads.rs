@@ -41,7 +41,11 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
     let match_labels: std::collections::BTreeMap<String, String> =
         selector.get("matchLabels").and_then(|l| serde_json::from_value(l.clone()).ok()).unwrap_or_default();
     if match_labels.is_empty() && selector.get("matchExpressions").is_none() {
-        errs.push(FieldError::invalid("spec.selector", "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}", "empty selector is invalid for deployment"));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
+            "empty selector is invalid for deployment",
+        ));
     } else if !LabelSelector::from_map(&match_labels).matches(&labels) {
         let shown = labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect::<Vec<_>>().join(", ");
         errs.push(FieldError::invalid(
@@ -51,7 +55,11 @@ pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
         ));
     }
     if obj.pointer("/spec/replicas").and_then(Value::as_i64).is_some_and(|r| r < 0) {
-        errs.push(FieldError::invalid("spec.replicas", obj["spec"]["replicas"].to_string(), "must be greater than or equal to 0"));
+        errs.push(FieldError::invalid(
+            "spec.replicas",
+            obj["spec"]["replicas"].to_string(),
+            "must be greater than or equal to 0",
+        ));
     }
     errs
 }
@@ -160,7 +168,12 @@ mod tests {
     fn latest_images_are_always_pulled() {
         let mut p = json!({"spec":{"containers":[{"name":"a","image":"nginx"},{"name":"b","image":"localhost:5000/x:latest"},{"name":"c","image":"localhost:5000/x:1"}]}});
         set_defaults("Pod", &mut p);
-        let policies: Vec<&str> = p["spec"]["containers"].as_array().unwrap().iter().map(|c| c["imagePullPolicy"].as_str().unwrap()).collect();
+        let policies: Vec<&str> = p["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["imagePullPolicy"].as_str().unwrap())
+            .collect();
         assert_eq!(policies, ["Always", "Always", "IfNotPresent"]);
         assert_eq!(p["status"]["phase"], "Pending");
     }
@@ -169,6 +182,9 @@ mod tests {
     fn names_follow_each_kinds_rule() {
         assert!(validate_create("Namespace", &json!({"metadata":{"name":"a.b"}})).len() == 1);
         assert!(validate_create("Endpoints", &json!({"metadata":{"name":"a.b"}})).is_empty());
-        assert_eq!(validate_create("Endpoints", &json!({"metadata":{}}))[0].to_string(), "metadata.name: Required value: name or generateName is required");
+        assert_eq!(
+            validate_create("Endpoints", &json!({"metadata":{}}))[0].to_string(),
+            "metadata.name: Required value: name or generateName is required"
+        );
     }
 }

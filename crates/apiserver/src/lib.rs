@@ -1,1 +1,106 @@
-//! placeholder
+//! A Kubernetes-compatible apiserver for the Service lifecycle, on etcd.
+//!
+//! # Layout (in the order a request flows)
+//! - [`config`]: the flags.
+//! - [`http`]: `app(state)`, the axum router; discovery routes, then one
+//!   handler for every resource path. Start reading here.
+//! - [`request`]: what a path, query and Accept header ask for (pure).
+//! - [`discovery`]: `/version`, `/api`, `/apis`, resource lists, aggregated
+//!   discovery, minimal OpenAPI v3.
+//! - [`registry`]: the verbs (create, update, patch, delete) with defaults,
+//!   validation and the Service's allocations.
+//! - [`allocation`]: ClusterIP and NodePort allocation: pure bitmaps and
+//!   ranges, claimed by one etcd key per value in the Service's transaction.
+//! - [`storage`]: the only code that talks to etcd.
+//! - [`watch_cache`]: one etcd watch per resource, fanned out to clients.
+//! - [`bootstrap`]: default namespaces and the `kubernetes` Service.
+//! - [`error`]: `ApiError`, rendered as a Kubernetes `Status`.
+//! - [`metrics`], [`shutdown`]: cross-cutting.
+
+pub mod allocation;
+pub mod bootstrap;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod registry;
+pub mod request;
+pub mod shutdown;
+pub mod storage;
+pub mod watch_cache;
+
+use allocation::range::IpRange;
+use allocation::Allocators;
+use anyhow::Context;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a handler needs.
+pub struct AppState {
+    pub registry: registry::Registry,
+    /// One cache per resource, keyed by its etcd prefix.
+    pub caches: HashMap<&'static str, Arc<watch_cache::WatchCache>>,
+    pub metrics: metrics::Metrics,
+    /// `host:port` other components reach us at.
+    pub advertised: String,
+    pub bookmark_interval: Duration,
+}
+
+/// Connects to etcd, retrying while it starts.
+async fn connect(endpoints: &[String]) -> anyhow::Result<storage::Store> {
+    let mut last = None;
+    for _ in 0..60 {
+        match storage::Store::connect(endpoints).await {
+            Ok(store) => match store.revision().await {
+                Ok(_) => return Ok(store),
+                Err(e) => last = Some(e),
+            },
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(anyhow::anyhow!("etcd at {endpoints:?} did not answer: {}", last.map(|e| e.to_string()).unwrap_or_default()))
+}
+
+/// Runs the apiserver until `shutdown` fires.
+pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
+    let store = connect(&config.etcd_servers).await?;
+    let ip_range = IpRange::new(config.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
+    let allocators = Arc::new(Allocators::new(ip_range, config.service_node_port_range));
+    for prefix in [allocation::IP_PREFIX, allocation::PORT_PREFIX] {
+        let revision = allocators.load(&store, prefix).await?;
+        let (a, s, sd) = (allocators.clone(), store.clone(), shutdown.clone());
+        tokio::spawn(async move { a.follow(s, prefix, revision, sd).await });
+    }
+    let listener = tokio::net::TcpListener::bind((config.bind_address, config.port))
+        .await
+        .context("binding the listen address")?;
+    let port = listener.local_addr()?.port();
+    let registry = registry::Registry { store: store.clone(), allocators };
+    bootstrap::run(&registry, ip_range.first(), config.advertised_ip(), port)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+
+    // The caches start at the current revision: every change from now on is theirs.
+    let revision = store.revision().await?;
+    let mut caches = HashMap::new();
+    for resource in api::resources::ALL {
+        let cache = Arc::new(watch_cache::WatchCache::new(resource, config.watch_cache_size, revision));
+        tokio::spawn(cache.clone().run(store.clone(), revision, shutdown.clone()));
+        caches.insert(resource.etcd_prefix, cache);
+    }
+    let state = Arc::new(AppState {
+        registry,
+        caches,
+        metrics: metrics::Metrics::default(),
+        advertised: format!("{}:{port}", config.advertised_ip()),
+        bookmark_interval: Duration::from_secs(config.watch_bookmark_interval.max(1)),
+    });
+    // Tests and scripts read this line to learn the port.
+    println!("apiserver listening on {}:{port}", config.bind_address);
+    tracing::info!(etcd = ?config.etcd_servers, "serving");
+    axum::serve(listener, http::app(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
+    Ok(())
+}

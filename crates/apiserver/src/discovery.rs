@@ -1,0 +1,232 @@
+//! Discovery: how clients learn what this server serves. `/version` picks
+//! kubectl's binary (the installed `kubectl` is a version dispatcher), the
+//! legacy documents serve kube-rs and Python, the aggregated v2 document
+//! serves kubectl 1.30+, and a minimal OpenAPI v3 tells kubectl that the
+//! server validates fields itself (so `kubectl apply` needs no schema).
+
+use api::resources::{self, ResourceType};
+use serde_json::{json, Value};
+
+pub const SERVER_MINOR: &str = "32";
+
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": SERVER_MINOR,
+        "gitVersion": format!("v1.{SERVER_MINOR}.0-mini"),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-25T00:00:00Z",
+        "goVersion": "none (Rust)",
+        "compiler": "rustc",
+        "platform": "linux/amd64",
+    })
+}
+
+pub fn api_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{ "clientCIDR": "0.0.0.0/0", "serverAddress": server_address }],
+    })
+}
+
+pub fn api_groups() -> Value {
+    let groups: Vec<Value> = resources::group_versions()
+        .into_iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, v)| {
+            let gv = json!({ "groupVersion": format!("{g}/{v}"), "version": v });
+            json!({ "name": g, "versions": [gv.clone()], "preferredVersion": gv })
+        })
+        .collect();
+    json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
+}
+
+fn verbs(r: &ResourceType) -> Vec<&'static str> {
+    let mut v = vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+    if r.kind == "Namespace" {
+        v.retain(|x| *x != "deletecollection");
+    }
+    v
+}
+
+fn scale_kind(sub: &str, r: &ResourceType) -> (&'static str, &'static str, &'static str) {
+    if sub == "scale" {
+        ("autoscaling", "v1", "Scale")
+    } else {
+        (r.group, r.version, r.kind)
+    }
+}
+
+/// The legacy `APIResourceList` of one group version.
+pub fn resource_list(group: &str, version: &str) -> Value {
+    let mut out = Vec::new();
+    for r in resources::ALL.iter().filter(|r| r.group == group && r.version == version) {
+        let mut entry = json!({
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": verbs(r),
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        if r.in_category_all {
+            entry["categories"] = json!(["all"]);
+        }
+        out.push(entry);
+        for sub in r.subresources {
+            let (g, v, k) = scale_kind(sub, r);
+            let mut e = json!({ "name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": k, "verbs": ["get", "patch", "update"] });
+            if *sub == "scale" {
+                e["group"] = json!(g);
+                e["version"] = json!(v);
+            }
+            out.push(e);
+        }
+    }
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out })
+}
+
+/// The aggregated discovery document (`apidiscovery.k8s.io/v2`) for the
+/// core group (`/api`) or the named groups (`/apis`).
+pub fn aggregated(core: bool) -> Value {
+    let items: Vec<Value> = resources::group_versions()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(g, v)| {
+            let res: Vec<Value> = resources::ALL
+                .iter()
+                .filter(|r| r.group == g && r.version == v)
+                .map(|r| {
+                    let subs: Vec<Value> = r
+                        .subresources
+                        .iter()
+                        .map(|sub| {
+                            let (sg, sv, sk) = scale_kind(sub, r);
+                            json!({ "subresource": sub, "responseKind": { "group": sg, "version": sv, "kind": sk }, "verbs": ["get", "patch", "update"] })
+                        })
+                        .collect();
+                    let mut e = json!({
+                        "resource": r.plural,
+                        "responseKind": { "group": r.group, "version": r.version, "kind": r.kind },
+                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": r.singular,
+                        "verbs": verbs(r),
+                        "subresources": subs,
+                    });
+                    if !r.short_names.is_empty() {
+                        e["shortNames"] = json!(r.short_names);
+                    }
+                    if r.in_category_all {
+                        e["categories"] = json!(["all"]);
+                    }
+                    e
+                })
+                .collect();
+            json!({ "metadata": { "name": g, "creationTimestamp": null }, "versions": [{ "version": v, "resources": res, "freshness": "Current" }] })
+        })
+        .collect();
+    json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items })
+}
+
+pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Changes whenever the served documents change, so kubectl's cache refreshes.
+const OPENAPI_HASH: &str = "mini-k8s-0001";
+
+pub fn openapi_root() -> Value {
+    let paths: serde_json::Map<String, Value> = resources::group_versions()
+        .into_iter()
+        .map(|(g, v)| {
+            let path = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
+            let url = format!("/openapi/v3/{path}?hash={OPENAPI_HASH}");
+            (path, json!({ "serverRelativeURL": url }))
+        })
+        .collect();
+    json!({ "paths": paths })
+}
+
+/// A minimal OpenAPI v3 document for one group version: one PATCH operation
+/// per kind that declares its group-version-kind and the `fieldValidation`
+/// parameter, which is what kubectl checks before trusting the server to
+/// validate fields.
+pub fn openapi_group_version(path: &str) -> Option<Value> {
+    let (group, version) = match path.trim_matches('/').split('/').collect::<Vec<_>>().as_slice() {
+        ["api", v] => (String::new(), v.to_string()),
+        ["apis", g, v] => (g.to_string(), v.to_string()),
+        _ => return None,
+    };
+    let mut paths = serde_json::Map::new();
+    for r in resources::ALL.iter().filter(|r| r.group == group && r.version == version) {
+        let item = if r.namespaced {
+            format!("{}/namespaces/{{namespace}}/{}/{{name}}", r.group_version_path(), r.plural)
+        } else {
+            format!("{}/{}/{{name}}", r.group_version_path(), r.plural)
+        };
+        let op = json!({
+            "operationId": format!("patch{}", r.kind),
+            "parameters": [
+                { "name": "dryRun", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+                { "name": "fieldManager", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+                { "name": "fieldValidation", "in": "query", "description": "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields.", "schema": { "type": "string", "uniqueItems": true } },
+                { "name": "force", "in": "query", "schema": { "type": "boolean", "uniqueItems": true } },
+            ],
+            "responses": { "200": { "description": "OK" } },
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": { "group": r.group, "version": r.version, "kind": r.kind },
+        });
+        paths.insert(item, json!({ "patch": op }));
+    }
+    if paths.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": { "title": "Kubernetes", "version": format!("v1.{SERVER_MINOR}.0") },
+        "paths": paths,
+        "components": { "schemas": {} },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_lists_carry_short_names_and_subresources() {
+        let core = resource_list("", "v1");
+        let names: Vec<&str> =
+            core["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"services") && names.contains(&"services/status") && names.contains(&"pods/status"));
+        let svc = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "services").unwrap();
+        assert_eq!(svc["shortNames"], json!(["svc"]));
+        let apps = resource_list("apps", "v1");
+        let scale = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
+        assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
+    }
+
+    #[test]
+    fn aggregated_splits_core_from_groups() {
+        assert_eq!(aggregated(true)["items"].as_array().unwrap().len(), 1);
+        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), 2);
+        assert_eq!(api_groups()["groups"][0]["name"], "apps");
+    }
+
+    #[test]
+    fn openapi_declares_field_validation_per_kind() {
+        let root = openapi_root();
+        assert!(root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("/openapi/v3/apis/apps/v1?hash="));
+        let doc = openapi_group_version("api/v1").unwrap();
+        let op = &doc["paths"]["/api/v1/namespaces/{namespace}/services/{name}"]["patch"];
+        assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Service");
+        assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert!(openapi_group_version("apis/batch/v1").is_none());
+    }
+}

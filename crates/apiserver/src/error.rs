@@ -1,0 +1,191 @@
+//! One error type for every handler, turned into the `Status` body that
+//! kubectl, kube-rs and the Python client parse (`reason` drives their
+//! behaviour: `AlreadyExists` makes `kubectl create` fail politely,
+//! `NotFound` makes `kubectl apply` create instead of patch).
+
+use api::field_errors::{invalid_message, FieldError};
+use api::resources::ResourceType;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { code, reason, message: message.into(), details: None }
+    }
+
+    fn with_details(mut self, resource: &ResourceType, name: &str) -> Self {
+        let mut details = json!({ "name": name, "kind": resource.plural });
+        if !resource.group.is_empty() {
+            details["group"] = json!(resource.group);
+        }
+        self.details = Some(details);
+        self
+    }
+
+    /// `services "myapp" not found`
+    pub fn not_found(resource: &ResourceType, name: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", format!("{} \"{name}\" not found", resource.qualified_name()))
+            .with_details(resource, name)
+    }
+
+    /// `services "myapp" already exists`
+    pub fn already_exists(resource: &ResourceType, name: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", resource.qualified_name()),
+        )
+        .with_details(resource, name)
+    }
+
+    /// Optimistic concurrency lost: the object changed since the client read it.
+    pub fn conflict(resource: &ResourceType, name: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                resource.qualified_name()
+            ),
+        )
+        .with_details(resource, name)
+    }
+
+    /// 422 with one cause per field error, as upstream's `NewInvalid`.
+    pub fn invalid(resource: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        let causes: Vec<Value> =
+            errors.iter().map(|e| json!({ "reason": e.reason(), "message": e.body(), "field": e.field })).collect();
+        let mut err =
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", invalid_message(resource.kind, name, errors));
+        let mut details = json!({ "name": name, "kind": resource.kind, "causes": causes });
+        if !resource.group.is_empty() {
+            details["group"] = json!(resource.group);
+        }
+        err.details = Some(details);
+        err
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    /// 422 for a request that parsed but cannot be carried out (a failed JSON patch `test`).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
+    }
+
+    pub fn forbidden(resource: &ResourceType, name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", resource.qualified_name()),
+        )
+        .with_details(resource, name)
+    }
+
+    /// A path that names no resource we serve.
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+    }
+
+    pub fn method_not_allowed(verb: &str, what: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({verb} {what})"),
+        )
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// A watch resumed from a revision the cache no longer holds.
+    pub fn expired(requested: i64, oldest: i64) -> Self {
+        Self::new(StatusCode::GONE, "Expired", format!("too old resource version: {requested} ({oldest})"))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message)
+    }
+
+    /// The `Status` object, as in the body of the response or a watch ERROR event.
+    pub fn status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code.as_u16(),
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        crate::http::json_response(self.code, &self.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::resources::{DEPLOYMENTS, SERVICES};
+
+    #[test]
+    fn status_bodies_match_upstream() {
+        let s = ApiError::not_found(&SERVICES, "x").status();
+        assert_eq!(
+            s,
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"services \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"services"},"code":404})
+        );
+        let d = ApiError::already_exists(&DEPLOYMENTS, "web").status();
+        assert_eq!(d["message"], "deployments.apps \"web\" already exists");
+        assert_eq!(d["details"]["group"], "apps");
+        let inv = ApiError::invalid(&SERVICES, "x", &[FieldError::required("spec.ports", "")]);
+        assert_eq!(inv.code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            inv.status()["details"]["causes"][0],
+            json!({"reason":"FieldValueRequired","message":"Required value","field":"spec.ports"})
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! The only code that talks to etcd.
+//!
+//! Objects are stored as JSON under upstream's key layout
+//! (`/registry/services/specs/<ns>/<name>`), without `resourceVersion`: the
+//! version of an object *is* its etcd mod revision, filled in on every read.
+//! Every write is one etcd transaction ([`Txn`]) of guards and operations,
+//! so an object and the allocations it holds commit or fail together.
+
+use etcd_client::{Client, Compare, CompareOp, GetOptions, TxnOp, TxnOpResponse};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("corrupt object at {key}: {err}")]
+    Corrupt { key: String, err: serde_json::Error },
+    /// A guard of the transaction did not hold; the first such guard.
+    #[error("precondition failed on {0:?}")]
+    GuardFailed(Guard),
+}
+
+/// An object as read from etcd.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The object, its `metadata.resourceVersion` set to `mod_revision`.
+    pub object: Value,
+    pub mod_revision: i64,
+}
+
+/// A condition a transaction needs to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// The key does not exist: create, or claim an allocation.
+    Absent(String),
+    /// The key is unchanged since it was read: optimistic concurrency.
+    Unchanged { key: String, mod_revision: i64 },
+}
+
+impl Guard {
+    fn key(&self) -> &str {
+        match self {
+            Guard::Absent(k) | Guard::Unchanged { key: k, .. } => k,
+        }
+    }
+    fn compare(&self) -> Compare {
+        match self {
+            Guard::Absent(k) => Compare::create_revision(k.as_str(), CompareOp::Equal, 0),
+            Guard::Unchanged { key, mod_revision } => {
+                Compare::mod_revision(key.as_str(), CompareOp::Equal, *mod_revision)
+            }
+        }
+    }
+    /// Whether the guard holds given the key's current mod revision (0 = absent).
+    fn holds(&self, current: i64) -> bool {
+        match self {
+            Guard::Absent(_) => current == 0,
+            Guard::Unchanged { mod_revision, .. } => current == *mod_revision,
+        }
+    }
+}
+
+/// One atomic write: all guards hold and every operation applies, or nothing does.
+#[derive(Debug, Clone, Default)]
+pub struct Txn {
+    pub guards: Vec<Guard>,
+    pub puts: Vec<(String, Vec<u8>)>,
+    pub deletes: Vec<String>,
+}
+
+impl Txn {
+    pub fn guard(mut self, g: Guard) -> Self {
+        self.guards.push(g);
+        self
+    }
+    pub fn put(mut self, key: impl Into<String>, value: Vec<u8>) -> Self {
+        self.puts.push((key.into(), value));
+        self
+    }
+    pub fn delete(mut self, key: impl Into<String>) -> Self {
+        self.deletes.push(key.into());
+        self
+    }
+}
+
+/// A cheap-to-clone handle on etcd (the client multiplexes one connection).
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+}
+
+/// Sets `metadata.resourceVersion` from the etcd revision.
+pub fn with_resource_version(mut object: Value, revision: i64) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+    }
+    object
+}
+
+/// The stored bytes of an object: JSON without `resourceVersion`.
+pub fn encode(object: &Value) -> Vec<u8> {
+    let mut object = object.clone();
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&object).unwrap_or_default()
+}
+
+pub fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StoreError> {
+    serde_json::from_slice(value)
+        .map(|v| with_resource_version(v, revision))
+        .map_err(|err| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), err })
+}
+
+impl Store {
+    pub async fn connect(endpoints: &[String]) -> Result<Self, StoreError> {
+        Ok(Self { client: Client::connect(endpoints, None).await? })
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Stored>, StoreError> {
+        let resp = self.client.kv_client().get(key, None).await?;
+        match resp.kvs().first() {
+            None => Ok(None),
+            Some(kv) => Ok(Some(Stored {
+                object: decode(kv.key(), kv.value(), kv.mod_revision())?,
+                mod_revision: kv.mod_revision(),
+            })),
+        }
+    }
+
+    /// Every object under a prefix, and the store revision they were read at.
+    pub async fn list(&self, prefix: &str) -> Result<(Vec<Value>, i64), StoreError> {
+        let resp = self.client.kv_client().get(prefix, Some(GetOptions::new().with_prefix())).await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let objects =
+            resp.kvs().iter().map(|kv| decode(kv.key(), kv.value(), kv.mod_revision())).collect::<Result<_, _>>()?;
+        Ok((objects, revision))
+    }
+
+    /// The keys under a prefix (allocation keys carry their meaning in the key).
+    pub async fn list_keys(&self, prefix: &str) -> Result<(Vec<String>, i64), StoreError> {
+        let resp = self.client.kv_client().get(prefix, Some(GetOptions::new().with_prefix().with_keys_only())).await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        Ok((resp.kvs().iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect(), revision))
+    }
+
+    /// The store's current revision.
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        let resp =
+            self.client.kv_client().get("/registry/", Some(GetOptions::new().with_prefix().with_count_only())).await?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    /// Commits a transaction; returns the revision it was committed at, or
+    /// the first guard that failed. On failure the same round trip reads the
+    /// guarded keys, so the caller learns *which* guard failed for free.
+    pub async fn commit(&self, txn: Txn) -> Result<i64, StoreError> {
+        let compares: Vec<Compare> = txn.guards.iter().map(Guard::compare).collect();
+        let mut ops: Vec<TxnOp> = txn.puts.into_iter().map(|(k, v)| TxnOp::put(k, v, None)).collect();
+        ops.extend(txn.deletes.into_iter().map(|k| TxnOp::delete(k, None)));
+        let reads: Vec<TxnOp> = txn.guards.iter().map(|g| TxnOp::get(g.key(), None)).collect();
+        let resp =
+            self.client.kv_client().txn(etcd_client::Txn::new().when(compares).and_then(ops).or_else(reads)).await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        if resp.succeeded() {
+            return Ok(revision);
+        }
+        for (guard, read) in txn.guards.iter().zip(resp.op_responses()) {
+            let current = match read {
+                TxnOpResponse::Get(g) => g.kvs().first().map_or(0, |kv| kv.mod_revision()),
+                _ => 0,
+            };
+            if !guard.holds(current) {
+                return Err(StoreError::GuardFailed(guard.clone()));
+            }
+        }
+        // Every guard holds now: it changed back between compare and read.
+        Err(StoreError::GuardFailed(txn.guards[0].clone()))
+    }
+}
