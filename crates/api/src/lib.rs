@@ -11,6 +11,7 @@
 //! - [`service`]: Service defaulting and validation, the heart of the API.
 //! - [`workloads`]: defaults and checks for Pods, Deployments and names.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
+//! - [`protobuf`]: the protobuf bodies of kubectl's typed commands, as JSON.
 //! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
 //!
@@ -20,6 +21,7 @@
 pub mod duration;
 pub mod field_errors;
 pub mod printers;
+pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod service;

@@ -1,1 +1,210 @@
-//! placeholder
+//! End-to-end harness: real etcd, real binaries, real clients.
+//!
+//! # Layout
+//! - [`Etcd`]: an etcd server on free loopback ports with a scratch data dir.
+//! - [`Apiserver`]: the `apiserver` binary against it, on a free port.
+//! - [`Kubeconfig`] and [`kubectl`]: what a user would type, for real.
+//! - `src/bin/bench-apiserver.rs`: the apiserver benchmark.
+//!
+//! The tests that use this live beside the code they test (the apiserver's
+//! are in `crates/apiserver/tests/`), so `cargo test` builds the binaries
+//! they start.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A scratch directory, removed on drop.
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("mini-k8s-{tag}-{}-{}", std::process::id(), fastrand_suffix()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fastrand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
+/// A free TCP port on loopback (the OS picks; we release it at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real etcd (Debian's `etcd-server`) on free loopback ports.
+pub struct Etcd {
+    pub url: String,
+    _proc: Proc,
+    _dir: ScratchDir,
+}
+
+impl Etcd {
+    pub fn start() -> Self {
+        let dir = ScratchDir::new("etcd");
+        let (client, peer) = (free_port(), free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let child = Command::new("etcd")
+            .args(["--data-dir", &dir.0.join("data").to_string_lossy()])
+            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd is not installed: run scripts/install-deps");
+        let proc = Proc(child);
+        assert!(wait_for_port(client, Duration::from_secs(20)), "etcd did not start on {url}");
+        Self { url, _proc: proc, _dir: dir }
+    }
+}
+
+/// The `apiserver` binary, running against an [`Etcd`].
+pub struct Apiserver {
+    pub url: String,
+    pub port: u16,
+    proc: Option<Proc>,
+    binary: PathBuf,
+    args: Vec<String>,
+}
+
+impl Apiserver {
+    /// Starts `binary` on a free port with extra flags; waits until it serves.
+    pub fn start(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
+        let mut args =
+            vec!["--etcd-servers".to_string(), etcd.url.clone(), "--bind-address".into(), "127.0.0.1".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut server = Self { url: String::new(), port: free_port(), proc: None, binary: binary.to_path_buf(), args };
+        server.restart();
+        server
+    }
+
+    pub fn stop(&mut self) {
+        self.proc = None;
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut child = Command::new(&self.binary)
+            .args(&self.args)
+            .args(["--port", &self.port.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start apiserver");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("apiserver output");
+        assert!(line.contains("listening on"), "apiserver did not start: {line:?}");
+        self.url = format!("http://127.0.0.1:{}", self.port);
+        self.proc = Some(Proc(child));
+        assert!(wait_for_port(self.port, Duration::from_secs(10)));
+    }
+}
+
+/// A kubeconfig file pointing at one apiserver, as kubectl and kube-rs read it.
+pub struct Kubeconfig {
+    pub path: PathBuf,
+    _dir: ScratchDir,
+}
+
+impl Kubeconfig {
+    pub fn new(server_url: &str) -> Self {
+        let dir = ScratchDir::new("kubeconfig");
+        let path = dir.0.join("config");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster: {{server: \"{server_url}\"}}\nusers:\n- name: admin\n  user: {{}}\ncontexts:\n- name: lab\n  context: {{cluster: lab, user: admin, namespace: default}}\ncurrent-context: lab\n"
+        );
+        std::fs::write(&path, text).expect("write kubeconfig");
+        Self { path, _dir: dir }
+    }
+}
+
+/// Runs the installed `kubectl` with this kubeconfig (and a private cache
+/// dir, so discovery is fetched from this server and not a stale cache).
+pub fn kubectl(config: &Kubeconfig, args: &[&str]) -> Output {
+    let cache = config.path.with_file_name("cache");
+    Command::new("kubectl")
+        .env("KUBECONFIG", &config.path)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(args)
+        .output()
+        .expect("kubectl is not installed")
+}
+
+/// Runs kubectl and returns stdout, panicking with stderr on failure.
+pub fn kubectl_ok(config: &Kubeconfig, args: &[&str]) -> String {
+    let out = kubectl(config, args);
+    assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Splits a kubectl table into rows of whitespace-separated cells.
+pub fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().map(String::from).collect()).collect()
+}
+
+/// The workspace's target directory (where `cargo build` puts binaries).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+/// One plain HTTP/1.1 request, for tests that want to be "another client"
+/// or to see the exact status code. Returns (status, body).
+pub fn http(method: &str, base_url: &str, path: &str, content_type: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = base_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if let Some(ct) = content_type {
+        req.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}

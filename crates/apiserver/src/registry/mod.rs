@@ -173,6 +173,7 @@ impl Registry {
         Ok((items.into_iter().filter(|o| filter.matches(o)).collect(), revision))
     }
 
+    /// For a dry run, which commits nothing, the namespace is checked by a read.
     async fn ensure_namespace(&self, resource: &ResourceType, namespace: Option<&str>) -> Result<(), ApiError> {
         if let (true, Some(ns)) = (resource.namespaced, namespace) {
             if self.store.get(&NAMESPACES.etcd_key(None, ns)).await.map_err(store_err)?.is_none() {
@@ -243,6 +244,11 @@ impl Registry {
     ) -> Result<Value, ApiError> {
         let name = str_at(&obj, "/metadata/name").to_string();
         let namespace = str_at(&obj, "/metadata/namespace").to_string();
+        // A new object's namespace must exist when it commits, not just when we looked.
+        let namespace_guard = match (old, resource.namespaced) {
+            (None, true) => Some(Guard::Exists(NAMESPACES.etcd_key(None, &namespace))),
+            _ => None,
+        };
         for _attempt in 0..16 {
             let mut obj = obj.clone();
             let mut alloc = service::Allocation::default();
@@ -260,7 +266,11 @@ impl Registry {
                 None => Guard::Absent(key.to_string()),
                 Some((_, rev)) => Guard::Unchanged { key: key.to_string(), mod_revision: rev },
             };
-            let txn = alloc.into_txn(Txn::default().guard(guard).put(key, encode(&obj)), &namespace, &name);
+            let mut txn = Txn::default().guard(guard);
+            if let Some(ns) = &namespace_guard {
+                txn = txn.guard(ns.clone());
+            }
+            let txn = alloc.into_txn(txn.put(key, encode(&obj)), &namespace, &name);
             match self.store.commit(txn).await {
                 Ok(revision) => {
                     alloc.committed(&self.allocators);
@@ -298,6 +308,10 @@ impl Registry {
                 Err(StoreError::GuardFailed(Guard::Absent(_))) => {
                     alloc.undo_reservations(&self.allocators);
                     return Err(ApiError::already_exists(resource, &name));
+                }
+                Err(StoreError::GuardFailed(Guard::Exists(_))) => {
+                    alloc.undo_reservations(&self.allocators);
+                    return Err(ApiError::not_found(&NAMESPACES, &namespace));
                 }
                 Err(StoreError::GuardFailed(Guard::Unchanged { .. })) => {
                     alloc.undo_reservations(&self.allocators);
@@ -361,7 +375,9 @@ impl Registry {
         obj["metadata"] = Value::Object(meta);
         obj["apiVersion"] = json!(resource.api_version());
         obj["kind"] = json!(resource.kind);
-        self.ensure_namespace(resource, namespace).await?;
+        if opts.dry_run {
+            self.ensure_namespace(resource, namespace).await?;
+        }
         let (obj, warnings) = Self::prepare(resource, obj, None, opts.field_validation)?;
         let key = Self::key(resource, namespace, str_at(&obj, "/metadata/name"));
         let object = self.commit(resource, &key, obj, None, opts.dry_run).await?;

@@ -30,8 +30,16 @@ impl FieldValidation {
 }
 
 /// Parses a request body by its Content-Type: JSON when missing or JSON,
-/// YAML for the YAML types (server-side apply sends YAML).
+/// YAML for the YAML types (server-side apply sends YAML), Kubernetes
+/// protobuf for kubectl's typed commands.
 pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if content_type.contains("protobuf") {
+        return api::protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")));
+    }
+    if content_type.contains("cbor") {
+        return Err(ApiError::unsupported_body_type(content_type));
+    }
     let is_yaml = content_type.contains("yaml");
     let parsed: Result<Value, String> = if is_yaml {
         serde_yaml::from_slice(body).map_err(|e| e.to_string())
@@ -134,7 +142,7 @@ mod tests {
         let input =
             json!({"metadata":{"name":"a","bogus":1},"spec":{"ports":[{"port":80,"extra":true}],"foo":null,"bar":"x"}});
         let out = normalize(&SERVICES, input.clone()).unwrap();
-        assert_eq!(unknown_fields(&input, &out), vec!["metadata.bogus", "spec.ports[0].extra", "spec.bar"]);
+        assert_eq!(unknown_fields(&input, &out), vec!["metadata.bogus", "spec.bar", "spec.ports[0].extra"]);
         assert_eq!(out["kind"], "Service");
     }
 

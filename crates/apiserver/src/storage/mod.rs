@@ -33,6 +33,9 @@ pub struct Stored {
 pub enum Guard {
     /// The key does not exist: create, or claim an allocation.
     Absent(String),
+    /// The key exists: an object's namespace, checked in the same
+    /// transaction that creates the object.
+    Exists(String),
     /// The key is unchanged since it was read: optimistic concurrency.
     Unchanged { key: String, mod_revision: i64 },
 }
@@ -40,12 +43,13 @@ pub enum Guard {
 impl Guard {
     fn key(&self) -> &str {
         match self {
-            Guard::Absent(k) | Guard::Unchanged { key: k, .. } => k,
+            Guard::Absent(k) | Guard::Exists(k) | Guard::Unchanged { key: k, .. } => k,
         }
     }
     fn compare(&self) -> Compare {
         match self {
             Guard::Absent(k) => Compare::create_revision(k.as_str(), CompareOp::Equal, 0),
+            Guard::Exists(k) => Compare::create_revision(k.as_str(), CompareOp::Greater, 0),
             Guard::Unchanged { key, mod_revision } => {
                 Compare::mod_revision(key.as_str(), CompareOp::Equal, *mod_revision)
             }
@@ -55,6 +59,7 @@ impl Guard {
     fn holds(&self, current: i64) -> bool {
         match self {
             Guard::Absent(_) => current == 0,
+            Guard::Exists(_) => current != 0,
             Guard::Unchanged { mod_revision, .. } => current == *mod_revision,
         }
     }
