@@ -249,13 +249,25 @@ impl Registry {
             (None, true) => Some(Guard::Exists(NAMESPACES.etcd_key(None, &namespace))),
             _ => None,
         };
+        let mut reloaded = false;
         for _attempt in 0..16 {
             let mut obj = obj.clone();
             let mut alloc = service::Allocation::default();
             if resource.kind == "Service" {
                 let mut svc: Service = serde_json::from_value(obj).map_err(|e| ApiError::internal(e.to_string()))?;
                 let old_svc: Option<Service> = old.and_then(|(o, _)| serde_json::from_value(o.clone()).ok());
-                alloc = service::allocate(&self.allocators, &mut svc, old_svc.as_ref())?;
+                alloc = match service::allocate(&self.allocators, &mut svc, old_svc.as_ref()) {
+                    Ok(a) => a,
+                    // Full here may only mean stale: read etcd's truth once before saying so.
+                    Err(service::AllocateError::RangeFull(_)) if !reloaded => {
+                        reloaded = true;
+                        for prefix in [crate::allocation::IP_PREFIX, crate::allocation::PORT_PREFIX] {
+                            self.allocators.load(&self.store, prefix).await.map_err(store_err)?;
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 obj = serde_json::to_value(&svc).map_err(|e| ApiError::internal(e.to_string()))?;
             }
             if dry_run {

@@ -83,9 +83,32 @@ impl Allocation {
     }
 }
 
+/// Why [`allocate`] failed.
+#[derive(Debug)]
+pub enum AllocateError {
+    /// This process's bitmap has no free value for a dynamic request. It may
+    /// be stale (another apiserver just released one): reload and retry
+    /// before telling the user.
+    RangeFull(&'static str),
+    Invalid(ApiError),
+}
+
+impl From<AllocateError> for ApiError {
+    fn from(e: AllocateError) -> Self {
+        match e {
+            AllocateError::RangeFull(what) => ApiError::internal(format!("failed to allocate a {what}: range is full")),
+            AllocateError::Invalid(e) => e,
+        }
+    }
+}
+
 /// Fills in the dynamic ClusterIP and NodePorts of `svc` (already defaulted
 /// and validated) and says what to claim and release against `old`.
-pub fn allocate(allocators: &Allocators, svc: &mut Service, old: Option<&Service>) -> Result<Allocation, ApiError> {
+pub fn allocate(
+    allocators: &Allocators,
+    svc: &mut Service,
+    old: Option<&Service>,
+) -> Result<Allocation, AllocateError> {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let old_claims = old.map(claims_of).unwrap_or_default();
     let mut alloc = Allocation::default();
@@ -96,16 +119,17 @@ pub fn allocate(allocators: &Allocators, svc: &mut Service, old: Option<&Service
     if wants_ip {
         match spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty()) {
             Some(ip) => {
-                let requested: Ipv4Addr = ip.parse().map_err(|_| ApiError::invalid(&SERVICES, &name, &[]))?;
+                let requested: Ipv4Addr =
+                    ip.parse().map_err(|_| AllocateError::Invalid(ApiError::invalid(&SERVICES, &name, &[])))?;
                 if !old_claims.ips.contains(&requested) {
                     if let Err(e) = allocators.ip_range.offset(requested) {
-                        return Err(ip_error(&name, ip, e));
+                        return Err(AllocateError::Invalid(ip_error(&name, ip, e)));
                     }
                     alloc.static_ips.insert(requested);
                 }
             }
             None => {
-                let ip = allocators.ip_range_pick(&name)?;
+                let ip = allocators.pick_ip().map_err(|_| AllocateError::RangeFull("serviceIP"))?;
                 alloc.picked.ips.insert(ip);
                 spec.cluster_ip = Some(ip.to_string());
                 spec.cluster_ips = Some(vec![ip.to_string()]);
@@ -122,7 +146,10 @@ pub fn allocate(allocators: &Allocators, svc: &mut Service, old: Option<&Service
         for (i, port) in spec.ports.iter().flatten().enumerate() {
             if let Some(np) = port.node_port.filter(|p| *p != 0) {
                 if !old_claims.ports.contains(&np) {
-                    allocators.port_range.offset(np).map_err(|e| port_error(&name, i, np, e))?;
+                    allocators
+                        .port_range
+                        .offset(np)
+                        .map_err(|e| AllocateError::Invalid(port_error(&name, i, np, e)))?;
                     alloc.static_ports.insert(np);
                 }
                 by_number.entry(port.port).or_insert(np);
@@ -133,9 +160,9 @@ pub fn allocate(allocators: &Allocators, svc: &mut Service, old: Option<&Service
                 let np = match by_number.get(&port.port) {
                     Some(np) => *np,
                     None => {
-                        let np = allocators.pick_port().map_err(|e| {
+                        let np = allocators.pick_port().map_err(|_| {
                             alloc.undo_reservations(allocators);
-                            ApiError::internal(format!("failed to allocate a nodePort: {e}"))
+                            AllocateError::RangeFull("nodePort")
                         })?;
                         alloc.picked.ports.insert(np);
                         by_number.insert(port.port, np);
@@ -159,12 +186,6 @@ pub fn allocate(allocators: &Allocators, svc: &mut Service, old: Option<&Service
         ports: old_claims.ports.difference(&new_claims.ports).copied().collect(),
     };
     Ok(alloc)
-}
-
-impl Allocators {
-    fn ip_range_pick(&self, _service: &str) -> Result<Ipv4Addr, ApiError> {
-        self.pick_ip().map_err(|e| ApiError::internal(format!("failed to allocate a serviceIP: {e}")))
-    }
 }
 
 /// `spec.clusterIPs: Invalid value: []string{"10.0.0.1"}: failed to allocate IP 10.0.0.1: ...`

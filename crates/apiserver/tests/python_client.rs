@@ -1,0 +1,17 @@
+//! The Python `kubernetes` client from PyPI against the apiserver (the
+//! script asserts; see `python/service_crud.py`).
+
+use e2e::{Apiserver, Etcd};
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn python_client_creates_lists_patches_replaces_and_deletes() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/service_crud.py");
+    let out = Command::new("python3").arg(script).arg(&api.url).output().expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("python client: create, list, patch, replace, delete ok"), "{stdout}");
+}
