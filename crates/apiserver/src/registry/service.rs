@@ -280,14 +280,14 @@ mod tests {
     fn out_of_range_requests_read_like_upstream() {
         let a = allocators();
         let mut s = svc(json!({"metadata":{"name":"a"},"spec":{"clusterIP":"10.1.0.5","ports":[{"port":80}]}}));
-        let err = allocate(&a, &mut s, None).unwrap_err();
+        let err = ApiError::from(allocate(&a, &mut s, None).unwrap_err());
         assert_eq!(
             err.message,
             r#"Service "a" is invalid: spec.clusterIPs: Invalid value: []string{"10.1.0.5"}: failed to allocate IP 10.1.0.5: provided IP 10.1.0.5 is not in the valid range. The range of valid IPs is 10.0.0.0/24"#
         );
         let mut s =
             svc(json!({"metadata":{"name":"a"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":8444}]}}));
-        let err = allocate(&a, &mut s, None).unwrap_err();
+        let err = ApiError::from(allocate(&a, &mut s, None).unwrap_err());
         assert_eq!(
             err.message,
             r#"Service "a" is invalid: spec.ports[0].nodePort: Invalid value: 8444: provided port is not in the valid range. The range of valid ports is 30000-30099"#
@@ -302,6 +302,10 @@ mod tests {
         }
         let err =
             allocate(&a, &mut svc(json!({"metadata":{"name":"a"},"spec":{"ports":[{"port":80}]}})), None).unwrap_err();
-        assert_eq!(err.message, "Internal error occurred: failed to allocate a serviceIP: range is full");
+        assert!(matches!(err, AllocateError::RangeFull("serviceIP")));
+        assert_eq!(
+            ApiError::from(err).message,
+            "Internal error occurred: failed to allocate a serviceIP: range is full"
+        );
     }
 }
