@@ -116,6 +116,11 @@ impl Apiserver {
         self.proc = None;
     }
 
+    /// The process id, while running (for reading its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.0.id())
+    }
+
     /// Starts (again) on the same port.
     pub fn restart(&mut self) {
         self.stop();

@@ -94,6 +94,18 @@ pub struct Store {
     client: Client,
 }
 
+/// The first key after every key starting with `prefix` (etcd's range end).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
 /// Sets `metadata.resourceVersion` from the etcd revision.
 pub fn with_resource_version(mut object: Value, revision: i64) -> Value {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -137,20 +149,45 @@ impl Store {
         }
     }
 
+    /// Every key-value under a prefix, read in pages that all see the same
+    /// revision (one response for 10,000 Services would pass gRPC's 4 MiB
+    /// limit). Returns the pairs and that revision.
+    async fn range(&self, prefix: &str, keys_only: bool) -> Result<(Vec<etcd_client::KeyValue>, i64), StoreError> {
+        const PAGE: i64 = 500;
+        let end = prefix_end(prefix);
+        let (mut out, mut start, mut revision) = (Vec::new(), prefix.as_bytes().to_vec(), 0);
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE).with_revision(revision);
+            if keys_only {
+                opts = opts.with_keys_only();
+            }
+            let mut resp = self.client.kv_client().get(start.clone(), Some(opts)).await?;
+            if revision == 0 {
+                revision = resp.header().map_or(0, |h| h.revision());
+            }
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            if let Some(last) = kvs.last() {
+                start = [last.key(), b"\0"].concat();
+            }
+            out.extend(kvs);
+            if !more {
+                return Ok((out, revision));
+            }
+        }
+    }
+
     /// Every object under a prefix, and the store revision they were read at.
     pub async fn list(&self, prefix: &str) -> Result<(Vec<Value>, i64), StoreError> {
-        let resp = self.client.kv_client().get(prefix, Some(GetOptions::new().with_prefix())).await?;
-        let revision = resp.header().map_or(0, |h| h.revision());
-        let objects =
-            resp.kvs().iter().map(|kv| decode(kv.key(), kv.value(), kv.mod_revision())).collect::<Result<_, _>>()?;
+        let (kvs, revision) = self.range(prefix, false).await?;
+        let objects = kvs.iter().map(|kv| decode(kv.key(), kv.value(), kv.mod_revision())).collect::<Result<_, _>>()?;
         Ok((objects, revision))
     }
 
     /// The keys under a prefix (allocation keys carry their meaning in the key).
     pub async fn list_keys(&self, prefix: &str) -> Result<(Vec<String>, i64), StoreError> {
-        let resp = self.client.kv_client().get(prefix, Some(GetOptions::new().with_prefix().with_keys_only())).await?;
-        let revision = resp.header().map_or(0, |h| h.revision());
-        Ok((resp.kvs().iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect(), revision))
+        let (kvs, revision) = self.range(prefix, true).await?;
+        Ok((kvs.iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect(), revision))
     }
 
     /// The store's current revision.
@@ -185,5 +222,26 @@ impl Store {
         }
         // Every guard holds now: it changed back between compare and read.
         Err(StoreError::GuardFailed(txn.guards[0].clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end("/registry/pods/"), b"/registry/pods0".to_vec());
+        assert_eq!(prefix_end("a\u{7f}"), b"a\x80".to_vec());
+    }
+
+    #[test]
+    fn resource_version_lives_outside_the_stored_bytes() {
+        let obj = json!({"metadata":{"name":"a","resourceVersion":"7"}});
+        let bytes = encode(&obj);
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), json!({"metadata":{"name":"a"}}));
+        assert_eq!(decode(b"k", &bytes, 42).unwrap()["metadata"]["resourceVersion"], "42");
+        assert!(decode(b"k", b"{", 1).is_err());
     }
 }

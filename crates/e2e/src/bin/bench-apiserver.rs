@@ -1,0 +1,146 @@
+//! The apiserver benchmark: `cargo run --release -p e2e --bin bench-apiserver`.
+//!
+//! Prints, from one run against one fresh etcd:
+//! 1. raw etcd create-transactions/s vs Service creates/s through the
+//!    apiserver, both with 16 concurrent clients, and their ratio (goal ≥ 0.5);
+//! 2. the latency of the first creates vs the last of 10,000 (goal: flat);
+//! 3. the apiserver's resident memory holding 10,000 Services (goal ≤ 150 MB).
+//!
+//! Figures from a shared machine are noisy: compare the ratios, which are
+//! measured against a baseline taken in the same run.
+
+use e2e::{Apiserver, Etcd};
+use futures_util::future::join_all;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams, PostParams};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 16;
+const SERVICES: usize = 10_000;
+const RAW_TXNS: usize = 10_000;
+
+fn build_apiserver() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo).args(["build", "--release", "-p", "apiserver"]).status()?;
+    anyhow::ensure!(status.success(), "building the apiserver failed");
+    Ok(e2e::target_dir().join("release/apiserver"))
+}
+
+fn service_json(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": name, "labels": { "app": "bench" } },
+        "spec": { "selector": { "app": "bench" }, "ports": [{ "name": "http", "port": 80 }] },
+    })
+}
+
+/// `CLIENTS` workers share `total` jobs; returns (elapsed, per-job latency by job index).
+async fn run_concurrently<F, Fut>(total: usize, job: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..CLIENTS).map(|_| {
+        let (next, job) = (next.clone(), job.clone());
+        tokio::spawn(async move {
+            let mut timings = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return timings;
+                }
+                let t = Instant::now();
+                job(i).await;
+                timings.push((i, t.elapsed()));
+            }
+        })
+    });
+    let mut latencies = vec![Duration::ZERO; total];
+    for worker in join_all(workers).await {
+        for (i, d) in worker.expect("worker") {
+            latencies[i] = d;
+        }
+    }
+    (started.elapsed(), latencies)
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let binary = build_apiserver()?;
+
+    // Baseline: the same work as a Service create, straight to etcd: one
+    // transaction "key absent → put ~500 bytes", 16 clients.
+    let etcd = Etcd::start();
+    let raw = etcd_client::Client::connect([etcd.url.as_str()], None).await?;
+    let payload = serde_json::to_vec(&service_json("x"))?;
+    let (raw_time, _) = run_concurrently(RAW_TXNS, move |i| {
+        let (mut c, payload) = (raw.clone(), payload.clone());
+        async move {
+            let key = format!("/bench/raw/{i}");
+            let txn = etcd_client::Txn::new()
+                .when([etcd_client::Compare::create_revision(key.as_str(), etcd_client::CompareOp::Equal, 0)])
+                .and_then([etcd_client::TxnOp::put(key.as_str(), payload, None)]);
+            c.txn(txn).await.expect("raw txn");
+        }
+    })
+    .await;
+    let raw_rate = RAW_TXNS as f64 / raw_time.as_secs_f64();
+    drop(etcd);
+
+    let etcd = Etcd::start();
+    let server = Apiserver::start(&binary, &etcd, &[]);
+    let rss_empty = rss_mb(server.pid().unwrap_or(0));
+    let client = kube::Client::try_from(kube::Config::new(server.url.parse()?))?;
+    let api: Api<Service> = Api::default_namespaced(client);
+    let (api_time, latencies) = run_concurrently(SERVICES, move |i| {
+        let api = api.clone();
+        async move {
+            let svc: Service = serde_json::from_value(service_json(&format!("svc-{i:05}"))).expect("service");
+            api.create(&PostParams::default(), &svc).await.expect("create");
+        }
+    })
+    .await;
+    let api_rate = SERVICES as f64 / api_time.as_secs_f64();
+    let first = median(latencies[..500].to_vec());
+    let last = median(latencies[SERVICES - 500..].to_vec());
+
+    let client = kube::Client::try_from(kube::Config::new(server.url.parse()?))?;
+    let api: Api<Service> = Api::default_namespaced(client);
+    let t = Instant::now();
+    let listed = api.list(&ListParams::default()).await?.items.len();
+    let list_time = t.elapsed();
+    let rss_full = rss_mb(server.pid().unwrap_or(0));
+
+    println!("bench-apiserver: {CLIENTS} clients, {SERVICES} Services, one etcd on loopback");
+    println!("raw etcd create txns/s        {raw_rate:>10.0}");
+    println!("apiserver Service creates/s   {api_rate:>10.0}");
+    println!("ratio apiserver/etcd          {:>10.2}   (goal >= 0.5)", api_rate / raw_rate);
+    println!("create p50, first 500         {:>10.2} ms", first.as_secs_f64() * 1e3);
+    println!("create p50, last 500          {:>10.2} ms", last.as_secs_f64() * 1e3);
+    println!("ratio last/first              {:>10.2}   (goal: flat, ~1)", last.as_secs_f64() / first.as_secs_f64());
+    println!("list of {listed} Services      {:>10.0} ms", list_time.as_secs_f64() * 1e3);
+    println!("apiserver RSS, empty          {rss_empty:>10.1} MB");
+    println!("apiserver RSS, {SERVICES} Services {rss_full:>8.1} MB   (goal <= 150 MB)");
+    Ok(())
+}
