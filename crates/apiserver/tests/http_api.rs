@@ -117,7 +117,9 @@ fn status_graceful_deletion_finalizers_and_dry_run() {
 fn bad_input_gets_a_status_never_a_crash() {
     let (_etcd, api) = start(&[]);
     let svcs = "/api/v1/namespaces/default/services";
-    let cases: Vec<(&str, String, Option<&str>, String, u16, &str)> = vec![
+    // (method, path, content type, body, want code, want reason)
+    type Case<'a> = (&'a str, String, Option<&'a str>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("POST", svcs.into(), Some("application/json"), "{not json".into(), 400, "BadRequest"),
         ("POST", svcs.into(), None, r#"{"metadata":{"name":"x"},"spec":{"ports":"eighty"}}"#.into(), 400, "BadRequest"),
         (
