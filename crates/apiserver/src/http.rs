@@ -108,6 +108,12 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
         Err(e) => return e.into_response(),
     };
     let watch = query.flag("watch");
+    // Refuse a declared oversize body before reading any of it.
+    let declared =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return ApiError::too_large(MAX_BODY_BYTES).into_response();
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => return ApiError::too_large(MAX_BODY_BYTES).into_response(),
