@@ -39,6 +39,11 @@ pub struct Config {
     #[arg(long, default_value_t = 1000)]
     pub watch_cache_size: usize,
 
+    /// Seconds between refreshes of this apiserver's lease and of the
+    /// `kubernetes` Endpoints (the lease lives 1.5 times as long).
+    #[arg(long, default_value_t = 10)]
+    pub endpoint_reconciler_interval: u64,
+
     /// Seconds between BOOKMARK events on watches that allow them.
     #[arg(long, default_value_t = 60)]
     pub watch_bookmark_interval: u64,

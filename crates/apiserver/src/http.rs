@@ -172,17 +172,33 @@ async fn dispatch(
             if query.flag("watch") {
                 return watch(state.clone(), res, filter, query, table);
             }
-            let (items, revision) = reg.list(res, &filter).await?;
             if table {
-                return Ok(json_response(StatusCode::OK, &to_table(res, &items, revision, query, true)));
+                let now = jiff::Timestamp::now();
+                let mut rows = Vec::new();
+                let revision = reg.list_each(res, &filter, |obj| rows.push(table_row(res, &obj, query, now))).await?;
+                return Ok(json_response(StatusCode::OK, &table_of(res, rows, revision, true)));
             }
-            let list = json!({
-                "kind": format!("{}List", res.kind),
-                "apiVersion": res.api_version(),
-                "metadata": { "resourceVersion": revision.to_string() },
-                "items": items,
-            });
-            Ok(json_response(StatusCode::OK, &list))
+            // Items are serialized as they come, page by page: a list costs
+            // its bytes, not a decoded copy of every object.
+            let mut items = Vec::from(&b"["[..]);
+            let revision = reg
+                .list_each(res, &filter, |obj| {
+                    if items.len() > 1 {
+                        items.push(b',');
+                    }
+                    let _ = serde_json::to_writer(&mut items, &obj);
+                })
+                .await?;
+            items.push(b']');
+            let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
+            let mut body = serde_json::to_vec(&head).unwrap_or_default();
+            body.pop(); // the closing brace: the items go in before it
+            body.extend_from_slice(b",\"items\":");
+            body.extend_from_slice(&items);
+            body.push(b'}');
+            let mut resp = (StatusCode::OK, body).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(resp)
         }
         ("GET", Some(name), Some("scale")) => {
             Ok(json_response(StatusCode::OK, &to_scale(&reg.get(res, ns, name).await?)))
@@ -191,7 +207,7 @@ async fn dispatch(
             let obj = reg.get(res, ns, name).await?;
             if table {
                 let rv = str_at(&obj, "/metadata/resourceVersion").parse().unwrap_or(0);
-                return Ok(json_response(StatusCode::OK, &to_table(res, &[obj], rv, query, true)));
+                return Ok(json_response(StatusCode::OK, &to_table(res, &obj, rv, query, true)));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }
@@ -333,22 +349,22 @@ async fn scale_to(
     Ok(json_response(StatusCode::OK, &to_scale(&w.object)))
 }
 
-/// A `meta.k8s.io/v1` Table of objects, with kubectl's columns.
-fn to_table(res: &ResourceType, items: &[Value], revision: i64, query: &Query, with_columns: bool) -> Value {
-    let now = jiff::Timestamp::now();
-    let include = query.get("includeObject").unwrap_or("Metadata");
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|obj| {
-            let mut row = json!({ "cells": api::printers::cells(res.kind, obj, now) });
-            match include {
-                "None" => {}
-                "Object" => row["object"] = obj.clone(),
-                _ => row["object"] = json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"] }),
-            }
-            row
-        })
-        .collect();
+/// One row of a Table: the cells, and the object as `includeObject` asks.
+fn table_row(res: &ResourceType, obj: &Value, query: &Query, now: jiff::Timestamp) -> Value {
+    let mut row = json!({ "cells": api::printers::cells(res.kind, obj, now) });
+    match query.get("includeObject").unwrap_or("Metadata") {
+        "None" => {}
+        "Object" => row["object"] = obj.clone(),
+        _ => {
+            row["object"] =
+                json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"] })
+        }
+    }
+    row
+}
+
+/// A `meta.k8s.io/v1` Table with kubectl's columns (a watch sends them once).
+fn table_of(res: &ResourceType, rows: Vec<Value>, revision: i64, with_columns: bool) -> Value {
     let mut table = json!({ "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": revision.to_string() }, "rows": rows });
     if with_columns {
         let cols: Vec<Value> = api::printers::columns(res.kind)
@@ -358,6 +374,10 @@ fn to_table(res: &ResourceType, items: &[Value], revision: i64, query: &Query, w
         table["columnDefinitions"] = json!(cols);
     }
     table
+}
+
+fn to_table(res: &ResourceType, obj: &Value, revision: i64, query: &Query, with_columns: bool) -> Value {
+    table_of(res, vec![table_row(res, obj, query, jiff::Timestamp::now())], revision, with_columns)
 }
 
 /// Watch: a chunked stream of `{"type":..,"object":..}\n` lines.
@@ -389,7 +409,7 @@ fn watch(
         let mut line = |ty: &str, obj: Value| -> Bytes {
             let obj = if table && ty != "BOOKMARK" && ty != "ERROR" {
                 let rv = str_at(&obj, "/metadata/resourceVersion").parse().unwrap_or(0);
-                let t = to_table(res, &[obj], rv, &query, first_table);
+                let t = to_table(res, &obj, rv, &query, first_table);
                 first_table = false;
                 t
             } else {

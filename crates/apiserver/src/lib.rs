@@ -79,7 +79,9 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         .context("binding the listen address")?;
     let port = listener.local_addr()?.port();
     let registry = registry::Registry { store: store.clone(), allocators };
-    bootstrap::run(&registry, ip_range.first(), config.advertised_ip(), port)
+    let interval = Duration::from_secs(config.endpoint_reconciler_interval.max(1));
+    bootstrap::run(&registry, ip_range.first(), port).await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+    bootstrap::refresh_endpoints(&registry, config.advertised_ip(), port, interval)
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
 
@@ -98,9 +100,15 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         advertised: format!("{}:{port}", config.advertised_ip()),
         bookmark_interval: Duration::from_secs(config.watch_bookmark_interval.max(1)),
     });
+    let keeper = state.clone();
+    let (advertise, sd) = (config.advertised_ip(), shutdown.clone());
+    let endpoints_task =
+        tokio::spawn(async move { bootstrap::keep_endpoints(&keeper.registry, advertise, port, interval, sd).await });
     // Tests and scripts read this line to learn the port.
     println!("apiserver listening on {}:{port}", config.bind_address);
     tracing::info!(etcd = ?config.etcd_servers, "serving");
     axum::serve(listener, http::app(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
+    // Give the lease up before exiting, so the endpoints drop this apiserver now.
+    let _ = endpoints_task.await;
     Ok(())
 }

@@ -344,3 +344,49 @@ fn discovery_metrics_and_the_kubernetes_service() {
     assert!(metrics.contains(r#"apiserver_request_total{code="200",resource="endpoints",verb="GET"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"apiserver_request_duration_seconds_count{resource="endpointslices",verb="GET"} 1"#));
 }
+
+#[test]
+fn kubernetes_endpoints_follow_the_live_apiservers() {
+    let etcd = Etcd::start();
+    let bin = Path::new(env!("CARGO_BIN_EXE_apiserver"));
+    let a = Apiserver::start(bin, &etcd, &["--endpoint-reconciler-interval", "1"]);
+    let mut b =
+        Apiserver::start(bin, &etcd, &["--endpoint-reconciler-interval", "1", "--advertise-address", "127.0.0.2"]);
+    let addresses = || {
+        let (_, ep) = call(&a, "GET", "/api/v1/namespaces/default/endpoints/kubernetes", None, Value::Null);
+        let (_, slice) = call(
+            &a,
+            "GET",
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes",
+            None,
+            Value::Null,
+        );
+        let from_ep: Vec<String> = ep["subsets"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["ip"].as_str().unwrap().to_string())
+            .collect();
+        let from_slice: Vec<String> = slice["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["addresses"][0].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(from_ep, from_slice);
+        from_ep
+    };
+    let wait_for = |want: &[&str]| {
+        for _ in 0..100 {
+            if addresses() == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("endpoints stayed {:?}, want {want:?}", addresses());
+    };
+    wait_for(&["127.0.0.1", "127.0.0.2"]);
+    // Killed without a goodbye: its lease expires and it leaves the endpoints.
+    b.stop();
+    wait_for(&["127.0.0.1"]);
+}

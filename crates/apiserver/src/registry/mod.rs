@@ -162,6 +162,19 @@ impl Registry {
     }
 
     pub async fn list(&self, resource: &'static ResourceType, filter: &Filter) -> Result<(Vec<Value>, i64), ApiError> {
+        let mut items = Vec::new();
+        let revision = self.list_each(resource, filter, |o| items.push(o)).await?;
+        Ok((items, revision))
+    }
+
+    /// Calls `each` on every matching object, one etcd page at a time, so a
+    /// list response never holds more than one page of decoded objects.
+    pub async fn list_each(
+        &self,
+        resource: &'static ResourceType,
+        filter: &Filter,
+        mut each: impl FnMut(Value),
+    ) -> Result<i64, ApiError> {
         let prefix = match filter.fields.pinned_name() {
             // `metadata.name=x` (kubectl get -w NAME, kubectl wait) reads one key.
             Some(name) if filter.namespace.is_some() || !resource.namespaced => {
@@ -169,8 +182,14 @@ impl Registry {
             }
             _ => resource.etcd_collection_prefix(filter.namespace.as_deref()),
         };
-        let (items, revision) = self.store.list(&prefix).await.map_err(store_err)?;
-        Ok((items.into_iter().filter(|o| filter.matches(o)).collect(), revision))
+        self.store
+            .for_each(&prefix, |o| {
+                if filter.matches(&o) {
+                    each(o);
+                }
+            })
+            .await
+            .map_err(store_err)
     }
 
     /// For a dry run, which commits nothing, the namespace is checked by a read.

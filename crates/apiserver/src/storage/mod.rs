@@ -149,13 +149,19 @@ impl Store {
         }
     }
 
-    /// Every key-value under a prefix, read in pages that all see the same
-    /// revision (one response for 10,000 Services would pass gRPC's 4 MiB
-    /// limit). Returns the pairs and that revision.
-    async fn range(&self, prefix: &str, keys_only: bool) -> Result<(Vec<etcd_client::KeyValue>, i64), StoreError> {
+    /// Calls `each` on every key-value under a prefix, read in pages that
+    /// all see the same revision (one response for 10,000 Services would
+    /// pass gRPC's 4 MiB limit, and holding them all costs memory). Returns
+    /// that revision.
+    async fn range(
+        &self,
+        prefix: &str,
+        keys_only: bool,
+        mut each: impl FnMut(etcd_client::KeyValue) -> Result<(), StoreError>,
+    ) -> Result<i64, StoreError> {
         const PAGE: i64 = 500;
         let end = prefix_end(prefix);
-        let (mut out, mut start, mut revision) = (Vec::new(), prefix.as_bytes().to_vec(), 0);
+        let (mut start, mut revision) = (prefix.as_bytes().to_vec(), 0);
         loop {
             let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE).with_revision(revision);
             if keys_only {
@@ -170,24 +176,56 @@ impl Store {
             if let Some(last) = kvs.last() {
                 start = [last.key(), b"\0"].concat();
             }
-            out.extend(kvs);
+            for kv in kvs {
+                each(kv)?;
+            }
             if !more {
-                return Ok((out, revision));
+                return Ok(revision);
             }
         }
     }
 
+    /// Calls `each` on every object under a prefix; returns the revision
+    /// they were read at.
+    pub async fn for_each(&self, prefix: &str, mut each: impl FnMut(Value)) -> Result<i64, StoreError> {
+        self.range(prefix, false, |kv| {
+            each(decode(kv.key(), kv.value(), kv.mod_revision())?);
+            Ok(())
+        })
+        .await
+    }
+
     /// Every object under a prefix, and the store revision they were read at.
     pub async fn list(&self, prefix: &str) -> Result<(Vec<Value>, i64), StoreError> {
-        let (kvs, revision) = self.range(prefix, false).await?;
-        let objects = kvs.iter().map(|kv| decode(kv.key(), kv.value(), kv.mod_revision())).collect::<Result<_, _>>()?;
+        let mut objects = Vec::new();
+        let revision = self.for_each(prefix, |o| objects.push(o)).await?;
         Ok((objects, revision))
     }
 
     /// The keys under a prefix (allocation keys carry their meaning in the key).
     pub async fn list_keys(&self, prefix: &str) -> Result<(Vec<String>, i64), StoreError> {
-        let (kvs, revision) = self.range(prefix, true).await?;
-        Ok((kvs.iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect(), revision))
+        let mut keys = Vec::new();
+        let revision = self
+            .range(prefix, true, |kv| {
+                keys.push(String::from_utf8_lossy(kv.key()).into_owned());
+                Ok(())
+            })
+            .await?;
+        Ok((keys, revision))
+    }
+
+    /// Writes a key that etcd deletes by itself `ttl_seconds` after the last
+    /// write, unless written again: how an apiserver says "I am alive".
+    pub async fn put_with_ttl(&self, key: &str, value: Vec<u8>, ttl_seconds: i64) -> Result<(), StoreError> {
+        let mut client = self.client.clone();
+        let lease = client.lease_grant(ttl_seconds, None).await?;
+        client.put(key, value, Some(etcd_client::PutOptions::new().with_lease(lease.id()))).await?;
+        Ok(())
+    }
+
+    pub async fn delete_key(&self, key: &str) -> Result<(), StoreError> {
+        self.client.kv_client().delete(key, None).await?;
+        Ok(())
     }
 
     /// The store's current revision.
