@@ -51,6 +51,14 @@ impl Bitmap {
         }
     }
 
+    pub fn mark(&mut self, offset: usize, taken: bool) {
+        if taken {
+            self.set(offset);
+        } else {
+            self.clear(offset);
+        }
+    }
+
     /// The first free offset in `lo..hi`, scanning from `start` and wrapping.
     fn free_in(&self, lo: usize, hi: usize, start: usize) -> Option<usize> {
         if lo >= hi {

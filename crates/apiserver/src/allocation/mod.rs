@@ -60,6 +60,17 @@ pub struct Allocators {
 }
 
 // std Mutex, not tokio's: nothing is awaited while a bitmap is locked.
+fn lock(bitmap: &Mutex<Bitmap>) -> std::sync::MutexGuard<'_, Bitmap> {
+    bitmap.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pick(bitmap: &Mutex<Bitmap>, band: usize) -> Result<usize, AllocationError> {
+    let mut bitmap = lock(bitmap);
+    let offset = bitmap.pick(band, fastrand::usize(..)).ok_or(AllocationError::Full)?;
+    bitmap.set(offset);
+    Ok(offset)
+}
+
 impl Allocators {
     pub fn new(ip_range: IpRange, port_range: PortRange) -> Self {
         Self {
@@ -73,39 +84,23 @@ impl Allocators {
     /// Picks a free ClusterIP for a dynamic request and marks it taken here,
     /// so that concurrent creates in this process pick different ones.
     pub fn pick_ip(&self) -> Result<Ipv4Addr, AllocationError> {
-        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-        let offset = ips.pick(self.ip_range.static_band(), fastrand::usize(..)).ok_or(AllocationError::Full)?;
-        ips.set(offset);
-        Ok(self.ip_range.address(offset))
+        pick(&self.ips, self.ip_range.static_band()).map(|o| self.ip_range.address(o))
     }
 
     pub fn pick_port(&self) -> Result<i32, AllocationError> {
-        let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        let offset = ports.pick(self.port_range.static_band(), fastrand::usize(..)).ok_or(AllocationError::Full)?;
-        ports.set(offset);
-        Ok(self.port_range.port(offset))
+        pick(&self.ports, self.port_range.static_band()).map(|o| self.port_range.port(o))
     }
 
     /// Records what etcd says (or what a failed transaction revealed).
     pub fn mark_ip(&self, ip: Ipv4Addr, taken: bool) {
         if let Ok(offset) = self.ip_range.offset(ip) {
-            let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-            if taken {
-                ips.set(offset);
-            } else {
-                ips.clear(offset);
-            }
+            lock(&self.ips).mark(offset, taken);
         }
     }
 
     pub fn mark_port(&self, port: i32, taken: bool) {
         if let Ok(offset) = self.port_range.offset(port) {
-            let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-            if taken {
-                ports.set(offset);
-            } else {
-                ports.clear(offset);
-            }
+            lock(&self.ports).mark(offset, taken);
         }
     }
 
@@ -120,9 +115,9 @@ impl Allocators {
 
     fn reset(&self, prefix: &str) {
         if prefix == IP_PREFIX {
-            *self.ips.lock().unwrap_or_else(|e| e.into_inner()) = Bitmap::new(self.ip_range.size());
+            *lock(&self.ips) = Bitmap::new(self.ip_range.size());
         } else {
-            *self.ports.lock().unwrap_or_else(|e| e.into_inner()) = Bitmap::new(self.port_range.size);
+            *lock(&self.ports) = Bitmap::new(self.port_range.size);
         }
     }
 
