@@ -1,0 +1,5 @@
+//! The endpoints and EndpointSlice controllers: Services + Pods → Endpoints
+//! and EndpointSlices. [`desired`] decides (pure); [`controller`] watches and
+//! writes.
+
+pub mod desired;
