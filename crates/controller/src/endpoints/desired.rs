@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(plan.create.len(), 1);
         assert!(plan.create[0].endpoints.is_empty());
         let placeholder = named(plan.create.into_iter().next().unwrap(), "myapp-x");
-        assert!(plan_slices(&tutorial(), &[], &[placeholder.clone()], None).is_empty());
+        assert!(plan_slices(&tutorial(), &[], std::slice::from_ref(&placeholder), None).is_empty());
         // Pods arrive: a real slice is made and the placeholder goes.
         let pods = [pod("a", "10.0.0.1", true, labels())];
         let plan = plan_slices(&tutorial(), &pods, &[placeholder], None);
