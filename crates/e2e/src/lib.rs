@@ -185,6 +185,31 @@ pub fn table_rows(text: &str) -> Vec<Vec<String>> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().map(String::from).collect()).collect()
 }
 
+/// A binary of this workspace, built by `cargo test --workspace` (which
+/// builds every package's binaries before running any test).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build -p {name}` (scripts/test builds everything)",
+        path.display()
+    );
+    path
+}
+
+/// Starts a program whose output does not matter; killed on drop.
+pub fn spawn(binary: &Path, args: &[&str]) -> Proc {
+    Proc(
+        Command::new(binary)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn"),
+    )
+}
+
 /// The workspace's target directory (where `cargo build` puts binaries).
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

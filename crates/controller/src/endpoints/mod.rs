@@ -2,4 +2,5 @@
 //! and EndpointSlices. [`desired`] decides (pure); [`controller`] watches and
 //! writes.
 
+pub mod controller;
 pub mod desired;

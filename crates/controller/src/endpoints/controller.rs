@@ -1,0 +1,265 @@
+//! The loop around [`super::desired`]: watch Services, Pods, Endpoints and
+//! EndpointSlices; mark the Services a change touches; write what differs.
+//!
+//! Level-triggered: a Service is reconciled from the whole current state,
+//! never from the event alone, so a missed event, a restart or a relist
+//! converges all the same. Each dirty Service remembers the time of the
+//! first change that made it dirty: the `last-change-trigger-time` that the
+//! proxies measure network programming latency from.
+
+use super::desired::{
+    desired_endpoints, plan_slices, same_endpoints, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, TRIGGER_TIME,
+};
+use crate::cache::{key_of, Cache, Key};
+use api::selectors::LabelSelector;
+use futures_util::{stream, FutureExt, Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Client;
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::Pin;
+use std::time::Duration;
+
+/// One event from any of the four watches.
+enum Watched {
+    Service(watcher::Event<Service>),
+    Pod(watcher::Event<Pod>),
+    Endpoints(watcher::Event<Endpoints>),
+    Slice(watcher::Event<EndpointSlice>),
+}
+
+fn watch<K, F>(api: Api<K>, config: watcher::Config, wrap: F) -> Pin<Box<dyn Stream<Item = Watched> + Send>>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(watcher::Event<K>) -> Watched + Send + 'static,
+{
+    // Errors are retried with backoff inside the stream; a 410 makes the
+    // watcher relist, which the cache diffs.
+    Box::pin(watcher(api, config).default_backoff().filter_map(move |ev| std::future::ready(ev.ok().map(&wrap))))
+}
+
+/// The controller's state: what it has seen, and what it must look at.
+#[derive(Default)]
+pub struct State {
+    services: Cache<Service>,
+    pods: Cache<Pod>,
+    endpoints: Cache<Endpoints>,
+    slices: Cache<EndpointSlice>,
+    /// Services to reconcile, with the time of the first change since their last write.
+    dirty: BTreeMap<Key, jiff::Timestamp>,
+}
+
+impl State {
+    fn synced(&self) -> bool {
+        self.services.synced && self.pods.synced && self.endpoints.synced && self.slices.synced
+    }
+
+    fn mark(&mut self, key: Key) {
+        self.dirty.entry(key).or_insert_with(jiff::Timestamp::now);
+    }
+
+    /// The Services in `namespace` whose selector matches `pod`.
+    fn services_selecting(&self, pod: &Pod) -> Vec<Key> {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        self.services
+            .in_namespace(&namespace)
+            .filter(|svc| {
+                svc.spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .is_some_and(|sel| LabelSelector::from_map(sel).matches(&labels))
+            })
+            .map(|svc| key_of(svc.as_ref()))
+            .collect()
+    }
+
+    fn on_event(&mut self, event: Watched) {
+        match event {
+            Watched::Service(ev) => {
+                for (old, new) in self.services.apply(ev) {
+                    if let Some(svc) = new.or(old) {
+                        self.mark(key_of(svc.as_ref()));
+                    }
+                }
+            }
+            Watched::Pod(ev) => {
+                for (old, new) in self.pods.apply(ev) {
+                    // Both: the Services the pod joins, and those it leaves.
+                    let keys: BTreeSet<Key> =
+                        [old, new].iter().flatten().flat_map(|p| self.services_selecting(p)).collect();
+                    keys.into_iter().for_each(|k| self.mark(k));
+                }
+            }
+            Watched::Endpoints(ev) => {
+                for (old, new) in self.endpoints.apply(ev) {
+                    // Someone else changed (or deleted) an Endpoints: put it right.
+                    if let Some(ep) = new.or(old) {
+                        let key = key_of(ep.as_ref());
+                        if self.services.get(&key).is_some()
+                            || ep.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(TRIGGER_TIME))
+                        {
+                            self.mark(key);
+                        }
+                    }
+                }
+            }
+            Watched::Slice(ev) => {
+                for (old, new) in self.slices.apply(ev) {
+                    if let Some(slice) = new.or(old) {
+                        let ns = slice.metadata.namespace.clone().unwrap_or_default();
+                        if let Some(svc) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
+                            self.mark((ns, svc.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn slices_of(&self, key: &Key) -> Vec<EndpointSlice> {
+        self.slices
+            .in_namespace(&key.0)
+            .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) == Some(&key.1))
+            .map(|s| s.as_ref().clone())
+            .collect()
+    }
+}
+
+/// Runs the endpoints and EndpointSlice controllers until `shutdown` resolves.
+pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>) {
+    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let mut events = stream::select_all([
+        watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
+        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
+        watch(Api::<Endpoints>::all(client.clone()), watcher::Config::default(), Watched::Endpoints),
+        watch(Api::<EndpointSlice>::all(client.clone()), managed, Watched::Slice),
+    ]);
+    let mut state = State::default();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            ev = events.next() => ev,
+            _ = &mut shutdown => return,
+        };
+        let Some(event) = event else { return };
+        state.on_event(event);
+        // Coalesce a burst: take what is already waiting before writing.
+        while let Some(Some(event)) = events.next().now_or_never() {
+            state.on_event(event);
+        }
+        if !state.synced() {
+            continue;
+        }
+        let dirty = std::mem::take(&mut state.dirty);
+        for (key, since) in dirty {
+            if let Err(e) = reconcile(&client, &mut state, &key, since).await {
+                tracing::warn!(service = ?key, "reconcile failed, will retry: {e}");
+                state.dirty.entry(key).or_insert(since);
+            }
+        }
+        if !state.dirty.is_empty() {
+            // Failed writes: try again shortly (a watch event would also do).
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = &mut shutdown => return,
+            }
+        }
+    }
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Brings one Service's Endpoints and EndpointSlices to what its pods say.
+async fn reconcile(client: &Client, state: &mut State, key: &Key, since: jiff::Timestamp) -> Result<(), kube::Error> {
+    let (namespace, name) = key;
+    let endpoints_api: Api<Endpoints> = Api::namespaced(client.clone(), namespace);
+    let slices_api: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let trigger = since.to_string();
+
+    let Some(svc) = state.services.get(key).cloned() else {
+        // The Service is gone: so are the objects this controller made for it.
+        if state
+            .endpoints
+            .get(key)
+            .is_some_and(|ep| ep.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(TRIGGER_TIME)))
+        {
+            match endpoints_api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => state.endpoints.forget(key),
+                Err(e) if is_not_found(&e) => state.endpoints.forget(key),
+                Err(e) => return Err(e),
+            }
+        }
+        for slice in state.slices_of(key) {
+            let slice_name = slice.metadata.name.clone().unwrap_or_default();
+            match slices_api.delete(&slice_name, &DeleteParams::default()).await {
+                Ok(_) => state.slices.forget(&(namespace.clone(), slice_name)),
+                Err(e) if is_not_found(&e) => state.slices.forget(&(namespace.clone(), slice_name)),
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(());
+    };
+    let pods: Vec<Pod> = state.pods.in_namespace(namespace).map(|p| p.as_ref().clone()).collect();
+
+    if let Some(mut desired) = desired_endpoints(&svc, &pods, Some(&trigger)) {
+        let current = state.endpoints.get(key).cloned();
+        let written = match current {
+            None => match endpoints_api.create(&PostParams::default(), &desired).await {
+                Err(e) if is_conflict(&e) => Some(replace_fresh(&endpoints_api, name, desired).await?),
+                other => Some(other?),
+            },
+            Some(cur) if same_endpoints(&cur, &desired) => None,
+            Some(cur) => {
+                desired.metadata.resource_version = cur.metadata.resource_version.clone();
+                match endpoints_api.replace(name, &PostParams::default(), &desired).await {
+                    // Our view was stale: decide again on what the apiserver has now.
+                    Err(e) if is_conflict(&e) => Some(replace_fresh(&endpoints_api, name, desired).await?),
+                    other => Some(other?),
+                }
+            }
+        };
+        if let Some(ep) = written {
+            state.endpoints.write_through(ep);
+        }
+    }
+
+    let plan = plan_slices(&svc, &pods, &state.slices_of(key), Some(&trigger));
+    for slice in plan.create {
+        let made = slices_api.create(&PostParams::default(), &slice).await?;
+        state.slices.write_through(made);
+    }
+    for slice in plan.update {
+        let slice_name = slice.metadata.name.clone().unwrap_or_default();
+        let made = slices_api.replace(&slice_name, &PostParams::default(), &slice).await?;
+        state.slices.write_through(made);
+    }
+    for slice in plan.delete {
+        let slice_name = slice.metadata.name.clone().unwrap_or_default();
+        match slices_api.delete(&slice_name, &DeleteParams::default()).await {
+            Ok(_) => state.slices.forget(&(namespace.clone(), slice_name)),
+            Err(e) if is_not_found(&e) => state.slices.forget(&(namespace.clone(), slice_name)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// After a conflict: read the current object and replace it unless it
+/// already says what we want.
+async fn replace_fresh(api: &Api<Endpoints>, name: &str, mut desired: Endpoints) -> Result<Endpoints, kube::Error> {
+    let fresh = api.get(name).await?;
+    if same_endpoints(&fresh, &desired) {
+        return Ok(fresh);
+    }
+    desired.metadata.resource_version = fresh.metadata.resource_version.clone();
+    api.replace(name, &PostParams::default(), &desired).await
+}
