@@ -22,10 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::time::Duration;
 
-/// One event from any of the four watches.
+/// One event from any of the four watches (a Pod is large: boxed).
 enum Watched {
     Service(watcher::Event<Service>),
-    Pod(watcher::Event<Pod>),
+    Pod(Box<watcher::Event<Pod>>),
     Endpoints(watcher::Event<Endpoints>),
     Slice(watcher::Event<EndpointSlice>),
 }
@@ -86,7 +86,7 @@ impl State {
                 }
             }
             Watched::Pod(ev) => {
-                for (old, new) in self.pods.apply(ev) {
+                for (old, new) in self.pods.apply(*ev) {
                     // Both: the Services the pod joins, and those it leaves.
                     let keys: BTreeSet<Key> =
                         [old, new].iter().flatten().flat_map(|p| self.services_selecting(p)).collect();
@@ -133,7 +133,7 @@ pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     let mut events = stream::select_all([
         watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
-        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
+        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), |e| Watched::Pod(Box::new(e))),
         watch(Api::<Endpoints>::all(client.clone()), watcher::Config::default(), Watched::Endpoints),
         watch(Api::<EndpointSlice>::all(client.clone()), managed, Watched::Slice),
     ]);
