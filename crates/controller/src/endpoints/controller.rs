@@ -22,22 +22,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::time::Duration;
 
-/// One event from any of the four watches (a Pod is large: boxed).
+/// One event from any of the four watches (boxed: objects are large).
 enum Watched {
-    Service(watcher::Event<Service>),
+    Service(Box<watcher::Event<Service>>),
     Pod(Box<watcher::Event<Pod>>),
-    Endpoints(watcher::Event<Endpoints>),
-    Slice(watcher::Event<EndpointSlice>),
+    Endpoints(Box<watcher::Event<Endpoints>>),
+    Slice(Box<watcher::Event<EndpointSlice>>),
 }
 
 fn watch<K, F>(api: Api<K>, config: watcher::Config, wrap: F) -> Pin<Box<dyn Stream<Item = Watched> + Send>>
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-    F: Fn(watcher::Event<K>) -> Watched + Send + 'static,
+    F: Fn(Box<watcher::Event<K>>) -> Watched + Send + 'static,
 {
     // Errors are retried with backoff inside the stream; a 410 makes the
     // watcher relist, which the cache diffs.
-    Box::pin(watcher(api, config).default_backoff().filter_map(move |ev| std::future::ready(ev.ok().map(&wrap))))
+    Box::pin(
+        watcher(api, config)
+            .default_backoff()
+            .filter_map(move |ev| std::future::ready(ev.ok().map(|e| wrap(Box::new(e))))),
+    )
 }
 
 /// The controller's state: what it has seen, and what it must look at.
@@ -79,7 +83,7 @@ impl State {
     fn on_event(&mut self, event: Watched) {
         match event {
             Watched::Service(ev) => {
-                for (old, new) in self.services.apply(ev) {
+                for (old, new) in self.services.apply(*ev) {
                     if let Some(svc) = new.or(old) {
                         self.mark(key_of(svc.as_ref()));
                     }
@@ -94,7 +98,7 @@ impl State {
                 }
             }
             Watched::Endpoints(ev) => {
-                for (old, new) in self.endpoints.apply(ev) {
+                for (old, new) in self.endpoints.apply(*ev) {
                     // Someone else changed (or deleted) an Endpoints: put it right.
                     if let Some(ep) = new.or(old) {
                         let key = key_of(ep.as_ref());
@@ -107,7 +111,7 @@ impl State {
                 }
             }
             Watched::Slice(ev) => {
-                for (old, new) in self.slices.apply(ev) {
+                for (old, new) in self.slices.apply(*ev) {
                     if let Some(slice) = new.or(old) {
                         let ns = slice.metadata.namespace.clone().unwrap_or_default();
                         if let Some(svc) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
@@ -133,7 +137,7 @@ pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     let mut events = stream::select_all([
         watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
-        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), |e| Watched::Pod(Box::new(e))),
+        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
         watch(Api::<Endpoints>::all(client.clone()), watcher::Config::default(), Watched::Endpoints),
         watch(Api::<EndpointSlice>::all(client.clone()), managed, Watched::Slice),
     ]);
