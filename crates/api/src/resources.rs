@@ -96,7 +96,7 @@ pub static SERVICES: ResourceType = resource!("", "v1", "Service", "services", "
 pub static ENDPOINTS: ResourceType = resource!("", "v1", "Endpoints", "endpoints", "endpoints", ["ep"],
     namespaced: true, subresources: [], etcd: "/registry/services/endpoints", all: false);
 pub static PODS: ResourceType = resource!("", "v1", "Pod", "pods", "pod", ["po"],
-    namespaced: true, subresources: ["status"], etcd: "/registry/pods", all: true);
+    namespaced: true, subresources: ["status", "binding"], etcd: "/registry/pods", all: true);
 pub static NODES: ResourceType = resource!("", "v1", "Node", "nodes", "node", ["no"],
     namespaced: false, subresources: ["status"], etcd: "/registry/minions", all: false);
 pub static EVENTS: ResourceType = resource!("", "v1", "Event", "events", "event", ["ev"],

@@ -51,11 +51,16 @@ fn verbs(r: &ResourceType) -> Vec<&'static str> {
     v
 }
 
-fn scale_kind(sub: &str, r: &ResourceType) -> (&'static str, &'static str, &'static str) {
-    if sub == "scale" {
-        ("autoscaling", "v1", "Scale")
-    } else {
-        (r.group, r.version, r.kind)
+/// The kind a subresource speaks, and its verbs: `/scale` is an
+/// `autoscaling/v1 Scale`, `/binding` a `Binding` one can only create.
+fn subresource_kind(
+    sub: &str,
+    r: &ResourceType,
+) -> ((&'static str, &'static str, &'static str), &'static [&'static str]) {
+    match sub {
+        "scale" => (("autoscaling", "v1", "Scale"), &["get", "patch", "update"]),
+        "binding" => (("", "v1", "Binding"), &["create"]),
+        _ => ((r.group, r.version, r.kind), &["get", "patch", "update"]),
     }
 }
 
@@ -78,8 +83,8 @@ pub fn resource_list(group: &str, version: &str) -> Value {
         }
         out.push(entry);
         for sub in r.subresources {
-            let (g, v, k) = scale_kind(sub, r);
-            let mut e = json!({ "name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": k, "verbs": ["get", "patch", "update"] });
+            let ((g, v, k), sub_verbs) = subresource_kind(sub, r);
+            let mut e = json!({ "name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": k, "verbs": sub_verbs });
             if *sub == "scale" {
                 e["group"] = json!(g);
                 e["version"] = json!(v);
@@ -106,8 +111,8 @@ pub fn aggregated(core: bool) -> Value {
                         .subresources
                         .iter()
                         .map(|sub| {
-                            let (sg, sv, sk) = scale_kind(sub, r);
-                            json!({ "subresource": sub, "responseKind": { "group": sg, "version": sv, "kind": sk }, "verbs": ["get", "patch", "update"] })
+                            let ((sg, sv, sk), sub_verbs) = subresource_kind(sub, r);
+                            json!({ "subresource": sub, "responseKind": { "group": sg, "version": sv, "kind": sk }, "verbs": sub_verbs })
                         })
                         .collect();
                     let mut e = json!({

@@ -60,6 +60,17 @@ impl ApiError {
         .with_details(resource, name)
     }
 
+    /// A conflict with a reason of its own: `Operation cannot be fulfilled on
+    /// pods/binding "x": pod x is already assigned to node "node1"`.
+    pub fn conflict_because(resource: &ResourceType, subresource: &str, name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {}/{subresource} \"{name}\": {why}", resource.qualified_name()),
+        )
+        .with_details(resource, name)
+    }
+
     /// 422 with one cause per field error, as upstream's `NewInvalid`.
     pub fn invalid(resource: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
         let causes: Vec<Value> =

@@ -215,6 +215,14 @@ async fn dispatch(
             let obj = parse_body(content_type(headers), &body)?;
             Ok(written(reg.create(res, ns, obj, write_options(query)?).await?, StatusCode::CREATED))
         }
+        ("POST", Some(name), Some("binding")) => {
+            let binding = parse_body(content_type(headers), &body)?;
+            reg.bind(ns.unwrap_or("default"), name, &binding).await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }),
+            ))
+        }
         ("PUT", Some(name), Some("scale")) => {
             let scale = parse_body(content_type(headers), &body)?;
             scale_to(state, rp, name, &scale, query).await

@@ -390,3 +390,30 @@ fn kubernetes_endpoints_follow_the_live_apiservers() {
     b.stop();
     wait_for(&["127.0.0.1"]);
 }
+
+#[test]
+fn the_scheduler_binds_a_pod_once() {
+    let (_etcd, api) = start(&[]);
+    call(&api, "POST", PODS, None, json!({"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"x"}]}}));
+    let binding = json!({"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"apiVersion":"v1","kind":"Node","name":"node1"}});
+    let (code, status) = call(&api, "POST", &format!("{PODS}/p/binding"), None, binding.clone());
+    assert_eq!((code, status["status"].as_str()), (201, Some("Success")), "{status}");
+    let (_, pod) = call(&api, "GET", &format!("{PODS}/p"), None, Value::Null);
+    assert_eq!(pod["spec"]["nodeName"], "node1");
+    assert!(pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "PodScheduled" && c["status"] == "True"));
+    let (code, again) = call(&api, "POST", &format!("{PODS}/p/binding"), None, binding);
+    assert_eq!(code, 409);
+    assert_eq!(
+        again["message"],
+        r#"Operation cannot be fulfilled on pods/binding "p": pod p is already assigned to node "node1""#
+    );
+    // An update cannot move a pod to another node.
+    let mut moved = pod.clone();
+    moved["spec"]["nodeName"] = json!("node2");
+    let (_, after) = call(&api, "PUT", &format!("{PODS}/p"), None, moved);
+    assert_eq!(after["spec"]["nodeName"], "node1");
+}

@@ -482,6 +482,17 @@ impl Registry {
                 }
             }
         }
+        if resource == &PODS {
+            // Only `pods/binding` sets the node; an update keeps what is there.
+            match current.pointer("/spec/nodeName") {
+                Some(node) if new.get("spec").is_some() => new["spec"]["nodeName"] = node.clone(),
+                _ => {
+                    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.remove("nodeName");
+                    }
+                }
+            }
+        }
         let meta = new
             .get_mut("metadata")
             .and_then(Value::as_object_mut)
@@ -566,6 +577,52 @@ impl Registry {
             }
         }
         Err(ApiError::conflict(resource, name))
+    }
+
+    /// `pods/binding`: the scheduler's one write. Sets `spec.nodeName` (which
+    /// no update may change) and the `PodScheduled` condition, once.
+    pub async fn bind(&self, namespace: &str, pod: &str, binding: &Value) -> Result<(), ApiError> {
+        let node = str_at(binding, "/target/name");
+        if node.is_empty() {
+            return Err(ApiError::invalid(&PODS, pod, &[FieldError::required("target.name", "")]));
+        }
+        let key = Self::key(&PODS, Some(namespace), pod);
+        for _ in 0..8 {
+            let Some(current) = self.store.get(&key).await.map_err(store_err)? else {
+                return Err(ApiError::not_found(&PODS, pod));
+            };
+            let obj = &current.object;
+            let bound = str_at(obj, "/spec/nodeName");
+            if !bound.is_empty() {
+                return Err(ApiError::conflict_because(
+                    &PODS,
+                    "binding",
+                    pod,
+                    &format!("pod {pod} is already assigned to node \"{bound}\""),
+                ));
+            }
+            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(ApiError::conflict_because(
+                    &PODS,
+                    "binding",
+                    pod,
+                    &format!("pod {pod} is being deleted, cannot be assigned to a host"),
+                ));
+            }
+            let mut next = obj.clone();
+            next["spec"]["nodeName"] = json!(node);
+            let scheduled =
+                json!({ "type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now() });
+            let conditions = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+            conditions.push(scheduled);
+            next["status"]["conditions"] = json!(conditions);
+            match self.commit(&PODS, &key, next, Some((obj, current.mod_revision)), false).await {
+                Err(e) if e.reason == "Conflict" => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(ApiError::conflict(&PODS, pod))
     }
 
     /// DELETE: finalizers and graceful deletion first; otherwise the object
