@@ -6,10 +6,30 @@
 //! (after a restart or a 410) is diffed against what was known, so objects
 //! deleted while the watch was down still produce a change.
 
-use kube::runtime::watcher::Event;
+use futures_util::{Stream, StreamExt};
+use kube::api::Api;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 use kube::Resource;
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
+
+/// A watch of one resource as a stream of the loop's own event type.
+/// Errors are retried with backoff inside the stream; a 410 makes the
+/// watcher relist, which [`Cache::apply`] diffs.
+pub fn watch<K, E, F>(api: Api<K>, config: watcher::Config, wrap: F) -> Pin<Box<dyn Stream<Item = E> + Send>>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(Box<Event<K>>) -> E + Send + 'static,
+    E: Send + 'static,
+{
+    Box::pin(
+        watcher::watcher(api, config)
+            .default_backoff()
+            .filter_map(move |ev| std::future::ready(ev.ok().map(|e| wrap(Box::new(e))))),
+    )
+}
 
 /// `namespace/name` (namespace empty for cluster-scoped objects).
 pub type Key = (String, String);

@@ -15,4 +15,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod deployment;
 pub mod endpoints;
+pub mod events;
+pub mod scheduler;

@@ -3,7 +3,10 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-/// Turns Services and Pods into Endpoints and EndpointSlices.
+const ALL: [&str; 3] = ["endpoints", "deployment", "scheduler"];
+
+/// Runs the controllers: Endpoints and EndpointSlices from selectors,
+/// Deployments (with pod garbage collection), and the scheduler.
 #[derive(Debug, Parser)]
 #[command(name = "controller", version)]
 struct Flags {
@@ -15,9 +18,9 @@ struct Flags {
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
 
-    /// The controllers to run, comma-separated. `endpoints` runs the
-    /// Endpoints and EndpointSlice controllers (one loop, one view).
-    #[arg(long, default_value = "endpoints", value_delimiter = ',')]
+    /// The controllers to run, comma-separated: `endpoints` (Endpoints and
+    /// EndpointSlices), `deployment` (with pod garbage collection), `scheduler`.
+    #[arg(long, default_value = "endpoints,deployment,scheduler", value_delimiter = ',')]
     controllers: Vec<String>,
 }
 
@@ -29,22 +32,41 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let flags = Flags::parse();
     for c in &flags.controllers {
-        anyhow::ensure!(
-            c == "endpoints" || c == "endpointslice",
-            "unknown controller {c:?}: this build runs \"endpoints\" (Endpoints and EndpointSlices)"
-        );
+        anyhow::ensure!(ALL.contains(&c.as_str()), "unknown controller {c:?}: choose from {}", ALL.join(", "));
     }
     let config = controller::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
-    let shutdown = async {
+
+    // One shutdown story: SIGINT or SIGTERM ends every loop.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
+        let _ = stop.send(true);
+    });
+    let shutdown = || {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     };
-    tracing::info!("endpoints controller running");
-    controller::endpoints::controller::run(client, shutdown).await;
+    let mut loops = Vec::new();
+    for c in &flags.controllers {
+        let client = client.clone();
+        let done = shutdown();
+        loops.push(match c.as_str() {
+            "endpoints" => tokio::spawn(controller::endpoints::controller::run(client, done)),
+            "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
+            _ => tokio::spawn(controller::scheduler::controller::run(client, done)),
+        });
+        tracing::info!("{c} controller running");
+    }
+    for l in loops {
+        l.await?;
+    }
     Ok(())
 }

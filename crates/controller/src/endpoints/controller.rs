@@ -10,16 +10,15 @@
 use super::desired::{
     desired_endpoints, plan_slices, same_endpoints, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, TRIGGER_TIME,
 };
-use crate::cache::{key_of, Cache, Key};
+use crate::cache::{key_of, watch, Cache, Key};
 use api::selectors::LabelSelector;
-use futures_util::{stream, FutureExt, Stream, StreamExt};
+use futures_util::{stream, FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
-use std::pin::Pin;
 use std::time::Duration;
 
 /// One event from any of the four watches (boxed: objects are large).
@@ -28,20 +27,6 @@ enum Watched {
     Pod(Box<watcher::Event<Pod>>),
     Endpoints(Box<watcher::Event<Endpoints>>),
     Slice(Box<watcher::Event<EndpointSlice>>),
-}
-
-fn watch<K, F>(api: Api<K>, config: watcher::Config, wrap: F) -> Pin<Box<dyn Stream<Item = Watched> + Send>>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-    F: Fn(Box<watcher::Event<K>>) -> Watched + Send + 'static,
-{
-    // Errors are retried with backoff inside the stream; a 410 makes the
-    // watcher relist, which the cache diffs.
-    Box::pin(
-        watcher(api, config)
-            .default_backoff()
-            .filter_map(move |ev| std::future::ready(ev.ok().map(|e| wrap(Box::new(e))))),
-    )
 }
 
 /// The controller's state: what it has seen, and what it must look at.
