@@ -48,10 +48,17 @@ impl State {
         match event {
             Watched::Deployment(ev) => {
                 for (old, new) in self.deployments.apply(*ev) {
-                    match new.or(old) {
-                        Some(d) => self.dirty.insert(key_of(d.as_ref())),
-                        None => false,
-                    };
+                    match (old, new) {
+                        (_, Some(d)) => {
+                            self.dirty.insert(key_of(d.as_ref()));
+                        }
+                        // Gone: its pods are now garbage.
+                        (Some(d), None) => {
+                            let pods: Vec<Key> = self.pods_of(&d).iter().map(key_of).collect();
+                            self.orphans.extend(pods);
+                        }
+                        (None, None) => {}
+                    }
                 }
             }
             Watched::Pod(ev) => {
