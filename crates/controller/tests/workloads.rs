@@ -180,7 +180,7 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
         |v| all_ready(2)(v) && v.iter().all(|p| !before.contains(&p.0)),
     )
     .await;
-    let hash = |name: &str| name.rsplitn(3, '-').nth(1).unwrap().to_string();
+    let hash = |name: &str| name.rsplit('-').nth(1).unwrap().to_string();
     assert_ne!(hash(&after[0].0), hash(&before[0]), "a new template hash");
     let images: Vec<String> = pods
         .list(&ListParams::default().labels("app=myapp"))
