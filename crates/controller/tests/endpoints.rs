@@ -129,6 +129,29 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     let describe = kubectl_ok(&kc, &["describe", "svc", "myapp"]);
     assert!(describe.contains("10.244.1.31:80,10.244.1.32:80,10.244.2.41:80"), "{describe}");
 
+    // The learner sees it happen.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(client.clone());
+    let updated = eventually(
+        "an EndpointsUpdated event",
+        async || {
+            events
+                .list(&ListParams::default().fields("involvedObject.name=myapp"))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("EndpointsUpdated"))
+                .filter_map(|e| e.message)
+                .collect::<Vec<_>>()
+        },
+        |v| v.iter().any(|m| m.contains("10.244.2.41:80")),
+    )
+    .await;
+    assert!(
+        updated.iter().any(|m| m == "Endpoints: 10.244.1.31:80, 10.244.1.32:80, 10.244.2.41:80 ready"),
+        "{updated:?}"
+    );
+
     // A pod turns not-ready.
     set_ready(&pods, "myapp-deploy-77b578b6d-d98c2", "10.244.1.32", false).await;
     let one_down = |v: &Addresses| v.0 == ["10.244.1.31", "10.244.2.41"] && v.1 == ["10.244.1.32"];

@@ -21,6 +21,8 @@ use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+const COMPONENT: &str = "endpoint-controller";
+
 /// One event from any of the four watches (boxed: objects are large).
 enum Watched {
     Service(Box<watcher::Event<Service>>),
@@ -217,6 +219,11 @@ async fn reconcile(client: &Client, state: &mut State, key: &Key, since: jiff::T
             }
         };
         if let Some(ep) = written {
+            // In the background: an event must not slow the next write.
+            let (client, involved, message) = (client.clone(), crate::events::reference(svc.as_ref()), describe(&ep));
+            tokio::spawn(async move {
+                crate::events::record(&client, involved, false, "EndpointsUpdated", message, COMPONENT).await
+            });
             state.endpoints.write_through(ep);
         }
     }
@@ -240,6 +247,29 @@ async fn reconcile(client: &Client, state: &mut State, key: &Key, since: jiff::T
         }
     }
     Ok(())
+}
+
+/// `Endpoints: 10.244.1.31:80, 10.244.2.41:80 ready; 10.244.1.32:80 not ready`
+fn describe(ep: &Endpoints) -> String {
+    let list = |ready: bool| {
+        let mut out = Vec::new();
+        for s in ep.subsets.iter().flatten() {
+            let addrs = if ready { &s.addresses } else { &s.not_ready_addresses };
+            for a in addrs.iter().flatten() {
+                for p in s.ports.iter().flatten() {
+                    out.push(format!("{}:{}", a.ip, p.port));
+                }
+            }
+        }
+        out
+    };
+    let (ready, not_ready) = (list(true), list(false));
+    match (ready.is_empty(), not_ready.is_empty()) {
+        (true, true) => "Endpoints: none".to_string(),
+        (false, true) => format!("Endpoints: {} ready", ready.join(", ")),
+        (true, false) => format!("Endpoints: {} not ready", not_ready.join(", ")),
+        (false, false) => format!("Endpoints: {} ready; {} not ready", ready.join(", "), not_ready.join(", ")),
+    }
 }
 
 /// After a conflict: read the current object and replace it unless it
