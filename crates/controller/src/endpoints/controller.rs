@@ -201,52 +201,68 @@ async fn reconcile(client: &Client, state: &mut State, key: &Key, since: jiff::T
     };
     let pods: Vec<Pod> = state.pods.in_namespace(namespace).map(|p| p.as_ref().clone()).collect();
 
-    if let Some(mut desired) = desired_endpoints(&svc, &pods, Some(&trigger)) {
-        let current = state.endpoints.get(key).cloned();
-        let written = match current {
+    // Decide both from the cache first, then write both at once: the
+    // EndpointSlices need not wait for the Endpoints.
+    let endpoints_work = async {
+        let Some(mut desired) = desired_endpoints(&svc, &pods, Some(&trigger)) else { return Ok(None) };
+        match state.endpoints.get(key).cloned() {
             None => match endpoints_api.create(&PostParams::default(), &desired).await {
-                Err(e) if is_conflict(&e) => Some(replace_fresh(&endpoints_api, name, desired).await?),
-                other => Some(other?),
+                Err(e) if is_conflict(&e) => replace_fresh(&endpoints_api, name, desired).await.map(Some),
+                other => other.map(Some),
             },
-            Some(cur) if same_endpoints(&cur, &desired) => None,
+            Some(cur) if same_endpoints(&cur, &desired) => Ok(None),
             Some(cur) => {
                 desired.metadata.resource_version = cur.metadata.resource_version.clone();
                 match endpoints_api.replace(name, &PostParams::default(), &desired).await {
                     // Our view was stale: decide again on what the apiserver has now.
-                    Err(e) if is_conflict(&e) => Some(replace_fresh(&endpoints_api, name, desired).await?),
-                    other => Some(other?),
+                    Err(e) if is_conflict(&e) => replace_fresh(&endpoints_api, name, desired).await.map(Some),
+                    other => other.map(Some),
                 }
             }
-        };
-        if let Some(ep) = written {
-            // In the background: an event must not slow the next write.
-            let (client, involved, message) = (client.clone(), crate::events::reference(svc.as_ref()), describe(&ep));
-            tokio::spawn(async move {
-                crate::events::record(&client, involved, false, "EndpointsUpdated", message, COMPONENT).await
-            });
-            state.endpoints.write_through(ep);
         }
-    }
-
+    };
     let plan = plan_slices(&svc, &pods, &state.slices_of(key), Some(&trigger));
-    for slice in plan.create {
-        let made = slices_api.create(&PostParams::default(), &slice).await?;
-        state.slices.write_through(made);
-    }
-    for slice in plan.update {
-        let slice_name = slice.metadata.name.clone().unwrap_or_default();
-        let made = slices_api.replace(&slice_name, &PostParams::default(), &slice).await?;
-        state.slices.write_through(made);
-    }
-    for slice in plan.delete {
-        let slice_name = slice.metadata.name.clone().unwrap_or_default();
-        match slices_api.delete(&slice_name, &DeleteParams::default()).await {
-            Ok(_) => state.slices.forget(&(namespace.clone(), slice_name)),
-            Err(e) if is_not_found(&e) => state.slices.forget(&(namespace.clone(), slice_name)),
-            Err(e) => return Err(e),
+    // What was written is kept even if a later write fails, so a retry
+    // never creates a slice twice.
+    let slices_work = async {
+        let (mut written, mut gone) = (Vec::new(), Vec::new());
+        for slice in plan.create {
+            match slices_api.create(&PostParams::default(), &slice).await {
+                Ok(s) => written.push(s),
+                Err(e) => return (written, gone, Some(e)),
+            }
         }
+        for slice in plan.update {
+            let slice_name = slice.metadata.name.clone().unwrap_or_default();
+            match slices_api.replace(&slice_name, &PostParams::default(), &slice).await {
+                Ok(s) => written.push(s),
+                Err(e) => return (written, gone, Some(e)),
+            }
+        }
+        for slice in plan.delete {
+            let slice_name = slice.metadata.name.clone().unwrap_or_default();
+            match slices_api.delete(&slice_name, &DeleteParams::default()).await {
+                Ok(_) => gone.push(slice_name),
+                Err(e) if is_not_found(&e) => gone.push(slice_name),
+                Err(e) => return (written, gone, Some(e)),
+            }
+        }
+        (written, gone, None)
+    };
+    let (endpoints_written, slices_written) = tokio::join!(endpoints_work, slices_work);
+
+    let (written, gone, failed) = slices_written;
+    written.into_iter().for_each(|s| state.slices.write_through(s));
+    gone.into_iter().for_each(|n| state.slices.forget(&(namespace.clone(), n)));
+    if let Some(ep) = endpoints_written? {
+        // In the background: an event must not slow the next write.
+        let (client, involved, message) = (client.clone(), crate::events::reference(svc.as_ref()), describe(&ep));
+        tokio::spawn(async move {
+            crate::events::record(&client, involved, false, "EndpointsUpdated", message, COMPONENT).await
+        });
+        state.endpoints.write_through(ep);
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// `Endpoints: 10.244.1.31:80, 10.244.2.41:80 ready; 10.244.1.32:80 not ready`
