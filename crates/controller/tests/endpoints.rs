@@ -85,7 +85,7 @@ async fn eventually<T: std::fmt::Debug>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
+    let mut api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
     let kc = Kubeconfig::new(&api.url);
     let controller_bin = Path::new(env!("CARGO_BIN_EXE_controller"));
     let controller = spawn(controller_bin, &["--server", &api.url]);
@@ -179,8 +179,24 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     eventually("slices converged", async || slice_addresses(&slices.list(&of_myapp).await.unwrap().items), both).await;
     assert_eq!(slices.list(&of_myapp).await.unwrap().items.len(), 1, "no duplicate slices");
 
-    // The Service goes: so do its Endpoints and slices.
+    // The apiserver restarts: the controller's watches resume from revisions
+    // the new apiserver does not hold (410), relist, and carry on.
+    api.stop();
+    api.restart();
+    set_ready(&pods, "myapp-deploy-77b578b6d-d98c2", "10.244.1.32", true).await;
+    let both_ready = |v: &Addresses| v.0 == ["10.244.1.32", "10.244.2.42"] && v.1.is_empty();
+    eventually(
+        "converged after an apiserver restart",
+        async || addresses(&eps.get("myapp").await.unwrap()),
+        both_ready,
+    )
+    .await;
+
+    // The Service goes while the controller is down: its Endpoints and
+    // slices go when the controller is back.
+    drop(_controller);
     kubectl_ok(&kc, &["delete", "svc", "myapp"]);
+    let _controller = spawn(controller_bin, &["--server", &api.url]);
     eventually("Endpoints deleted", async || eps.get_opt("myapp").await.unwrap().is_none(), |gone| *gone).await;
     eventually("slices deleted", async || slices.list(&of_myapp).await.unwrap().items.len(), |n| *n == 0).await;
     // The apiserver's own Endpoints are left alone.
