@@ -1,6 +1,5 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
-//! selectors. (The deployment controller, the scheduler and the garbage
-//! collector are still to come.)
+//! selectors, Deployments (with pod garbage collection), and the scheduler.
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
 //! never touches the kernel, so it works against a real Kubernetes
@@ -10,11 +9,14 @@
 //! - [`endpoints::desired`]: which pods a Service sends traffic to, as
 //!   Endpoints and EndpointSlices (pure functions). Start here.
 //! - [`endpoints::controller`]: the watch loop around it.
-//! - [`cache`]: what the controller has seen of one resource, and what changed.
-//! - [`client`]: finding the apiserver (`--server`, `--kubeconfig`, inference).
+//! - [`deployment::desired`]: a Deployment's next step (scale, roll) and
+//!   status; [`deployment::controller`]: its loop, and pod garbage collection.
+//! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
+//!   its loop, binding through `pods/binding`.
+//! - [`events`]: the Events a learner sees.
+//!
+//! The watch-and-cache machinery is shared with the proxy: the `informer` crate.
 
-pub mod cache;
-pub mod client;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;

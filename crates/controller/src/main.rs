@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     for c in &flags.controllers {
         anyhow::ensure!(ALL.contains(&c.as_str()), "unknown controller {c:?}: choose from {}", ALL.join(", "));
     }
-    let config = controller::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
+    let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
 
     // One shutdown story: SIGINT or SIGTERM ends every loop.

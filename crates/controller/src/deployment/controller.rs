@@ -5,9 +5,9 @@
 //! propagation), including after a controller restart.
 
 use super::desired::{new_pod, owned_by, plan, same_status};
-use crate::cache::{key_of, watch, Cache, Key};
 use crate::events::{record, reference};
 use futures_util::{stream, FutureExt, StreamExt};
+use informer::cache::{key_of, watch, Cache, Key};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};

@@ -10,9 +10,9 @@
 use super::desired::{
     desired_endpoints, plan_slices, same_endpoints, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, TRIGGER_TIME,
 };
-use crate::cache::{key_of, watch, Cache, Key};
 use api::selectors::LabelSelector;
 use futures_util::{stream, FutureExt, StreamExt};
+use informer::cache::{key_of, watch, Cache, Key};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, PostParams};

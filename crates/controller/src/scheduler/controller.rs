@@ -4,9 +4,9 @@
 //! a node changes.
 
 use super::desired::{pick_node, wants_scheduling, Placement};
-use crate::cache::{key_of, watch, Cache, Key};
 use crate::events::{record, reference};
 use futures_util::{stream, FutureExt, StreamExt};
+use informer::cache::{key_of, watch, Cache, Key};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
