@@ -38,6 +38,8 @@ fn fastrand_suffix() -> u64 {
     RandomState::new().hash_one(Instant::now())
 }
 
+pub mod netns;
+
 /// A free TCP port on loopback (the OS picks; we release it at once).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
@@ -99,15 +101,32 @@ pub struct Apiserver {
     proc: Option<Proc>,
     binary: PathBuf,
     args: Vec<String>,
+    host: String,
 }
 
 impl Apiserver {
     /// Starts `binary` on a free port with extra flags; waits until it serves.
+    /// (Pass `--bind-address` in `extra` to listen elsewhere than 127.0.0.1.)
     pub fn start(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
-        let mut args =
-            vec!["--etcd-servers".to_string(), etcd.url.clone(), "--bind-address".into(), "127.0.0.1".into()];
+        let mut args = vec!["--etcd-servers".to_string(), etcd.url.clone()];
+        let bind = extra
+            .iter()
+            .position(|a| *a == "--bind-address")
+            .and_then(|i| extra.get(i + 1))
+            .copied()
+            .unwrap_or("127.0.0.1");
+        if !extra.contains(&"--bind-address") {
+            args.extend(["--bind-address".to_string(), bind.to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut server = Self { url: String::new(), port: free_port(), proc: None, binary: binary.to_path_buf(), args };
+        let mut server = Self {
+            url: String::new(),
+            port: free_port(),
+            proc: None,
+            binary: binary.to_path_buf(),
+            args,
+            host: bind.to_string(),
+        };
         server.restart();
         server
     }
@@ -136,9 +155,9 @@ impl Apiserver {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("apiserver output");
         assert!(line.contains("listening on"), "apiserver did not start: {line:?}");
-        self.url = format!("http://127.0.0.1:{}", self.port);
+        self.url = format!("http://{}:{}", self.host, self.port);
         self.proc = Some(Proc(child));
-        assert!(wait_for_port(self.port, Duration::from_secs(10)));
+        // Listening: it printed so after binding.
     }
 }
 
@@ -218,11 +237,13 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// One plain HTTP/1.1 request, for tests that want to be "another client"
-/// or to see the exact status code. Returns (status, body).
+/// or to see the exact status code. Returns (status, body); status 0 when
+/// nothing listens.
 pub fn http(method: &str, base_url: &str, path: &str, content_type: Option<&str>, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let host = base_url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    // Nothing listening (yet) is an answer too: status 0.
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else { return (0, String::new()) };
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if let Some(ct) = content_type {

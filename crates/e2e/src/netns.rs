@@ -1,0 +1,105 @@
+//! Test hosts as network namespaces: a "node" and its "pods", joined by a
+//! bridge, like a lab node's pod network, all made and removed by the test.
+//!
+//! ```text
+//!  host (apiserver) 169.254.N.1 ──veth── 169.254.N.2  node ns
+//!                                                      br0 10.244.1.1/24
+//!                                          ┌──veth──┴──veth──┐
+//!                                    pod ns 10.244.1.2   pod ns 10.244.1.3
+//! ```
+
+use std::process::{Command, Output};
+
+fn ip(args: &[&str]) -> Output {
+    let out = Command::new("ip").args(args).output().expect("the ip command (iproute2) is not installed");
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Runs a command inside a namespace: `ip netns exec NAME ...`.
+pub fn exec(ns: &str, cmd: &[&str]) -> Output {
+    Command::new("ip").args(["netns", "exec", ns]).args(cmd).output().expect("ip netns exec")
+}
+
+/// A network namespace, deleted on drop (its interfaces go with it).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: &str) -> Self {
+        let _ = Command::new("ip").args(["netns", "del", name]).output();
+        ip(&["netns", "add", name]);
+        ip(&["-n", name, "link", "set", "lo", "up"]);
+        Self { name: name.to_string() }
+    }
+
+    pub fn run(&self, cmd: &[&str]) -> Output {
+        let out = exec(&self.name, cmd);
+        assert!(out.status.success(), "{cmd:?} in {}: {}", self.name, String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// A node namespace reachable from the host, with a pod bridge.
+pub struct NodeNet {
+    pub node: Netns,
+    pub pods: Vec<Netns>,
+    /// The host's end of the node link: where the host's apiserver listens.
+    pub host_ip: String,
+    /// The node's own address (its InternalIP).
+    pub node_ip: String,
+    host_link: String,
+}
+
+impl NodeNet {
+    /// `tag` keeps names unique (and short: interface names have 15 bytes).
+    pub fn new(tag: &str, link_subnet: u8, pods: usize) -> Self {
+        let node = Netns::new(&format!("{tag}n"));
+        let (host_link, node_link) = (format!("{tag}h"), format!("{tag}x"));
+        let _ = Command::new("ip").args(["link", "del", &host_link]).output();
+        let (host_ip, node_ip) = (format!("169.254.{link_subnet}.1"), format!("169.254.{link_subnet}.2"));
+        ip(&["link", "add", &host_link, "type", "veth", "peer", "name", &node_link]);
+        ip(&["link", "set", &node_link, "netns", &node.name]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_link]);
+        ip(&["link", "set", &host_link, "up"]);
+        ip(&["-n", &node.name, "addr", "add", &format!("{node_ip}/30"), "dev", &node_link]);
+        ip(&["-n", &node.name, "link", "set", &node_link, "up"]);
+        // Like a real node's: without a route, a connect to a ClusterIP
+        // fails before the proxy's NAT rules ever see the packet.
+        ip(&["-n", &node.name, "route", "add", "default", "via", &host_ip]);
+        ip(&["-n", &node.name, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &node.name, "addr", "add", "10.244.1.1/24", "dev", "br0"]);
+        ip(&["-n", &node.name, "link", "set", "br0", "up"]);
+        let mut pod_nets = Vec::new();
+        for i in 0..pods {
+            let pod = Netns::new(&format!("{tag}p{i}"));
+            let (outer, inner) = (format!("{tag}v{i}"), format!("{tag}e{i}"));
+            ip(&["-n", &node.name, "link", "add", &outer, "type", "veth", "peer", "name", &inner]);
+            ip(&["-n", &node.name, "link", "set", &inner, "netns", &pod.name]);
+            ip(&["-n", &node.name, "link", "set", &outer, "master", "br0", "up"]);
+            ip(&["-n", &pod.name, "addr", "add", &format!("10.244.1.{}/24", i + 2), "dev", &inner]);
+            ip(&["-n", &pod.name, "link", "set", &inner, "up"]);
+            ip(&["-n", &pod.name, "route", "add", "default", "via", "10.244.1.1"]);
+            pod_nets.push(pod);
+        }
+        Self { node, pods: pod_nets, host_ip, node_ip, host_link }
+    }
+
+    /// The IP of pod `i`.
+    pub fn pod_ip(i: usize) -> String {
+        format!("10.244.1.{}", i + 2)
+    }
+}
+
+impl Drop for NodeNet {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.host_link]).output();
+    }
+}

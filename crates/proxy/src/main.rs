@@ -1,0 +1,107 @@
+//! `proxy`: the per-node service proxy binary.
+
+use clap::Parser;
+use proxy::backend::Backend;
+use proxy::run::Options;
+use proxy::status::Status;
+use std::future::IntoFuture;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Programs this node's kernel so that Services reach their pods.
+#[derive(Debug, Parser)]
+#[command(name = "proxy", version)]
+struct Flags {
+    /// The apiserver's URL (otherwise from --kubeconfig, KUBECONFIG or ~/.kube/config).
+    #[arg(long, env = "KUBE_SERVER")]
+    server: Option<String>,
+
+    /// A kubeconfig file.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+
+    /// This node's name (default: the hostname).
+    #[arg(long)]
+    hostname_override: Option<String>,
+
+    /// `ipvs`, `nftables` or `userspace`.
+    #[arg(long, default_value = "ipvs")]
+    proxy_mode: String,
+
+    /// The IPVS scheduler for Services that do not choose one by annotation.
+    #[arg(long, default_value = "rr", value_parser = clap::builder::PossibleValuesParser::new(proxy::model::SCHEDULERS))]
+    ipvs_scheduler: String,
+
+    /// The addresses NodePorts listen on, comma-separated (default: the Node's InternalIPs).
+    #[arg(long, value_delimiter = ',')]
+    nodeport_addresses: Vec<IpAddr>,
+
+    /// The pod network; accepted for kube-proxy compatibility (all Service traffic is masqueraded).
+    #[arg(long)]
+    cluster_cidr: Option<String>,
+
+    /// Masquerade all Service traffic (this proxy always does).
+    #[arg(long)]
+    masquerade_all: bool,
+
+    /// Where `/healthz` and `/rules` are served.
+    #[arg(long, default_value = "0.0.0.0:10256")]
+    healthz_bind_address: SocketAddr,
+
+    /// Where `/metrics` is served.
+    #[arg(long, default_value = "127.0.0.1:10249")]
+    metrics_bind_address: SocketAddr,
+
+    /// Seconds between full syncs that repair drift.
+    #[arg(long, default_value_t = 30)]
+    sync_period: u64,
+
+    /// Remove everything this proxy created, and exit.
+    #[arg(long)]
+    cleanup: bool,
+
+    /// Compute and print the table (as `ipvsadm -Ln`), touch nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let flags = Flags::parse();
+    if flags.cleanup {
+        // Whatever the mode, the proxy's own nftables table is all it leaves.
+        return Backend::Nftables.cleanup();
+    }
+    let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run)?;
+    let node_name = match flags.hostname_override {
+        Some(n) => n,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string(),
+    };
+    let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
+    let client = kube::Client::try_from(config)?;
+    let resync = Duration::from_secs(flags.sync_period.max(1));
+    let status = Status::new(resync * 2 + Duration::from_secs(10));
+
+    let healthz = tokio::net::TcpListener::bind(flags.healthz_bind_address).await?;
+    let metrics = tokio::net::TcpListener::bind(flags.metrics_bind_address).await?;
+    tokio::spawn(axum::serve(healthz, proxy::status::healthz_app(status.clone())).into_future());
+    tokio::spawn(axum::serve(metrics, proxy::status::metrics_app(status.clone())).into_future());
+
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    tracing::info!(node = node_name, mode = flags.proxy_mode, dry_run = flags.dry_run, "proxy running");
+    let opts =
+        Options { node_name, scheduler: flags.ipvs_scheduler, nodeport_addresses: flags.nodeport_addresses, resync };
+    proxy::run::run(client, opts, backend, status, shutdown).await
+}

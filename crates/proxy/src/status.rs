@@ -1,0 +1,130 @@
+//! What the proxy tells the outside: `/healthz` (kube-proxy's format),
+//! `/rules` (the desired table as `ipvsadm -Ln`), and `/metrics` with
+//! `kubeproxy_sync_proxy_rules_duration_seconds` and
+//! `kubeproxy_network_programming_duration_seconds`.
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BUCKETS: [f64; 14] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (b, c) in BUCKETS.iter().zip(self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+            self.count, self.sum, self.count
+        );
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    rules: String,
+    last_sync: Option<jiff::Timestamp>,
+    sync_duration: Histogram,
+    programming: Histogram,
+}
+
+/// Shared between the loop (which writes) and the HTTP servers (which read).
+#[derive(Default, Clone)]
+pub struct Status {
+    inner: Arc<Mutex<Inner>>,
+    /// How long after a sync `/healthz` still says healthy.
+    pub healthy_for: Duration,
+}
+
+impl Status {
+    pub fn new(healthy_for: Duration) -> Self {
+        Self { inner: Default::default(), healthy_for }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a successful sync, the rules it programmed, and how long the
+    /// changes that triggered it took to reach the kernel.
+    pub fn synced(&self, rules: String, took: Duration, programming: &[Duration]) {
+        let mut s = self.lock();
+        s.rules = rules;
+        s.last_sync = Some(jiff::Timestamp::now());
+        s.sync_duration.observe(took.as_secs_f64());
+        programming.iter().for_each(|d| s.programming.observe(d.as_secs_f64()));
+    }
+
+    pub fn rules(&self) -> String {
+        self.lock().rules.clone()
+    }
+
+    fn healthz(&self) -> (StatusCode, String) {
+        let s = self.lock();
+        let now = jiff::Timestamp::now();
+        let body = format!(
+            "{{\"lastUpdated\": \"{}\",\"currentTime\": \"{now}\"}}",
+            s.last_sync.map(|t| t.to_string()).unwrap_or_default()
+        );
+        let fresh = s.last_sync.is_some_and(|t| now.duration_since(t).as_secs_f64() < self.healthy_for.as_secs_f64());
+        (if fresh { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+    }
+
+    fn metrics(&self) -> String {
+        let s = self.lock();
+        let mut out = String::new();
+        s.sync_duration.render(
+            "kubeproxy_sync_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds",
+            &mut out,
+        );
+        s.programming.render(
+            "kubeproxy_network_programming_duration_seconds",
+            "In Cluster Network Programming Latency in seconds (from the endpoints' last-change-trigger-time to the rule in the kernel)",
+            &mut out,
+        );
+        out
+    }
+}
+
+/// `/healthz`, `/livez` and `/rules`, on the healthz address.
+pub fn healthz_app(status: Status) -> Router {
+    let health = |s: Status| async move {
+        let (code, body) = s.healthz();
+        (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    let (a, b, c) = (status.clone(), status.clone(), status);
+    Router::new()
+        .route("/healthz", get(move || health(a.clone())))
+        .route("/livez", get(move || health(b.clone())))
+        .route("/rules", get(move || async move { c.rules() }))
+}
+
+/// `/metrics`, on the metrics address.
+pub fn metrics_app(status: Status) -> Router {
+    Router::new().route("/metrics", get(move || async move { status.metrics() }))
+}

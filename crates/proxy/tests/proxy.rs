@@ -1,0 +1,225 @@
+//! The proxy against the real apiserver and controller: the IPVS table it
+//! computes (dry run, served on `/rules`), and the nftables mode programming
+//! a real kernel, with pods as network namespaces behind a node's bridge.
+
+use e2e::netns::{exec, NodeNet};
+use e2e::{free_port, http, spawn, workspace_binary, Apiserver, Etcd, Proc};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+async fn make_pod(pods: &Api<Pod>, name: &str, ip: &str, ready: bool) {
+    if pods.get_opt(name).await.unwrap().is_none() {
+        let pod: Pod = serde_json::from_value(json!({"metadata":{"name":name,"labels":{"app":"myapp"}},
+            "spec":{"nodeName":"node1","containers":[{"name":"myapp","image":"myapp:v2","ports":[{"containerPort":80}]}]}}))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    let mut pod = pods.get(name).await.unwrap();
+    pod.status = Some(serde_json::from_value(json!({"phase":"Running","podIP":ip,"conditions":[{"type":"Ready","status":if ready {"True"} else {"False"}}]})).unwrap());
+    pods.replace_status(name, &PostParams::default(), &pod).await.unwrap();
+}
+
+async fn register_node(client: &kube::Client, ip: &str) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata":{"name":"node1"}})).unwrap())
+        .await
+        .unwrap();
+    let mut node = nodes.get("node1").await.unwrap();
+    node.status = Some(
+        serde_json::from_value(
+            json!({"addresses":[{"type":"InternalIP","address":ip}],"conditions":[{"type":"Ready","status":"True"}]}),
+        )
+        .unwrap(),
+    );
+    nodes.replace_status("node1", &PostParams::default(), &node).await.unwrap();
+}
+
+async fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    mut probe: impl AsyncFnMut() -> T,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let mut last = None;
+    for _ in 0..200 {
+        let v = probe().await;
+        if check(&v) {
+            return v;
+        }
+        last = Some(v);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: last seen {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
+    let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url, "--controllers", "endpoints"]);
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    register_node(&client, "192.168.66.20").await;
+    let svcs: Api<Service> = Api::default_namespaced(client.clone());
+    let svc: Service = serde_json::from_value(
+        json!({"metadata":{"name":"myapp"},"spec":{"type":"NodePort","selector":{"app":"myapp"},
+        "ports":[{"name":"http","port":80,"targetPort":80,"nodePort":30080}]}}),
+    )
+    .unwrap();
+    let ip = svcs.create(&PostParams::default(), &svc).await.unwrap().spec.unwrap().cluster_ip.unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    for (name, ip) in [("a", "10.244.1.31"), ("b", "10.244.1.32"), ("c", "10.244.2.41")] {
+        make_pod(&pods, name, ip, true).await;
+    }
+
+    let (healthz, metrics) = (free_port(), free_port());
+    let _proxy = spawn(
+        Path::new(env!("CARGO_BIN_EXE_proxy")),
+        &[
+            "--server",
+            &api.url,
+            "--dry-run",
+            "--hostname-override",
+            "node1",
+            "--healthz-bind-address",
+            &format!("127.0.0.1:{healthz}"),
+            "--metrics-bind-address",
+            &format!("127.0.0.1:{metrics}"),
+        ],
+    );
+    let healthz_url = format!("http://127.0.0.1:{healthz}");
+    let want = format!(
+        "TCP  {ip}:80 rr\n  -> 10.244.1.31:80               Masq    1      0          0         \n  -> 10.244.1.32:80               Masq    1      0          0         \n  -> 10.244.2.41:80               Masq    1      0          0         \n"
+    );
+    let rules = eventually(
+        "the table on /rules",
+        async || http("GET", &healthz_url, "/rules", None, "").1,
+        |r| r.contains(&want),
+    )
+    .await;
+    assert!(
+        rules.starts_with("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n"),
+        "{rules}"
+    );
+    assert!(rules.contains("TCP  10.96.0.1:443 rr\n  -> 127.0.0.1:"), "the kubernetes Service: {rules}");
+    assert!(rules.contains("TCP  192.168.66.20:30080 rr\n"), "the NodePort on the node's InternalIP: {rules}");
+    let (code, body) = http("GET", &healthz_url, "/healthz", None, "");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("lastUpdated"));
+
+    // A pod turns not-ready: it leaves the table.
+    make_pod(&pods, "b", "10.244.1.32", false).await;
+    eventually(
+        "10.244.1.32 gone",
+        async || http("GET", &healthz_url, "/rules", None, "").1,
+        |r| !r.contains("10.244.1.32"),
+    )
+    .await;
+    let (_, text) = http("GET", &format!("http://127.0.0.1:{metrics}"), "/metrics", None, "");
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kubeproxy_network_programming_duration_seconds_count "))
+        .unwrap_or("0");
+    assert!(count.parse::<u64>().unwrap() >= 1, "{text}");
+    assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"));
+}
+
+/// An HTTP server in a pod namespace that answers with the pod's name.
+fn pod_server(ns: &str, name: &str) -> Proc {
+    let script = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = sys.argv[1].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 80), H).serve_forever()
+"#;
+    spawn(Path::new("ip"), &["netns", "exec", ns, "python3", "-c", script, name])
+}
+
+/// `curl` from the node's namespace; the body, or None if nothing answered.
+fn curl(ns: &str, url: &str) -> Option<String> {
+    let out = exec(ns, &["curl", "-s", "--max-time", "2", url]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
+    let tag = format!("mk{}", std::process::id() % 10000);
+    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 2);
+    let etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
+    let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url, "--controllers", "endpoints"]);
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    register_node(&client, &net.node_ip).await;
+    let _servers: Vec<Proc> =
+        net.pods.iter().enumerate().map(|(i, p)| pod_server(&p.name, &format!("pod-{i}"))).collect();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    for i in 0..2 {
+        make_pod(&pods, &format!("pod-{i}"), &NodeNet::pod_ip(i), true).await;
+    }
+    let svcs: Api<Service> = Api::default_namespaced(client.clone());
+    let svc: Service = serde_json::from_value(
+        json!({"metadata":{"name":"myapp"},"spec":{"type":"NodePort","selector":{"app":"myapp"},
+        "ports":[{"name":"http","port":80,"targetPort":80}]}}),
+    )
+    .unwrap();
+    let spec = svcs.create(&PostParams::default(), &svc).await.unwrap().spec.unwrap();
+    let (cluster_ip, node_port) = (spec.cluster_ip.unwrap(), spec.ports.unwrap()[0].node_port.unwrap());
+
+    let proxy_bin = Path::new(env!("CARGO_BIN_EXE_proxy"));
+    let _proxy = spawn(
+        Path::new("ip"),
+        &[
+            "netns",
+            "exec",
+            &net.node.name,
+            proxy_bin.to_str().unwrap(),
+            "--server",
+            &api.url,
+            "--proxy-mode",
+            "nftables",
+            "--hostname-override",
+            "node1",
+        ],
+    );
+    let node = net.node.name.clone();
+    let answers = |url: String, n: usize| {
+        let node = node.clone();
+        async move { (0..n).filter_map(|_| curl(&node, &url)).collect::<BTreeSet<String>>() }
+    };
+    let both: BTreeSet<String> = ["pod-0".to_string(), "pod-1".to_string()].into();
+    eventually(
+        "the ClusterIP reaches both pods",
+        async || answers(format!("http://{cluster_ip}/"), 20).await,
+        |s| *s == both,
+    )
+    .await;
+    eventually(
+        "the NodePort reaches both pods",
+        async || answers(format!("http://{}:{node_port}/", net.node_ip), 20).await,
+        |s| *s == both,
+    )
+    .await;
+
+    // A pod turns not-ready: it stops getting requests.
+    make_pod(&pods, "pod-1", &NodeNet::pod_ip(1), false).await;
+    let only0: BTreeSet<String> = ["pod-0".to_string()].into();
+    eventually("only pod-0 answers", async || answers(format!("http://{cluster_ip}/"), 20).await, |s| *s == only0)
+        .await;
+
+    // --cleanup removes the proxy's table and nothing else.
+    drop(_proxy);
+    let out = exec(&net.node.name, &[proxy_bin.to_str().unwrap(), "--cleanup"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!exec(&net.node.name, &["nft", "list", "table", "ip", "mini-kube-proxy"]).status.success());
+    assert!(curl(&net.node.name, &format!("http://{cluster_ip}/")).is_none(), "no rules, no ClusterIP");
+}
