@@ -1,4 +1,17 @@
-//! The lab's node agent: registers a Node and runs Pods as network
-//! namespaces with a built-in demo HTTP app.
+//! The lab's node agent: registers its Node, runs the pods bound to it as
+//! network namespaces with the tutorial's demo app, and reports their status
+//! as a kubelet does.
 //!
-//! Not built yet (issue "the lab").
+//! # Layout
+//! - [`agent`]: the loop (Node registration and heartbeat, pods in, status out). Start here.
+//! - [`runtime`]: pods as network namespaces on the node's bridge (`ip`).
+//! - [`status`]: a pod's and the Node's status, as pure functions.
+//! - [`demo_app`]: the built-in HTTP app that answers like `myapp:v2`.
+//!
+//! Still to come (issue "the lab"): readiness probes from the pod spec,
+//! routes to other nodes' pod CIDRs.
+
+pub mod agent;
+pub mod demo_app;
+pub mod runtime;
+pub mod status;

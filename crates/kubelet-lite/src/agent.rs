@@ -1,0 +1,207 @@
+//! The node agent's loop: register the Node and keep its heartbeat; watch
+//! the pods bound to this node; make each one a sandbox, report its status
+//! as it becomes ready; and take a deleted pod down gracefully: not ready
+//! first (so endpoints and proxies drop it), then stopped, then gone.
+
+use crate::demo_app::version_of;
+use crate::runtime::{netns_name, Runtime, Sandbox};
+use crate::status::{node_status, pod_status};
+use futures_util::StreamExt;
+use informer::cache::{watch, Cache};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::runtime::watcher;
+use kube::Client;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub node_name: String,
+    pub node_ip: String,
+    pub runtime: Runtime,
+    /// How long a deleted pod stays not-ready before it is stopped.
+    pub drain: Duration,
+}
+
+/// What the agent knows of one pod it runs.
+struct Running {
+    sandbox: Sandbox,
+    ports: Vec<u16>,
+    started: jiff::Timestamp,
+    reported_ready: Option<bool>,
+    draining_since: Option<Instant>,
+}
+
+fn ports_of(pod: &Pod) -> Vec<u16> {
+    pod.spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .collect()
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string()
+}
+
+/// Creates (or updates) this node's Node object.
+async fn register(client: &Client, opts: &Options) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": opts.node_name, "labels": {"kubernetes.io/hostname": opts.node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+        "spec": {"podCIDR": opts.runtime.pod_cidr.to_string(), "podCIDRs": [opts.runtime.pod_cidr.to_string()]},
+    }))?;
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    heartbeat(&nodes, opts).await
+}
+
+async fn heartbeat(nodes: &Api<Node>, opts: &Options) -> anyhow::Result<()> {
+    let mut node = nodes.get(&opts.node_name).await?;
+    node.status = Some(node_status(&opts.node_name, &opts.node_ip, &kernel_version()));
+    nodes.replace_status(&opts.node_name, &PostParams::default(), &node).await?;
+    Ok(())
+}
+
+pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    opts.runtime.ensure_bridge()?;
+    register(&client, &opts).await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let on_this_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node_name));
+    let mut pod_events = watch(Api::<Pod>::all(client.clone()), on_this_node, |e| e);
+    let mut pods: Cache<Pod> = Cache::default();
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    // Sandboxes left by an earlier run, by namespace name, until their pod claims them.
+    let mut orphans: BTreeMap<String, std::net::Ipv4Addr> = opts.runtime.existing().into_iter().collect();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last_heartbeat = Instant::now();
+    loop {
+        tokio::select! {
+            ev = pod_events.next() => match ev {
+                Some(ev) => { pods.apply(*ev); }
+                None => return Ok(()),
+            },
+            _ = tick.tick() => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+        if last_heartbeat.elapsed() > Duration::from_secs(10) {
+            last_heartbeat = Instant::now();
+            if let Err(e) = heartbeat(&nodes, &opts).await {
+                tracing::warn!("heartbeat: {e:#}");
+            }
+        }
+        if !pods.synced {
+            continue;
+        }
+        sync(&client, &opts, &pods, &mut running, &mut orphans).await;
+    }
+}
+
+async fn sync(
+    client: &Client,
+    opts: &Options,
+    pods: &Cache<Pod>,
+    running: &mut BTreeMap<String, Running>,
+    orphans: &mut BTreeMap<String, std::net::Ipv4Addr>,
+) {
+    let mut alive = BTreeSet::new();
+    for pod in pods.values() {
+        let Some(uid) = pod.metadata.uid.clone() else { continue };
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        alive.insert(uid.clone());
+
+        if pod.metadata.deletion_timestamp.is_some() {
+            match running.get_mut(&uid) {
+                None => {
+                    let _ = api.delete(&name, &DeleteParams::default().grace_period(0)).await;
+                }
+                Some(r) => {
+                    let since = *r.draining_since.get_or_insert_with(Instant::now);
+                    if r.reported_ready != Some(false) {
+                        report(&api, pod, r, opts, false).await;
+                    } else if since.elapsed() >= opts.drain {
+                        if let Some(mut r) = running.remove(&uid) {
+                            opts.runtime.destroy(&mut r.sandbox);
+                        }
+                        let _ = api.delete(&name, &DeleteParams::default().grace_period(0)).await;
+                    }
+                }
+            }
+            continue;
+        }
+
+        if !running.contains_key(&uid) {
+            let netns = netns_name(&uid);
+            let ports = ports_of(pod);
+            let image =
+                pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+            let adopted = orphans.remove(&netns);
+            let ip = match adopted {
+                Some(ip) => ip,
+                None => {
+                    let taken: BTreeSet<_> =
+                        running.values().map(|r| r.sandbox.ip).chain(orphans.values().copied()).collect();
+                    let Some(ip) = opts.runtime.allocate(&taken) else {
+                        tracing::error!(pod = name, "the pod CIDR {} is full", opts.runtime.pod_cidr);
+                        continue;
+                    };
+                    if let Err(e) = opts.runtime.create(&netns, ip) {
+                        tracing::error!(pod = name, "creating the sandbox: {e:#}");
+                        continue;
+                    }
+                    ip
+                }
+            };
+            let sandbox = Sandbox { netns: netns.clone(), ip, servers: Vec::new() };
+            // An adopted pod whose servers still answer keeps them.
+            let servers = if adopted.is_some() && sandbox.listening(&ports) {
+                Vec::new()
+            } else {
+                opts.runtime.start(&netns, &name, version_of(&image), &ports).unwrap_or_default()
+            };
+            let started = jiff::Timestamp::now();
+            running.insert(
+                uid.clone(),
+                Running {
+                    sandbox: Sandbox { servers, ..sandbox },
+                    ports,
+                    started,
+                    reported_ready: None,
+                    draining_since: None,
+                },
+            );
+        }
+        if let Some(r) = running.get_mut(&uid) {
+            let ready = r.sandbox.listening(&r.ports);
+            let has_ip =
+                pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(r.sandbox.ip.to_string().as_str());
+            if r.reported_ready != Some(ready) || !has_ip {
+                report(&api, pod, r, opts, ready).await;
+            }
+        }
+    }
+    // Pods deleted outright (or moved away): their sandboxes go.
+    let gone: Vec<String> = running.keys().filter(|uid| !alive.contains(*uid)).cloned().collect();
+    for uid in gone {
+        if let Some(mut r) = running.remove(&uid) {
+            opts.runtime.destroy(&mut r.sandbox);
+        }
+    }
+}
+
+async fn report(api: &Api<Pod>, pod: &Pod, r: &mut Running, opts: &Options, ready: bool) {
+    let mut updated = pod.clone();
+    updated.status = Some(pod_status(pod, &r.sandbox.ip.to_string(), &opts.node_ip, ready, r.started));
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    match api.replace_status(&name, &PostParams::default(), &updated).await {
+        Ok(_) => r.reported_ready = Some(ready),
+        Err(e) => tracing::debug!(pod = name, "status: {e}"),
+    }
+}

@@ -1,0 +1,153 @@
+//! Pods as network namespaces: the node agent's container runtime and CNI
+//! in one, done with the `ip` command so each step reads like the shell.
+//!
+//! ```text
+//! node: bridge cni0 10.244.1.1/24 ── veth klhXXXXXXXX ──┐
+//! pod netns kl-XXXXXXXX: eth0 10.244.1.5/24, default via 10.244.1.1
+//!                        demo app on each container port
+//! ```
+
+use ipnet::Ipv4Net;
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn ip(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("running ip: {e} (is iproute2 installed?)"))?;
+    anyhow::ensure!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A running pod: its namespace, address and server processes.
+pub struct Sandbox {
+    pub netns: String,
+    pub ip: Ipv4Addr,
+    pub servers: Vec<Child>,
+}
+
+impl Sandbox {
+    /// Whether every port answers a TCP connect.
+    pub fn listening(&self, ports: &[u16]) -> bool {
+        ports
+            .iter()
+            .all(|p| TcpStream::connect_timeout(&SocketAddr::from((self.ip, *p)), Duration::from_millis(200)).is_ok())
+    }
+}
+
+pub struct Runtime {
+    pub bridge: String,
+    pub pod_cidr: Ipv4Net,
+    /// This binary: the demo app runs as `kubelet-lite demo-app`.
+    pub self_exe: PathBuf,
+}
+
+/// The namespace of a pod: `kl-` and the first 8 characters of its uid.
+pub fn netns_name(uid: &str) -> String {
+    format!("kl-{}", &uid.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>())
+}
+
+impl Runtime {
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.pod_cidr.hosts().next().unwrap_or(self.pod_cidr.network())
+    }
+
+    /// Creates the node's pod bridge if missing, holding the gateway address.
+    pub fn ensure_bridge(&self) -> anyhow::Result<()> {
+        if ip(&["link", "show", &self.bridge]).is_err() {
+            ip(&["link", "add", &self.bridge, "type", "bridge"])?;
+        }
+        let cidr = format!("{}/{}", self.gateway(), self.pod_cidr.prefix_len());
+        if !ip(&["-4", "addr", "show", "dev", &self.bridge])?.contains(&cidr) {
+            ip(&["addr", "add", &cidr, "dev", &self.bridge])?;
+        }
+        ip(&["link", "set", &self.bridge, "up"])?;
+        Ok(())
+    }
+
+    /// The first free pod address (the gateway and `taken` excluded).
+    pub fn allocate(&self, taken: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+        self.pod_cidr.hosts().skip(1).find(|a| !taken.contains(a))
+    }
+
+    /// `ip netns add`, a veth into the bridge, the address and the route.
+    pub fn create(&self, netns: &str, addr: Ipv4Addr) -> anyhow::Result<()> {
+        let suffix = netns.trim_start_matches("kl-");
+        let (outer, inner) = (format!("klh{suffix}"), format!("klp{suffix}"));
+        let _ = ip(&["netns", "del", netns]);
+        let _ = ip(&["link", "del", &outer]);
+        ip(&["netns", "add", netns])?;
+        ip(&["link", "add", &outer, "type", "veth", "peer", "name", &inner])?;
+        ip(&["link", "set", &inner, "netns", netns])?;
+        ip(&["link", "set", &outer, "master", &self.bridge, "up"])?;
+        ip(&["-n", netns, "link", "set", &inner, "name", "eth0"])?;
+        ip(&["-n", netns, "addr", "add", &format!("{addr}/{}", self.pod_cidr.prefix_len()), "dev", "eth0"])?;
+        ip(&["-n", netns, "link", "set", "eth0", "up"])?;
+        ip(&["-n", netns, "link", "set", "lo", "up"])?;
+        ip(&["-n", netns, "route", "add", "default", "via", &self.gateway().to_string()])?;
+        Ok(())
+    }
+
+    /// Starts the demo app on each port, inside the pod's namespace.
+    pub fn start(&self, netns: &str, pod: &str, version: &str, ports: &[u16]) -> anyhow::Result<Vec<Child>> {
+        ports
+            .iter()
+            .map(|port| {
+                Command::new("ip")
+                    .args(["netns", "exec", netns])
+                    .arg(&self.self_exe)
+                    .args(["demo-app", "--pod", pod, "--version", version, "--port", &port.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map_err(Into::into)
+            })
+            .collect()
+    }
+
+    /// Stops the servers and removes the namespace (its veth goes with it).
+    pub fn destroy(&self, sandbox: &mut Sandbox) {
+        for child in &mut sandbox.servers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = ip(&["netns", "del", &sandbox.netns]);
+    }
+
+    /// Pods from an earlier run of the agent: namespace and address, so they
+    /// are adopted instead of made again.
+    pub fn existing(&self) -> Vec<(String, Ipv4Addr)> {
+        let list = ip(&["netns", "list"]).unwrap_or_default();
+        list.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with("kl-"))
+            .filter_map(|n| {
+                let out = ip(&["-n", n, "-4", "-o", "addr", "show", "dev", "eth0"]).ok()?;
+                let addr =
+                    out.split_whitespace().skip_while(|w| *w != "inet").nth(1)?.split('/').next()?.parse().ok()?;
+                Some((n.to_string(), addr))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses() {
+        assert_eq!(netns_name("9164349e-a8a1-4cca-b0ef-2913acd52a2a"), "kl-9164349e");
+        let rt =
+            Runtime { bridge: "cni0".into(), pod_cidr: "10.244.1.0/24".parse().unwrap(), self_exe: PathBuf::new() };
+        assert_eq!(rt.gateway(), Ipv4Addr::new(10, 244, 1, 1));
+        let taken: BTreeSet<Ipv4Addr> = [Ipv4Addr::new(10, 244, 1, 2)].into();
+        assert_eq!(rt.allocate(&taken), Some(Ipv4Addr::new(10, 244, 1, 3)));
+        let tiny = Runtime { bridge: "b".into(), pod_cidr: "10.0.0.0/30".parse().unwrap(), self_exe: PathBuf::new() };
+        assert_eq!(tiny.allocate(&[Ipv4Addr::new(10, 0, 0, 2)].into()), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! What the node agent reports, as pure functions: a pod's status as a
+//! kubelet writes it (so `kubectl get pod -o wide` reads like the
+//! tutorial's), and the Node's status.
+
+use k8s_openapi::api::core::v1::{NodeStatus, Pod, PodStatus};
+use serde_json::json;
+
+/// A running pod's status: phase, IPs, conditions and one status per container.
+pub fn pod_status(pod: &Pod, pod_ip: &str, host_ip: &str, ready: bool, started: jiff::Timestamp) -> PodStatus {
+    let started = started.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let flag = if ready { "True" } else { "False" };
+    // Keep when each condition last changed: a kubelet does not move them on every report.
+    let previous = |ty: &str, status: &str| {
+        pod.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == ty && c.status == status))
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
+    let condition = |ty: &str, status: &str| json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": previous(ty, status)});
+    let containers: Vec<serde_json::Value> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| {
+            json!({
+                "name": c.name, "ready": ready, "started": true, "restartCount": 0,
+                "image": c.image.clone().unwrap_or_default(), "imageID": format!("lite://{}", c.image.clone().unwrap_or_default()),
+                "containerID": format!("lite://{}-{}", pod.metadata.name.clone().unwrap_or_default(), c.name),
+                "state": {"running": {"startedAt": started}},
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "phase": "Running",
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+        "startTime": started,
+        "qosClass": "BestEffort",
+        "conditions": [
+            condition("PodReadyToStartContainers", "True"),
+            condition("Initialized", "True"),
+            condition("Ready", flag),
+            condition("ContainersReady", flag),
+            condition("PodScheduled", "True"),
+        ],
+        "containerStatuses": containers,
+    }))
+    .expect("a valid PodStatus")
+}
+
+/// The Node's status at a heartbeat.
+pub fn node_status(name: &str, node_ip: &str, kernel: &str) -> NodeStatus {
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::from_value(json!({
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                        "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "addresses": [{"type": "InternalIP", "address": node_ip}, {"type": "Hostname", "address": name}],
+        "nodeInfo": {"kubeletVersion": "v1.32.0-lite", "kubeProxyVersion": "", "containerRuntimeVersion": "lite://0.1.0",
+                     "osImage": "mini-k8s lab node", "kernelVersion": kernel, "operatingSystem": "linux", "architecture": "amd64",
+                     "bootID": "", "machineID": "", "systemUUID": ""},
+    }))
+    .expect("a valid NodeStatus")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_pod_reads_like_kubectls() {
+        let pod: Pod = serde_json::from_value(json!({"metadata":{"name":"myapp-deploy-77b578b6d-8jc6t"},"spec":{"containers":[{"name":"myapp","image":"myapp:v2"}]}})).unwrap();
+        let s = pod_status(&pod, "10.244.1.31", "192.168.66.20", true, jiff::Timestamp::UNIX_EPOCH);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            (v["phase"].as_str(), v["podIP"].as_str(), v["hostIP"].as_str()),
+            (Some("Running"), Some("10.244.1.31"), Some("192.168.66.20"))
+        );
+        assert!(v["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+        assert_eq!(v["containerStatuses"][0]["ready"], true);
+        // The printers say what kubectl would.
+        let pod_json = json!({"metadata":{"name":"p"},"spec":{"containers":[{"name":"myapp"}],"nodeName":"k8s-node01"},"status":v});
+        let cells = api::printers::cells("Pod", &pod_json, jiff::Timestamp::now());
+        assert_eq!(cells[1..4], [json!("1/1"), json!("Running"), json!("0")]);
+        assert_eq!(cells[5..7], [json!("10.244.1.31"), json!("k8s-node01")]);
+    }
+
+    #[test]
+    fn node_status_is_ready_with_addresses() {
+        let s = serde_json::to_value(node_status("node1", "172.20.0.3", "6.1.0")).unwrap();
+        assert_eq!(s["conditions"][0]["status"], "True");
+        assert_eq!(s["addresses"][0], json!({"type":"InternalIP","address":"172.20.0.3"}));
+    }
+}

@@ -1,0 +1,149 @@
+//! The tutorial on one lab node, for real: apiserver and controller on the
+//! host, and in the node's network namespace kubelet-lite (pods as network
+//! namespaces running the demo app) and the proxy (nftables). Driven with
+//! kubectl; checked with curl from the node, as the tutorial does.
+
+use e2e::netns::{exec, NodeNet};
+use e2e::{kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).to_string_lossy().into_owned()
+}
+
+fn curl(ns: &str, url: &str) -> Option<String> {
+    let out = exec(ns, &["curl", "-s", "--fail", "--max-time", "2", url]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, check: impl Fn(&T) -> bool) -> T {
+    let mut last = None;
+    for _ in 0..300 {
+        let v = probe();
+        if check(&v) {
+            return v;
+        }
+        last = Some(v);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: last seen {last:?}");
+}
+
+/// (name, ready, status, ip) of the Deployment's pods, from `kubectl get pod -o wide`.
+fn pods(kc: &Kubeconfig) -> Vec<Vec<String>> {
+    let out = kubectl_ok(kc, &["get", "pod", "-l", "app=myapp", "-o", "wide"]);
+    table_rows(&out).into_iter().skip(1).collect()
+}
+
+#[test]
+fn curl_the_cluster_ip_like_the_tutorial() {
+    let tag = format!("kl{}", std::process::id() % 10000);
+    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 0);
+    let etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
+    let kc = Kubeconfig::new(&api.url);
+    let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url]);
+    let node = net.node.name.clone();
+    let in_node = |bin: &Path, args: &[&str]| {
+        let mut all = vec!["netns", "exec", node.as_str(), bin.to_str().unwrap()];
+        all.extend_from_slice(args);
+        spawn(Path::new("ip"), &all)
+    };
+    let _kubelet = in_node(
+        Path::new(env!("CARGO_BIN_EXE_kubelet-lite")),
+        &[
+            "--server",
+            &api.url,
+            "--hostname-override",
+            "node1",
+            "--node-ip",
+            &net.node_ip,
+            "--pod-cidr",
+            "10.244.1.0/24",
+            "--bridge",
+            "br0",
+        ],
+    );
+    let _proxy = in_node(
+        &workspace_binary("proxy"),
+        &["--server", &api.url, "--proxy-mode", "nftables", "--hostname-override", "node1"],
+    );
+
+    eventually(
+        "node1 Ready",
+        || table_rows(&kubectl_ok(&kc, &["get", "nodes"])),
+        |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
+    );
+    kubectl_ok(&kc, &["apply", "-f", &example("svc-deployment.yaml")]);
+    kubectl_ok(&kc, &["apply", "-f", &example("svc.yaml")]);
+
+    let running = eventually(
+        "3 pods Running",
+        || pods(&kc),
+        |p| p.len() == 3 && p.iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+    );
+    for row in &running {
+        assert!(row[5].starts_with("10.244.1."), "{row:?}");
+        assert_eq!(row[6], "node1");
+    }
+    let cluster_ip = table_rows(&kubectl_ok(&kc, &["get", "svc", "myapp"]))[1][2].clone();
+
+    let hello = eventually("curl the ClusterIP", || curl(&node, &format!("http://{cluster_ip}")), Option::is_some);
+    assert_eq!(hello.unwrap(), r#"Hello MyApp | Version: v2 | <a href="hostname.html">Pod Name</a>"#);
+    let names: BTreeSet<String> = running.iter().map(|r| r[0].clone()).collect();
+    eventually(
+        "every pod answers in turn",
+        || (0..30).filter_map(|_| curl(&node, &format!("http://{cluster_ip}/hostname.html"))).collect::<BTreeSet<_>>(),
+        |seen| *seen == names,
+    );
+
+    // Delete a pod while requests keep coming: it leaves the rules before
+    // its server stops, so no request fails.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let client = {
+        let (stop, ok, failed, node, url) =
+            (stop.clone(), ok.clone(), failed.clone(), node.clone(), format!("http://{cluster_ip}/hostname.html"));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match curl(&node, &url) {
+                    Some(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    None => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    let victim = running[0][0].clone();
+    kubectl_ok(&kc, &["delete", "pod", &victim, "--wait=false"]);
+    eventually(
+        "the pod is gone and replaced",
+        || pods(&kc),
+        |p| p.len() == 3 && !p.iter().any(|r| r[0] == victim) && p.iter().all(|r| r[1] == "1/1"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "{} requests failed during the removal ({} succeeded)",
+        failed.load(Ordering::Relaxed),
+        ok.load(Ordering::Relaxed)
+    );
+    assert!(ok.load(Ordering::Relaxed) > 10);
+
+    // Delete the Service: its rules go.
+    kubectl_ok(&kc, &["delete", "svc", "myapp"]);
+    eventually("the ClusterIP stops answering", || curl(&node, &format!("http://{cluster_ip}")), Option::is_none);
+    kubectl_ok(&kc, &["delete", "deployment", "myapp-deploy"]);
+    eventually("pods gone", || pods(&kc), Vec::is_empty);
+    eventually(
+        "sandboxes gone",
+        || String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).contains("kl-"),
+        |left| !left,
+    );
+}
