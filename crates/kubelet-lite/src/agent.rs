@@ -80,6 +80,9 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_heartbeat = Instant::now();
+    let mut last_routes = Instant::now();
+    // Other nodes' pod CIDRs already routed, with the node IP they go via.
+    let mut routed: BTreeMap<String, String> = BTreeMap::new();
     loop {
         tokio::select! {
             ev = pod_events.next() => match ev {
@@ -95,10 +98,36 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
                 tracing::warn!("heartbeat: {e:#}");
             }
         }
+        if last_routes.elapsed() > Duration::from_secs(3) {
+            last_routes = Instant::now();
+            route_to_other_nodes(&nodes, &opts, &mut routed).await;
+        }
         if !pods.synced {
             continue;
         }
         sync(&client, &opts, &pods, &mut running, &mut orphans).await;
+    }
+}
+
+/// Every other node's pods are reached through that node's InternalIP.
+async fn route_to_other_nodes(nodes: &Api<Node>, opts: &Options, routed: &mut BTreeMap<String, String>) {
+    let Ok(list) = nodes.list(&Default::default()).await else { return };
+    for node in list.items {
+        if node.metadata.name.as_deref() == Some(opts.node_name.as_str()) {
+            continue;
+        }
+        let cidr = node.spec.as_ref().and_then(|s| s.pod_cidr.clone());
+        let internal_ip = node.status.as_ref().and_then(|s| s.addresses.as_ref()).and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"));
+        let (Some(cidr), Some(via)) = (cidr, internal_ip.map(|a| a.address.clone())) else { continue };
+        if routed.get(&cidr) == Some(&via) {
+            continue;
+        }
+        match opts.runtime.route(&cidr, &via) {
+            Ok(()) => {
+                routed.insert(cidr, via);
+            }
+            Err(e) => tracing::warn!("route to {cidr}: {e:#}"),
+        }
     }
 }
 

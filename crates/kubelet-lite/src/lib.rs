@@ -8,8 +8,8 @@
 //! - [`status`]: a pod's and the Node's status, as pure functions.
 //! - [`demo_app`]: the built-in HTTP app that answers like `myapp:v2`.
 //!
-//! Still to come (issue "the lab"): readiness probes from the pod spec,
-//! routes to other nodes' pod CIDRs.
+//! Still to come (issue "the lab"): readiness probes from the pod spec
+//! (today a pod is ready once every container port accepts connections).
 
 pub mod agent;
 pub mod demo_app;

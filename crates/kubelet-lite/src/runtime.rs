@@ -118,6 +118,13 @@ impl Runtime {
         let _ = ip(&["netns", "del", &sandbox.netns]);
     }
 
+    /// Routes another node's pods through that node: `ip route replace
+    /// 10.244.2.0/24 via 172.28.0.12`.
+    pub fn route(&self, cidr: &str, via: &str) -> anyhow::Result<()> {
+        ip(&["route", "replace", cidr, "via", via])?;
+        Ok(())
+    }
+
     /// Pods from an earlier run of the agent: namespace and address, so they
     /// are adopted instead of made again.
     pub fn existing(&self) -> Vec<(String, Ipv4Addr)> {
