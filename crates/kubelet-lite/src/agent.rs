@@ -69,7 +69,15 @@ async fn heartbeat(nodes: &Api<Node>, opts: &Options) -> anyhow::Result<()> {
 
 pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     opts.runtime.ensure_bridge()?;
-    register(&client, &opts).await?;
+    // The apiserver may not be up yet (a lab starting): keep trying.
+    let mut shutdown = std::pin::pin!(shutdown);
+    while let Err(e) = register(&client, &opts).await {
+        tracing::warn!("registering node {}: {e:#}; retrying", opts.node_name);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
     let nodes: Api<Node> = Api::all(client.clone());
     let on_this_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node_name));
     let mut pod_events = watch(Api::<Pod>::all(client.clone()), on_this_node, |e| e);
@@ -77,7 +85,6 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     // Sandboxes left by an earlier run, by namespace name, until their pod claims them.
     let mut orphans: BTreeMap<String, std::net::Ipv4Addr> = opts.runtime.existing().into_iter().collect();
-    let mut shutdown = std::pin::pin!(shutdown);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_heartbeat = Instant::now();
     let mut last_routes = Instant::now();
@@ -117,7 +124,11 @@ async fn route_to_other_nodes(nodes: &Api<Node>, opts: &Options, routed: &mut BT
             continue;
         }
         let cidr = node.spec.as_ref().and_then(|s| s.pod_cidr.clone());
-        let internal_ip = node.status.as_ref().and_then(|s| s.addresses.as_ref()).and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"));
+        let internal_ip = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"));
         let (Some(cidr), Some(via)) = (cidr, internal_ip.map(|a| a.address.clone())) else { continue };
         if routed.get(&cidr) == Some(&via) {
             continue;
