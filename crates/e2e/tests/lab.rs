@@ -1,0 +1,229 @@
+//! The lab, end to end: `docker compose up`, then the tutorial
+//! (`shared/seed/kubernetes-service.md`) command by command, with the real
+//! kubectl, checked with curl from the nodes. Prints the figures the lab
+//! issue asks for (time to a Ready cluster, image size, programming latency).
+
+use e2e::{kubectl, kubectl_ok, table_rows, Kubeconfig};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PROJECT: &str = "mink8slab";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `docker compose` (v2) if the machine has it, else `docker-compose`.
+fn compose(args: &[&str]) -> Output {
+    let v2 = Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
+    let mut cmd = if v2 {
+        let mut c = Command::new("docker");
+        c.arg("compose");
+        c
+    } else {
+        Command::new("docker-compose")
+    };
+    cmd.current_dir(repo()).args(["-p", PROJECT]).args(args).output().expect("docker compose")
+}
+
+/// A command in a node container.
+fn on_node(node: &str, cmd: &[&str]) -> Output {
+    let mut args = vec!["exec", "-T", node];
+    args.extend_from_slice(cmd);
+    compose(&args)
+}
+
+fn curl(node: &str, url: &str) -> Option<String> {
+    let out = on_node(node, &["curl", "-s", "--fail", "--max-time", "2", url]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, check: impl Fn(&T) -> bool) -> T {
+    let mut last = None;
+    for _ in 0..240 {
+        let v = probe();
+        if check(&v) {
+            return v;
+        }
+        last = Some(v);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("{what}: last seen {last:?}");
+}
+
+/// Brings the lab down however the test ends.
+struct Lab;
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        compose(&["down", "--volumes", "--remove-orphans"]);
+    }
+}
+
+/// A quantile from a Prometheus histogram's buckets (the bucket's upper bound).
+fn quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
+    let buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    (total > 0.0).then(|| buckets.iter().find(|(_, c)| *c >= q * total).map(|(le, _)| *le)).flatten()
+}
+
+#[test]
+fn the_tutorial_in_the_compose_lab() {
+    let started = Instant::now();
+    let built = Command::new(repo().join("scripts/lab-image")).output().expect("scripts/lab-image");
+    assert!(built.status.success(), "building the image: {}", String::from_utf8_lossy(&built.stderr));
+    let image = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    compose(&["down", "--volumes", "--remove-orphans"]);
+    let up_at = Instant::now();
+    let up = compose(&["up", "-d"]);
+    assert!(up.status.success(), "compose up: {}", String::from_utf8_lossy(&up.stderr));
+    let _lab = Lab;
+    let kc = Kubeconfig::new("http://127.0.0.1:6443");
+
+    // 1. Both nodes Ready.
+    eventually(
+        "both nodes Ready",
+        || table_rows(&String::from_utf8_lossy(&kubectl(&kc, &["get", "nodes"]).stdout)),
+        |r| r.len() == 3 && r[1..].iter().all(|n| n[1] == "Ready"),
+    );
+    let ready_after = up_at.elapsed();
+
+    // 2. The tutorial's Deployment and Service.
+    let examples = repo().join("examples");
+    kubectl_ok(&kc, &["apply", "-f", examples.join("svc-deployment.yaml").to_str().unwrap()]);
+    assert_eq!(
+        kubectl_ok(&kc, &["apply", "-f", examples.join("svc.yaml").to_str().unwrap()]).trim(),
+        "service/myapp created"
+    );
+    let pods = || {
+        table_rows(&kubectl_ok(&kc, &["get", "pod", "-l", "app=myapp", "-o", "wide"]))
+            .into_iter()
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    let running =
+        eventually("3 pods Running", pods, |p| p.len() == 3 && p.iter().all(|r| r[1] == "1/1" && r[2] == "Running"));
+    assert!(running.iter().all(|r| r[5].starts_with("10.244.")), "{running:?}");
+    let nodes: BTreeSet<&str> = running.iter().map(|r| r[6].as_str()).collect();
+    assert_eq!(nodes, ["node1", "node2"].into(), "spread over both nodes");
+    let svc = table_rows(&kubectl_ok(&kc, &["get", "svc", "myapp"]));
+    let cluster_ip = svc[1][2].clone();
+    assert!(cluster_ip.starts_with("10."), "{svc:?}");
+
+    // 3. curl the ClusterIP from each node: the tutorial's answer, every pod in turn.
+    let names: BTreeSet<String> = running.iter().map(|r| r[0].clone()).collect();
+    for node in ["node1", "node2"] {
+        let hello = eventually("curl the ClusterIP", || curl(node, &format!("http://{cluster_ip}")), Option::is_some);
+        assert_eq!(hello.unwrap(), r#"Hello MyApp | Version: v2 | <a href="hostname.html">Pod Name</a>"#);
+        eventually(
+            "every pod answers",
+            || {
+                (0..24)
+                    .filter_map(|_| curl(node, &format!("http://{cluster_ip}/hostname.html")))
+                    .collect::<BTreeSet<_>>()
+            },
+            |s| *s == names,
+        );
+    }
+
+    // 4. NodePort: on both nodes' IPs.
+    kubectl_ok(&kc, &["patch", "svc", "myapp", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
+    let node_port = kubectl_ok(&kc, &["get", "svc", "myapp", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    for (from, to) in [("node1", "172.28.0.12"), ("node2", "172.28.0.11")] {
+        eventually(
+            "the NodePort answers",
+            || curl(from, &format!("http://{to}:{node_port}/hostname.html")),
+            |a| a.as_ref().is_some_and(|n| names.contains(n)),
+        );
+    }
+
+    // 5. Scale to 5: the new pods reach both nodes' rules.
+    kubectl_ok(&kc, &["scale", "deployment", "myapp-deploy", "--replicas=5"]);
+    let five = eventually("5 pods Running", pods, |p| p.len() == 5 && p.iter().all(|r| r[1] == "1/1"));
+    let five_ips: BTreeSet<String> = five.iter().map(|r| r[5].clone()).collect();
+    for node in ["node1", "node2"] {
+        // 8. Each node's table (ipvsadm format) matches the endpoints.
+        let rules = eventually(
+            "the rules hold all 5",
+            || {
+                String::from_utf8_lossy(&on_node(node, &["curl", "-s", "http://127.0.0.1:10256/rules"]).stdout)
+                    .into_owned()
+            },
+            |r| five_ips.iter().all(|ip| r.contains(&format!("  -> {ip}:80 "))),
+        );
+        assert!(rules.contains(&format!("TCP  {cluster_ip}:80 rr")), "{rules}");
+        let metrics = String::from_utf8_lossy(&on_node(node, &["curl", "-s", "http://127.0.0.1:10249/metrics"]).stdout)
+            .into_owned();
+        let p = |q| {
+            quantile(&metrics, "kubeproxy_network_programming_duration_seconds", q)
+                .map_or("n/a".into(), |s| format!("<= {:.0} ms", s * 1e3))
+        };
+        println!("lab: {node} network programming latency p50 {} p99 {}", p(0.5), p(0.99));
+    }
+    let ep = kubectl_ok(&kc, &["get", "endpoints", "myapp", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]);
+    assert_eq!(ep.split_whitespace().map(String::from).collect::<BTreeSet<_>>(), five_ips);
+
+    // 6. Delete a pod while requests flow: none fails.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let client = {
+        let (stop, ok, failed, url) =
+            (stop.clone(), ok.clone(), failed.clone(), format!("http://{cluster_ip}/hostname.html"));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match curl("node1", &url) {
+                    Some(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    None => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    let victim = five[0][0].clone();
+    kubectl_ok(&kc, &["delete", "pod", &victim, "--wait=false"]);
+    eventually("the pod replaced", pods, |p| {
+        p.len() == 5 && !p.iter().any(|r| r[0] == victim) && p.iter().all(|r| r[1] == "1/1")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during the removal ({} succeeded)",
+        ok.load(Ordering::Relaxed)
+    );
+
+    // 7. Delete the Service: its rules go from both nodes; its ClusterIP is free again.
+    kubectl_ok(&kc, &["delete", "svc", "myapp"]);
+    for node in ["node1", "node2"] {
+        eventually(
+            "the rules are gone",
+            || {
+                String::from_utf8_lossy(&on_node(node, &["curl", "-s", "http://127.0.0.1:10256/rules"]).stdout)
+                    .into_owned()
+            },
+            |r| !r.contains(&cluster_ip),
+        );
+    }
+    let again = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{{\"name\":\"again\"}},\"spec\":{{\"clusterIP\":\"{cluster_ip}\",\"ports\":[{{\"port\":80}}]}}}}");
+    let dir = e2e::ScratchDir::new("lab");
+    std::fs::write(dir.0.join("again.json"), again).unwrap();
+    kubectl_ok(&kc, &["apply", "-f", dir.0.join("again.json").to_str().unwrap()]);
+
+    println!(
+        "lab: image {image}; Ready {:.1} s after compose up; whole test {:.0} s",
+        ready_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
