@@ -14,6 +14,7 @@
 //! - [`protobuf`]: the protobuf bodies of kubectl's typed commands, as JSON.
 //! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
+//! - [`readiness`]: whether a Pod or a Node is ready.
 //!
 //! Objects are `k8s-openapi` types where a rule needs the schema (Service)
 //! and `serde_json::Value` where it only reads a few fields (printers).
@@ -22,6 +23,7 @@ pub mod duration;
 pub mod field_errors;
 pub mod printers;
 pub mod protobuf;
+pub mod readiness;
 pub mod resources;
 pub mod selectors;
 pub mod service;

@@ -3,13 +3,12 @@
 //! sets (as the node agent will), and the Endpoints and EndpointSlices the
 //! controller keeps, as kubectl shows them.
 
-use e2e::{kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use e2e::{eventually_async, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
 use k8s_openapi::api::core::v1::{EndpointAddress, EndpointSubset, Endpoints, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use std::path::Path;
-use std::time::Duration;
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).to_string_lossy().into_owned()
@@ -64,24 +63,6 @@ fn slice_addresses(slices: &[EndpointSlice]) -> (Vec<String>, Vec<String>) {
     (ready, not_ready)
 }
 
-/// Polls until `check` holds, or fails with what was last seen.
-async fn eventually<T: std::fmt::Debug>(
-    what: &str,
-    mut probe: impl AsyncFnMut() -> T,
-    check: impl Fn(&T) -> bool,
-) -> T {
-    let mut last = None;
-    for _ in 0..150 {
-        let v = probe().await;
-        if check(&v) {
-            return v;
-        }
-        last = Some(v);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: last seen {last:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     let etcd = Etcd::start();
@@ -101,13 +82,13 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     make_pod(&pods, "myapp-deploy-77b578b6d-q6zlv", "k8s-node02", "10.244.2.41", true).await;
 
     let all3 = |v: &Addresses| v.0 == ["10.244.1.31", "10.244.1.32", "10.244.2.41"] && v.1.is_empty() && v.2 == [80];
-    eventually(
+    eventually_async(
         "3 ready addresses on port 80",
         async || eps.get("myapp").await.map(|e| addresses(&e)).unwrap_or_default(),
         all3,
     )
     .await;
-    let ready3 = eventually(
+    let ready3 = eventually_async(
         "3 ready endpoints in the slices",
         async || slice_addresses(&slices.list(&of_myapp).await.unwrap().items),
         |v| v.0.len() == 3,
@@ -131,7 +112,7 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
 
     // The learner sees it happen.
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(client.clone());
-    let updated = eventually(
+    let updated = eventually_async(
         "an EndpointsUpdated event",
         async || {
             events
@@ -155,8 +136,8 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     // A pod turns not-ready.
     set_ready(&pods, "myapp-deploy-77b578b6d-d98c2", "10.244.1.32", false).await;
     let one_down = |v: &Addresses| v.0 == ["10.244.1.31", "10.244.2.41"] && v.1 == ["10.244.1.32"];
-    eventually("10.244.1.32 not ready", async || addresses(&eps.get("myapp").await.unwrap()), one_down).await;
-    eventually(
+    eventually_async("10.244.1.32 not ready", async || addresses(&eps.get("myapp").await.unwrap()), one_down).await;
+    eventually_async(
         "ready: false in the slice",
         async || slice_addresses(&slices.list(&of_myapp).await.unwrap().items),
         |v| v.1 == ["10.244.1.32"],
@@ -165,8 +146,12 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
 
     // A pod is deleted.
     pods.delete("myapp-deploy-77b578b6d-q6zlv", &DeleteParams::default().grace_period(0)).await.unwrap();
-    eventually("10.244.2.41 gone", async || addresses(&eps.get("myapp").await.unwrap()), |v| v.0 == ["10.244.1.31"])
-        .await;
+    eventually_async(
+        "10.244.2.41 gone",
+        async || addresses(&eps.get("myapp").await.unwrap()),
+        |v| v.0 == ["10.244.1.31"],
+    )
+    .await;
 
     // The controller is down while pods come and go: it converges when back.
     drop(controller);
@@ -174,9 +159,10 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     make_pod(&pods, "myapp-deploy-77b578b6d-x4k2p", "k8s-node02", "10.244.2.42", true).await;
     let _controller = spawn(controller_bin, &["--server", &api.url]);
     let converged = |v: &Addresses| v.0 == ["10.244.2.42"] && v.1 == ["10.244.1.32"];
-    eventually("converged after restart", async || addresses(&eps.get("myapp").await.unwrap()), converged).await;
+    eventually_async("converged after restart", async || addresses(&eps.get("myapp").await.unwrap()), converged).await;
     let both = |v: &(Vec<String>, Vec<String>)| v.0 == ["10.244.2.42"] && v.1 == ["10.244.1.32"];
-    eventually("slices converged", async || slice_addresses(&slices.list(&of_myapp).await.unwrap().items), both).await;
+    eventually_async("slices converged", async || slice_addresses(&slices.list(&of_myapp).await.unwrap().items), both)
+        .await;
     assert_eq!(slices.list(&of_myapp).await.unwrap().items.len(), 1, "no duplicate slices");
 
     // The apiserver restarts: the controller's watches resume from revisions
@@ -185,7 +171,7 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     api.restart();
     set_ready(&pods, "myapp-deploy-77b578b6d-d98c2", "10.244.1.32", true).await;
     let both_ready = |v: &Addresses| v.0 == ["10.244.1.32", "10.244.2.42"] && v.1.is_empty();
-    eventually(
+    eventually_async(
         "converged after an apiserver restart",
         async || addresses(&eps.get("myapp").await.unwrap()),
         both_ready,
@@ -197,8 +183,8 @@ async fn endpoints_follow_pods_through_readiness_deletion_and_restarts() {
     drop(_controller);
     kubectl_ok(&kc, &["delete", "svc", "myapp"]);
     let _controller = spawn(controller_bin, &["--server", &api.url]);
-    eventually("Endpoints deleted", async || eps.get_opt("myapp").await.unwrap().is_none(), |gone| *gone).await;
-    eventually("slices deleted", async || slices.list(&of_myapp).await.unwrap().items.len(), |n| *n == 0).await;
+    eventually_async("Endpoints deleted", async || eps.get_opt("myapp").await.unwrap().is_none(), |gone| *gone).await;
+    eventually_async("slices deleted", async || slices.list(&of_myapp).await.unwrap().items.len(), |n| *n == 0).await;
     // The apiserver's own Endpoints are left alone.
     assert!(eps.get_opt("kubernetes").await.unwrap().is_some());
 }

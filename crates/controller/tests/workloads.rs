@@ -4,7 +4,7 @@
 //! scheduling, endpoints, scaling, a rolling update, an unschedulable pod,
 //! and garbage collection, driven with kubectl.
 
-use e2e::{kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use e2e::{eventually_async, kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
 use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
@@ -66,23 +66,6 @@ async fn fake_kubelet(pods: Api<Pod>) {
     }
 }
 
-async fn eventually<T: std::fmt::Debug>(
-    what: &str,
-    mut probe: impl AsyncFnMut() -> T,
-    check: impl Fn(&T) -> bool,
-) -> T {
-    let mut last = None;
-    for _ in 0..300 {
-        let v = probe().await;
-        if check(&v) {
-            return v;
-        }
-        last = Some(v);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: last seen {last:?}");
-}
-
 /// (name, node, ip, ready) of every live pod of the Deployment.
 async fn deployment_pods(pods: &Api<Pod>) -> Vec<(String, String, String, bool)> {
     let list = pods.list(&ListParams::default().labels("app=myapp")).await.unwrap().items;
@@ -140,7 +123,7 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
     );
     assert_eq!(kubectl_ok(&kc, &["apply", "-f", &example("svc.yaml")]).trim(), "service/myapp created");
 
-    let three = eventually("3 pods running", async || deployment_pods(&pods).await, all_ready(3)).await;
+    let three = eventually_async("3 pods running", async || deployment_pods(&pods).await, all_ready(3)).await;
     for (name, _, ip, _) in &three {
         let parts: Vec<&str> = name.rsplitn(3, '-').collect();
         assert_eq!((parts.len(), parts[0].len(), parts[2]), (3, 5, "myapp-deploy"), "{name}");
@@ -149,7 +132,7 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
     let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
     three.iter().for_each(|p| *per_node.entry(p.1.clone()).or_default() += 1);
     assert_eq!(per_node.values().copied().collect::<Vec<_>>(), [2, 1], "spread over both nodes: {per_node:?}");
-    eventually("3 endpoints", async || endpoint_ips(&eps).await, |v| v.len() == 3).await;
+    eventually_async("3 endpoints", async || endpoint_ips(&eps).await, |v| v.len() == 3).await;
 
     let out = kubectl_ok(&kc, &["rollout", "status", "deployment/myapp-deploy", "--timeout=30s"]);
     assert!(out.contains(r#"deployment "myapp-deploy" successfully rolled out"#), "{out}");
@@ -161,20 +144,20 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
 
     // Scale to 5 and back to 2.
     kubectl_ok(&kc, &["scale", "deployment", "myapp-deploy", "--replicas=5"]);
-    eventually("5 pods", async || deployment_pods(&pods).await, all_ready(5)).await;
-    eventually("5 endpoints", async || endpoint_ips(&eps).await, |v| v.len() == 5).await;
+    eventually_async("5 pods", async || deployment_pods(&pods).await, all_ready(5)).await;
+    eventually_async("5 endpoints", async || endpoint_ips(&eps).await, |v| v.len() == 5).await;
     kubectl_ok(&kc, &["scale", "deployment", "myapp-deploy", "--replicas=2"]);
-    let two = eventually("2 pods", async || deployment_pods(&pods).await, all_ready(2)).await;
+    let two = eventually_async("2 pods", async || deployment_pods(&pods).await, all_ready(2)).await;
     let mut two_ips: Vec<String> = two.iter().map(|p| p.2.clone()).collect();
     two_ips.sort();
-    eventually("2 endpoints", async || endpoint_ips(&eps).await, |v| *v == two_ips).await;
+    eventually_async("2 endpoints", async || endpoint_ips(&eps).await, |v| *v == two_ips).await;
 
     // A new image: a rolling update replaces every pod.
     let before: Vec<String> = two.iter().map(|p| p.0.clone()).collect();
     kubectl_ok(&kc, &["set", "image", "deployment/myapp-deploy", "myapp=hub.xiaosha.com/library/myapp:v3"]);
     let out = kubectl_ok(&kc, &["rollout", "status", "deployment/myapp-deploy", "--timeout=60s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
-    let after = eventually(
+    let after = eventually_async(
         "2 new pods",
         async || deployment_pods(&pods).await,
         |v| all_ready(2)(v) && v.iter().all(|p| !before.contains(&p.0)),
@@ -194,13 +177,13 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
     assert!(images.iter().all(|i| i.ends_with(":v3")), "{images:?}");
     let mut new_ips: Vec<String> = after.iter().map(|p| p.2.clone()).collect();
     new_ips.sort();
-    eventually("endpoints follow the rollout", async || endpoint_ips(&eps).await, |v| *v == new_ips).await;
+    eventually_async("endpoints follow the rollout", async || endpoint_ips(&eps).await, |v| *v == new_ips).await;
 
     // A pod that fits nowhere stays Pending, with an event saying why.
     let picky: Pod = serde_json::from_value(json!({"metadata":{"name":"picky"},"spec":{"nodeSelector":{"disk":"nvme"},"containers":[{"name":"c","image":"x"}]}})).unwrap();
     pods.create(&PostParams::default(), &picky).await.unwrap();
     let events: Api<Event> = Api::default_namespaced(client.clone());
-    let why = eventually(
+    let why = eventually_async(
         "FailedScheduling",
         async || {
             events
@@ -222,8 +205,8 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
 
     // Deleting the Deployment takes its pods along.
     kubectl_ok(&kc, &["delete", "deployment", "myapp-deploy"]);
-    eventually("pods collected", async || deployment_pods(&pods).await, Vec::is_empty).await;
-    eventually("no endpoints", async || endpoint_ips(&eps).await, Vec::is_empty).await;
+    eventually_async("pods collected", async || deployment_pods(&pods).await, Vec::is_empty).await;
+    eventually_async("no endpoints", async || endpoint_ips(&eps).await, Vec::is_empty).await;
     assert!(kubectl(&kc, &["get", "pod", "picky"]).status.success(), "pods of nobody are left alone");
     kubelet.abort();
 }

@@ -259,3 +259,36 @@ pub fn http(method: &str, base_url: &str, path: &str, content_type: Option<&str>
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+/// Polls `probe` until `check` holds (every 100 ms, 30 s at most), or
+/// fails naming `what` and the last value seen.
+pub fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, check: impl Fn(&T) -> bool) -> T {
+    let mut last = None;
+    for _ in 0..300 {
+        let v = probe();
+        if check(&v) {
+            return v;
+        }
+        last = Some(v);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: last seen {last:?}");
+}
+
+/// [`eventually`] for async probes.
+pub async fn eventually_async<T: std::fmt::Debug>(
+    what: &str,
+    mut probe: impl AsyncFnMut() -> T,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let mut last = None;
+    for _ in 0..300 {
+        let v = probe().await;
+        if check(&v) {
+            return v;
+        }
+        last = Some(v);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: last seen {last:?}");
+}

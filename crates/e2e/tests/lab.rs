@@ -3,7 +3,7 @@
 //! kubectl, checked with curl from the nodes. Prints the figures the lab
 //! issue asks for (time to a Ready cluster, image size, programming latency).
 
-use e2e::{kubectl, kubectl_ok, table_rows, Kubeconfig};
+use e2e::{eventually, kubectl, kubectl_ok, table_rows, Kubeconfig};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -40,19 +40,6 @@ fn on_node(node: &str, cmd: &[&str]) -> Output {
 fn curl(node: &str, url: &str) -> Option<String> {
     let out = on_node(node, &["curl", "-s", "--fail", "--max-time", "2", url]);
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, check: impl Fn(&T) -> bool) -> T {
-    let mut last = None;
-    for _ in 0..240 {
-        let v = probe();
-        if check(&v) {
-            return v;
-        }
-        last = Some(v);
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("{what}: last seen {last:?}");
 }
 
 /// Brings the lab down however the test ends.

@@ -4,7 +4,7 @@
 //! kubectl; checked with curl from the node, as the tutorial does.
 
 use e2e::netns::{exec, NodeNet};
-use e2e::{kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use e2e::{eventually, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,19 +18,6 @@ fn example(name: &str) -> String {
 fn curl(ns: &str, url: &str) -> Option<String> {
     let out = exec(ns, &["curl", "-s", "--fail", "--max-time", "2", url]);
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn eventually<T: std::fmt::Debug>(what: &str, mut probe: impl FnMut() -> T, check: impl Fn(&T) -> bool) -> T {
-    let mut last = None;
-    for _ in 0..300 {
-        let v = probe();
-        if check(&v) {
-            return v;
-        }
-        last = Some(v);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: last seen {last:?}");
 }
 
 /// (name, ready, status, ip) of the Deployment's pods, from `kubectl get pod -o wide`.

@@ -3,13 +3,12 @@
 //! a real kernel, with pods as network namespaces behind a node's bridge.
 
 use e2e::netns::{exec, NodeNet};
-use e2e::{free_port, http, spawn, workspace_binary, Apiserver, Etcd, Proc};
+use e2e::{eventually_async, free_port, http, spawn, workspace_binary, Apiserver, Etcd, Proc};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 async fn make_pod(pods: &Api<Pod>, name: &str, ip: &str, ready: bool) {
     if pods.get_opt(name).await.unwrap().is_none() {
@@ -37,23 +36,6 @@ async fn register_node(client: &kube::Client, ip: &str) {
         .unwrap(),
     );
     nodes.replace_status("node1", &PostParams::default(), &node).await.unwrap();
-}
-
-async fn eventually<T: std::fmt::Debug>(
-    what: &str,
-    mut probe: impl AsyncFnMut() -> T,
-    check: impl Fn(&T) -> bool,
-) -> T {
-    let mut last = None;
-    for _ in 0..200 {
-        let v = probe().await;
-        if check(&v) {
-            return v;
-        }
-        last = Some(v);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: last seen {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +76,7 @@ async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
     let want = format!(
         "TCP  {ip}:80 rr\n  -> 10.244.1.31:80               Masq    1      0          0         \n  -> 10.244.1.32:80               Masq    1      0          0         \n  -> 10.244.2.41:80               Masq    1      0          0         \n"
     );
-    let rules = eventually(
+    let rules = eventually_async(
         "the table on /rules",
         async || http("GET", &healthz_url, "/rules", None, "").1,
         |r| r.contains(&want),
@@ -112,7 +94,7 @@ async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
 
     // A pod turns not-ready: it leaves the table.
     make_pod(&pods, "b", "10.244.1.32", false).await;
-    eventually(
+    eventually_async(
         "10.244.1.32 gone",
         async || http("GET", &healthz_url, "/rules", None, "").1,
         |r| !r.contains("10.244.1.32"),
@@ -197,13 +179,13 @@ async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
         async move { (0..n).filter_map(|_| curl(&node, &url)).collect::<BTreeSet<String>>() }
     };
     let both: BTreeSet<String> = ["pod-0".to_string(), "pod-1".to_string()].into();
-    eventually(
+    eventually_async(
         "the ClusterIP reaches both pods",
         async || answers(format!("http://{cluster_ip}/"), 20).await,
         |s| *s == both,
     )
     .await;
-    eventually(
+    eventually_async(
         "the NodePort reaches both pods",
         async || answers(format!("http://{}:{node_port}/", net.node_ip), 20).await,
         |s| *s == both,
@@ -213,8 +195,12 @@ async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
     // A pod turns not-ready: it stops getting requests.
     make_pod(&pods, "pod-1", &NodeNet::pod_ip(1), false).await;
     let only0: BTreeSet<String> = ["pod-0".to_string()].into();
-    eventually("only pod-0 answers", async || answers(format!("http://{cluster_ip}/"), 20).await, |s| *s == only0)
-        .await;
+    eventually_async(
+        "only pod-0 answers",
+        async || answers(format!("http://{cluster_ip}/"), 20).await,
+        |s| *s == only0,
+    )
+    .await;
 
     // --cleanup removes the proxy's table and nothing else.
     drop(_proxy);

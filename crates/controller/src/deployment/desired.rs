@@ -12,6 +12,7 @@
 //!  pods available     ≥ replicas − maxUnavailable   (how far to shrink)
 //! ```
 
+use api::readiness::pod_ready;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -28,15 +29,6 @@ pub fn template_hash(template: &PodTemplateSpec) -> String {
     let bytes = serde_json::to_vec(template).unwrap_or_default();
     let hash = bytes.iter().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x01000193));
     hash.to_string().bytes().map(|b| ALPHANUMS[b as usize % ALPHANUMS.len()] as char).collect()
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// `25%` of `total`, or a plain number; percentages round up for surge and

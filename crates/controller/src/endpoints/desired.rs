@@ -10,6 +10,7 @@
 //! among the pod's container ports (name and protocol must match); a pod
 //! without a match is left out of that port only.
 
+use api::readiness::pod_ready;
 use api::selectors::LabelSelector;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service, ServicePort,
@@ -41,15 +42,6 @@ pub struct PodEndpoint {
     pub terminating: bool,
     /// The Service's ports this pod serves, resolved to its container ports.
     pub ports: Vec<EndpointPort>,
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// `spec.selector` as a selector; None for a Service without one (its

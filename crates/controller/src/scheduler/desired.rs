@@ -3,6 +3,7 @@
 //! running the fewest pods (ties go to the first name). A pod that fits
 //! nowhere gets upstream's kind of explanation.
 
+use api::readiness::node_ready;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::BTreeMap;
 
@@ -11,15 +12,6 @@ pub enum Placement {
     Node(String),
     /// Why no node fits: `0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.`
     Unschedulable(String),
-}
-
-fn node_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// Whether the scheduler should place this pod: not bound, not going away,
