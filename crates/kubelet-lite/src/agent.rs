@@ -26,7 +26,6 @@ pub struct Options {
 /// What the agent knows of one pod it runs.
 struct Running {
     sandbox: Sandbox,
-    ports: Vec<u16>,
     started: jiff::Timestamp,
     reported_ready: Option<bool>,
     draining_since: Option<Instant>,
@@ -211,7 +210,6 @@ async fn sync(
                 uid.clone(),
                 Running {
                     sandbox: Sandbox { servers, ..sandbox },
-                    ports,
                     started,
                     reported_ready: None,
                     draining_since: None,
@@ -219,7 +217,7 @@ async fn sync(
             );
         }
         if let Some(r) = running.get_mut(&uid) {
-            let ready = r.sandbox.listening(&r.ports);
+            let ready = crate::probe::probes(pod).iter().all(|p| crate::probe::check(r.sandbox.ip, p));
             let has_ip =
                 pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(r.sandbox.ip.to_string().as_str());
             if r.reported_ready != Some(ready) || !has_ip {

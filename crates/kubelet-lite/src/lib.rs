@@ -6,12 +6,12 @@
 //! - [`agent`]: the loop (Node registration and heartbeat, pods in, status out). Start here.
 //! - [`runtime`]: pods as network namespaces on the node's bridge (`ip`).
 //! - [`status`]: a pod's and the Node's status, as pure functions.
+//! - [`probe`]: readiness, from the pod's `readinessProbe` (httpGet,
+//!   tcpSocket) or else every container port accepting connections.
 //! - [`demo_app`]: the built-in HTTP app that answers like `myapp:v2`.
-//!
-//! Still to come (issue "the lab"): readiness probes from the pod spec
-//! (today a pod is ready once every container port accepts connections).
 
 pub mod agent;
 pub mod demo_app;
+pub mod probe;
 pub mod runtime;
 pub mod status;
