@@ -1,5 +1,12 @@
-//! The lab's CLI: apply, get, describe, delete, scale, watch, and views that
-//! teach the Service lifecycle. Its tables come from `api::printers`, the
-//! same code the apiserver's Table responses use.
+//! The lab's CLI: what learners type. Same words, columns and messages as
+//! kubectl, plus views kubectl does not have.
 //!
-//! Not built yet (issue "kubectl-lite").
+//! # Layout
+//! - [`commands`]: `get`, `apply`, `delete`, and the teaching view `ipvs`.
+//! - [`table`]: a server-side Table printed as kubectl prints it.
+//!
+//! Still to come (issue "kubectl-lite"): describe, scale, rollout status,
+//! expose, `get -w`, `trace svc`, completion, and the snapshot and fuzz tests.
+
+pub mod commands;
+pub mod table;

@@ -1,0 +1,268 @@
+//! The commands, each a function of a client and its arguments that writes
+//! what kubectl would print. Errors come back worded as kubectl words them.
+
+use crate::table;
+use api::resources::{self, ResourceType};
+use http::Request;
+use kube::Client;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// An error as kubectl prints it (`Error from server (NotFound): ...`).
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn from_kube(e: kube::Error) -> CliError {
+    match e {
+        kube::Error::Api(s) => CliError(format!("Error from server ({}): {}", s.reason, s.message)),
+        other => CliError(format!("error: {other}")),
+    }
+}
+
+/// Where to look: a namespace, or all of them (`-A`).
+pub struct Scope {
+    pub namespace: String,
+    pub all_namespaces: bool,
+}
+
+fn resource(name: &str) -> Result<&'static ResourceType, CliError> {
+    resources::find_by_user_name(name)
+        .ok_or_else(|| CliError(format!("error: the server doesn't have a resource type \"{name}\"")))
+}
+
+fn collection_path(r: &ResourceType, scope: &Scope) -> String {
+    if r.namespaced && !scope.all_namespaces {
+        format!("{}/namespaces/{}/{}", r.group_version_path(), scope.namespace, r.plural)
+    } else {
+        format!("{}/{}", r.group_version_path(), r.plural)
+    }
+}
+
+fn item_path(r: &ResourceType, namespace: &str, name: &str) -> String {
+    if r.namespaced {
+        format!("{}/namespaces/{namespace}/{}/{name}", r.group_version_path(), r.plural)
+    } else {
+        format!("{}/{}/{name}", r.group_version_path(), r.plural)
+    }
+}
+
+async fn send(client: &Client, req: Request<Vec<u8>>) -> Result<Value, CliError> {
+    let text = client.request_text(req).await.map_err(from_kube)?;
+    serde_json::from_str(&text).map_err(|e| CliError(format!("error: {e}")))
+}
+
+/// `service/myapp`, `deployment.apps/web`: how kubectl names an object.
+pub fn object_name(r: &ResourceType, name: &str) -> String {
+    let kind = r.kind.to_lowercase();
+    if r.group.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}.{}/{name}", r.group)
+    }
+}
+
+/// `kubectl get TYPE [NAME...] [-o wide|yaml|json|name] [-l selector]`
+pub async fn get(
+    client: &Client,
+    type_: &str,
+    names: &[String],
+    output: Option<&str>,
+    selector: Option<&str>,
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let r = resource(type_)?;
+    let table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let with_selector = |path: String| match selector {
+        Some(s) => format!("{path}?labelSelector={}", s.replace('=', "%3D").replace(',', "%2C").replace(' ', "%20")),
+        None => path,
+    };
+    let paths: Vec<String> = if names.is_empty() {
+        vec![with_selector(collection_path(r, scope))]
+    } else {
+        names.iter().map(|n| item_path(r, &scope.namespace, n)).collect()
+    };
+    match output {
+        None | Some("wide") => {
+            let mut merged: Option<Value> = None;
+            for path in paths {
+                let req = Request::get(path).header("Accept", table_accept).body(Vec::new()).map_err(|e| CliError(e.to_string()))?;
+                let t = send(client, req).await?;
+                match merged.as_mut() {
+                    None => merged = Some(t),
+                    Some(m) => {
+                        let rows = t["rows"].as_array().cloned().unwrap_or_default();
+                        if let Some(all) = m["rows"].as_array_mut() {
+                            all.extend(rows);
+                        }
+                    }
+                }
+            }
+            let t = merged.unwrap_or_default();
+            if t["rows"].as_array().is_none_or(Vec::is_empty) {
+                return Err(CliError(if scope.all_namespaces || !r.namespaced {
+                    "No resources found".into()
+                } else {
+                    format!("No resources found in {} namespace.", scope.namespace)
+                }));
+            }
+            out.push_str(&table::render(&t, output == Some("wide"), scope.all_namespaces && r.namespaced));
+        }
+        Some(format @ ("yaml" | "json" | "name")) => {
+            let mut objects = Vec::new();
+            for path in paths {
+                let v = send(client, Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+                match v.get("items").and_then(Value::as_array) {
+                    Some(items) => objects.extend(items.iter().cloned()),
+                    None => objects.push(v),
+                }
+            }
+            if format == "name" {
+                for o in &objects {
+                    let _ = writeln!(out, "{}", object_name(r, o["metadata"]["name"].as_str().unwrap_or("")));
+                }
+                return Ok(());
+            }
+            let doc = if objects.len() == 1 && !names.is_empty() {
+                objects.remove(0)
+            } else {
+                serde_json::json!({"apiVersion": "v1", "items": objects, "kind": "List", "metadata": {"resourceVersion": ""}})
+            };
+            let text = if format == "json" {
+                serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+            } else {
+                serde_yaml::to_string(&doc).unwrap_or_default()
+            };
+            out.push_str(&text);
+        }
+        Some(other) => return Err(CliError(format!("error: unable to match a printer suitable for the output format \"{other}\", allowed formats are: json,name,wide,yaml"))),
+    }
+    Ok(())
+}
+
+/// Reads manifests: YAML (several documents) or JSON; `-` is stdin.
+pub fn read_manifests(path: &str) -> Result<Vec<Value>, CliError> {
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError(format!("error: {e}")))?
+    } else {
+        std::fs::read_to_string(path).map_err(|_| CliError(format!("error: the path \"{path}\" does not exist")))?
+    };
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| CliError(format!("error: error parsing {path}: {e}")))?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    Ok(docs)
+}
+
+fn resource_of(obj: &Value) -> Result<&'static ResourceType, CliError> {
+    let (api_version, kind) = (obj["apiVersion"].as_str().unwrap_or(""), obj["kind"].as_str().unwrap_or(""));
+    resources::ALL.iter().copied().find(|r| r.api_version() == api_version && r.kind == kind).ok_or_else(|| {
+        CliError(format!("error: resource mapping not found for kind \"{kind}\" in version \"{api_version}\""))
+    })
+}
+
+/// `kubectl apply -f`: server-side apply; says whether each object was
+/// created, configured or unchanged (by its resourceVersion).
+pub async fn apply(client: &Client, path: &str, scope: &Scope, out: &mut String) -> Result<(), CliError> {
+    for obj in read_manifests(path)? {
+        let r = resource_of(&obj)?;
+        let name =
+            obj["metadata"]["name"].as_str().ok_or_else(|| CliError("error: resource name may not be empty".into()))?;
+        let namespace = obj["metadata"]["namespace"].as_str().unwrap_or(&scope.namespace).to_string();
+        let path = item_path(r, &namespace, name);
+        let before =
+            match client.request_text(Request::get(&path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await
+            {
+                Ok(text) => serde_json::from_str::<Value>(&text).ok(),
+                Err(kube::Error::Api(s)) if s.code == 404 => None,
+                Err(e) => return Err(from_kube(e)),
+            };
+        let req = Request::patch(format!("{path}?fieldManager=kubectl-lite&force=true"))
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body(serde_json::to_vec(&obj).unwrap_or_default())
+            .map_err(|e| CliError(e.to_string()))?;
+        let after = send(client, req).await?;
+        let verb = match &before {
+            None => "created",
+            Some(b) if b["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"] => "unchanged",
+            Some(_) => "configured",
+        };
+        let _ = writeln!(out, "{} {verb}", object_name(r, name));
+    }
+    Ok(())
+}
+
+/// `kubectl delete TYPE NAME...`
+pub async fn delete(
+    client: &Client,
+    type_: &str,
+    names: &[String],
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let r = resource(type_)?;
+    for name in names {
+        send(
+            client,
+            Request::delete(item_path(r, &scope.namespace, name))
+                .body(Vec::new())
+                .map_err(|e| CliError(e.to_string()))?,
+        )
+        .await?;
+        let _ = writeln!(out, "{} \"{name}\" deleted", r.kind.to_lowercase());
+    }
+    Ok(())
+}
+
+/// `kubectl-lite ipvs [--node NAME]`: every node's proxy table, read from
+/// the proxy's `/rules` on the node's InternalIP.
+pub async fn ipvs(client: &Client, node: Option<&str>, rules_port: u16, out: &mut String) -> Result<(), CliError> {
+    let nodes =
+        send(client, Request::get("/api/v1/nodes").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    let mut found = false;
+    for n in nodes["items"].as_array().into_iter().flatten() {
+        let name = n["metadata"]["name"].as_str().unwrap_or("");
+        if node.is_some_and(|want| want != name) {
+            continue;
+        }
+        found = true;
+        let ip = n["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"] == "InternalIP")
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("");
+        let _ = writeln!(out, "# {name} ({ip})");
+        match fetch_rules(ip, rules_port).await {
+            Ok(text) => out.push_str(&text),
+            Err(e) => {
+                let _ = writeln!(out, "error: the proxy on {name} did not answer at {ip}:{rules_port}: {e}");
+            }
+        }
+    }
+    match (found, node) {
+        (false, Some(n)) => Err(CliError(format!("Error from server (NotFound): nodes \"{n}\" not found"))),
+        _ => Ok(()),
+    }
+}
+
+async fn fetch_rules(ip: &str, port: u16) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s =
+        tokio::time::timeout(std::time::Duration::from_secs(3), tokio::net::TcpStream::connect((ip, port))).await??;
+    s.write_all(format!("GET /rules HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await?;
+    Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}

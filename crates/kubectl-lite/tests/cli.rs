@@ -1,0 +1,124 @@
+//! kubectl-lite against the real apiserver and etcd, with the installed
+//! kubectl as the reference for every table it prints.
+
+use e2e::{
+    eventually, free_port, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
+};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lite(kc: &Kubeconfig, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-lite")).env("KUBECONFIG", &kc.path).args(args).output().unwrap()
+}
+
+fn lite_ok(kc: &Kubeconfig, args: &[&str]) -> String {
+    let out = lite(kc, args);
+    assert!(out.status.success(), "kubectl-lite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A table without its AGE column (the two commands may straddle a second).
+fn without_age(text: &str) -> Vec<Vec<String>> {
+    let rows = table_rows(text);
+    let age = rows[0].iter().position(|h| h == "AGE");
+    rows.into_iter()
+        .map(|mut r| {
+            if let Some(i) = age {
+                r.remove(i);
+            }
+            r
+        })
+        .collect()
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn prints_what_kubectl_prints() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
+    let kc = Kubeconfig::new(&api.url);
+    assert_eq!(lite_ok(&kc, &["apply", "-f", &example("svc.yaml")]).trim(), "service/myapp created");
+    assert_eq!(lite_ok(&kc, &["apply", "-f", &example("svc.yaml")]).trim(), "service/myapp unchanged");
+    let dir = ScratchDir::new("lite");
+    let edited = dir.0.join("svc.yaml");
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(example("svc.yaml")).unwrap().replace("targetPort: 80", "targetPort: 8080"),
+    )
+    .unwrap();
+    assert_eq!(lite_ok(&kc, &["apply", "-f", edited.to_str().unwrap()]).trim(), "service/myapp configured");
+    assert_eq!(
+        lite_ok(&kc, &["apply", "-f", &example("svc-deployment.yaml")]).trim(),
+        "deployment.apps/myapp-deploy created"
+    );
+    kubectl_ok(&kc, &["create", "namespace", "lab"]);
+
+    for args in [
+        &["get", "svc"][..],
+        &["get", "svc", "-o", "wide"],
+        &["get", "svc", "-A"],
+        &["get", "deploy", "-o", "wide"],
+        &["get", "ns"],
+        &["get", "svc", "myapp"],
+        &["get", "ep"],
+    ] {
+        assert_eq!(without_age(&lite_ok(&kc, args)), without_age(&kubectl_ok(&kc, args)), "{args:?}");
+    }
+    assert_eq!(lite_ok(&kc, &["get", "svc", "myapp", "-o", "name"]).trim(), "service/myapp");
+    let yaml = lite_ok(&kc, &["get", "svc", "myapp", "-o", "yaml"]);
+    assert!(yaml.contains("targetPort: 8080") && yaml.contains("kind: Service"), "{yaml}");
+
+    // Errors, worded and exiting as kubectl's.
+    for (args, want) in [
+        (&["get", "svc", "nope"][..], r#"Error from server (NotFound): services "nope" not found"#),
+        (&["get", "widgets"], r#"error: the server doesn't have a resource type "widgets""#),
+        (&["apply", "-f", "missing.yaml"], r#"error: the path "missing.yaml" does not exist"#),
+        (&["get", "pods", "-n", "lab"], "No resources found in lab namespace."),
+    ] {
+        let out = lite(&kc, args);
+        assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).trim()), (Some(1), want), "{args:?}");
+    }
+    let bad = dir.0.join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: v1\nkind: Service\nmetadata: [oops\n").unwrap();
+    let out = lite(&kc, &["apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(&format!("error: error parsing {}", bad.display())));
+
+    // The teaching view: each node's proxy table.
+    let node = dir.0.join("node.yaml");
+    std::fs::write(&node, "apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\n").unwrap();
+    kubectl_ok(&kc, &["apply", "-f", node.to_str().unwrap()]);
+    let status = r#"{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}],"conditions":[{"type":"Ready","status":"True"}]}}"#;
+    kubectl_ok(&kc, &["patch", "node", "node1", "--subresource=status", "--type=merge", "-p", status]);
+    let rules_port = free_port();
+    let _proxy = spawn(
+        &workspace_binary("proxy"),
+        &[
+            "--server",
+            &api.url,
+            "--dry-run",
+            "--hostname-override",
+            "node1",
+            "--healthz-bind-address",
+            &format!("127.0.0.1:{rules_port}"),
+            "--metrics-bind-address",
+            "127.0.0.1:0",
+        ],
+    );
+    let cluster_ip = table_rows(&kubectl_ok(&kc, &["get", "svc", "myapp"]))[1][2].clone();
+    let view = eventually(
+        "the node's table",
+        || lite_ok(&kc, &["ipvs", "--rules-port", &rules_port.to_string()]),
+        |v| v.contains(&format!("TCP  {cluster_ip}:80 rr")),
+    );
+    assert!(view.starts_with("# node1 (127.0.0.1)\nIP Virtual Server version 1.2.1 (size=4096)\n"), "{view}");
+    assert!(view.contains("TCP  10.96.0.1:443 rr\n  -> 127.0.0.1:"), "{view}");
+    let out = lite(&kc, &["ipvs", "--node", "nope"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), r#"Error from server (NotFound): nodes "nope" not found"#);
+
+    assert_eq!(lite_ok(&kc, &["delete", "svc", "myapp"]).trim(), r#"service "myapp" deleted"#);
+    assert!(!lite(&kc, &["get", "svc", "myapp"]).status.success());
+}
