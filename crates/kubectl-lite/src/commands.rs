@@ -266,3 +266,56 @@ async fn fetch_rules(ip: &str, port: u16) -> std::io::Result<String> {
     s.read_to_string(&mut raw).await?;
     Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
+
+/// `kubectl describe svc NAME`: the Service, its endpoints (from its
+/// EndpointSlices) and its events.
+pub async fn describe(
+    client: &Client,
+    type_: &str,
+    name: &str,
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let r = resource(type_)?;
+    if r.kind != "Service" {
+        return Err(CliError(format!(
+            "error: kubectl-lite describes services only for now; try: kubectl describe {type_} {name}"
+        )));
+    }
+    let ns = &scope.namespace;
+    let get = |path: String| Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()));
+    let svc = send(client, get(item_path(r, ns, name))?).await?;
+    let slices = send(client, get(format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"))?).await?;
+    let events = send(
+        client,
+        get(format!(
+            "/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3DService"
+        ))?,
+    )
+    .await?;
+    let list = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
+    out.push_str(&crate::describe::service(&svc, &list(&slices), &list(&events), jiff::Timestamp::now()));
+    Ok(())
+}
+
+/// `kubectl scale TYPE NAME --replicas=N`, through the `/scale` subresource.
+pub async fn scale(
+    client: &Client,
+    type_: &str,
+    name: &str,
+    replicas: u32,
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let r = resource(type_)?;
+    if !r.subresources.contains(&"scale") {
+        return Err(CliError(format!("error: no scaler has been implemented for {{\"{}\" \"{}\"}}", r.group, r.kind)));
+    }
+    let req = Request::patch(format!("{}/scale", item_path(r, &scope.namespace, name)))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(serde_json::to_vec(&serde_json::json!({"spec": {"replicas": replicas}})).unwrap_or_default())
+        .map_err(|e| CliError(e.to_string()))?;
+    send(client, req).await?;
+    let _ = writeln!(out, "{} scaled", object_name(r, name));
+    Ok(())
+}

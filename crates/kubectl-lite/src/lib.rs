@@ -4,9 +4,11 @@
 //! # Layout
 //! - [`commands`]: `get`, `apply`, `delete`, and the teaching view `ipvs`.
 //! - [`table`]: a server-side Table printed as kubectl prints it.
+//! - [`describe`]: `describe svc`, with Go's tabwriter layout.
 //!
-//! Still to come (issue "kubectl-lite"): describe, scale, rollout status,
+//! Still to come (issue "kubectl-lite"): describe for other kinds, rollout status,
 //! expose, `get -w`, `trace svc`, completion, and the snapshot and fuzz tests.
 
 pub mod commands;
+pub mod describe;
 pub mod table;

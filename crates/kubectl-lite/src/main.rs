@@ -52,6 +52,20 @@ enum Cmd {
         type_: String,
         names: Vec<String>,
     },
+    /// Show the details of a Service.
+    Describe {
+        #[arg(value_name = "TYPE")]
+        type_: String,
+        name: String,
+    },
+    /// Set a Deployment's number of replicas.
+    Scale {
+        #[arg(value_name = "TYPE")]
+        type_: String,
+        name: String,
+        #[arg(long)]
+        replicas: u32,
+    },
     /// Each node's proxy table, as `ipvsadm -Ln` prints it.
     Ipvs {
         #[arg(long)]
@@ -88,6 +102,10 @@ async fn run(flags: Flags) -> Result<String, commands::CliError> {
         }
         Cmd::Apply { filename } => commands::apply(&client, &filename, &scope, &mut out).await?,
         Cmd::Delete { type_, names } => commands::delete(&client, &type_, &names, &scope, &mut out).await?,
+        Cmd::Describe { type_, name } => commands::describe(&client, &type_, &name, &scope, &mut out).await?,
+        Cmd::Scale { type_, name, replicas } => {
+            commands::scale(&client, &type_, &name, replicas, &scope, &mut out).await?
+        }
         Cmd::Ipvs { node, rules_port } => commands::ipvs(&client, node.as_deref(), rules_port, &mut out).await?,
     }
     Ok(out)

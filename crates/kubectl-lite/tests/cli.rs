@@ -119,6 +119,24 @@ fn prints_what_kubectl_prints() {
     let out = lite(&kc, &["ipvs", "--node", "nope"]);
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), r#"Error from server (NotFound): nodes "nope" not found"#);
 
+    // describe, as kubectl lays it out.
+    kubectl_ok(&kc, &["create", "service", "nodeport", "np2", "--tcp=80:8080"]);
+    kubectl_ok(&kc, &["annotate", "svc", "np2", "a=b"]);
+    kubectl_ok(&kc, &["label", "svc", "np2", "tier=web"]);
+    for name in ["np2", "myapp", "kubernetes"] {
+        assert_eq!(
+            lite_ok(&kc, &["describe", "svc", name]),
+            kubectl_ok(&kc, &["describe", "svc", name]),
+            "describe svc {name}"
+        );
+    }
+    // scale, through /scale.
+    assert_eq!(
+        lite_ok(&kc, &["scale", "deploy", "myapp-deploy", "--replicas", "5"]).trim(),
+        "deployment.apps/myapp-deploy scaled"
+    );
+    assert_eq!(kubectl_ok(&kc, &["get", "deploy", "myapp-deploy", "-o", "jsonpath={.spec.replicas}"]), "5");
+
     assert_eq!(lite_ok(&kc, &["delete", "svc", "myapp"]).trim(), r#"service "myapp" deleted"#);
     assert!(!lite(&kc, &["get", "svc", "myapp"]).status.success());
 }
