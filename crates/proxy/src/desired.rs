@@ -34,6 +34,9 @@ pub struct Node {
 pub struct DesiredState {
     pub table: Table,
     pub bound_addresses: BTreeSet<IpAddr>,
+    /// The node's own addresses, where NodePorts listen (the IPVS mode owns
+    /// the virtual servers on them in the NodePort range).
+    pub node_addresses: BTreeSet<IpAddr>,
 }
 
 fn endpoint_ready(e: &k8s_openapi::api::discovery::v1::Endpoint) -> bool {
@@ -96,7 +99,7 @@ fn real_servers(
 
 /// Computes the desired state from everything the proxy watches.
 pub fn desired_state(services: &[Service], slices: &[EndpointSlice], node: &Node) -> DesiredState {
-    let mut state = DesiredState::default();
+    let mut state = DesiredState { node_addresses: node.addresses.iter().copied().collect(), ..Default::default() };
     let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in slices {
         if let Some(name) = slice.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) {

@@ -3,9 +3,9 @@
 //!
 //! Three steps, kept apart:
 //! `desired_state` (pure) → `plan(current, desired)` (pure) → apply (the
-//! only code that talks to the kernel: [`backend`]). Today the nftables
-//! mode programs the kernel for real; the IPVS mode computes, plans and
-//! renders its table, and its netlink apply step is still to come.
+//! only code that talks to the kernel: [`backend`]). The IPVS mode reads and
+//! writes the kernel's table over generic netlink ([`ipvs`]); the nftables
+//! mode loads one ruleset per sync.
 //!
 //! # Layout
 //! - [`model`]: the IPVS table: virtual servers, real servers. Start here.
@@ -13,6 +13,7 @@
 //! - [`plan`]: the operations from one table to another, as `ipvsadm` commands.
 //! - [`render`]: a table as `ipvsadm -Ln` prints it.
 //! - [`fake`]: an in-memory IPVS that refuses what the kernel refuses.
+//! - [`ipvs`]: IPVS's generic netlink messages (pure) and the socket.
 //! - [`nftables`]: the desired state as one nftables ruleset.
 //! - [`backend`]: the only code that changes the kernel.
 //! - [`run`]: the watch loop; [`status`]: `/healthz`, `/rules`, `/metrics`.
@@ -20,6 +21,7 @@
 pub mod backend;
 pub mod desired;
 pub mod fake;
+pub mod ipvs;
 pub mod model;
 pub mod nftables;
 pub mod plan;

@@ -74,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let flags = Flags::parse();
     if flags.cleanup {
-        // Whatever the mode, the proxy's own nftables table is all it leaves.
+        // Whatever ran before, remove what either kernel mode leaves.
+        if proxy::backend::kernel_has_ipvs() {
+            Backend::for_mode("ipvs", false)?.cleanup()?;
+        }
         return Backend::Nftables.cleanup();
     }
     let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run)?;

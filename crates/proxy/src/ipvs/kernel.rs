@@ -1,0 +1,114 @@
+//! The one socket the IPVS mode talks to the kernel through: generic
+//! netlink, family "IPVS". Reads the table (`ipvsadm -Ln`) and applies
+//! operations (`ipvsadm -A/-E/-D/-a/-e/-d`), one acknowledged request each.
+
+use super::messages::{self, family_of, parse_dest, parse_service, CMD_ATTR_DEST, CMD_ATTR_SERVICE};
+use super::netlink::{
+    self, find, parse_attrs, request, Attr, Message, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST,
+};
+use crate::model::{Table, VirtualServer};
+use crate::plan::Op;
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
+
+pub struct IpvsKernel {
+    socket: Socket,
+    family: u16,
+    seq: u32,
+}
+
+fn io(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!("netlink socket: {e}")
+}
+
+impl IpvsKernel {
+    /// Opens the socket and asks the generic netlink controller for IPVS's id.
+    pub fn open() -> anyhow::Result<Self> {
+        let mut socket = Socket::new(NETLINK_GENERIC).map_err(io)?;
+        socket.bind_auto().map_err(io)?;
+        let mut k = Self { socket, family: netlink::GENL_ID_CTRL, seq: 0 };
+        // With ACK, as every request here: the exchange ends on the ACK.
+        let req = request(
+            netlink::GENL_ID_CTRL,
+            NLM_F_REQUEST | NLM_F_ACK,
+            k.next_seq(),
+            netlink::CTRL_CMD_GETFAMILY,
+            1,
+            &[Attr::string(netlink::CTRL_ATTR_FAMILY_NAME, messages::FAMILY_NAME)],
+        );
+        let replies = k.exchange(&req)?;
+        let family = replies
+            .iter()
+            .find_map(|m| {
+                m.genl_attrs()
+                    .ok()
+                    .and_then(|a| find(&a, netlink::CTRL_ATTR_FAMILY_ID).map(|v| u16::from_ne_bytes([v[0], v[1]])))
+            })
+            .ok_or_else(|| anyhow::anyhow!("the kernel has no IPVS generic netlink family (is ip_vs loaded?)"))?;
+        k.family = family;
+        Ok(k)
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Sends a request; collects replies until its ACK (or, for a dump, DONE).
+    fn exchange(&mut self, req: &[u8]) -> anyhow::Result<Vec<Message>> {
+        self.socket.send(req, 0).map_err(io)?;
+        let mut out = Vec::new();
+        loop {
+            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
+            for m in netlink::parse_messages(&buf)? {
+                match m.kind {
+                    NLMSG_ERROR => {
+                        let code = m.error_code().unwrap_or(-1);
+                        if code != 0 {
+                            return Err(anyhow::anyhow!("{}", std::io::Error::from_raw_os_error(-code)));
+                        }
+                        return Ok(out);
+                    }
+                    NLMSG_DONE => return Ok(out),
+                    // A reply; a plain request's ACK (or a dump's DONE) follows.
+                    _ => out.push(m),
+                }
+            }
+        }
+    }
+
+    /// The whole table, as `ipvsadm -Ln` lists it.
+    pub fn read(&mut self) -> anyhow::Result<Table> {
+        let req = messages::list_services(self.family, self.next_seq());
+        let mut table = Table::new();
+        for m in self.exchange(&req)? {
+            let attrs = m.genl_attrs()?;
+            let Some(svc) = find(&attrs, CMD_ATTR_SERVICE) else { continue };
+            if let Some((key, scheduler, persistence_timeout)) = parse_service(&parse_attrs(svc)?) {
+                table.insert(key, VirtualServer { scheduler, persistence_timeout, real_servers: Default::default() });
+            }
+        }
+        let keys: Vec<_> = table.keys().copied().collect();
+        for key in keys {
+            let req = messages::list_dests(self.family, self.next_seq(), &key);
+            for m in self.exchange(&req)? {
+                let attrs = m.genl_attrs()?;
+                let Some(d) = find(&attrs, CMD_ATTR_DEST) else { continue };
+                if let Some((rs_key, rs)) = parse_dest(&parse_attrs(d)?, family_of(&key)) {
+                    if let Some(vs) = table.get_mut(&key) {
+                        vs.real_servers.insert(rs_key, rs);
+                    }
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// Applies operations in order; stops at the first the kernel refuses.
+    pub fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
+        for op in ops {
+            let req = messages::op_request(self.family, self.next_seq(), op);
+            self.exchange(&req).map_err(|e| anyhow::anyhow!("{op}: {e}"))?;
+        }
+        Ok(())
+    }
+}
