@@ -6,10 +6,10 @@ node_ip=$1
 pod_cidr=$2
 server=${KUBE_SERVER:-http://172.28.0.3:6443}
 if [ -e /proc/net/ip_vs ]; then
-  # The IPVS apply step is still to come: say so, and use nftables.
-  echo "lab-node: this kernel has IPVS, but the proxy's IPVS mode is not built yet: using nftables" >&2
+  mode=ipvs
 else
   echo "lab-node: this kernel has no IPVS (/proc/net/ip_vs is missing): using nftables" >&2
+  mode=nftables
 fi
 kubelet-lite --server "$server" --node-ip "$node_ip" --pod-cidr "$pod_cidr" &
-exec proxy --server "$server" --proxy-mode nftables --nodeport-addresses "$node_ip"
+exec proxy --server "$server" --proxy-mode "$mode" --nodeport-addresses "$node_ip"
