@@ -216,12 +216,13 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Starts a program whose output does not matter; killed on drop.
+/// Starts a program whose output does not matter; killed on drop. Its log
+/// level is `warn`, or `E2E_LOG` (e.g. `E2E_LOG=kubelet_lite=info`) to debug.
 pub fn spawn(binary: &Path, args: &[&str]) -> Proc {
     Proc(
         Command::new(binary)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

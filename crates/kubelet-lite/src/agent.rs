@@ -84,6 +84,7 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     // Sandboxes left by an earlier run, by namespace name, until their pod claims them.
     let mut orphans: BTreeMap<String, std::net::Ipv4Addr> = opts.runtime.existing().into_iter().collect();
+    tracing::info!(sandboxes = ?orphans, "sandboxes from an earlier run");
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_heartbeat = Instant::now();
     let mut last_routes = Instant::now();
@@ -198,6 +199,10 @@ async fn sync(
                     ip
                 }
             };
+            match adopted {
+                Some(_) => tracing::info!(pod = name, netns, %ip, "adopted the sandbox of an earlier run"),
+                None => tracing::info!(pod = name, netns, %ip, "created a sandbox"),
+            }
             let sandbox = Sandbox { netns: netns.clone(), ip, servers: Vec::new() };
             // An adopted pod whose servers still answer keeps them.
             let servers = if adopted.is_some() && sandbox.listening(&ports) {
