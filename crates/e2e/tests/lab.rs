@@ -213,4 +213,12 @@ fn the_tutorial_in_the_compose_lab() {
         ready_after.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
+
+    // `down` leaves nothing behind: no container, network or volume of the project.
+    drop(_lab);
+    let label = format!("label=com.docker.compose.project={PROJECT}");
+    for what in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+        let out = Command::new("docker").args(what).args(["--filter", &label, "-q"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "docker {what:?} after down");
+    }
 }
