@@ -40,6 +40,12 @@ fn fastrand_suffix() -> u64 {
 
 pub mod netns;
 
+/// `N` distinct free ports, all held until all are picked.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("free port")).collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+}
+
 /// A free TCP port on loopback (the OS picks; we release it at once).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
@@ -75,22 +81,28 @@ pub struct Etcd {
 
 impl Etcd {
     pub fn start() -> Self {
-        let dir = ScratchDir::new("etcd");
-        let (client, peer) = (free_port(), free_port());
-        let url = format!("http://127.0.0.1:{client}");
-        let child = Command::new("etcd")
-            .args(["--data-dir", &dir.0.join("data").to_string_lossy()])
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd is not installed: run scripts/install-deps");
-        let proc = Proc(child);
-        assert!(wait_for_port(client, Duration::from_secs(20)), "etcd did not start on {url}");
-        Self { url, _proc: proc, _dir: dir }
+        // Ports picked here can be taken by someone else before etcd binds
+        // them: a few tries with fresh ones.
+        for _ in 0..3 {
+            let dir = ScratchDir::new("etcd");
+            let [client, peer] = free_ports();
+            let url = format!("http://127.0.0.1:{client}");
+            let child = Command::new("etcd")
+                .args(["--data-dir", &dir.0.join("data").to_string_lossy()])
+                .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+                .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+                .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
+                .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("etcd is not installed: run scripts/install-deps");
+            let mut proc = Proc(child);
+            if wait_for_port(client, Duration::from_secs(20)) && proc.0.try_wait().ok().flatten().is_none() {
+                return Self { url, _proc: proc, _dir: dir };
+            }
+        }
+        panic!("etcd did not start (three tries)");
     }
 }
 
