@@ -319,3 +319,95 @@ pub async fn scale(
     let _ = writeln!(out, "{} scaled", object_name(r, name));
     Ok(())
 }
+
+/// `kubectl version`: this client, and the server's `/version`.
+pub async fn version(client: &Client, out: &mut String) -> Result<(), CliError> {
+    let v = send(client, Request::get("/version").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    let _ = writeln!(out, "Client Version: v{}-lite", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "Server Version: {}", v["gitVersion"].as_str().unwrap_or("unknown"));
+    Ok(())
+}
+
+/// `kubectl api-resources`: the served resources with kubectl's columns,
+/// from the server's discovery documents (subresources left out).
+pub async fn api_resources(client: &Client, out: &mut String) -> Result<(), CliError> {
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut group_versions = vec!["/api/v1".to_string()];
+    let groups = send(client, Request::get("/apis").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    for g in groups["groups"].as_array().into_iter().flatten() {
+        if let Some(gv) = g.pointer("/preferredVersion/groupVersion").and_then(Value::as_str) {
+            group_versions.push(format!("/apis/{gv}"));
+        }
+    }
+    for path in group_versions {
+        let list = send(client, Request::get(&path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+        let gv = list["groupVersion"].as_str().unwrap_or("").to_string();
+        for r in list["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| !r["name"].as_str().unwrap_or("/").contains('/'))
+        {
+            let short = r["shortNames"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                .unwrap_or_default();
+            rows.push([
+                r["name"].as_str().unwrap_or("").into(),
+                short,
+                gv.clone(),
+                r["namespaced"].to_string(),
+                r["kind"].as_str().unwrap_or("").into(),
+            ]);
+        }
+    }
+    // kubectl sorts by group, then name (the core group first).
+    rows.sort_by(|a, b| {
+        (a[2].contains('/'), a[2].split('/').next().map(String::from), &a[0]).cmp(&(
+            b[2].contains('/'),
+            b[2].split('/').next().map(String::from),
+            &b[0],
+        ))
+    });
+    let mut table = serde_json::json!({"columnDefinitions": [{"name":"Name"},{"name":"ShortNames"},{"name":"APIVersion"},{"name":"Namespaced"},{"name":"Kind"}], "rows": []});
+    for r in rows {
+        if let Some(all) = table["rows"].as_array_mut() {
+            all.push(serde_json::json!({"cells": r}));
+        }
+    }
+    out.push_str(&table::render(&table, false, false));
+    Ok(())
+}
+
+/// `kubectl get TYPE -w`: the current rows, then a row for each change,
+/// printed as they come in the same columns (until the watch ends or the
+/// user stops it).
+pub async fn watch(client: &Client, type_: &str, scope: &Scope, mut emit: impl FnMut(&str)) -> Result<(), CliError> {
+    use futures_util::StreamExt;
+    let r = resource(type_)?;
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let with_ns = scope.all_namespaces && r.namespaced;
+    let get = |path: String| {
+        Request::get(path).header("Accept", accept).body(Vec::new()).map_err(|e| CliError(e.to_string()))
+    };
+    // First the list, as `get` prints it; then the changes after it.
+    let list = send(client, get(collection_path(r, scope))?).await?;
+    let mut widths = Vec::new();
+    let columns = list["columnDefinitions"].clone();
+    emit(&table::render_rows(&list, false, with_ns, &mut widths, true));
+    let since = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string();
+    let req = get(format!("{}?watch=1&resourceVersion={since}", collection_path(r, scope)))?;
+    let mut events = client.request_events::<Value>(req).await.map_err(from_kube)?.boxed();
+    while let Some(ev) = events.next().await {
+        let ev = ev.map_err(from_kube)?;
+        let (kube::api::WatchEvent::Added(mut t)
+        | kube::api::WatchEvent::Modified(mut t)
+        | kube::api::WatchEvent::Deleted(mut t)) = ev
+        else {
+            continue;
+        };
+        t["columnDefinitions"] = columns.clone();
+        emit(&table::render_rows(&t, false, with_ns, &mut widths, false));
+    }
+    Ok(())
+}

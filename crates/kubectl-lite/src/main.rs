@@ -40,7 +40,14 @@ enum Cmd {
         /// A label selector, e.g. app=myapp.
         #[arg(short = 'l', long)]
         selector: Option<String>,
+        /// After listing, watch for changes.
+        #[arg(short = 'w', long)]
+        watch: bool,
     },
+    /// Print the client and server versions.
+    Version,
+    /// Print the supported API resources.
+    ApiResources,
     /// Create or update resources from a file (or `-`).
     Apply {
         #[arg(short = 'f', long)]
@@ -97,9 +104,21 @@ async fn run(flags: Flags) -> Result<String, commands::CliError> {
     let scope = Scope { namespace: flags.namespace, all_namespaces: flags.all_namespaces };
     let mut out = String::new();
     match flags.command {
-        Cmd::Get { type_, names, output, selector } => {
+        Cmd::Get { type_, watch: true, .. } => {
+            // Rows are printed as they come, not at the end.
+            commands::watch(&client, &type_, &scope, |text| {
+                use std::io::Write;
+                let mut stdout = std::io::stdout();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            })
+            .await?
+        }
+        Cmd::Get { type_, names, output, selector, .. } => {
             commands::get(&client, &type_, &names, output.as_deref(), selector.as_deref(), &scope, &mut out).await?
         }
+        Cmd::Version => commands::version(&client, &mut out).await?,
+        Cmd::ApiResources => commands::api_resources(&client, &mut out).await?,
         Cmd::Apply { filename } => commands::apply(&client, &filename, &scope, &mut out).await?,
         Cmd::Delete { type_, names } => commands::delete(&client, &type_, &names, &scope, &mut out).await?,
         Cmd::Describe { type_, name } => commands::describe(&client, &type_, &name, &scope, &mut out).await?,

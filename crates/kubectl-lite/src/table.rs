@@ -6,6 +6,13 @@ use serde_json::Value;
 
 /// Renders `table`; `wide` includes the priority > 0 columns.
 pub fn render(table: &Value, wide: bool, with_namespace: bool) -> String {
+    render_rows(table, wide, with_namespace, &mut Vec::new(), true)
+}
+
+/// Renders with column widths carried between calls (`kubectl get -w`
+/// prints later rows in the columns of the first list): `widths` grow to
+/// fit, and the header is printed only when asked.
+pub fn render_rows(table: &Value, wide: bool, with_namespace: bool, widths: &mut Vec<usize>, header: bool) -> String {
     let columns: Vec<&Value> = table["columnDefinitions"].as_array().map(|c| c.iter().collect()).unwrap_or_default();
     let shown: Vec<usize> = columns
         .iter()
@@ -14,12 +21,13 @@ pub fn render(table: &Value, wide: bool, with_namespace: bool) -> String {
         .map(|(i, _)| i)
         .collect();
     let mut grid: Vec<Vec<String>> = Vec::new();
-    let mut header: Vec<String> =
+    let mut head: Vec<String> =
         shown.iter().map(|i| columns[*i]["name"].as_str().unwrap_or("").to_uppercase()).collect();
     if with_namespace {
-        header.insert(0, "NAMESPACE".into());
+        head.insert(0, "NAMESPACE".into());
     }
-    grid.push(header);
+    let n = head.len();
+    grid.push(head);
     for row in table["rows"].as_array().into_iter().flatten() {
         let cells = row["cells"].as_array().cloned().unwrap_or_default();
         let mut line: Vec<String> = shown
@@ -35,10 +43,12 @@ pub fn render(table: &Value, wide: bool, with_namespace: bool) -> String {
         }
         grid.push(line);
     }
-    let widths: Vec<usize> =
-        (0..grid[0].len()).map(|c| grid.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    widths.resize(n.max(widths.len()), 0);
+    for c in 0..n {
+        widths[c] = grid.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).max(widths[c]);
+    }
     let mut out = String::new();
-    for row in &grid {
+    for row in grid.iter().skip(if header { 0 } else { 1 }) {
         let last = row.len() - 1;
         for (c, cell) in row.iter().enumerate() {
             out.push_str(cell);

@@ -137,6 +137,37 @@ fn prints_what_kubectl_prints() {
     );
     assert_eq!(kubectl_ok(&kc, &["get", "deploy", "myapp-deploy", "-o", "jsonpath={.spec.replicas}"]), "5");
 
+    // version, api-resources, get -w.
+    assert!(lite_ok(&kc, &["version"]).contains("Server Version: v1.32.0-mini"));
+    assert_eq!(lite_ok(&kc, &["api-resources"]), kubectl_ok(&kc, &["api-resources"]));
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_kubectl-lite"))
+        .env("KUBECONFIG", &kc.path)
+        .args(["get", "svc", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let header = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
+    assert!(header.starts_with("NAME "), "{header}");
+    kubectl_ok(&kc, &["create", "service", "clusterip", "watched", "--tcp=81:81"]);
+    let row = loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a row for the new Service");
+        if line.starts_with("watched ") {
+            break line;
+        }
+    };
+    assert_eq!(row.split_whitespace().nth(1), Some("ClusterIP"));
+    assert_eq!(row.find("ClusterIP"), header.find("TYPE"), "rows keep the list's columns");
+    let _ = watch.kill();
+    let _ = watch.wait();
+
     assert_eq!(lite_ok(&kc, &["delete", "svc", "myapp"]).trim(), r#"service "myapp" deleted"#);
     assert!(!lite(&kc, &["get", "svc", "myapp"]).status.success());
 }
