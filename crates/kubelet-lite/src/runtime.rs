@@ -109,11 +109,18 @@ impl Runtime {
             .collect()
     }
 
-    /// Stops the servers and removes the namespace (its veth goes with it).
+    /// Stops every process in the pod (its servers, also those an earlier
+    /// run of the agent started and this one adopted) and removes the
+    /// namespace (its veth goes with it).
     pub fn destroy(&self, sandbox: &mut Sandbox) {
         for child in &mut sandbox.servers {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        let pids = ip(&["netns", "pids", &sandbox.netns]).unwrap_or_default();
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg("-KILL").args(&pids).status();
         }
         let _ = ip(&["netns", "del", &sandbox.netns]);
     }

@@ -148,4 +148,11 @@ fn curl_the_cluster_ip_like_the_tutorial() {
         || String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).contains("kl-"),
         |left| !left,
     );
+    // And their servers, the adopted ones included.
+    let servers = || {
+        let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        let text = String::from_utf8_lossy(&ps.stdout).into_owned();
+        text.lines().filter(|l| l.contains("demo-app") && names.iter().any(|n| l.contains(n.as_str()))).count()
+    };
+    eventually("no pod server left running", servers, |n| *n == 0);
 }
