@@ -4,10 +4,14 @@
 //! - [`Etcd`]: an etcd server on free loopback ports with a scratch data dir.
 //! - [`Apiserver`]: the `apiserver` binary against it, on a free port.
 //! - [`Kubeconfig`] and [`kubectl`]: what a user would type, for real.
-//! - `src/bin/bench-apiserver.rs`: the apiserver benchmark.
+//! - [`netns`]: test nodes and pods as network namespaces.
+//! - [`eventually`], [`http`], [`spawn`]: polling, one plain HTTP request,
+//!   a process killed on drop.
+//! - `src/bin/bench-apiserver.rs`, `src/bin/bench-controller.rs`: benchmarks.
+//! - `tests/lab.rs`: the tutorial in the docker compose lab.
 //!
-//! The tests that use this live beside the code they test (the apiserver's
-//! are in `crates/apiserver/tests/`), so `cargo test` builds the binaries
+//! The other tests live beside the code they test (the apiserver's in
+//! `crates/apiserver/tests/`, ...), so `cargo test` builds the binaries
 //! they start.
 
 use std::io::{BufRead, BufReader};

@@ -37,11 +37,14 @@ struct Flags {
     #[arg(long, value_delimiter = ',')]
     nodeport_addresses: Vec<IpAddr>,
 
-    /// The pod network; accepted for kube-proxy compatibility (all Service traffic is masqueraded).
+    /// The pod network; accepted for kube-proxy compatibility (the nftables
+    /// mode masquerades all Service traffic; the IPVS mode's masquerade rules
+    /// are still to come).
     #[arg(long)]
     cluster_cidr: Option<String>,
 
-    /// Masquerade all Service traffic (this proxy always does).
+    /// Masquerade all Service traffic (accepted for kube-proxy compatibility:
+    /// the nftables mode always does).
     #[arg(long)]
     masquerade_all: bool,
 
