@@ -77,7 +77,13 @@ pub async fn run(
                             services.apply(*ev);
                         }
                         Watched::Slice(ev) => {
+                            // Only changes seen live count towards the latency: a
+                            // (re)list brings objects whose trigger time may be old.
+                            let live = slices.synced && matches!(*ev, watcher::Event::Apply(_) | watcher::Event::Delete(_));
                             for (_, new) in slices.apply(*ev) {
+                                if !live {
+                                    continue;
+                                }
                                 let trigger: Option<jiff::Timestamp> = new.as_ref().and_then(|s| s.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?.parse().ok());
                                 pending_triggers.extend(trigger);
                             }
