@@ -26,10 +26,7 @@ struct Flags {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    informer::process::init_logging();
     let flags = Flags::parse();
     for c in &flags.controllers {
         anyhow::ensure!(ALL.contains(&c.as_str()), "unknown controller {c:?}: choose from {}", ALL.join(", "));
@@ -40,12 +37,7 @@ async fn main() -> anyhow::Result<()> {
     // One shutdown story: SIGINT or SIGTERM ends every loop.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        informer::process::terminated().await;
         let _ = stop.send(true);
     });
     let shutdown = || {

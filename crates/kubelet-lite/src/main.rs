@@ -54,19 +54,13 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    informer::process::init_logging();
     let flags = Flags::parse();
     if let Some(Cmd::DemoApp { pod, version, port }) = flags.command {
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
         return Ok(kubelet_lite::demo_app::serve(listener, pod, version).await?);
     }
-    let node_name = match flags.hostname_override {
-        Some(n) => n,
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string(),
-    };
+    let node_name = informer::process::node_name(flags.hostname_override)?;
     let node_ip = flags.node_ip.ok_or_else(|| {
         anyhow::anyhow!("--node-ip is required: the address other nodes and the proxy reach this node at")
     })?;
@@ -79,13 +73,6 @@ async fn main() -> anyhow::Result<()> {
     };
     let opts =
         kubelet_lite::agent::Options { node_name, node_ip, runtime, drain: Duration::from_secs(flags.drain_seconds) };
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
+    let shutdown = informer::process::terminated();
     kubelet_lite::agent::run(client, opts, shutdown).await
 }

@@ -71,10 +71,7 @@ struct Flags {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    informer::process::init_logging();
     let flags = Flags::parse();
     if flags.cleanup {
         // Whatever ran before, remove what either kernel mode leaves.
@@ -84,10 +81,7 @@ async fn main() -> anyhow::Result<()> {
         return Backend::Nftables.cleanup();
     }
     let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run)?;
-    let node_name = match flags.hostname_override {
-        Some(n) => n,
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string(),
-    };
+    let node_name = informer::process::node_name(flags.hostname_override)?;
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
     let resync = Duration::from_secs(flags.sync_period.max(1));
@@ -98,14 +92,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(axum::serve(healthz, proxy::status::healthz_app(status.clone())).into_future());
     tokio::spawn(axum::serve(metrics, proxy::status::metrics_app(status.clone())).into_future());
 
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
+    let shutdown = informer::process::terminated();
     tracing::info!(node = node_name, mode = flags.proxy_mode, dry_run = flags.dry_run, "proxy running");
     let opts =
         Options { node_name, scheduler: flags.ipvs_scheduler, nodeport_addresses: flags.nodeport_addresses, resync };
