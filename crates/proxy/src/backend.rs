@@ -3,14 +3,20 @@
 //! - `nftables`: the ruleset of [`crate::nftables`], loaded with `nft -f -`.
 //! - `dry-run`: prints what it would do and touches nothing.
 //! - `ipvs`: the dummy interface `kube-ipvs0` holds the ClusterIPs; the
-//!   IPVS table is read over netlink, diffed with [`crate::plan::plan`],
-//!   and the difference applied (only virtual servers this proxy owns).
+//!   IPVS table is kept in step over netlink by [`crate::ipvs::syncer`]
+//!   (only virtual servers this proxy owns), and the nftables rules IPVS
+//!   needs beside it ([`crate::nftables::ipvs_ruleset`]) are loaded when
+//!   virtual servers come or go.
+//! - `userspace`: labelled addresses on `lo` hold the ClusterIPs, and the
+//!   proxy's own sockets listen on them ([`crate::userspace`]).
 
 use crate::desired::DesiredState;
 use crate::ipvs::kernel::IpvsKernel;
-use crate::model::{RealServerKey, Table, VirtualServerKey};
-use crate::nftables::{ruleset, TABLE};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::ipvs::syncer::TableSyncer;
+use crate::model::{Table, VirtualServerKey};
+use crate::nftables::{ipvs_ruleset, ruleset, Masquerade, TABLE};
+use crate::plan::Op;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -24,15 +30,21 @@ pub const GRACE: Duration = Duration::from_secs(30);
 /// NodePort virtual servers on node addresses are the proxy's in this range.
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 
+/// The IPVS mode's state between syncs.
 pub struct IpvsState {
-    kernel: IpvsKernel,
-    draining_since: BTreeMap<(VirtualServerKey, RealServerKey), Instant>,
+    table: TableSyncer<IpvsKernel>,
+    /// `kube-ipvs0`'s addresses after the last sync (`None`: ask).
+    bound: Option<BTreeSet<IpAddr>>,
+    /// The companion nftables ruleset last loaded.
+    ruleset: Option<String>,
+    masquerade: Masquerade,
 }
 
 pub enum Backend {
     Nftables,
     DryRun,
     Ipvs(Mutex<IpvsState>),
+    Userspace(crate::userspace::Userspace),
 }
 
 /// Whether the running kernel has IPVS (loaded or built in).
@@ -42,7 +54,7 @@ pub fn kernel_has_ipvs() -> bool {
 
 impl Backend {
     /// Chooses the backend for `--proxy-mode`, or says why it cannot.
-    pub fn for_mode(mode: &str, dry_run: bool) -> anyhow::Result<Self> {
+    pub fn for_mode(mode: &str, dry_run: bool, masquerade: Masquerade) -> anyhow::Result<Self> {
         if dry_run {
             return Ok(Self::DryRun);
         }
@@ -51,41 +63,55 @@ impl Backend {
             "ipvs" if !kernel_has_ipvs() => anyhow::bail!(
                 "the kernel has no IPVS (/proc/net/ip_vs is missing; CONFIG_IP_VS is not set or ip_vs is not loaded): run with --proxy-mode nftables"
             ),
-            "ipvs" => Ok(Self::Ipvs(Mutex::new(IpvsState { kernel: IpvsKernel::open()?, draining_since: BTreeMap::new() }))),
-            "userspace" => anyhow::bail!("the userspace mode is not built yet: run with --proxy-mode nftables"),
+            "ipvs" => {
+                ipvs_sysctls();
+                Ok(Self::Ipvs(Mutex::new(IpvsState {
+                    table: TableSyncer::new(IpvsKernel::open()?, GRACE),
+                    bound: None,
+                    ruleset: None,
+                    masquerade,
+                })))
+            }
+            "userspace" => Ok(Self::Userspace(Default::default())),
             other => anyhow::bail!("unknown --proxy-mode {other:?}: choose ipvs, nftables or userspace"),
         }
     }
 
-    /// Makes the kernel match `state`.
-    pub fn sync(&self, state: &DesiredState) -> anyhow::Result<()> {
+    /// Makes the kernel match `state`. `changed` names the virtual servers
+    /// that changed since the last sync (`None`: check everything). Returns
+    /// how many changes the kernel was asked to make.
+    pub fn sync(&self, state: &DesiredState, changed: Option<&BTreeSet<VirtualServerKey>>) -> anyhow::Result<usize> {
         match self {
-            Self::Nftables => nft(&ruleset(state)),
+            Self::Nftables => nft(&ruleset(state)).map(|()| 1),
             Self::DryRun => {
                 print!("{}", crate::render::ipvsadm_ln(&state.table));
-                Ok(())
+                Ok(0)
             }
-            Self::Ipvs(s) => sync_ipvs(&mut s.lock().unwrap_or_else(|e| e.into_inner()), state),
+            Self::Ipvs(s) => sync_ipvs(&mut s.lock().unwrap_or_else(|e| e.into_inner()), state, changed),
+            Self::Userspace(u) => {
+                USERSPACE_ADDRESSES.sync(&state.bound_addresses)?;
+                u.sync(&state.table).map(|()| 0)
+            }
         }
     }
 
     /// `--cleanup` and shutdown: removes everything this proxy created.
     pub fn cleanup(&self) -> anyhow::Result<()> {
         match self {
+            // Without nft there can be no table to remove.
+            Self::Nftables if Command::new("nft").arg("--version").output().is_err() => Ok(()),
             Self::Nftables => nft(&format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")),
             Self::DryRun => Ok(()),
             Self::Ipvs(s) => {
                 let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
-                let bound = dummy_addresses();
-                let current = s.kernel.read()?;
-                let mine = owned(&current, &bound, &BTreeSet::new());
-                s.kernel.apply(&crate::plan::plan(
-                    &mine,
-                    &Table::new(),
-                    &mine.iter().flat_map(|(k, vs)| vs.real_servers.keys().map(move |r| (*k, *r))).collect(),
-                ))?;
-                let _ = ip(&["link", "del", DUMMY]);
-                Ok(())
+                let bound = IPVS_ADDRESSES.addresses();
+                s.table.sync(&Table::new(), None, |k| bound.contains(&k.address), Instant::now())?;
+                IPVS_ADDRESSES.remove_all()?;
+                Self::Nftables.cleanup()
+            }
+            Self::Userspace(u) => {
+                u.close_all();
+                USERSPACE_ADDRESSES.remove_all()
             }
         }
     }
@@ -111,63 +137,125 @@ fn ip(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The addresses on `kube-ipvs0` now.
-fn dummy_addresses() -> BTreeSet<IpAddr> {
-    ip(&["-o", "addr", "show", "dev", DUMMY])
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet" && *w != "inet6").nth(1))
-        .filter_map(|a| a.split('/').next()?.parse().ok())
-        // The kernel's own IPv6 link-local address (fe80::/10) is not ours.
-        .filter(|a: &IpAddr| !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
-        .collect()
+/// Whether a virtual server of the kernel's is this proxy's: on its dummy
+/// interface's addresses, or a NodePort on the node's addresses. Anything
+/// else on the host is left alone.
+fn owned(key: &VirtualServerKey, bound: &BTreeSet<IpAddr>, node: &BTreeSet<IpAddr>) -> bool {
+    bound.contains(&key.address) || (node.contains(&key.address) && NODE_PORTS.contains(&key.port))
 }
 
-/// The part of the kernel's table this proxy owns: virtual servers on its
-/// dummy interface's addresses, and NodePorts on the node's addresses.
-/// Anything else on the host is left alone.
-fn owned(table: &Table, bound: &BTreeSet<IpAddr>, node: &BTreeSet<IpAddr>) -> Table {
-    table
-        .iter()
-        .filter(|(k, _)| bound.contains(&k.address) || (node.contains(&k.address) && NODE_PORTS.contains(&k.port)))
-        .map(|(k, v)| (*k, v.clone()))
-        .collect()
-}
-
-/// `ip link add kube-ipvs0 type dummy`, then its addresses to match.
-fn sync_dummy(want: &BTreeSet<IpAddr>) -> anyhow::Result<BTreeSet<IpAddr>> {
-    if ip(&["link", "show", DUMMY]).is_err() {
-        ip(&["link", "add", DUMMY, "type", "dummy"])?;
-    }
-    ip(&["link", "set", DUMMY, "up"])?;
-    let have = dummy_addresses();
-    for a in want.difference(&have) {
-        let prefix = if a.is_ipv4() { 32 } else { 128 };
-        ip(&["addr", "add", &format!("{a}/{prefix}"), "dev", DUMMY])?;
-    }
-    for a in have.difference(want) {
-        let prefix = if a.is_ipv4() { 32 } else { 128 };
-        ip(&["addr", "del", &format!("{a}/{prefix}"), "dev", DUMMY])?;
-    }
-    Ok(have)
-}
-
-fn sync_ipvs(s: &mut IpvsState, state: &DesiredState) -> anyhow::Result<()> {
-    let before = sync_dummy(&state.bound_addresses)?;
-    let bound: BTreeSet<IpAddr> = before.union(&state.bound_addresses).copied().collect();
-    let current = owned(&s.kernel.read()?, &bound, &state.node_addresses);
-    // Real servers being drained: when did each start, and whose grace is over?
-    let now = Instant::now();
-    let mut draining = BTreeMap::new();
-    for (vk, vs) in &current {
-        for rk in vs.real_servers.keys() {
-            let gone = state.table.get(vk).is_none_or(|d| !d.real_servers.contains_key(rk));
-            if gone {
-                draining.insert((*vk, *rk), s.draining_since.get(&(*vk, *rk)).copied().unwrap_or(now));
-            }
+/// What kube-proxy's IPVS mode sets: conntrack sees IPVS's connections (so
+/// marked ones can be masqueraded), and the node forwards to pods.
+fn ipvs_sysctls() {
+    for (path, value) in [
+        ("/proc/sys/net/ipv4/vs/conntrack", "1"),
+        ("/proc/sys/net/ipv4/vs/expire_nodest_conn", "1"),
+        ("/proc/sys/net/ipv4/vs/expire_quiescent_template", "1"),
+        ("/proc/sys/net/ipv4/ip_forward", "1"),
+    ] {
+        if let Err(e) = std::fs::write(path, value) {
+            tracing::warn!("cannot set {path} to {value}: {e}");
         }
     }
-    let expired = draining.iter().filter(|(_, since)| now.duration_since(**since) >= GRACE).map(|(k, _)| *k).collect();
-    s.draining_since = draining;
-    s.kernel.apply(&crate::plan::plan(&current, &state.table, &expired))
+}
+
+/// Where the Service addresses are put so that the node accepts their
+/// traffic: the IPVS mode's dummy interface `kube-ipvs0` (as kube-proxy),
+/// or, for the userspace mode, labelled addresses on `lo` (every kernel has
+/// a loopback; not every kernel has the dummy driver, this machine's among
+/// them). Either way, the proxy's own addresses are exactly those listed
+/// here, and only they are ever removed.
+#[derive(Debug, Clone, Copy)]
+pub struct AddressHolder {
+    device: &'static str,
+    /// The dummy interface is created if missing.
+    dummy: bool,
+    /// The IPv4 label that marks our addresses on a shared device.
+    label: Option<&'static str>,
+}
+
+pub const IPVS_ADDRESSES: AddressHolder = AddressHolder { device: DUMMY, dummy: true, label: None };
+pub const USERSPACE_ADDRESSES: AddressHolder =
+    AddressHolder { device: "lo", dummy: false, label: Some("lo:kube-proxy") };
+
+impl AddressHolder {
+    /// The proxy's addresses there now.
+    pub fn addresses(&self) -> BTreeSet<IpAddr> {
+        let mut args = vec!["-o", "addr", "show", "dev", self.device];
+        if let Some(label) = self.label {
+            args.extend(["label", label]);
+        }
+        ip(&args)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet" && *w != "inet6").nth(1))
+            .filter_map(|a| a.split('/').next()?.parse().ok())
+            // The kernel's own IPv6 link-local address (fe80::/10) is not ours.
+            .filter(|a: &IpAddr| !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+            .collect()
+    }
+
+    /// Adds and removes addresses to hold exactly `want`; returns what was
+    /// there before.
+    pub fn sync(&self, want: &BTreeSet<IpAddr>) -> anyhow::Result<BTreeSet<IpAddr>> {
+        if self.dummy {
+            if ip(&["link", "show", self.device]).is_err() {
+                ip(&["link", "add", self.device, "type", "dummy"])
+                    .map_err(|e| anyhow::anyhow!("{e} (the kernel needs the dummy driver, CONFIG_DUMMY)"))?;
+            }
+            ip(&["link", "set", self.device, "up"])?;
+        }
+        let have = self.addresses();
+        for a in want.difference(&have) {
+            let cidr = format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 });
+            let mut args = vec!["addr", "add", &cidr, "dev", self.device];
+            if let (Some(label), true) = (self.label, a.is_ipv4()) {
+                args.extend(["label", label]);
+            }
+            ip(&args)?;
+        }
+        for a in have.difference(want) {
+            let cidr = format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 });
+            ip(&["addr", "del", &cidr, "dev", self.device])?;
+        }
+        Ok(have)
+    }
+
+    /// Removes everything the proxy put here.
+    pub fn remove_all(&self) -> anyhow::Result<()> {
+        if self.dummy {
+            let _ = ip(&["link", "del", self.device]);
+            return Ok(());
+        }
+        self.sync(&BTreeSet::new()).map(drop)
+    }
+}
+
+fn sync_ipvs(
+    s: &mut IpvsState,
+    state: &DesiredState,
+    changed: Option<&BTreeSet<VirtualServerKey>>,
+) -> anyhow::Result<usize> {
+    let full = changed.is_none();
+    // The dummy interface's addresses: those it had count as ours too, so
+    // the virtual servers of a Service deleted while we were down are found.
+    let mut bound = state.bound_addresses.clone();
+    if full || s.bound.as_ref() != Some(&state.bound_addresses) {
+        let before = IPVS_ADDRESSES.sync(&state.bound_addresses);
+        s.bound = None;
+        bound.extend(before?);
+        s.bound = Some(state.bound_addresses.clone());
+    }
+    let ops = s.table.sync(&state.table, changed, |k| owned(k, &bound, &state.node_addresses), Instant::now())?;
+    // The companion rules change only when virtual servers come or go.
+    let structural = ops.iter().any(|op| matches!(op, Op::AddVirtualServer { .. } | Op::DeleteVirtualServer { .. }));
+    if full || structural || s.ruleset.is_none() {
+        let rules = ipvs_ruleset(state, &s.masquerade);
+        if s.ruleset.as_ref() != Some(&rules) {
+            s.ruleset = None;
+            nft(&rules)?;
+            s.ruleset = Some(rules);
+        }
+    }
+    Ok(ops.len())
 }

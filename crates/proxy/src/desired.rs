@@ -97,23 +97,39 @@ fn real_servers(
     }
 }
 
-/// Computes the desired state from everything the proxy watches.
+/// The Service an EndpointSlice belongs to, by its `kubernetes.io/service-name` label.
+pub fn service_of(slice: &EndpointSlice) -> Option<(&str, &str)> {
+    let name = slice.metadata.labels.as_ref()?.get("kubernetes.io/service-name")?;
+    Some((slice.metadata.namespace.as_deref().unwrap_or(""), name.as_str()))
+}
+
+/// Computes the desired state from everything the proxy watches. Where two
+/// Services claim the same virtual server, the later one in `services` wins.
 pub fn desired_state(services: &[Service], slices: &[EndpointSlice], node: &Node) -> DesiredState {
     let mut state = DesiredState { node_addresses: node.addresses.iter().copied().collect(), ..Default::default() };
     let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in slices {
-        if let Some(name) = slice.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) {
-            by_service
-                .entry((slice.metadata.namespace.as_deref().unwrap_or(""), name.as_str()))
-                .or_default()
-                .push(slice);
+        if let Some(key) = service_of(slice) {
+            by_service.entry(key).or_default().push(slice);
         }
     }
     for svc in services {
-        let Some(spec) = svc.spec.as_ref() else { continue };
+        let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
+        let part = service_state(svc, by_service.get(&key).map(Vec::as_slice).unwrap_or_default(), node);
+        state.table.extend(part.table);
+        state.bound_addresses.extend(part.bound_addresses);
+    }
+    state
+}
+
+/// One Service's part of the desired state, from its own EndpointSlices.
+pub fn service_state(svc: &Service, slices: &[&EndpointSlice], node: &Node) -> DesiredState {
+    let mut state = DesiredState { node_addresses: node.addresses.iter().copied().collect(), ..Default::default() };
+    {
+        let Some(spec) = svc.spec.as_ref() else { return state };
         let cluster_ip = match spec.cluster_ip.as_deref().map(str::parse::<IpAddr>) {
             Some(Ok(ip)) => ip, // "None" (headless) and ExternalName (no IP) have no virtual server
-            _ => continue,
+            _ => return state,
         };
         let scheduler = svc
             .metadata
@@ -130,8 +146,6 @@ pub fn desired_state(services: &[Service], slices: &[EndpointSlice], node: &Node
                 .and_then(|c| c.timeout_seconds)
                 .map_or(DEFAULT_AFFINITY_TIMEOUT, |t| t as u32)
         });
-        let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
-        let slices = by_service.get(&key).cloned().unwrap_or_default();
         let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
         let external_local = spec.external_traffic_policy.as_deref() == Some("Local");
         let external_ips: Vec<IpAddr> = spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
@@ -150,7 +164,7 @@ pub fn desired_state(services: &[Service], slices: &[EndpointSlice], node: &Node
             let vs = |local: bool| VirtualServer {
                 scheduler: scheduler.clone(),
                 persistence_timeout,
-                real_servers: real_servers(port, &slices, node, local),
+                real_servers: real_servers(port, slices, node, local),
             };
             state.table.insert(VirtualServerKey { protocol, address: cluster_ip, port: number }, vs(internal_local));
             state.bound_addresses.insert(cluster_ip);

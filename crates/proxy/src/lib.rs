@@ -5,20 +5,24 @@
 //! `desired_state` (pure) → `plan(current, desired)` (pure) → apply (the
 //! only code that talks to the kernel: [`backend`]). The IPVS mode reads and
 //! writes the kernel's table over generic netlink ([`ipvs`]); the nftables
-//! mode loads one ruleset per sync.
+//! mode loads one ruleset per sync; the userspace mode forwards connections
+//! itself.
 //!
 //! # Layout
 //! - [`model`]: the IPVS table: virtual servers, real servers. Start here.
 //! - [`desired`]: what the table should be, from Services, slices and the node.
+//! - [`changes`]: the same, kept up to date one Service at a time.
 //! - [`plan`]: the operations from one table to another, as `ipvsadm` commands.
 //! - [`render`]: a table as `ipvsadm -Ln` prints it.
 //! - [`fake`]: an in-memory IPVS that refuses what the kernel refuses.
 //! - [`ipvs`]: IPVS's generic netlink messages (pure) and the socket.
 //! - [`nftables`]: the desired state as one nftables ruleset.
+//! - [`userspace`]: the proxy's own sockets, forwarding round-robin.
 //! - [`backend`]: the only code that changes the kernel.
 //! - [`run`]: the watch loop; [`status`]: `/healthz`, `/rules`, `/metrics`.
 
 pub mod backend;
+pub mod changes;
 pub mod desired;
 pub mod fake;
 pub mod ipvs;
@@ -28,3 +32,4 @@ pub mod plan;
 pub mod render;
 pub mod run;
 pub mod status;
+pub mod userspace;

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use proxy::backend::Backend;
+use proxy::nftables::Masquerade;
 use proxy::run::Options;
 use proxy::status::Status;
 use std::future::IntoFuture;
@@ -37,14 +38,13 @@ struct Flags {
     #[arg(long, value_delimiter = ',')]
     nodeport_addresses: Vec<IpAddr>,
 
-    /// The pod network; accepted for kube-proxy compatibility (the nftables
-    /// mode masquerades all Service traffic; the IPVS mode's masquerade rules
-    /// are still to come).
+    /// The pod network: the IPVS mode masquerades ClusterIP traffic from
+    /// outside it (the nftables mode masquerades all Service traffic).
     #[arg(long)]
-    cluster_cidr: Option<String>,
+    cluster_cidr: Option<ipnet::Ipv4Net>,
 
-    /// Masquerade all Service traffic (accepted for kube-proxy compatibility:
-    /// the nftables mode always does).
+    /// The IPVS mode masquerades all ClusterIP traffic (the nftables mode
+    /// always does).
     #[arg(long)]
     masquerade_all: bool,
 
@@ -76,11 +76,13 @@ async fn main() -> anyhow::Result<()> {
     if flags.cleanup {
         // Whatever ran before, remove what either kernel mode leaves.
         if proxy::backend::kernel_has_ipvs() {
-            Backend::for_mode("ipvs", false)?.cleanup()?;
+            Backend::for_mode("ipvs", false, Masquerade::default())?.cleanup()?;
         }
+        Backend::Userspace(Default::default()).cleanup()?;
         return Backend::Nftables.cleanup();
     }
-    let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run)?;
+    let masquerade = Masquerade { all: flags.masquerade_all, cluster_cidr: flags.cluster_cidr };
+    let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run, masquerade)?;
     let node_name = informer::process::node_name(flags.hostname_override)?;
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;

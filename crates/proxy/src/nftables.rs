@@ -8,10 +8,18 @@
 //! ```
 //!
 //! Virtual servers become DNAT rules with an even random choice (IPVS's
-//! `rr` in spirit; schedulers and ClientIP persistence are IPVS-only).
+//! `rr` in spirit; the other schedulers are IPVS-only). `sessionAffinity:
+//! ClientIP` is a dynamic set per endpoint, as upstream: a client address
+//! seen within the timeout goes straight to its endpoint.
+//!
+//! The IPVS mode needs nftables too, for what IPVS does not do
+//! ([`ipvs_ruleset`]): marking the traffic to masquerade, and refusing
+//! connections to a ClusterIP's other ports (the dummy interface makes the
+//! node accept *every* port on it).
 
 use crate::desired::DesiredState;
 use crate::model::Protocol;
+use ipnet::Ipv4Net;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -39,6 +47,7 @@ pub fn ruleset(state: &DesiredState) -> String {
         "  chain postrouting {{ type nat hook postrouting priority 100; policy accept; meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade; }}"
     );
     let mut services = String::new();
+    let mut sets = String::new();
     let mut chains = String::new();
     for (i, (key, vs)) in state.table.iter().enumerate() {
         let IpAddr::V4(address) = key.address else { continue };
@@ -50,14 +59,107 @@ pub fn ruleset(state: &DesiredState) -> String {
         let targets: Vec<String> = (0..vs.real_servers.len()).map(|j| format!("{j} : jump ep-{i}-{j}")).collect();
         let _ = writeln!(chains, "  chain svc-{i} {{");
         let _ = writeln!(chains, "    meta mark set meta mark | {MASQUERADE_MARK}");
+        if let Some(timeout) = vs.persistence_timeout {
+            for j in 0..vs.real_servers.len() {
+                let _ = writeln!(
+                    sets,
+                    "  set affinity-{i}-{j} {{ type ipv4_addr; flags dynamic,timeout; timeout {timeout}s; }}"
+                );
+                let _ = writeln!(chains, "    ip saddr @affinity-{i}-{j} goto ep-{i}-{j}");
+            }
+        }
         let _ = writeln!(chains, "    numgen random mod {} vmap {{ {} }}", vs.real_servers.len(), targets.join(", "));
         chains.push_str("  }\n");
         for (j, rs) in vs.real_servers.keys().enumerate() {
-            let _ =
-                writeln!(chains, "  chain ep-{i}-{j} {{ meta l4proto {proto} dnat to {}:{}; }}", rs.address, rs.port);
+            let affinity = match vs.persistence_timeout {
+                Some(_) => format!("update @affinity-{i}-{j} {{ ip saddr }} "),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                chains,
+                "  chain ep-{i}-{j} {{ {affinity}meta l4proto {proto} dnat to {}:{}; }}",
+                rs.address, rs.port
+            );
         }
     }
-    let _ = write!(out, "  chain services {{\n{services}  }}\n{chains}}}\n");
+    let _ = write!(out, "{sets}  chain services {{\n{services}  }}\n{chains}}}\n");
+    out
+}
+
+/// Which Service traffic the IPVS mode masquerades, as kube-proxy's flags say.
+#[derive(Debug, Clone, Default)]
+pub struct Masquerade {
+    /// `--masquerade-all`: every connection to a ClusterIP.
+    pub all: bool,
+    /// `--cluster-cidr`: connections to a ClusterIP from outside the pod network.
+    pub cluster_cidr: Option<Ipv4Net>,
+}
+
+/// `{ a, b }`, or nothing for an empty set (nft refuses `elements = { }`).
+fn elements(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" elements = {{ {} }};", items.join(", "))
+    }
+}
+
+/// The IPVS mode's companion ruleset. IPVS balances; these rules
+/// - refuse a new connection to an address on `kube-ipvs0` unless it is for a
+///   virtual server (the filter chain runs before IPVS's LOCAL_IN hook);
+/// - mark for masquerading: NodePort traffic always (the reply must come back
+///   through this node), ClusterIP traffic if `--masquerade-all`, or if it
+///   comes from outside `--cluster-cidr`;
+/// - masquerade what is marked (IPVS's connections are visible to conntrack
+///   because the proxy sets `net.ipv4.vs.conntrack=1`).
+///
+/// It changes only when virtual servers come or go, never for an endpoint.
+pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
+    let (mut cluster, mut node_ports, mut bound) = (vec![], vec![], vec![]);
+    for key in state.table.keys() {
+        let IpAddr::V4(address) = key.address else { continue };
+        let entry = format!("{address} . {} . {}", l4(key.protocol), key.port);
+        if state.bound_addresses.contains(&key.address) {
+            cluster.push(entry);
+        } else {
+            node_ports.push(entry);
+        }
+    }
+    for a in &state.bound_addresses {
+        if let IpAddr::V4(a) = a {
+            bound.push(a.to_string());
+        }
+    }
+    let vs_set = "type ipv4_addr . inet_proto . inet_service;";
+    let mut out = format!("table ip {TABLE} {{}}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n");
+    let _ = writeln!(out, "  set cluster-ips {{ {vs_set}{} }}", elements(&cluster));
+    let _ = writeln!(out, "  set node-ports {{ {vs_set}{} }}", elements(&node_ports));
+    let _ = writeln!(out, "  set ipvs-ips {{ type ipv4_addr;{} }}", elements(&bound));
+    out.push_str("  chain filter-input {\n    type filter hook input priority filter; policy accept;\n");
+    out.push_str(
+        "    ct state new ip daddr @ipvs-ips ip daddr . meta l4proto . th dport != @cluster-ips reject\n  }\n",
+    );
+    out.push_str(
+        "  chain prerouting { type nat hook prerouting priority -100; policy accept; jump mark-for-masquerade; }\n",
+    );
+    out.push_str("  chain output { type nat hook output priority -100; policy accept; jump mark-for-masquerade; }\n");
+    let _ = writeln!(
+        out,
+        "  chain postrouting {{ type nat hook postrouting priority 100; policy accept; meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade; }}"
+    );
+    let mark = format!("meta mark set meta mark | {MASQUERADE_MARK}");
+    out.push_str("  chain mark-for-masquerade {\n");
+    let _ = writeln!(out, "    ip daddr . meta l4proto . th dport @node-ports {mark}");
+    match (masquerade.all, masquerade.cluster_cidr) {
+        (true, _) => {
+            let _ = writeln!(out, "    ip daddr . meta l4proto . th dport @cluster-ips {mark}");
+        }
+        (false, Some(cidr)) => {
+            let _ = writeln!(out, "    ip saddr != {cidr} ip daddr . meta l4proto . th dport @cluster-ips {mark}");
+        }
+        (false, None) => {}
+    }
+    out.push_str("  }\n}\n");
     out
 }
 
@@ -99,5 +201,77 @@ table ip mini-kube-proxy {
 }
 ";
         assert_eq!(ruleset(&state), want);
+    }
+
+    fn web_state(persistence: Option<u32>) -> DesiredState {
+        let mut state = DesiredState::default();
+        let cluster_ip: IpAddr = "10.96.5.5".parse().unwrap();
+        let real_servers: std::collections::BTreeMap<_, _> = ["10.244.1.2", "10.244.1.3"]
+            .iter()
+            .map(|ip| (RealServerKey { address: ip.parse().unwrap(), port: 8080 }, RealServer::with_weight(1)))
+            .collect();
+        let vs = VirtualServer { scheduler: "rr".into(), persistence_timeout: persistence, real_servers };
+        state.table.insert(VirtualServerKey { protocol: Protocol::Tcp, address: cluster_ip, port: 80 }, vs.clone());
+        let node_ip: IpAddr = "192.168.66.20".parse().unwrap();
+        state.table.insert(VirtualServerKey { protocol: Protocol::Tcp, address: node_ip, port: 30080 }, vs);
+        state.bound_addresses.insert(cluster_ip);
+        state.node_addresses.insert(node_ip);
+        state
+    }
+
+    #[test]
+    fn client_ip_affinity_is_a_set_per_endpoint() {
+        let rules = ruleset(&web_state(Some(600)));
+        assert!(
+            rules.contains("  set affinity-0-1 { type ipv4_addr; flags dynamic,timeout; timeout 600s; }\n"),
+            "{rules}"
+        );
+        let svc = "  chain svc-0 {\n    meta mark set meta mark | 0x00004000\n    ip saddr @affinity-0-0 goto ep-0-0\n    ip saddr @affinity-0-1 goto ep-0-1\n    numgen random mod 2";
+        assert!(rules.contains(svc), "{rules}");
+        assert!(
+            rules.contains(
+                "  chain ep-0-1 { update @affinity-0-1 { ip saddr } meta l4proto tcp dnat to 10.244.1.3:8080; }"
+            ),
+            "{rules}"
+        );
+    }
+
+    #[test]
+    fn the_ipvs_modes_filter_and_masquerade_rules() {
+        let state = web_state(None);
+        let want = "\
+table ip mini-kube-proxy {}
+delete table ip mini-kube-proxy
+table ip mini-kube-proxy {
+  set cluster-ips { type ipv4_addr . inet_proto . inet_service; elements = { 10.96.5.5 . tcp . 80 }; }
+  set node-ports { type ipv4_addr . inet_proto . inet_service; elements = { 192.168.66.20 . tcp . 30080 }; }
+  set ipvs-ips { type ipv4_addr; elements = { 10.96.5.5 }; }
+  chain filter-input {
+    type filter hook input priority filter; policy accept;
+    ct state new ip daddr @ipvs-ips ip daddr . meta l4proto . th dport != @cluster-ips reject
+  }
+  chain prerouting { type nat hook prerouting priority -100; policy accept; jump mark-for-masquerade; }
+  chain output { type nat hook output priority -100; policy accept; jump mark-for-masquerade; }
+  chain postrouting { type nat hook postrouting priority 100; policy accept; meta mark & 0x00004000 == 0x00004000 masquerade; }
+  chain mark-for-masquerade {
+    ip daddr . meta l4proto . th dport @node-ports meta mark set meta mark | 0x00004000
+  }
+}
+";
+        assert_eq!(ipvs_ruleset(&state, &Masquerade::default()), want);
+        let all = ipvs_ruleset(&state, &Masquerade { all: true, cluster_cidr: None });
+        assert!(all.contains("    ip daddr . meta l4proto . th dport @cluster-ips meta mark set"), "{all}");
+        let cidr =
+            ipvs_ruleset(&state, &Masquerade { all: false, cluster_cidr: Some("10.244.0.0/16".parse().unwrap()) });
+        assert!(cidr
+            .contains("    ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @cluster-ips meta mark set"));
+        // An endpoint change leaves the ruleset alone (no nft run for it).
+        let mut moved = state.clone();
+        moved.table.values_mut().for_each(|vs| vs.real_servers.clear());
+        assert_eq!(ipvs_ruleset(&moved, &Masquerade::default()), want);
+        // No Services: empty sets are written without elements.
+        assert!(
+            ipvs_ruleset(&DesiredState::default(), &Masquerade::default()).contains("set ipvs-ips { type ipv4_addr; }")
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! The proxy's loop: watch Services, EndpointSlices and this Node; after the
-//! first full list of each, compute the desired state, and whenever it
-//! changes (or at each resync, to repair drift) hand it to the backend.
-//! A burst of changes is coalesced into one sync.
+//! first full list of each, keep the desired state up to date
+//! ([`ChangeTracker`]) and hand what changed to the backend; at each resync,
+//! the whole state, to repair drift. A burst of changes is coalesced into
+//! one sync.
 
 use crate::backend::Backend;
-use crate::desired::{desired_state, DesiredState, Node};
+use crate::changes::ChangeTracker;
+use crate::desired::Node;
 use crate::status::Status;
 use futures_util::{stream, FutureExt, StreamExt};
 use informer::cache::{watch, Cache};
@@ -61,35 +63,46 @@ pub async fn run(
     ]);
     let (mut services, mut slices, mut nodes) =
         (Cache::<Service>::default(), Cache::<EndpointSlice>::default(), Cache::<NodeObject>::default());
-    let mut applied: Option<DesiredState> = None;
+    let this_node = |nodes: &Cache<NodeObject>| Node {
+        name: opts.node_name.clone(),
+        addresses: node_addresses(&opts, nodes.values().next().map(|n| n.as_ref())),
+        scheduler: opts.scheduler.clone(),
+    };
+    let mut tracker = ChangeTracker::new(this_node(&nodes));
+    let mut synced_once = false;
     // Trigger times of the slice changes not yet in the kernel.
     let mut pending_triggers: Vec<jiff::Timestamp> = Vec::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut resync = tokio::time::interval(opts.resync);
+    // After a failed sync, a full one is retried, sooner than the resync.
+    let mut retry: Option<(tokio::time::Instant, Duration)> = None;
     loop {
-        let mut force = false;
+        let mut full = false;
         tokio::select! {
             ev = events.next() => {
                 let Some(mut event) = ev else { return Ok(()) };
                 loop {
                     match event {
                         Watched::Service(ev) => {
-                            services.apply(*ev);
+                            for (old, new) in services.apply(*ev) {
+                                tracker.service_changed(old.as_ref(), new.as_ref());
+                            }
                         }
                         Watched::Slice(ev) => {
                             // Only changes seen live count towards the latency: a
                             // (re)list brings objects whose trigger time may be old.
                             let live = slices.synced && matches!(*ev, watcher::Event::Apply(_) | watcher::Event::Delete(_));
-                            for (_, new) in slices.apply(*ev) {
-                                if !live {
-                                    continue;
+                            for (old, new) in slices.apply(*ev) {
+                                if live {
+                                    let trigger: Option<jiff::Timestamp> = new.as_ref().and_then(|s| s.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?.parse().ok());
+                                    pending_triggers.extend(trigger);
                                 }
-                                let trigger: Option<jiff::Timestamp> = new.as_ref().and_then(|s| s.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?.parse().ok());
-                                pending_triggers.extend(trigger);
+                                tracker.slice_changed(old.as_ref(), new.as_ref());
                             }
                         }
                         Watched::Node(ev) => {
                             nodes.apply(*ev);
+                            tracker.set_node(this_node(&nodes));
                         }
                     }
                     match events.next().now_or_never() {
@@ -98,35 +111,37 @@ pub async fn run(
                     }
                 }
             }
-            _ = resync.tick() => force = true,
+            _ = resync.tick() => full = true,
+            _ = tokio::time::sleep_until(retry.map_or_else(tokio::time::Instant::now, |r| r.0)), if retry.is_some() => full = true,
             _ = &mut shutdown => return Ok(()),
         }
         if !(services.synced && slices.synced) {
             continue;
         }
-        let node = Node {
-            name: opts.node_name.clone(),
-            addresses: node_addresses(&opts, nodes.values().next().map(|n| n.as_ref())),
-            scheduler: opts.scheduler.clone(),
-        };
-        let all_services: Vec<Service> = services.values().map(|s| s.as_ref().clone()).collect();
-        let all_slices: Vec<EndpointSlice> = slices.values().map(|s| s.as_ref().clone()).collect();
-        let desired = desired_state(&all_services, &all_slices, &node);
-        if !force && applied.as_ref() == Some(&desired) {
+        let changed = tracker.update();
+        let full = full || !synced_once;
+        if !full && changed.is_empty() {
             pending_triggers.clear();
             continue;
         }
         let started = Instant::now();
-        match backend.sync(&desired) {
-            Ok(()) => {
+        match backend.sync(tracker.state(), (!full).then_some(&changed)) {
+            Ok(operations) => {
                 let now = jiff::Timestamp::now();
                 let programming: Vec<Duration> =
                     pending_triggers.drain(..).filter_map(|t| Duration::try_from(now.duration_since(t)).ok()).collect();
-                status.synced(crate::render::ipvsadm_ln(&desired.table), started.elapsed(), &programming);
-                applied = Some(desired);
+                let table = &tracker.state().table;
+                status.synced(table, (!full).then_some(&changed), operations, started.elapsed(), &programming);
+                synced_once = true;
+                retry = None;
             }
-            // The next event or resync tries again.
-            Err(e) => tracing::error!("sync failed: {e:#}"),
+            // The next event, or the retry (backing off), tries again in full.
+            Err(e) => {
+                let backoff = retry.map_or(Duration::from_secs(1), |r| (r.1 * 2).min(opts.resync));
+                tracing::error!("sync failed (retrying in {backoff:?}): {e:#}");
+                synced_once = false;
+                retry = Some((tokio::time::Instant::now() + backoff, backoff));
+            }
         }
     }
 }

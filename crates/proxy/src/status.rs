@@ -3,10 +3,12 @@
 //! `kubeproxy_sync_proxy_rules_duration_seconds` and
 //! `kubeproxy_network_programming_duration_seconds`.
 
+use crate::model::{Table, VirtualServerKey};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +52,10 @@ impl Histogram {
 
 #[derive(Default)]
 struct Inner {
-    rules: String,
+    /// The desired table, rendered as `ipvsadm -Ln` when asked for.
+    table: Table,
+    /// Changes the kernel was asked to make (IPVS: netlink requests).
+    operations: u64,
     last_sync: Option<jiff::Timestamp>,
     sync_duration: Histogram,
     programming: Histogram,
@@ -73,18 +78,37 @@ impl Status {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a successful sync, the rules it programmed, and how long the
+    /// Records a successful sync: the table (whole, or the virtual servers
+    /// in `changed`), how many kernel changes it took, and how long the
     /// changes that triggered it took to reach the kernel.
-    pub fn synced(&self, rules: String, took: Duration, programming: &[Duration]) {
+    pub fn synced(
+        &self,
+        table: &Table,
+        changed: Option<&BTreeSet<VirtualServerKey>>,
+        operations: usize,
+        took: Duration,
+        programming: &[Duration],
+    ) {
         let mut s = self.lock();
-        s.rules = rules;
+        match changed {
+            None => s.table = table.clone(),
+            Some(keys) => {
+                for k in keys {
+                    match table.get(k) {
+                        Some(vs) => s.table.insert(*k, vs.clone()),
+                        None => s.table.remove(k),
+                    };
+                }
+            }
+        }
+        s.operations += operations as u64;
         s.last_sync = Some(jiff::Timestamp::now());
         s.sync_duration.observe(took.as_secs_f64());
         programming.iter().for_each(|d| s.programming.observe(d.as_secs_f64()));
     }
 
     pub fn rules(&self) -> String {
-        self.lock().rules.clone()
+        crate::render::ipvsadm_ln(&self.lock().table)
     }
 
     fn healthz(&self) -> (StatusCode, String) {
@@ -110,6 +134,12 @@ impl Status {
             "kubeproxy_network_programming_duration_seconds",
             "In Cluster Network Programming Latency in seconds (from the endpoints' last-change-trigger-time to the rule in the kernel)",
             &mut out,
+        );
+        let name = "proxy_kernel_operations_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Changes the proxy asked the kernel to make (IPVS: one netlink request each)\n# TYPE {name} counter\n{name} {}",
+            s.operations
         );
         out
     }

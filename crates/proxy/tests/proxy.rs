@@ -109,17 +109,25 @@ async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
     assert!(text.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"));
 }
 
-/// An HTTP server in a pod namespace that answers with the pod's name.
+/// A pod's servers in its namespace: HTTP on 80 and UDP on 5353, both
+/// answering with the pod's name.
 fn pod_server(ns: &str, name: &str) -> Proc {
     let script = r#"
-import http.server, sys
+import http.server, socket, sys, threading
+name = sys.argv[1].encode()
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 5353))
+    while True:
+        _, peer = s.recvfrom(512)
+        s.sendto(name, peer)
+threading.Thread(target=udp, daemon=True).start()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        b = sys.argv[1].encode()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(b)))
+        self.send_header("Content-Length", str(len(name)))
         self.end_headers()
-        self.wfile.write(b)
+        self.wfile.write(name)
     def log_message(self, *a):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 80), H).serve_forever()
@@ -133,10 +141,30 @@ fn curl(ns: &str, url: &str) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
-    let tag = format!("mk{}", std::process::id() % 10000);
-    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 2);
+/// One UDP datagram from a new socket in the node's namespace; the reply.
+fn udp(ns: &str, ip: &str, port: i32) -> Option<String> {
+    let script = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\nprint(s.recv(512).decode(),end='')";
+    let out = exec(ns, &["python3", "-c", script, ip, &port.to_string()]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Service's ClusterIP and first NodePort.
+async fn create_service(svcs: &Api<Service>, name: &str, affinity: &str) -> (String, i32) {
+    let svc: Service = serde_json::from_value(
+        json!({"metadata":{"name":name},"spec":{"type":"NodePort","selector":{"app":"myapp"},"sessionAffinity":affinity,
+        "ports":[{"name":"http","port":80,"targetPort":80},{"name":"udp","port":5353,"protocol":"UDP","targetPort":5353}]}}),
+    )
+    .unwrap();
+    let spec = svcs.create(&PostParams::default(), &svc).await.unwrap().spec.unwrap();
+    (spec.cluster_ip.unwrap(), spec.ports.unwrap()[0].node_port.unwrap())
+}
+
+/// A kernel mode (`nftables`) or the userspace mode, for real: pods are
+/// network namespaces behind the node's bridge, the proxy runs in the
+/// node's namespace, requests come from there.
+async fn balances_a_cluster_ip_and_a_node_port_over_real_pods(mode: &str) {
+    let tag = format!("mk{}{}", &mode[..1], std::process::id() % 10000);
+    let net = NodeNet::new(&tag, (std::process::id() % 100) as u8 * 2 + 20 + u8::from(mode == "userspace"), 2);
     let etcd = Etcd::start();
     let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
     let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url, "--controllers", "endpoints"]);
@@ -149,13 +177,8 @@ async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
         make_pod(&pods, &format!("pod-{i}"), &NodeNet::pod_ip(i), true).await;
     }
     let svcs: Api<Service> = Api::default_namespaced(client.clone());
-    let svc: Service = serde_json::from_value(
-        json!({"metadata":{"name":"myapp"},"spec":{"type":"NodePort","selector":{"app":"myapp"},
-        "ports":[{"name":"http","port":80,"targetPort":80}]}}),
-    )
-    .unwrap();
-    let spec = svcs.create(&PostParams::default(), &svc).await.unwrap().spec.unwrap();
-    let (cluster_ip, node_port) = (spec.cluster_ip.unwrap(), spec.ports.unwrap()[0].node_port.unwrap());
+    let (cluster_ip, node_port) = create_service(&svcs, "myapp", "None").await;
+    let (sticky_ip, _) = create_service(&svcs, "sticky", "ClientIP").await;
 
     let proxy_bin = Path::new(env!("CARGO_BIN_EXE_proxy"));
     let _proxy = spawn(
@@ -168,7 +191,7 @@ async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
             "--server",
             &api.url,
             "--proxy-mode",
-            "nftables",
+            mode,
             "--hostname-override",
             "node1",
         ],
@@ -191,6 +214,15 @@ async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
         |s| *s == both,
     )
     .await;
+    eventually_async(
+        "UDP to the ClusterIP reaches both pods",
+        async || (0..20).filter_map(|_| udp(&node, &cluster_ip, 5353)).collect::<BTreeSet<String>>(),
+        |s| *s == both,
+    )
+    .await;
+    // sessionAffinity: ClientIP: one client, one pod, every time.
+    let sticky = answers(format!("http://{sticky_ip}/"), 12).await;
+    assert_eq!(sticky.len(), 1, "ClientIP affinity: {sticky:?}");
 
     // A pod turns not-ready: it stops getting requests.
     make_pod(&pods, "pod-1", &NodeNet::pod_ip(1), false).await;
@@ -202,10 +234,23 @@ async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
     )
     .await;
 
-    // --cleanup removes the proxy's table and nothing else.
+    // --cleanup removes what the proxy made and nothing else.
     drop(_proxy);
     let out = exec(&net.node.name, &[proxy_bin.to_str().unwrap(), "--cleanup"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!exec(&net.node.name, &["nft", "list", "table", "ip", "mini-kube-proxy"]).status.success());
-    assert!(curl(&net.node.name, &format!("http://{cluster_ip}/")).is_none(), "no rules, no ClusterIP");
+    assert!(!exec(&net.node.name, &["ip", "link", "show", "kube-ipvs0"]).status.success());
+    assert!(curl(&net.node.name, &format!("http://{cluster_ip}/")).is_none(), "no proxy, no ClusterIP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nftables_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
+    balances_a_cluster_ip_and_a_node_port_over_real_pods("nftables").await;
+}
+
+/// The userspace mode needs neither IPVS nor nftables: it must not create
+/// any nftables table while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userspace_mode_balances_a_cluster_ip_and_a_node_port_over_real_pods() {
+    balances_a_cluster_ip_and_a_node_port_over_real_pods("userspace").await;
 }

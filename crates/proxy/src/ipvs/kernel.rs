@@ -6,14 +6,17 @@ use super::messages::{self, family_of, parse_dest, parse_service, CMD_ATTR_DEST,
 use super::netlink::{
     self, find, parse_attrs, request, Attr, Message, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST,
 };
-use crate::model::{Table, VirtualServer};
+use super::syncer::IpvsApi;
+use crate::model::{RealServer, RealServerKey, Table, VirtualServer, VirtualServerKey};
 use crate::plan::Op;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
+use std::collections::BTreeMap;
 
 pub struct IpvsKernel {
     socket: Socket,
     family: u16,
     seq: u32,
+    requests: u64,
 }
 
 fn io(e: std::io::Error) -> anyhow::Error {
@@ -25,7 +28,7 @@ impl IpvsKernel {
     pub fn open() -> anyhow::Result<Self> {
         let mut socket = Socket::new(NETLINK_GENERIC).map_err(io)?;
         socket.bind_auto().map_err(io)?;
-        let mut k = Self { socket, family: netlink::GENL_ID_CTRL, seq: 0 };
+        let mut k = Self { socket, family: netlink::GENL_ID_CTRL, seq: 0, requests: 0 };
         // With ACK, as every request here: the exchange ends on the ACK.
         let req = request(
             netlink::GENL_ID_CTRL,
@@ -55,6 +58,7 @@ impl IpvsKernel {
 
     /// Sends a request; collects replies until its ACK (or, for a dump, DONE).
     fn exchange(&mut self, req: &[u8]) -> anyhow::Result<Vec<Message>> {
+        self.requests += 1;
         self.socket.send(req, 0).map_err(io)?;
         let mut out = Vec::new();
         loop {
@@ -87,24 +91,36 @@ impl IpvsKernel {
                 table.insert(key, VirtualServer { scheduler, persistence_timeout, real_servers: Default::default() });
             }
         }
-        let keys: Vec<_> = table.keys().copied().collect();
-        for key in keys {
-            let req = messages::list_dests(self.family, self.next_seq(), &key);
-            for m in self.exchange(&req)? {
-                let attrs = m.genl_attrs()?;
-                let Some(d) = find(&attrs, CMD_ATTR_DEST) else { continue };
-                if let Some((rs_key, rs)) = parse_dest(&parse_attrs(d)?, family_of(&key)) {
-                    if let Some(vs) = table.get_mut(&key) {
-                        vs.real_servers.insert(rs_key, rs);
-                    }
-                }
-            }
+        for (key, vs) in table.iter_mut() {
+            vs.real_servers = self.read_real_servers(key)?;
         }
         Ok(table)
     }
 
+    /// Requests sent so far (each one netlink message).
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+}
+
+impl IpvsApi for IpvsKernel {
+    fn read(&mut self) -> anyhow::Result<Table> {
+        IpvsKernel::read(self)
+    }
+
+    fn read_real_servers(&mut self, key: &VirtualServerKey) -> anyhow::Result<BTreeMap<RealServerKey, RealServer>> {
+        let req = messages::list_dests(self.family, self.next_seq(), key);
+        let mut out = BTreeMap::new();
+        for m in self.exchange(&req)? {
+            let attrs = m.genl_attrs()?;
+            let Some(d) = find(&attrs, CMD_ATTR_DEST) else { continue };
+            out.extend(parse_dest(&parse_attrs(d)?, family_of(key)));
+        }
+        Ok(out)
+    }
+
     /// Applies operations in order; stops at the first the kernel refuses.
-    pub fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
+    fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
         for op in ops {
             let req = messages::op_request(self.family, self.next_seq(), op);
             self.exchange(&req).map_err(|e| anyhow::anyhow!("{op}: {e}"))?;

@@ -1,6 +1,9 @@
 //! The IPVS mode's kernel side: [`netlink`] and [`messages`] are pure
-//! (messages as values, golden-byte tests); [`kernel`] opens the socket.
+//! (messages as values, golden-byte tests); [`kernel`] opens the socket;
+//! [`syncer`] keeps the kernel's table equal to the desired one, touching
+//! only what changed.
 
 pub mod kernel;
 pub mod messages;
 pub mod netlink;
+pub mod syncer;
