@@ -12,6 +12,7 @@
 
 use crate::desired::DesiredState;
 use crate::ipvs::kernel::IpvsKernel;
+use crate::ipvs::rtnetlink::Links;
 use crate::ipvs::syncer::TableSyncer;
 use crate::model::{Table, VirtualServerKey};
 use crate::nftables::{ipvs_ruleset, ruleset, Masquerade, TABLE};
@@ -104,7 +105,7 @@ impl Backend {
             Self::DryRun => Ok(()),
             Self::Ipvs(s) => {
                 let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
-                let bound = IPVS_ADDRESSES.addresses();
+                let bound = IPVS_ADDRESSES.addresses()?;
                 s.table.sync(&Table::new(), None, |k| bound.contains(&k.address), Instant::now())?;
                 IPVS_ADDRESSES.remove_all()?;
                 Self::Nftables.cleanup()
@@ -129,12 +130,6 @@ fn nft(script: &str) -> anyhow::Result<()> {
     let out = child.wait_with_output()?;
     anyhow::ensure!(out.status.success(), "nft -f - failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     Ok(())
-}
-
-fn ip(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| anyhow::anyhow!("running ip: {e}"))?;
-    anyhow::ensure!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether a virtual server of the kernel's is this proxy's: on its dummy
@@ -179,44 +174,36 @@ pub const USERSPACE_ADDRESSES: AddressHolder =
     AddressHolder { device: "lo", dummy: false, label: Some("lo:kube-proxy") };
 
 impl AddressHolder {
+    fn index(&self, links: &mut Links) -> anyhow::Result<Option<u32>> {
+        links.index(self.device)
+    }
+
     /// The proxy's addresses there now.
-    pub fn addresses(&self) -> BTreeSet<IpAddr> {
-        let mut args = vec!["-o", "addr", "show", "dev", self.device];
-        if let Some(label) = self.label {
-            args.extend(["label", label]);
-        }
-        ip(&args)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet" && *w != "inet6").nth(1))
-            .filter_map(|a| a.split('/').next()?.parse().ok())
+    pub fn addresses(&self) -> anyhow::Result<BTreeSet<IpAddr>> {
+        let mut links = Links::open()?;
+        let Some(index) = self.index(&mut links)? else { return Ok(BTreeSet::new()) };
+        Ok(links
+            .addresses(index, self.label)?
+            .into_iter()
             // The kernel's own IPv6 link-local address (fe80::/10) is not ours.
-            .filter(|a: &IpAddr| !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
-            .collect()
+            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+            .collect())
     }
 
     /// Adds and removes addresses to hold exactly `want`; returns what was
     /// there before.
     pub fn sync(&self, want: &BTreeSet<IpAddr>) -> anyhow::Result<BTreeSet<IpAddr>> {
-        if self.dummy {
-            if ip(&["link", "show", self.device]).is_err() {
-                ip(&["link", "add", self.device, "type", "dummy"])
-                    .map_err(|e| anyhow::anyhow!("{e} (the kernel needs the dummy driver, CONFIG_DUMMY)"))?;
-            }
-            ip(&["link", "set", self.device, "up"])?;
-        }
-        let have = self.addresses();
+        let mut links = Links::open()?;
+        let index = match self.dummy {
+            true => links.ensure_dummy(self.device)?,
+            false => self.index(&mut links)?.ok_or_else(|| anyhow::anyhow!("no interface {}", self.device))?,
+        };
+        let have = self.addresses()?;
         for a in want.difference(&have) {
-            let cidr = format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 });
-            let mut args = vec!["addr", "add", &cidr, "dev", self.device];
-            if let (Some(label), true) = (self.label, a.is_ipv4()) {
-                args.extend(["label", label]);
-            }
-            ip(&args)?;
+            links.add_address(index, *a, self.label)?;
         }
         for a in have.difference(want) {
-            let cidr = format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 });
-            ip(&["addr", "del", &cidr, "dev", self.device])?;
+            links.del_address(index, *a)?;
         }
         Ok(have)
     }
@@ -224,8 +211,11 @@ impl AddressHolder {
     /// Removes everything the proxy put here.
     pub fn remove_all(&self) -> anyhow::Result<()> {
         if self.dummy {
-            let _ = ip(&["link", "del", self.device]);
-            return Ok(());
+            let mut links = Links::open()?;
+            return match self.index(&mut links)? {
+                Some(index) => links.delete(index),
+                None => Ok(()),
+            };
         }
         self.sync(&BTreeSet::new()).map(drop)
     }

@@ -1,6 +1,7 @@
-//! The one socket the IPVS mode talks to the kernel through: generic
-//! netlink, family "IPVS". Reads the table (`ipvsadm -Ln`) and applies
-//! operations (`ipvsadm -A/-E/-D/-a/-e/-d`), one acknowledged request each.
+//! The sockets the proxy talks to the kernel through: [`Channel`], one
+//! netlink socket exchanging acknowledged requests, and on it [`IpvsKernel`]:
+//! generic netlink, family "IPVS", which reads the table (`ipvsadm -Ln`) and
+//! applies operations (`ipvsadm -A/-E/-D/-a/-e/-d`), one request each.
 
 use super::messages::{self, family_of, parse_dest, parse_service, CMD_ATTR_DEST, CMD_ATTR_SERVICE};
 use super::netlink::{
@@ -12,9 +13,9 @@ use crate::plan::Op;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use std::collections::BTreeMap;
 
-pub struct IpvsKernel {
+/// A netlink socket of one protocol, and its request sequence numbers.
+pub struct Channel {
     socket: Socket,
-    family: u16,
     seq: u32,
     requests: u64,
 }
@@ -23,12 +24,53 @@ fn io(e: std::io::Error) -> anyhow::Error {
     anyhow::anyhow!("netlink socket: {e}")
 }
 
+impl Channel {
+    pub fn open(protocol: isize) -> anyhow::Result<Self> {
+        let mut socket = Socket::new(protocol).map_err(io)?;
+        socket.bind_auto().map_err(io)?;
+        Ok(Self { socket, seq: 0, requests: 0 })
+    }
+
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Sends a request; collects replies until its ACK (or, for a dump, DONE).
+    /// A refusal is the errno's own message ("File exists", ...).
+    pub fn exchange(&mut self, req: &[u8]) -> anyhow::Result<Vec<Message>> {
+        self.requests += 1;
+        self.socket.send(req, 0).map_err(io)?;
+        let mut out = Vec::new();
+        loop {
+            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
+            for m in netlink::parse_messages(&buf)? {
+                match m.kind {
+                    NLMSG_ERROR => {
+                        let code = m.error_code().unwrap_or(-1);
+                        if code != 0 {
+                            return Err(anyhow::anyhow!("{}", std::io::Error::from_raw_os_error(-code)));
+                        }
+                        return Ok(out);
+                    }
+                    NLMSG_DONE => return Ok(out),
+                    // A reply; a plain request's ACK (or a dump's DONE) follows.
+                    _ => out.push(m),
+                }
+            }
+        }
+    }
+}
+
+pub struct IpvsKernel {
+    channel: Channel,
+    family: u16,
+}
+
 impl IpvsKernel {
     /// Opens the socket and asks the generic netlink controller for IPVS's id.
     pub fn open() -> anyhow::Result<Self> {
-        let mut socket = Socket::new(NETLINK_GENERIC).map_err(io)?;
-        socket.bind_auto().map_err(io)?;
-        let mut k = Self { socket, family: netlink::GENL_ID_CTRL, seq: 0, requests: 0 };
+        let mut k = Self { channel: Channel::open(NETLINK_GENERIC)?, family: netlink::GENL_ID_CTRL };
         // With ACK, as every request here: the exchange ends on the ACK.
         let req = request(
             netlink::GENL_ID_CTRL,
@@ -52,32 +94,11 @@ impl IpvsKernel {
     }
 
     fn next_seq(&mut self) -> u32 {
-        self.seq += 1;
-        self.seq
+        self.channel.next_seq()
     }
 
-    /// Sends a request; collects replies until its ACK (or, for a dump, DONE).
     fn exchange(&mut self, req: &[u8]) -> anyhow::Result<Vec<Message>> {
-        self.requests += 1;
-        self.socket.send(req, 0).map_err(io)?;
-        let mut out = Vec::new();
-        loop {
-            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
-            for m in netlink::parse_messages(&buf)? {
-                match m.kind {
-                    NLMSG_ERROR => {
-                        let code = m.error_code().unwrap_or(-1);
-                        if code != 0 {
-                            return Err(anyhow::anyhow!("{}", std::io::Error::from_raw_os_error(-code)));
-                        }
-                        return Ok(out);
-                    }
-                    NLMSG_DONE => return Ok(out),
-                    // A reply; a plain request's ACK (or a dump's DONE) follows.
-                    _ => out.push(m),
-                }
-            }
-        }
+        self.channel.exchange(req)
     }
 
     /// The whole table, as `ipvsadm -Ln` lists it.
@@ -99,7 +120,7 @@ impl IpvsKernel {
 
     /// Requests sent so far (each one netlink message).
     pub fn requests(&self) -> u64 {
-        self.requests
+        self.channel.requests
     }
 }
 

@@ -16,6 +16,8 @@ pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_MULTI: u16 = 0x2;
 pub const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLM_F_EXCL: u16 = 0x200;
+pub const NLM_F_CREATE: u16 = 0x400;
 pub const NLA_F_NESTED: u16 = 0x8000;
 /// The generic netlink controller, which maps family names to ids.
 pub const GENL_ID_CTRL: u16 = 0x10;
@@ -74,17 +76,22 @@ pub fn encode_attrs(attrs: &[Attr], out: &mut Vec<u8>) {
     }
 }
 
-/// A whole generic netlink request.
-pub fn request(family: u16, flags: u16, seq: u32, cmd: u8, version: u8, attrs: &[Attr]) -> Vec<u8> {
+/// A whole netlink message: header, the family's fixed header, attributes.
+pub fn message(kind: u16, flags: u16, seq: u32, fixed: &[u8], attrs: &[Attr]) -> Vec<u8> {
     let mut out = vec![0u8; 16];
-    out.extend_from_slice(&[cmd, version, 0, 0]);
+    out.extend_from_slice(fixed);
     encode_attrs(attrs, &mut out);
     let len = out.len() as u32;
     out[0..4].copy_from_slice(&len.to_ne_bytes());
-    out[4..6].copy_from_slice(&family.to_ne_bytes());
+    out[4..6].copy_from_slice(&kind.to_ne_bytes());
     out[6..8].copy_from_slice(&flags.to_ne_bytes());
     out[8..12].copy_from_slice(&seq.to_ne_bytes());
     out
+}
+
+/// A whole generic netlink request.
+pub fn request(family: u16, flags: u16, seq: u32, cmd: u8, version: u8, attrs: &[Attr]) -> Vec<u8> {
+    message(family, flags, seq, &[cmd, version, 0, 0], attrs)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
