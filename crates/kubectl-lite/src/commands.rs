@@ -67,16 +67,48 @@ pub fn object_name(r: &ResourceType, name: &str) -> String {
     }
 }
 
-/// `kubectl get TYPE [NAME...] [-o wide|yaml|json|name] [-l selector]`
+/// `kubectl get`'s options.
+#[derive(Debug, Default)]
+pub struct GetOptions<'a> {
+    /// `-o wide|yaml|json|name`.
+    pub output: Option<&'a str>,
+    /// `-l app=myapp`.
+    pub selector: Option<&'a str>,
+    /// `--show-labels`: a LABELS column.
+    pub show_labels: bool,
+    /// `--sort-by=.metadata.creationTimestamp` (a field path of the objects).
+    pub sort_by: Option<&'a str>,
+}
+
+/// The value at a kubectl-style field path (`.metadata.name`, `{.spec.replicas}`).
+pub fn field_path<'v>(obj: &'v Value, path: &str) -> Option<&'v Value> {
+    let path = path.trim().trim_start_matches('{').trim_end_matches('}');
+    let pointer: String = path.split('.').filter(|p| !p.is_empty()).map(|p| format!("/{p}")).collect();
+    obj.pointer(&pointer)
+}
+
+/// Orders rows by a field of their objects, as `--sort-by` does: numbers
+/// by value, everything else as text (RFC 3339 times sort as times).
+pub fn sort_rows(rows: &mut [Value], path: &str) {
+    let key = |row: &Value| field_path(&row["object"], path).cloned().unwrap_or(Value::Null);
+    rows.sort_by(|a, b| match (key(a), key(b)) {
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(std::cmp::Ordering::Equal)
+        }
+        (x, y) => x.to_string().cmp(&y.to_string()),
+    });
+}
+
+/// `kubectl get TYPE [NAME...] [-o wide|yaml|json|name] [-l selector] [--show-labels] [--sort-by]`
 pub async fn get(
     client: &Client,
     type_: &str,
     names: &[String],
-    output: Option<&str>,
-    selector: Option<&str>,
+    options: &GetOptions<'_>,
     scope: &Scope,
     out: &mut String,
 ) -> Result<(), CliError> {
+    let (output, selector) = (options.output, options.selector);
     let r = resource(type_)?;
     let table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
     let with_selector = |path: String| match selector {
@@ -104,7 +136,21 @@ pub async fn get(
                     }
                 }
             }
-            let t = merged.unwrap_or_default();
+            let mut t = merged.unwrap_or_default();
+            if let (Some(path), Some(rows)) = (options.sort_by, t["rows"].as_array_mut()) {
+                sort_rows(rows, path);
+            }
+            if options.show_labels {
+                if let Some(cols) = t["columnDefinitions"].as_array_mut() {
+                    cols.push(serde_json::json!({"name": "Labels", "priority": 0}));
+                }
+                for row in t["rows"].as_array_mut().into_iter().flatten() {
+                    let labels = api::printers::format_labels(row.pointer("/object/metadata/labels"));
+                    if let Some(cells) = row["cells"].as_array_mut() {
+                        cells.push(Value::String(labels));
+                    }
+                }
+            }
             if t["rows"].as_array().is_none_or(Vec::is_empty) {
                 return Err(CliError(if scope.all_namespaces || !r.namespaced {
                     "No resources found".into()
@@ -267,8 +313,8 @@ async fn fetch_rules(ip: &str, port: u16) -> std::io::Result<String> {
     Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
-/// `kubectl describe svc NAME`: the Service, its endpoints (from its
-/// EndpointSlices) and its events.
+/// `kubectl describe svc|po|deploy|node NAME`: the object, what kubectl
+/// shows beside it (a Service's endpoints, a node's pods) and its events.
 pub async fn describe(
     client: &Client,
     type_: &str,
@@ -277,24 +323,34 @@ pub async fn describe(
     out: &mut String,
 ) -> Result<(), CliError> {
     let r = resource(type_)?;
-    if r.kind != "Service" {
-        return Err(CliError(format!(
-            "error: kubectl-lite describes services only for now; try: kubectl describe {type_} {name}"
-        )));
-    }
     let ns = &scope.namespace;
     let get = |path: String| Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()));
-    let svc = send(client, get(item_path(r, ns, name))?).await?;
-    let slices = send(client, get(format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"))?).await?;
+    let list = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
+    let obj = send(client, get(item_path(r, ns, name))?).await?;
+    let events_path =
+        if r.namespaced { format!("/api/v1/namespaces/{ns}/events") } else { "/api/v1/events".to_string() };
     let events = send(
         client,
-        get(format!(
-            "/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3DService"
-        ))?,
+        get(format!("{events_path}?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3D{}", r.kind))?,
     )
     .await?;
-    let list = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
-    out.push_str(&crate::describe::service(&svc, &list(&slices), &list(&events), jiff::Timestamp::now()));
+    let (events, now) = (list(&events), jiff::Timestamp::now());
+    let text = match r.kind {
+        "Service" => {
+            let slices = send(client, get(format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"))?).await?;
+            crate::describe::service(&obj, &list(&slices), &events, now)
+        }
+        "Pod" => crate::describe::pod(&obj, &events, now),
+        "Deployment" => crate::describe::deployment(&obj, &events, now),
+        "Node" => {
+            let pods = send(client, get(format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}"))?).await?;
+            crate::describe::node(&obj, &list(&pods), &events, now)
+        }
+        _ => return Err(CliError(format!(
+            "error: kubectl-lite describes services, pods, deployments and nodes; try: kubectl describe {type_} {name}"
+        ))),
+    };
+    out.push_str(&text);
     Ok(())
 }
 

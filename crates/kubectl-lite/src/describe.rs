@@ -1,7 +1,9 @@
-//! `describe svc`, laid out as kubectl lays it out: Go's tabwriter
-//! (padding 2) over `key:\tvalue` lines, where a column is aligned only
-//! across consecutive lines that have it. That rule is why
+//! `describe svc|po|deploy|node`, laid out as kubectl lays it out: Go's
+//! tabwriter (padding 2) over `key:\tvalue` lines, where a column is
+//! aligned only across consecutive lines that have it. That rule is why
 //! `Port:  http  80/TCP` keeps two spaces inside while the keys align.
+//! Each describer builds the tabbed text line by line as kubectl's does
+//! (indentation included), then [`tabwriter`] lays it out.
 
 use api::duration::human_duration;
 use api::printers::format_labels;
@@ -49,8 +51,9 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-/// `key=value` lines for labels, `key: value` for annotations (kubectl's).
-fn map_lines(out: &mut String, key: &str, map: Option<&Value>, sep: &str, skip: &[&str]) {
+/// `key=value` lines for labels, `key: value` for annotations (kubectl's),
+/// at `indent`; continuation lines leave the key cell empty.
+fn map_lines_at(out: &mut String, indent: &str, key: &str, map: Option<&Value>, sep: &str, skip: &[&str]) {
     let entries: Vec<(String, String)> = map
         .and_then(Value::as_object)
         .map(|m| {
@@ -61,12 +64,71 @@ fn map_lines(out: &mut String, key: &str, map: Option<&Value>, sep: &str, skip: 
         })
         .unwrap_or_default();
     if entries.is_empty() {
-        out.push_str(&format!("{key}:\t<none>\n"));
+        out.push_str(&format!("{indent}{key}:\t<none>\n"));
     }
     for (i, (k, v)) in entries.iter().enumerate() {
         let label = if i == 0 { format!("{key}:") } else { String::new() };
-        out.push_str(&format!("{label}\t{k}{sep}{v}\n"));
+        out.push_str(&format!("{indent}{label}\t{k}{sep}{v}\n"));
     }
+}
+
+fn map_lines(out: &mut String, key: &str, map: Option<&Value>, sep: &str, skip: &[&str]) {
+    map_lines_at(out, "", key, map, sep, skip)
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Name, Namespace (if any), Labels and Annotations, as every describer starts.
+fn metadata(out: &mut String, obj: &Value, with_namespace: bool) {
+    out.push_str(&format!("Name:\t{}\n", s(obj, "/metadata/name")));
+    if with_namespace {
+        out.push_str(&format!("Namespace:\t{}\n", s(obj, "/metadata/namespace")));
+    }
+}
+
+/// A timestamp as Go's `time.RFC1123Z`: `Thu, 26 Nov 2026 03:18:40 +0000`.
+pub fn rfc1123z(t: &str) -> String {
+    t.parse::<jiff::Timestamp>().map(|t| t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()).unwrap_or_default()
+}
+
+fn age_of(t: &str, now: jiff::Timestamp) -> String {
+    t.parse::<jiff::Timestamp>().map_or("<unknown>".to_string(), |t| human_duration(now.as_second() - t.as_second()))
+}
+
+/// The `Events:` section: a table, or `<none>`.
+fn events_section(text: &mut String, events: &[Value], now: jiff::Timestamp) {
+    if events.is_empty() {
+        return;
+    }
+    let mut table = String::from("Events:\n  Type\tReason\tAge\tFrom\tMessage\n  ----\t------\t----\t----\t-------\n");
+    for e in events {
+        let at = [s(e, "/lastTimestamp"), s(e, "/eventTime"), s(e, "/metadata/creationTimestamp")]
+            .into_iter()
+            .find(|t| t.parse::<jiff::Timestamp>().is_ok())
+            .unwrap_or("");
+        let from =
+            if s(e, "/source/component").is_empty() { s(e, "/reportingComponent") } else { s(e, "/source/component") };
+        table.push_str(&format!(
+            "  {}\t{}\t{}\t{from}\t{}\n",
+            s(e, "/type"),
+            s(e, "/reason"),
+            age_of(at, now),
+            s(e, "/message").trim()
+        ));
+    }
+    text.push_str(&tabwriter(&table));
+}
+
+/// Lays out `out` and appends the events (or `Events: <none>` in the
+/// last block, as kubectl aligns it).
+fn finish(mut out: String, events: &[Value], now: jiff::Timestamp) -> String {
+    if events.is_empty() {
+        out.push_str("Events:\t<none>\n");
+        return tabwriter(&out);
+    }
+    let mut text = tabwriter(&out);
+    events_section(&mut text, events, now);
+    text
 }
 
 /// The ready addresses of the slices' port named `port_name`: `ip:port,...`.
@@ -159,28 +221,386 @@ pub fn service(svc: &Value, slices: &[Value], events: &[Value], now: jiff::Times
     if !s(svc, "/spec/internalTrafficPolicy").is_empty() {
         out.push_str(&format!("Internal Traffic Policy:\t{}\n", s(svc, "/spec/internalTrafficPolicy")));
     }
-    if events.is_empty() {
-        out.push_str("Events:\t<none>\n");
-        return tabwriter(&out);
+    finish(out, events, now)
+}
+
+fn port_list(ports: &[Value], key: &str) -> Vec<String> {
+    ports
+        .iter()
+        .map(|p| format!("{}/{}", p[key].as_i64().unwrap_or(0), p["protocol"].as_str().unwrap_or("TCP")))
+        .collect()
+}
+
+/// A probe as kubectl summarizes it: `http-get http://:80/ delay=0s timeout=1s period=10s #success=1 #failure=3`.
+fn probe(p: &Value) -> String {
+    let port = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let target = if let Some(h) = p.get("httpGet") {
+        let scheme = s(h, "/scheme").to_lowercase();
+        let host = format!("{}:{}", s(h, "/host"), port(&h["port"]));
+        let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}:") };
+        format!("http-get {scheme}//{host}{}", s(h, "/path"))
+    } else if let Some(t) = p.get("tcpSocket") {
+        format!("tcp-socket {}:{}", s(t, "/host"), port(&t["port"]))
+    } else if let Some(e) = p.get("exec") {
+        let cmd: Vec<&str> = e["command"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        format!("exec [{}]", cmd.join(" "))
+    } else {
+        "unknown".to_string()
+    };
+    let n = |k: &str| p[k].as_i64().unwrap_or(0);
+    format!(
+        "{target} delay={}s timeout={}s period={}s #success={} #failure={}",
+        n("initialDelaySeconds"),
+        n("timeoutSeconds"),
+        n("periodSeconds"),
+        n("successThreshold"),
+        n("failureThreshold")
+    )
+}
+
+/// One container, as kubectl's pod and pod-template describers print it
+/// (`name_indent` differs between the two).
+fn container(out: &mut String, name_indent: &str, c: &Value, status: Option<&Value>) {
+    out.push_str(&format!("{name_indent}{}:\n", s(c, "/name")));
+    if let Some(st) = status {
+        out.push_str(&format!("    Container ID:\t{}\n", s(st, "/containerID")));
     }
-    let mut text = tabwriter(&out);
-    let mut table = String::from("Events:\n  Type\tReason\tAge\tFrom\tMessage\n  ----\t------\t----\t----\t-------\n");
-    for e in events {
-        let at = [s(e, "/lastTimestamp"), s(e, "/eventTime"), s(e, "/metadata/creationTimestamp")]
-            .into_iter()
-            .find_map(|t| t.parse::<jiff::Timestamp>().ok());
-        let age = at.map_or("<unknown>".to_string(), |t| human_duration(now.as_second() - t.as_second()));
-        let from =
-            if s(e, "/source/component").is_empty() { s(e, "/reportingComponent") } else { s(e, "/source/component") };
-        table.push_str(&format!(
-            "  {}\t{}\t{age}\t{from}\t{}\n",
-            s(e, "/type"),
-            s(e, "/reason"),
-            s(e, "/message").trim()
+    out.push_str(&format!("    Image:\t{}\n", s(c, "/image")));
+    if let Some(st) = status {
+        out.push_str(&format!("    Image ID:\t{}\n", s(st, "/imageID")));
+    }
+    let ports = c["ports"].as_array().cloned().unwrap_or_default();
+    match ports.len() {
+        0 => out.push_str("    Port:\t<none>\n    Host Port:\t<none>\n"),
+        1 => out.push_str(&format!(
+            "    Port:\t{}\n    Host Port:\t{}\n",
+            port_list(&ports, "containerPort")[0],
+            port_list(&ports, "hostPort")[0]
+        )),
+        _ => out.push_str(&format!(
+            "    Ports:\t{}\n    Host Ports:\t{}\n",
+            port_list(&ports, "containerPort").join(", "),
+            port_list(&ports, "hostPort").join(", ")
+        )),
+    }
+    for (key, label) in [("command", "Command"), ("args", "Args")] {
+        if let Some(items) = c[key].as_array().filter(|a| !a.is_empty()) {
+            out.push_str(&format!("    {label}:\n"));
+            for i in items {
+                out.push_str(&format!("      {}\n", i.as_str().unwrap_or("")));
+            }
+        }
+    }
+    if let Some(st) = status {
+        let state = &st["state"];
+        if let Some(r) = state.get("running") {
+            out.push_str(&format!("    State:\tRunning\n      Started:\t{}\n", rfc1123z(s(r, "/startedAt"))));
+        } else if let Some(t) = state.get("terminated") {
+            out.push_str("    State:\tTerminated\n");
+            if !s(t, "/reason").is_empty() {
+                out.push_str(&format!("      Reason:\t{}\n", s(t, "/reason")));
+            }
+            out.push_str(&format!(
+                "      Exit Code:\t{}\n      Started:\t{}\n      Finished:\t{}\n",
+                t["exitCode"].as_i64().unwrap_or(0),
+                rfc1123z(s(t, "/startedAt")),
+                rfc1123z(s(t, "/finishedAt"))
+            ));
+        } else {
+            out.push_str("    State:\tWaiting\n");
+            if let Some(reason) = state.pointer("/waiting/reason").and_then(Value::as_str) {
+                out.push_str(&format!("      Reason:\t{reason}\n"));
+            }
+        }
+        let ready = if st["ready"].as_bool() == Some(true) { "True" } else { "False" };
+        out.push_str(&format!(
+            "    Ready:\t{ready}\n    Restart Count:\t{}\n",
+            st["restartCount"].as_i64().unwrap_or(0)
         ));
     }
-    text.push_str(&tabwriter(&table));
-    text
+    for (key, label) in [("livenessProbe", "Liveness"), ("readinessProbe", "Readiness"), ("startupProbe", "Startup")] {
+        if let Some(p) = c.get(key) {
+            out.push_str(&format!("    {label}:\t{}\n", probe(p)));
+        }
+    }
+    match c["env"].as_array().filter(|e| !e.is_empty()) {
+        None => out.push_str("    Environment:\t<none>\n"),
+        Some(env) => {
+            out.push_str("    Environment:\n");
+            for e in env {
+                out.push_str(&format!("      {}:\t{}\n", s(e, "/name"), s(e, "/value")));
+            }
+        }
+    }
+    out.push_str("    Mounts:\t<none>\n");
+}
+
+fn owner(obj: &Value) -> Option<String> {
+    obj.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|o| o["controller"].as_bool() == Some(true))
+        .map(|o| format!("{}/{}", s(o, "/kind"), s(o, "/name")))
+}
+
+/// BestEffort unless a container asks for resources (the lab's never do).
+fn qos_class(pod: &Value) -> &'static str {
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let has = |k: &str| {
+        containers
+            .iter()
+            .any(|c| c.pointer(&format!("/resources/{k}")).and_then(Value::as_object).is_some_and(|m| !m.is_empty()))
+    };
+    match (has("requests"), has("limits")) {
+        (false, false) => "BestEffort",
+        _ => "Burstable",
+    }
+}
+
+fn tolerations(out: &mut String, indent: &str, list: Option<&Value>) {
+    let items = list.and_then(Value::as_array).cloned().unwrap_or_default();
+    if items.is_empty() {
+        out.push_str(&format!("{indent}Tolerations:\t<none>\n"));
+    }
+    for (i, t) in items.iter().enumerate() {
+        let label = if i == 0 { "Tolerations:" } else { "" };
+        let mut text = s(t, "/key").to_string();
+        if !s(t, "/value").is_empty() {
+            text.push_str(&format!("={}", s(t, "/value")));
+        } else if s(t, "/operator") == "Exists" {
+            text.push_str(" op=Exists");
+        }
+        if !s(t, "/effect").is_empty() {
+            text.push_str(&format!(":{}", s(t, "/effect")));
+        }
+        if let Some(secs) = t["tolerationSeconds"].as_i64() {
+            text.push_str(&format!(" for {secs}s"));
+        }
+        out.push_str(&format!("{indent}{label}\t{text}\n"));
+    }
+}
+
+/// `kubectl describe pod`.
+pub fn pod(pod: &Value, events: &[Value], now: jiff::Timestamp) -> String {
+    let mut out = String::new();
+    metadata(&mut out, pod, true);
+    if !s(pod, "/spec/serviceAccountName").is_empty() {
+        out.push_str(&format!("Service Account:\t{}\n", s(pod, "/spec/serviceAccountName")));
+    }
+    match s(pod, "/spec/nodeName") {
+        "" => out.push_str("Node:\t<none>\n"),
+        node => out.push_str(&format!("Node:\t{node}/{}\n", s(pod, "/status/hostIP"))),
+    }
+    if !s(pod, "/status/startTime").is_empty() {
+        out.push_str(&format!("Start Time:\t{}\n", rfc1123z(s(pod, "/status/startTime"))));
+    }
+    map_lines(&mut out, "Labels", pod.pointer("/metadata/labels"), "=", &[]);
+    map_lines(&mut out, "Annotations", pod.pointer("/metadata/annotations"), ": ", &[LAST_APPLIED]);
+    if !s(pod, "/metadata/deletionTimestamp").is_empty() {
+        out.push_str(&format!(
+            "Status:\tTerminating (lasts {})\nTermination Grace Period:\t{}s\n",
+            age_of(s(pod, "/metadata/deletionTimestamp"), now),
+            pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0)
+        ));
+    } else {
+        out.push_str(&format!("Status:\t{}\n", s(pod, "/status/phase")));
+    }
+    for (k, label) in [("/status/reason", "Reason"), ("/status/message", "Message")] {
+        if !s(pod, k).is_empty() {
+            out.push_str(&format!("{label}:\t{}\n", s(pod, k)));
+        }
+    }
+    out.push_str(&format!("IP:\t{}\n", s(pod, "/status/podIP")));
+    match pod.pointer("/status/podIPs").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+        None => out.push_str("IPs:\t<none>\n"),
+        Some(ips) => {
+            out.push_str("IPs:\n");
+            for ip in ips {
+                out.push_str(&format!("  IP:\t{}\n", s(ip, "/ip")));
+            }
+        }
+    }
+    if let Some(by) = owner(pod) {
+        out.push_str(&format!("Controlled By:\t{by}\n"));
+    }
+    out.push_str("Containers:\n");
+    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    for c in pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+        let status = statuses.iter().find(|st| st["name"] == c["name"]);
+        container(&mut out, "  ", c, status);
+    }
+    if let Some(conditions) = pod.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        out.push_str("Conditions:\n  Type\tStatus\n");
+        for c in conditions {
+            out.push_str(&format!("  {} \t{} \n", s(c, "/type"), s(c, "/status")));
+        }
+    }
+    out.push_str("Volumes:\t<none>\n");
+    out.push_str(&format!("QoS Class:\t{}\n", qos_class(pod)));
+    map_lines(&mut out, "Node-Selectors", pod.pointer("/spec/nodeSelector"), "=", &[]);
+    tolerations(&mut out, "", pod.pointer("/spec/tolerations"));
+    finish(out, events, now)
+}
+
+fn percent_or(v: &Value, key: &str, default: &str) -> String {
+    match &v[key] {
+        Value::Null => default.to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `kubectl describe deployment` (without ReplicaSet lines: there are none here).
+pub fn deployment(d: &Value, events: &[Value], now: jiff::Timestamp) -> String {
+    let mut out = String::new();
+    metadata(&mut out, d, true);
+    out.push_str(&format!("CreationTimestamp:\t{}\n", rfc1123z(s(d, "/metadata/creationTimestamp"))));
+    map_lines(&mut out, "Labels", d.pointer("/metadata/labels"), "=", &[]);
+    map_lines(&mut out, "Annotations", d.pointer("/metadata/annotations"), ": ", &[LAST_APPLIED]);
+    out.push_str(&format!("Selector:\t{}\n", format_labels(d.pointer("/spec/selector/matchLabels"))));
+    let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    out.push_str(&format!(
+        "Replicas:\t{} desired | {} updated | {} total | {} available | {} unavailable\n",
+        n("/spec/replicas"),
+        n("/status/updatedReplicas"),
+        n("/status/replicas"),
+        n("/status/availableReplicas"),
+        n("/status/unavailableReplicas")
+    ));
+    let strategy = if s(d, "/spec/strategy/type").is_empty() { "RollingUpdate" } else { s(d, "/spec/strategy/type") };
+    out.push_str(&format!("StrategyType:\t{strategy}\nMinReadySeconds:\t{}\n", n("/spec/minReadySeconds")));
+    if strategy == "RollingUpdate" {
+        let ru = d.pointer("/spec/strategy/rollingUpdate").cloned().unwrap_or_default();
+        out.push_str(&format!(
+            "RollingUpdateStrategy:\t{} max unavailable, {} max surge\n",
+            percent_or(&ru, "maxUnavailable", "25%"),
+            percent_or(&ru, "maxSurge", "25%")
+        ));
+    }
+    out.push_str("Pod Template:\n");
+    let template = d.pointer("/spec/template").cloned().unwrap_or_default();
+    map_lines_at(&mut out, "  ", "Labels", template.pointer("/metadata/labels"), "=", &[]);
+    if template.pointer("/metadata/annotations").and_then(Value::as_object).is_some_and(|a| !a.is_empty()) {
+        map_lines_at(&mut out, "  ", "Annotations", template.pointer("/metadata/annotations"), ": ", &[]);
+    }
+    out.push_str("  Containers:\n");
+    for c in template.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+        container(&mut out, "   ", c, None);
+    }
+    out.push_str("  Volumes:\t<none>\n");
+    map_lines_at(&mut out, "  ", "Node-Selectors", template.pointer("/spec/nodeSelector"), "=", &[]);
+    tolerations(&mut out, "  ", template.pointer("/spec/tolerations"));
+    if let Some(conditions) = d.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        out.push_str("Conditions:\n  Type\tStatus\tReason\n  ----\t------\t------\n");
+        for c in conditions {
+            out.push_str(&format!("  {} \t{}\t{}\n", s(c, "/type"), s(c, "/status"), s(c, "/reason")));
+        }
+    }
+    finish(out, events, now)
+}
+
+/// `kubectl describe node`. `lease_missing`: the server has no Lease for
+/// it (this apiserver serves none), which kubectl reports in its words.
+pub fn node(n: &Value, pods: &[Value], events: &[Value], now: jiff::Timestamp) -> String {
+    let mut out = String::new();
+    metadata(&mut out, n, false);
+    let roles: Vec<&str> = n
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect())
+        .unwrap_or_default();
+    out.push_str(&format!("Roles:\t{}\n", if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }));
+    map_lines(&mut out, "Labels", n.pointer("/metadata/labels"), "=", &[]);
+    map_lines(&mut out, "Annotations", n.pointer("/metadata/annotations"), ": ", &[LAST_APPLIED]);
+    out.push_str(&format!("CreationTimestamp:\t{}\n", rfc1123z(s(n, "/metadata/creationTimestamp"))));
+    let taints = n.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+    if taints.is_empty() {
+        out.push_str("Taints:\t<none>\n");
+    }
+    for (i, t) in taints.iter().enumerate() {
+        let label = if i == 0 { "Taints:" } else { "" };
+        let value = if s(t, "/value").is_empty() { String::new() } else { format!("={}", s(t, "/value")) };
+        out.push_str(&format!("{label}\t{}{value}:{}\n", s(t, "/key"), s(t, "/effect")));
+    }
+    out.push_str(&format!(
+        "Unschedulable:\t{}\n",
+        n.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false)
+    ));
+    out.push_str("Lease:\tFailed to get lease: the server could not find the requested resource\n");
+    if let Some(conditions) = n.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        out.push_str("Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n  ----\t------\t-----------------\t------------------\t------\t-------\n");
+        for c in conditions {
+            out.push_str(&format!(
+                "  {} \t{} \t{} \t{} \t{} \t{}\n",
+                s(c, "/type"),
+                s(c, "/status"),
+                rfc1123z(s(c, "/lastHeartbeatTime")),
+                rfc1123z(s(c, "/lastTransitionTime")),
+                s(c, "/reason"),
+                s(c, "/message")
+            ));
+        }
+    }
+    out.push_str("Addresses:\n");
+    for a in n.pointer("/status/addresses").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!("  {}:\t{}\n", s(a, "/type"), s(a, "/address")));
+    }
+    for (key, label) in [("/status/capacity", "Capacity"), ("/status/allocatable", "Allocatable")] {
+        if let Some(m) = n.pointer(key).and_then(Value::as_object) {
+            out.push_str(&format!("{label}:\n"));
+            for (k, v) in m {
+                out.push_str(&format!("  {k}:\t{}\n", v.as_str().unwrap_or("")));
+            }
+        }
+    }
+    out.push_str("System Info:\n");
+    for (key, label) in [
+        ("machineID", "Machine ID"),
+        ("systemUUID", "System UUID"),
+        ("bootID", "Boot ID"),
+        ("kernelVersion", "Kernel Version"),
+        ("osImage", "OS Image"),
+        ("operatingSystem", "Operating System"),
+        ("architecture", "Architecture"),
+        ("containerRuntimeVersion", "Container Runtime Version"),
+        ("kubeletVersion", "Kubelet Version"),
+        ("kubeProxyVersion", "Kube-Proxy Version"),
+    ] {
+        out.push_str(&format!("  {label}:\t{}\n", s(n, &format!("/status/nodeInfo/{key}"))));
+    }
+    if !s(n, "/spec/podCIDR").is_empty() {
+        out.push_str(&format!("PodCIDR:\t{}\n", s(n, "/spec/podCIDR")));
+        let cidrs: Vec<&str> = n
+            .pointer("/spec/podCIDRs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push_str(&format!("PodCIDRs:\t{}\n", cidrs.join(",")));
+    }
+    let running: Vec<&Value> =
+        pods.iter().filter(|p| !matches!(s(p, "/status/phase"), "Succeeded" | "Failed")).collect();
+    out.push_str(&format!("Non-terminated Pods:\t({} in total)\n", running.len()));
+    out.push_str("  Namespace\tName\t\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge\n");
+    out.push_str("  ---------\t----\t\t------------\t----------\t---------------\t-------------\t---\n");
+    for p in running {
+        out.push_str(&format!(
+            "  {}\t{}\t\t0 (0%)\t0 (0%)\t0 (0%)\t0 (0%)\t{}\n",
+            s(p, "/metadata/namespace"),
+            s(p, "/metadata/name"),
+            age_of(s(p, "/metadata/creationTimestamp"), now)
+        ));
+    }
+    out.push_str("Allocated resources:\n  (Total limits may be over 100 percent, i.e., overcommitted.)\n");
+    out.push_str("  Resource\tRequests\tLimits\n  --------\t--------\t------\n");
+    for r in ["cpu", "memory", "ephemeral-storage"] {
+        out.push_str(&format!("  {r}\t0 (0%)\t0 (0%)\n"));
+    }
+    finish(out, events, now)
 }
 
 #[cfg(test)]

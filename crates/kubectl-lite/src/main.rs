@@ -43,6 +43,12 @@ enum Cmd {
         /// After listing, watch for changes.
         #[arg(short = 'w', long)]
         watch: bool,
+        /// Add a LABELS column.
+        #[arg(long)]
+        show_labels: bool,
+        /// Sort by a field, e.g. .metadata.creationTimestamp.
+        #[arg(long)]
+        sort_by: Option<String>,
     },
     /// Print the client and server versions.
     Version,
@@ -114,8 +120,14 @@ async fn run(flags: Flags) -> Result<String, commands::CliError> {
             })
             .await?
         }
-        Cmd::Get { type_, names, output, selector, .. } => {
-            commands::get(&client, &type_, &names, output.as_deref(), selector.as_deref(), &scope, &mut out).await?
+        Cmd::Get { type_, names, output, selector, show_labels, sort_by, .. } => {
+            let options = commands::GetOptions {
+                output: output.as_deref(),
+                selector: selector.as_deref(),
+                show_labels,
+                sort_by: sort_by.as_deref(),
+            };
+            commands::get(&client, &type_, &names, &options, &scope, &mut out).await?
         }
         Cmd::Version => commands::version(&client, &mut out).await?,
         Cmd::ApiResources => commands::api_resources(&client, &mut out).await?,
