@@ -1,6 +1,7 @@
 //! The commands, each a function of a client and its arguments that writes
 //! what kubectl would print. Errors come back worded as kubectl words them.
 
+use crate::manifests::Manifest;
 use crate::table;
 use api::resources::{self, ResourceType};
 use http::Request;
@@ -29,6 +30,11 @@ fn from_kube(e: kube::Error) -> CliError {
 pub struct Scope {
     pub namespace: String,
     pub all_namespaces: bool,
+}
+
+/// The kind a user's type name means (`deploy` → `Deployment`).
+pub fn resource_kind(name: &str) -> Result<&'static str, CliError> {
+    resource(name).map(|r| r.kind)
 }
 
 fn resource(name: &str) -> Result<&'static ResourceType, CliError> {
@@ -192,24 +198,6 @@ pub async fn get(
     Ok(())
 }
 
-/// Reads manifests: YAML (several documents) or JSON; `-` is stdin.
-pub fn read_manifests(path: &str) -> Result<Vec<Value>, CliError> {
-    let text = if path == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError(format!("error: {e}")))?
-    } else {
-        std::fs::read_to_string(path).map_err(|_| CliError(format!("error: the path \"{path}\" does not exist")))?
-    };
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let v: Value =
-            serde::Deserialize::deserialize(doc).map_err(|e| CliError(format!("error: error parsing {path}: {e}")))?;
-        if !v.is_null() {
-            docs.push(v);
-        }
-    }
-    Ok(docs)
-}
-
 fn resource_of(obj: &Value) -> Result<&'static ResourceType, CliError> {
     let (api_version, kind) = (obj["apiVersion"].as_str().unwrap_or(""), obj["kind"].as_str().unwrap_or(""));
     resources::ALL.iter().copied().find(|r| r.api_version() == api_version && r.kind == kind).ok_or_else(|| {
@@ -217,15 +205,32 @@ fn resource_of(obj: &Value) -> Result<&'static ResourceType, CliError> {
     })
 }
 
+fn namespace_of<'a>(obj: &'a Value, scope: &'a Scope) -> &'a str {
+    obj["metadata"]["namespace"].as_str().unwrap_or(&scope.namespace)
+}
+
+fn name_of(obj: &Value) -> Result<&str, CliError> {
+    obj["metadata"]["name"].as_str().ok_or_else(|| CliError("error: resource name may not be empty".into()))
+}
+
+/// kubectl's wording for a failed write of a manifest's object.
+fn when(e: CliError, verb: &str, source: &str) -> CliError {
+    match e.0.split_once("): ") {
+        Some((head, rest)) if head.starts_with("Error from server") => {
+            CliError(format!("{head}): error when {verb} \"{source}\": {rest}"))
+        }
+        _ => e,
+    }
+}
+
 /// `kubectl apply -f`: server-side apply; says whether each object was
 /// created, configured or unchanged (by its resourceVersion).
-pub async fn apply(client: &Client, path: &str, scope: &Scope, out: &mut String) -> Result<(), CliError> {
-    for obj in read_manifests(path)? {
-        let r = resource_of(&obj)?;
-        let name =
-            obj["metadata"]["name"].as_str().ok_or_else(|| CliError("error: resource name may not be empty".into()))?;
-        let namespace = obj["metadata"]["namespace"].as_str().unwrap_or(&scope.namespace).to_string();
-        let path = item_path(r, &namespace, name);
+pub async fn apply(client: &Client, manifests: &[Manifest], scope: &Scope, out: &mut String) -> Result<(), CliError> {
+    for m in manifests {
+        let obj = &m.object;
+        let r = resource_of(obj)?;
+        let name = name_of(obj)?;
+        let path = item_path(r, namespace_of(obj, scope), name);
         let before =
             match client.request_text(Request::get(&path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await
             {
@@ -235,9 +240,9 @@ pub async fn apply(client: &Client, path: &str, scope: &Scope, out: &mut String)
             };
         let req = Request::patch(format!("{path}?fieldManager=kubectl-lite&force=true"))
             .header("Content-Type", "application/apply-patch+yaml")
-            .body(serde_json::to_vec(&obj).unwrap_or_default())
+            .body(serde_json::to_vec(obj).unwrap_or_default())
             .map_err(|e| CliError(e.to_string()))?;
-        let after = send(client, req).await?;
+        let after = send(client, req).await.map_err(|e| when(e, "applying", &m.source))?;
         let verb = match &before {
             None => "created",
             Some(b) if b["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"] => "unchanged",
@@ -246,6 +251,63 @@ pub async fn apply(client: &Client, path: &str, scope: &Scope, out: &mut String)
         let _ = writeln!(out, "{} {verb}", object_name(r, name));
     }
     Ok(())
+}
+
+/// Runs `each` for every manifest, as kubectl does: an object that fails
+/// does not stop the others; the errors are reported together at the end.
+async fn for_each_manifest<'m, F, Fut>(manifests: &'m [Manifest], out: &mut String, mut each: F) -> Result<(), CliError>
+where
+    F: FnMut(&'m Manifest) -> Fut,
+    Fut: std::future::Future<Output = Result<String, CliError>>,
+{
+    let mut errors = Vec::new();
+    for m in manifests {
+        match each(m).await {
+            Ok(line) => out.push_str(&line),
+            Err(e) => errors.push(e.0),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError(errors.join("\n")))
+    }
+}
+
+/// `kubectl create -f`: POST each object; `AlreadyExists` is an error.
+pub async fn create(client: &Client, manifests: &[Manifest], scope: &Scope, out: &mut String) -> Result<(), CliError> {
+    for_each_manifest(manifests, out, |m| async move {
+        let r = resource_of(&m.object)?;
+        let name = name_of(&m.object)?;
+        let path =
+            collection_path(r, &Scope { namespace: namespace_of(&m.object, scope).to_string(), all_namespaces: false });
+        let req = Request::post(path)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(&m.object).unwrap_or_default())
+            .map_err(|e| CliError(e.to_string()))?;
+        send(client, req).await.map_err(|e| when(e, "creating", &m.source))?;
+        Ok(format!("{} created\n", object_name(r, name)))
+    })
+    .await
+}
+
+/// `kubectl delete -f`: each object the manifests name.
+pub async fn delete_manifests(
+    client: &Client,
+    manifests: &[Manifest],
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    for_each_manifest(manifests, out, |m| async move {
+        let r = resource_of(&m.object)?;
+        let name = name_of(&m.object)?;
+        let req = Request::delete(item_path(r, namespace_of(&m.object, scope), name))
+            .body(Vec::new())
+            .map_err(|e| CliError(e.to_string()))?;
+        send(client, req).await.map_err(|e| when(e, "deleting", &m.source))?;
+        Ok(format!("{} \"{name}\" deleted\n", r.kind.to_lowercase()))
+    })
+    .await
 }
 
 /// `kubectl delete TYPE NAME...`
@@ -257,6 +319,9 @@ pub async fn delete(
     out: &mut String,
 ) -> Result<(), CliError> {
     let r = resource(type_)?;
+    if names.is_empty() {
+        return Err(CliError("error: resource(s) were provided, but no name was specified".into()));
+    }
     for name in names {
         send(
             client,
@@ -346,9 +411,11 @@ pub async fn describe(
             let pods = send(client, get(format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}"))?).await?;
             crate::describe::node(&obj, &list(&pods), &events, now)
         }
-        _ => return Err(CliError(format!(
+        _ => {
+            return Err(CliError(format!(
             "error: kubectl-lite describes services, pods, deployments and nodes; try: kubectl describe {type_} {name}"
-        ))),
+        )))
+        }
     };
     out.push_str(&text);
     Ok(())
@@ -466,4 +533,210 @@ pub async fn watch(client: &Client, type_: &str, scope: &Scope, mut emit: impl F
         emit(&table::render_rows(&t, false, with_ns, &mut widths, false));
     }
     Ok(())
+}
+
+/// Where a Deployment's rollout stands, in `kubectl rollout status`'s words;
+/// `true` once it is done.
+pub fn rollout_status(d: &Value) -> Result<(String, bool), CliError> {
+    let name = d["metadata"]["name"].as_str().unwrap_or("");
+    let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    if n("/metadata/generation") > n("/status/observedGeneration") {
+        return Ok(("Waiting for deployment spec update to be observed...\n".into(), false));
+    }
+    let deadline_exceeded = d
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded");
+    if deadline_exceeded {
+        return Err(CliError(format!("error: deployment \"{name}\" exceeded its progress deadline")));
+    }
+    let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let (updated, total, available) =
+        (n("/status/updatedReplicas"), n("/status/replicas"), n("/status/availableReplicas"));
+    let waiting =
+        |what: String| Ok((format!("Waiting for deployment \"{name}\" rollout to finish: {what}...\n"), false));
+    if updated < want {
+        return waiting(format!("{updated} out of {want} new replicas have been updated"));
+    }
+    if total > updated {
+        return waiting(format!("{} old replicas are pending termination", total - updated));
+    }
+    if available < updated {
+        return waiting(format!("{available} of {updated} updated replicas are available"));
+    }
+    Ok((format!("deployment \"{name}\" successfully rolled out\n"), true))
+}
+
+/// `kubectl rollout status deploy NAME`: prints each new state until done
+/// (each line as it comes, through `emit`).
+pub async fn rollout(client: &Client, name: &str, scope: &Scope, mut emit: impl FnMut(&str)) -> Result<(), CliError> {
+    let r = resource("deployments")?;
+    let mut last = String::new();
+    loop {
+        let d = send(
+            client,
+            Request::get(item_path(r, &scope.namespace, name)).body(Vec::new()).map_err(|e| CliError(e.to_string()))?,
+        )
+        .await?;
+        let (text, done) = rollout_status(&d)?;
+        if text != last {
+            emit(&text);
+            last = text;
+        }
+        if done {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// `kubectl expose deploy NAME --port --target-port [--type] [--name]`: a
+/// Service with the Deployment's selector and labels.
+pub async fn expose(
+    client: &Client,
+    type_: &str,
+    name: &str,
+    service: &ExposeOptions<'_>,
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let r = resource(type_)?;
+    if r.kind != "Deployment" && r.kind != "Service" && r.kind != "Pod" {
+        return Err(CliError(format!("error: cannot expose a {}", r.kind)));
+    }
+    let obj = send(
+        client,
+        Request::get(item_path(r, &scope.namespace, name)).body(Vec::new()).map_err(|e| CliError(e.to_string()))?,
+    )
+    .await?;
+    let svc = expose_service(&obj, service)?;
+    let req = Request::post(collection_path(resource("services")?, scope))
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(&svc).unwrap_or_default())
+        .map_err(|e| CliError(e.to_string()))?;
+    send(client, req).await?;
+    let _ = writeln!(out, "service/{} exposed", svc["metadata"]["name"].as_str().unwrap_or(name));
+    Ok(())
+}
+
+/// `kubectl expose`'s flags.
+#[derive(Debug, Default)]
+pub struct ExposeOptions<'a> {
+    pub port: Option<u16>,
+    pub target_port: Option<&'a str>,
+    pub protocol: Option<&'a str>,
+    pub type_: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+/// The Service `kubectl expose` makes for `obj` (pure): its selector is a
+/// Deployment's `matchLabels`, a Pod's labels or a Service's selector; its
+/// port is `--port`, else the object's only container port.
+pub fn expose_service(obj: &Value, o: &ExposeOptions<'_>) -> Result<Value, CliError> {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    let selector = match kind {
+        "Deployment" => obj.pointer("/spec/selector/matchLabels").cloned(),
+        "Pod" => obj.pointer("/metadata/labels").cloned(),
+        _ => obj.pointer("/spec/selector").cloned(),
+    }
+    .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+    .ok_or_else(|| {
+        CliError(format!(
+            "error: couldn't retrieve selectors via --selector flag or introspection: the {} has no selector",
+            kind.to_lowercase()
+        ))
+    })?;
+    let container_ports: Vec<i64> = obj
+        .pointer(if kind == "Pod" { "/spec/containers" } else { "/spec/template/spec/containers" })
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["containerPort"].as_i64())
+        .collect();
+    let port = match (o.port, container_ports.as_slice()) {
+        (Some(p), _) => i64::from(p),
+        (None, [only]) => *only,
+        _ => return Err(CliError("error: couldn't find port via --port flag or introspection".into())),
+    };
+    let target: Value = match o.target_port {
+        Some(t) => t.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(t)),
+        None => Value::from(port),
+    };
+    let name = o.name.or(obj["metadata"]["name"].as_str()).unwrap_or("");
+    let mut svc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": selector, "ports": [{"port": port, "protocol": o.protocol.unwrap_or("TCP"), "targetPort": target}]}
+    });
+    if let Some(labels) = obj.pointer("/metadata/labels").filter(|l| l.as_object().is_some_and(|m| !m.is_empty())) {
+        svc["metadata"]["labels"] = labels.clone();
+    }
+    if let Some(t) = o.type_ {
+        svc["spec"]["type"] = Value::from(t);
+    }
+    Ok(svc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rollout_status_in_kubectls_words() {
+        let d = |gen: i64, observed: i64, status: Value| {
+            json!({"metadata":{"name":"web","generation":gen},"spec":{"replicas":3},"status":{"observedGeneration":observed}})
+                .as_object()
+                .cloned()
+                .map(|mut m| {
+                    if let Some(st) = m.get_mut("status").and_then(Value::as_object_mut) {
+                        st.extend(status.as_object().cloned().unwrap_or_default());
+                    }
+                    Value::Object(m)
+                })
+                .unwrap()
+        };
+        let text = |v: Value| rollout_status(&v).unwrap().0;
+        assert_eq!(text(d(2, 1, json!({}))), "Waiting for deployment spec update to be observed...\n");
+        assert_eq!(
+            text(d(2, 2, json!({"updatedReplicas":1,"replicas":3}))),
+            "Waiting for deployment \"web\" rollout to finish: 1 out of 3 new replicas have been updated...\n"
+        );
+        assert_eq!(
+            text(d(2, 2, json!({"updatedReplicas":3,"replicas":4}))),
+            "Waiting for deployment \"web\" rollout to finish: 1 old replicas are pending termination...\n"
+        );
+        assert_eq!(
+            text(d(2, 2, json!({"updatedReplicas":3,"replicas":3,"availableReplicas":2}))),
+            "Waiting for deployment \"web\" rollout to finish: 2 of 3 updated replicas are available...\n"
+        );
+        assert_eq!(
+            rollout_status(&d(2, 2, json!({"updatedReplicas":3,"replicas":3,"availableReplicas":3}))).unwrap(),
+            ("deployment \"web\" successfully rolled out\n".to_string(), true)
+        );
+    }
+
+    #[test]
+    fn expose_takes_the_deployments_selector_labels_and_port() {
+        let d = json!({"kind":"Deployment","metadata":{"name":"web","labels":{"app":"web"}},
+            "spec":{"selector":{"matchLabels":{"app":"web","tier":"fe"}},"template":{"spec":{"containers":[{"ports":[{"containerPort":8080}]}]}}}});
+        let svc = expose_service(&d, &ExposeOptions::default()).unwrap();
+        assert_eq!(svc["spec"]["selector"], json!({"app":"web","tier":"fe"}));
+        assert_eq!(svc["spec"]["ports"], json!([{"port":8080,"protocol":"TCP","targetPort":8080}]));
+        assert_eq!(svc["metadata"], json!({"name":"web","labels":{"app":"web"}}));
+        let o =
+            ExposeOptions { port: Some(80), target_port: Some("http"), type_: Some("NodePort"), ..Default::default() };
+        let svc = expose_service(&d, &o).unwrap();
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], json!("http"));
+        assert_eq!(svc["spec"]["type"], json!("NodePort"));
+        let no_ports =
+            json!({"kind":"Deployment","metadata":{"name":"x"},"spec":{"selector":{"matchLabels":{"a":"b"}}}});
+        assert_eq!(
+            expose_service(&no_ports, &ExposeOptions::default()).unwrap_err().0,
+            "error: couldn't find port via --port flag or introspection"
+        );
+    }
 }

@@ -12,4 +12,5 @@
 
 pub mod commands;
 pub mod describe;
+pub mod manifests;
 pub mod table;

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use kubectl_lite::commands::{self, Scope};
+use kubectl_lite::manifests;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -25,6 +26,26 @@ struct Flags {
 
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutAction {
+    /// Wait for the rollout to finish.
+    Status {
+        #[arg(value_name = "TYPE")]
+        type_: String,
+        name: String,
+    },
+}
+
+/// `-f FILE|DIR|- [-f ...] [-R]`.
+#[derive(Debug, clap::Args)]
+struct Files {
+    #[arg(short = 'f', long = "filename", required = true)]
+    filename: Vec<String>,
+    /// Also the manifests in subdirectories.
+    #[arg(short = 'R', long)]
+    recursive: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,16 +75,26 @@ enum Cmd {
     Version,
     /// Print the supported API resources.
     ApiResources,
-    /// Create or update resources from a file (or `-`).
+    /// Create or update resources from files, directories or `-`.
     Apply {
-        #[arg(short = 'f', long)]
-        filename: String,
+        #[command(flatten)]
+        files: Files,
     },
-    /// Delete resources by type and names.
+    /// Create resources from files, directories or `-`.
+    Create {
+        #[command(flatten)]
+        files: Files,
+    },
+    /// Delete resources by type and names, or those in files.
     Delete {
         #[arg(value_name = "TYPE")]
-        type_: String,
+        type_: Option<String>,
         names: Vec<String>,
+        #[arg(short = 'f', long = "filename")]
+        filename: Vec<String>,
+        /// Also the manifests in subdirectories.
+        #[arg(short = 'R', long)]
+        recursive: bool,
     },
     /// Show the details of a Service.
     Describe {
@@ -79,6 +110,33 @@ enum Cmd {
         #[arg(long)]
         replicas: u32,
     },
+    /// Watch a Deployment's rollout until it is done (`rollout status deploy NAME`).
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
+    /// Make a Service for a Deployment (or a pod, or a Service).
+    Expose {
+        #[arg(value_name = "TYPE")]
+        type_: String,
+        name: String,
+        /// The Service's port (default: the container's only port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// The pods' port, a number or a name (default: --port).
+        #[arg(long)]
+        target_port: Option<String>,
+        #[arg(long)]
+        protocol: Option<String>,
+        /// ClusterIP, NodePort, LoadBalancer or ExternalName.
+        #[arg(long = "type")]
+        service_type: Option<String>,
+        /// The Service's name (default: the object's).
+        #[arg(long = "name")]
+        name_override: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion { shell: clap_complete::Shell },
     /// Each node's proxy table, as `ipvsadm -Ln` prints it.
     Ipvs {
         #[arg(long)]
@@ -92,23 +150,29 @@ enum Cmd {
 #[tokio::main]
 async fn main() {
     let flags = Flags::parse();
-    let result = run(flags).await;
-    match result {
-        Ok(out) => print!("{out}"),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
+    // What succeeded is printed even when something else failed (as kubectl,
+    // e.g. `create -f` of several objects).
+    let mut out = String::new();
+    let result = run(flags, &mut out).await;
+    print!("{out}");
+    if let Err(e) = result {
+        eprintln!("{e}");
+        std::process::exit(1);
     }
 }
 
-async fn run(flags: Flags) -> Result<String, commands::CliError> {
+async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
+    if let Cmd::Completion { shell } = flags.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut <Flags as clap::CommandFactory>::command(), "kubectl-lite", &mut script);
+        out.push_str(&String::from_utf8_lossy(&script));
+        return Ok(());
+    }
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref())
         .await
         .map_err(|e| commands::CliError(format!("error: {e:#}")))?;
     let client = kube::Client::try_from(config).map_err(|e| commands::CliError(format!("error: {e}")))?;
     let scope = Scope { namespace: flags.namespace, all_namespaces: flags.all_namespaces };
-    let mut out = String::new();
     match flags.command {
         Cmd::Get { type_, watch: true, .. } => {
             // Rows are printed as they come, not at the end.
@@ -127,17 +191,50 @@ async fn run(flags: Flags) -> Result<String, commands::CliError> {
                 show_labels,
                 sort_by: sort_by.as_deref(),
             };
-            commands::get(&client, &type_, &names, &options, &scope, &mut out).await?
+            commands::get(&client, &type_, &names, &options, &scope, out).await?
         }
-        Cmd::Version => commands::version(&client, &mut out).await?,
-        Cmd::ApiResources => commands::api_resources(&client, &mut out).await?,
-        Cmd::Apply { filename } => commands::apply(&client, &filename, &scope, &mut out).await?,
-        Cmd::Delete { type_, names } => commands::delete(&client, &type_, &names, &scope, &mut out).await?,
-        Cmd::Describe { type_, name } => commands::describe(&client, &type_, &name, &scope, &mut out).await?,
-        Cmd::Scale { type_, name, replicas } => {
-            commands::scale(&client, &type_, &name, replicas, &scope, &mut out).await?
+        Cmd::Version => commands::version(&client, out).await?,
+        Cmd::ApiResources => commands::api_resources(&client, out).await?,
+        Cmd::Apply { files } => {
+            commands::apply(&client, &manifests::read(&files.filename, files.recursive)?, &scope, out).await?
         }
-        Cmd::Ipvs { node, rules_port } => commands::ipvs(&client, node.as_deref(), rules_port, &mut out).await?,
+        Cmd::Create { files } => {
+            commands::create(&client, &manifests::read(&files.filename, files.recursive)?, &scope, out).await?
+        }
+        Cmd::Delete { filename, recursive, .. } if !filename.is_empty() => {
+            commands::delete_manifests(&client, &manifests::read(&filename, recursive)?, &scope, out).await?
+        }
+        Cmd::Delete { type_: None, .. } => {
+            return Err(commands::CliError(
+                "error: You must provide one or more resources by argument or filename.".into(),
+            ))
+        }
+        Cmd::Delete { type_: Some(type_), names, .. } => commands::delete(&client, &type_, &names, &scope, out).await?,
+        Cmd::Describe { type_, name } => commands::describe(&client, &type_, &name, &scope, out).await?,
+        Cmd::Scale { type_, name, replicas } => commands::scale(&client, &type_, &name, replicas, &scope, out).await?,
+        Cmd::Rollout { action: RolloutAction::Status { type_, name } } => {
+            if commands::resource_kind(&type_)? != "Deployment" {
+                return Err(commands::CliError(format!("error: no status viewer has been implemented for {type_}")));
+            }
+            commands::rollout(&client, &name, &scope, |text| {
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(text.as_bytes());
+                let _ = std::io::stdout().flush();
+            })
+            .await?
+        }
+        Cmd::Expose { type_, name, port, target_port, protocol, service_type, name_override } => {
+            let options = commands::ExposeOptions {
+                port,
+                target_port: target_port.as_deref(),
+                protocol: protocol.as_deref(),
+                type_: service_type.as_deref(),
+                name: name_override.as_deref(),
+            };
+            commands::expose(&client, &type_, &name, &options, &scope, out).await?
+        }
+        Cmd::Completion { .. } => {}
+        Cmd::Ipvs { node, rules_port } => commands::ipvs(&client, node.as_deref(), rules_port, out).await?,
     }
-    Ok(out)
+    Ok(())
 }
