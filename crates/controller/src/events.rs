@@ -43,6 +43,9 @@ pub async fn record(
         message: Some(message),
         type_: Some(if warning { "Warning" } else { "Normal" }.into()),
         source: Some(EventSource { component: Some(component.into()), host: None }),
+        // Microseconds, for timelines (`kubectl-lite trace`); the
+        // timestamps below have whole seconds.
+        event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now)),
         first_timestamp: Some(Time(now)),
         last_timestamp: Some(Time(now)),
         count: Some(1),

@@ -335,27 +335,38 @@ pub async fn delete(
     Ok(())
 }
 
+/// Every node's name and InternalIP (where its proxy serves `/rules`).
+async fn node_addresses(client: &Client) -> Result<Vec<(String, String)>, CliError> {
+    let nodes =
+        send(client, Request::get("/api/v1/nodes").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    Ok(nodes["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let ip = n["status"]["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["type"] == "InternalIP")
+                .and_then(|a| a["address"].as_str())
+                .unwrap_or("");
+            (n["metadata"]["name"].as_str().unwrap_or("").to_string(), ip.to_string())
+        })
+        .collect())
+}
+
 /// `kubectl-lite ipvs [--node NAME]`: every node's proxy table, read from
 /// the proxy's `/rules` on the node's InternalIP.
 pub async fn ipvs(client: &Client, node: Option<&str>, rules_port: u16, out: &mut String) -> Result<(), CliError> {
-    let nodes =
-        send(client, Request::get("/api/v1/nodes").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
     let mut found = false;
-    for n in nodes["items"].as_array().into_iter().flatten() {
-        let name = n["metadata"]["name"].as_str().unwrap_or("");
+    for (name, ip) in node_addresses(client).await? {
         if node.is_some_and(|want| want != name) {
             continue;
         }
         found = true;
-        let ip = n["status"]["addresses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["type"] == "InternalIP")
-            .and_then(|a| a["address"].as_str())
-            .unwrap_or("");
         let _ = writeln!(out, "# {name} ({ip})");
-        match fetch_rules(ip, rules_port).await {
+        match fetch_from_proxy(&ip, rules_port, "/rules").await {
             Ok(text) => out.push_str(&text),
             Err(e) => {
                 let _ = writeln!(out, "error: the proxy on {name} did not answer at {ip}:{rules_port}: {e}");
@@ -368,14 +379,56 @@ pub async fn ipvs(client: &Client, node: Option<&str>, rules_port: u16, out: &mu
     }
 }
 
-async fn fetch_rules(ip: &str, port: u16) -> std::io::Result<String> {
+/// A GET to a proxy's status port (plain HTTP/1.1, the body).
+async fn fetch_from_proxy(ip: &str, port: u16, path: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s =
         tokio::time::timeout(std::time::Duration::from_secs(3), tokio::net::TcpStream::connect((ip, port))).await??;
-    s.write_all(format!("GET /rules HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).await?;
     Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// `kubectl-lite trace svc NAME`: the Service's timeline and its pods
+/// ([`crate::trace`]), from the apiserver and every node's proxy.
+pub async fn trace(
+    client: &Client,
+    type_: &str,
+    name: &str,
+    proxy_port: u16,
+    scope: &Scope,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let r = resource(type_)?;
+    if r.kind != "Service" {
+        return Err(CliError(format!("error: kubectl-lite traces services only, not {}", r.plural)));
+    }
+    let ns = &scope.namespace;
+    let get = |path: String| Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()));
+    let list = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
+    let svc = send(client, get(item_path(r, ns, name))?).await?;
+    let slices = send(client, get(format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"))?).await?;
+    let pods = send(client, get(format!("/api/v1/namespaces/{ns}/pods"))?).await?;
+    let events = send(
+        client,
+        get(format!(
+            "/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3DService"
+        ))?,
+    )
+    .await?;
+    let mut reports = Vec::new();
+    for (node, ip) in node_addresses(client).await? {
+        let report = match fetch_from_proxy(&ip, proxy_port, "/programmed").await {
+            Ok(text) => serde_json::from_str::<Value>(&text)
+                .map(|v| v.get(format!("{ns}/{name}")).cloned())
+                .map_err(|e| format!("the proxy at {ip}:{proxy_port} answered, but not with JSON: {e}")),
+            Err(e) => Err(format!("the proxy did not answer at {ip}:{proxy_port}: {e}")),
+        };
+        reports.push((node, report));
+    }
+    out.push_str(&crate::trace::trace(&svc, &list(&slices), &list(&pods), &list(&events), &reports));
+    Ok(())
 }
 
 /// `kubectl describe svc|po|deploy|node NAME`: the object, what kubectl

@@ -14,3 +14,4 @@ pub mod commands;
 pub mod describe;
 pub mod manifests;
 pub mod table;
+pub mod trace;

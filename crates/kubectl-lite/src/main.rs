@@ -137,6 +137,15 @@ enum Cmd {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
+    /// A Service's life as a timeline: created, allocated, endpoints, programmed on each node; and its pods.
+    Trace {
+        #[arg(value_name = "TYPE")]
+        type_: String,
+        name: String,
+        /// The port the proxies serve /programmed on.
+        #[arg(long, default_value_t = 10256)]
+        proxy_port: u16,
+    },
     /// Each node's proxy table, as `ipvsadm -Ln` prints it.
     Ipvs {
         #[arg(long)]
@@ -234,6 +243,9 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
             commands::expose(&client, &type_, &name, &options, &scope, out).await?
         }
         Cmd::Completion { .. } => {}
+        Cmd::Trace { type_, name, proxy_port } => {
+            commands::trace(&client, &type_, &name, proxy_port, &scope, out).await?
+        }
         Cmd::Ipvs { node, rules_port } => commands::ipvs(&client, node.as_deref(), rules_port, out).await?,
     }
     Ok(())

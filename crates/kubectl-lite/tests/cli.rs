@@ -130,6 +130,71 @@ fn prints_what_kubectl_prints() {
             "describe svc {name}"
         );
     }
+    // describe pod, deployment and node, get --show-labels and --sort-by: as kubectl.
+    let node1_status = r#"{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"},{"type":"Hostname","address":"node1"}],
+        "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"ready","lastHeartbeatTime":"2026-11-26T03:00:00Z","lastTransitionTime":"2026-11-26T02:00:00Z"}],
+        "capacity":{"cpu":"2","memory":"24Gi","pods":"110"},"allocatable":{"cpu":"2","memory":"24Gi","pods":"110"},"nodeInfo":{"kubeletVersion":"v1.32.0-lite","osImage":"Debian","kernelVersion":"6.1",
+        "operatingSystem":"linux","architecture":"amd64","containerRuntimeVersion":"netns://0.1","machineID":"","systemUUID":"","bootID":"","kubeProxyVersion":""}}}"#;
+    kubectl_ok(&kc, &["patch", "node", "node1", "--subresource=status", "--type=merge", "-p", node1_status]);
+    let pod = dir.0.join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {app: web, tier: fe}}\nspec:\n  nodeName: node1\n  containers:\n  - name: web\n    image: myapp:v1\n    ports: [{containerPort: 80, name: http}, {containerPort: 53, protocol: UDP}]\n    env: [{name: A, value: '1'}]\n    readinessProbe: {httpGet: {path: /healthz, port: 80}, periodSeconds: 2}\n  - name: side\n    image: busybox\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: idle}\nspec:\n  containers: [{name: c, image: busybox}]\n",
+    )
+    .unwrap();
+    assert_eq!(lite_ok(&kc, &["create", "-f", pod.to_str().unwrap()]), "pod/web created\npod/idle created\n");
+    let running = r#"{"status":{"phase":"Running","podIP":"10.244.1.5","podIPs":[{"ip":"10.244.1.5"}],"hostIP":"127.0.0.1","startTime":"2026-11-26T03:18:40Z",
+        "conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-26T03:18:41Z"},{"type":"PodScheduled","status":"True","lastTransitionTime":"2026-11-26T03:18:30Z"}],
+        "containerStatuses":[{"name":"web","image":"myapp:v1","imageID":"","containerID":"netns://kl-1","ready":true,"restartCount":0,"state":{"running":{"startedAt":"2026-11-26T03:18:40Z"}}},
+        {"name":"side","image":"busybox","imageID":"","ready":false,"restartCount":2,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}}"#;
+    kubectl_ok(&kc, &["patch", "pod", "web", "--subresource=status", "--type=merge", "-p", running]);
+    for args in [
+        &["describe", "pod", "web"][..],
+        &["describe", "pod", "idle"],
+        &["describe", "deploy", "myapp-deploy"],
+        &["describe", "node", "node1"],
+    ] {
+        assert_eq!(lite_ok(&kc, args), kubectl_ok(&kc, args), "{args:?}");
+    }
+    for args in [
+        &["get", "pods", "--show-labels"][..],
+        &["get", "svc", "--show-labels", "-o", "wide"],
+        &["get", "pods", "--sort-by=.metadata.creationTimestamp"],
+        &["get", "svc", "--sort-by", ".metadata.name"],
+    ] {
+        assert_eq!(without_age(&lite_ok(&kc, args)), without_age(&kubectl_ok(&kc, args)), "{args:?}");
+    }
+    // create -f: what exists is an error, the rest is created; exit 1.
+    let out = lite(&kc, &["create", "-f", pod.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or(""),
+        format!(
+            r#"Error from server (AlreadyExists): error when creating "{}": pods "web" already exists"#,
+            pod.display()
+        )
+    );
+    // expose: the same Service kubectl expose makes.
+    assert_eq!(
+        lite_ok(
+            &kc,
+            &["expose", "deploy", "myapp-deploy", "--port", "80", "--target-port", "http", "--name", "lite-exp"]
+        )
+        .trim(),
+        "service/lite-exp exposed"
+    );
+    kubectl_ok(
+        &kc,
+        &["expose", "deploy", "myapp-deploy", "--port", "80", "--target-port", "http", "--name", "kubectl-exp"],
+    );
+    let spec = |name: &str| {
+        kubectl_ok(&kc, &["get", "svc", name, "-o", "jsonpath={.spec.selector} {.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.type} {.metadata.labels}"])
+    };
+    assert_eq!(spec("lite-exp"), spec("kubectl-exp"));
+    // delete -f, by the manifests' names.
+    assert_eq!(lite_ok(&kc, &["delete", "-f", pod.to_str().unwrap()]), "pod \"web\" deleted\npod \"idle\" deleted\n");
+    assert!(lite_ok(&kc, &["completion", "bash"]).contains("kubectl-lite"));
+
     // scale, through /scale.
     assert_eq!(
         lite_ok(&kc, &["scale", "deploy", "myapp-deploy", "--replicas", "5"]).trim(),

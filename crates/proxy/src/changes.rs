@@ -41,6 +41,8 @@ pub struct ChangeTracker {
     bound: BTreeMap<IpAddr, usize>,
     state: DesiredState,
     dirty: BTreeSet<ObjectKey>,
+    /// The Services whose part changed in the last `update`.
+    updated_services: Vec<ObjectKey>,
 }
 
 impl ChangeTracker {
@@ -55,6 +57,7 @@ impl ChangeTracker {
             bound: BTreeMap::new(),
             state,
             dirty: BTreeSet::new(),
+            updated_services: Vec::new(),
         }
     }
 
@@ -105,6 +108,7 @@ impl ChangeTracker {
     /// desired value changed (added, removed or different).
     pub fn update(&mut self) -> BTreeSet<VirtualServerKey> {
         let mut changed = BTreeSet::new();
+        self.updated_services.clear();
         for svc in std::mem::take(&mut self.dirty) {
             let new = match self.services.get(&svc) {
                 Some(s) => {
@@ -115,6 +119,9 @@ impl ChangeTracker {
                 None => DesiredState::default(),
             };
             let old = self.parts.remove(&svc).unwrap_or_default();
+            if old != new {
+                self.updated_services.push(svc.clone());
+            }
             for a in &old.bound_addresses {
                 if let Some(n) = self.bound.get_mut(a) {
                     *n -= 1;
@@ -165,6 +172,16 @@ impl ChangeTracker {
     /// The whole desired state.
     pub fn state(&self) -> &DesiredState {
         &self.state
+    }
+
+    /// The Services whose part the last `update` changed.
+    pub fn updated_services(&self) -> &[ObjectKey] {
+        &self.updated_services
+    }
+
+    /// One Service's part (its virtual servers), if it has any.
+    pub fn part(&self, service: &ObjectKey) -> Option<&DesiredState> {
+        self.parts.get(service)
     }
 }
 

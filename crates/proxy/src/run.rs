@@ -5,8 +5,8 @@
 //! one sync.
 
 use crate::backend::Backend;
-use crate::changes::ChangeTracker;
-use crate::desired::Node;
+use crate::changes::{ChangeTracker, ObjectKey};
+use crate::desired::{service_of, Node};
 use crate::status::Status;
 use futures_util::{stream, FutureExt, StreamExt};
 use informer::cache::{watch, Cache};
@@ -15,6 +15,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::Client;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,9 @@ pub async fn run(
     let mut tracker = ChangeTracker::new(this_node(&nodes));
     let mut synced_once = false;
     // Trigger times of the slice changes not yet in the kernel.
-    let mut pending_triggers: Vec<jiff::Timestamp> = Vec::new();
+    let mut pending_triggers: Vec<(ObjectKey, jiff::Timestamp)> = Vec::new();
+    // Services whose rules changed and are not yet reported as programmed.
+    let mut unreported: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut resync = tokio::time::interval(opts.resync);
     // After a failed sync, a full one is retried, sooner than the resync.
@@ -95,7 +98,8 @@ pub async fn run(
                             for (old, new) in slices.apply(*ev) {
                                 if live {
                                     let trigger: Option<jiff::Timestamp> = new.as_ref().and_then(|s| s.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?.parse().ok());
-                                    pending_triggers.extend(trigger);
+                                    let service = new.as_deref().and_then(service_of).map(|(ns, n)| (ns.to_string(), n.to_string()));
+                                    pending_triggers.extend(service.zip(trigger));
                                 }
                                 tracker.slice_changed(old.as_ref(), new.as_ref());
                             }
@@ -119,6 +123,7 @@ pub async fn run(
             continue;
         }
         let changed = tracker.update();
+        unreported.extend(tracker.updated_services().iter().cloned());
         let full = full || !synced_once;
         if !full && changed.is_empty() {
             pending_triggers.clear();
@@ -128,10 +133,19 @@ pub async fn run(
         match backend.sync(tracker.state(), (!full).then_some(&changed)) {
             Ok(operations) => {
                 let now = jiff::Timestamp::now();
+                let mut triggers: BTreeMap<ObjectKey, jiff::Timestamp> = BTreeMap::new();
+                for (service, t) in pending_triggers.drain(..) {
+                    let first = triggers.entry(service).or_insert(t);
+                    *first = (*first).min(t);
+                }
                 let programming: Vec<Duration> =
-                    pending_triggers.drain(..).filter_map(|t| Duration::try_from(now.duration_since(t)).ok()).collect();
+                    triggers.values().filter_map(|t| Duration::try_from(now.duration_since(*t)).ok()).collect();
                 let table = &tracker.state().table;
                 status.synced(table, (!full).then_some(&changed), operations, started.elapsed(), &programming);
+                for service in std::mem::take(&mut unreported) {
+                    let part = tracker.part(&service);
+                    status.programmed(&service, now, triggers.get(&service).copied(), part.map(|p| &p.table));
+                }
                 synced_once = true;
                 retry = None;
             }

@@ -1,5 +1,7 @@
 //! What the proxy tells the outside: `/healthz` (kube-proxy's format),
-//! `/rules` (the desired table as `ipvsadm -Ln`), and `/metrics` with
+//! `/rules` (the desired table as `ipvsadm -Ln`), `/programmed` (when each
+//! Service's rules last reached the kernel, and how long after the change
+//! that triggered them), and `/metrics` with
 //! `kubeproxy_sync_proxy_rules_duration_seconds` and
 //! `kubeproxy_network_programming_duration_seconds`.
 
@@ -8,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,8 +52,25 @@ impl Histogram {
     }
 }
 
+/// When one Service's rules last reached the kernel (served on
+/// `/programmed` for `kubectl-lite trace`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Programmed {
+    pub programmed_at: String,
+    /// The endpoints' `last-change-trigger-time` this sync carried out, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_seconds: Option<f64>,
+    pub virtual_servers: usize,
+    pub real_servers: usize,
+}
+
 #[derive(Default)]
 struct Inner {
+    /// By `namespace/name`.
+    programmed: BTreeMap<String, Programmed>,
     /// The desired table, rendered as `ipvsadm -Ln` when asked for.
     table: Table,
     /// Changes the kernel was asked to make (IPVS: netlink requests).
@@ -107,6 +126,37 @@ impl Status {
         programming.iter().for_each(|d| s.programming.observe(d.as_secs_f64()));
     }
 
+    /// Records that a Service's rules (its `table`, or none: deleted)
+    /// reached the kernel at `at`, for the change triggered at `trigger`.
+    pub fn programmed(
+        &self,
+        service: &(String, String),
+        at: jiff::Timestamp,
+        trigger: Option<jiff::Timestamp>,
+        table: Option<&Table>,
+    ) {
+        let key = format!("{}/{}", service.0, service.1);
+        let mut s = self.lock();
+        let Some(table) = table else {
+            s.programmed.remove(&key);
+            return;
+        };
+        let entry = Programmed {
+            programmed_at: at.to_string(),
+            trigger_time: trigger.map(|t| t.to_string()),
+            latency_seconds: trigger
+                .and_then(|t| at.duration_since(t).try_into().ok())
+                .map(|d: Duration| d.as_secs_f64()),
+            virtual_servers: table.len(),
+            real_servers: table.values().map(|vs| vs.real_servers.len()).sum(),
+        };
+        s.programmed.insert(key, entry);
+    }
+
+    fn programmed_json(&self) -> String {
+        serde_json::to_string(&self.lock().programmed).unwrap_or_default()
+    }
+
     pub fn rules(&self) -> String {
         crate::render::ipvsadm_ln(&self.lock().table)
     }
@@ -151,11 +201,15 @@ pub fn healthz_app(status: Status) -> Router {
         let (code, body) = s.healthz();
         (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
-    let (a, b, c) = (status.clone(), status.clone(), status);
+    let (a, b, c, d) = (status.clone(), status.clone(), status.clone(), status);
     Router::new()
         .route("/healthz", get(move || health(a.clone())))
         .route("/livez", get(move || health(b.clone())))
         .route("/rules", get(move || async move { c.rules() }))
+        .route(
+            "/programmed",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], d.programmed_json()) }),
+        )
 }
 
 /// `/metrics`, on the metrics address.
