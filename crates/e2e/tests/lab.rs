@@ -3,7 +3,7 @@
 //! kubectl, checked with curl from the nodes. Prints the figures the lab
 //! issue asks for (time to a Ready cluster, image size, programming latency).
 
-use e2e::{eventually, kubectl, kubectl_ok, table_rows, Kubeconfig};
+use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Kubeconfig};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -160,6 +160,36 @@ fn the_tutorial_in_the_compose_lab() {
     }
     let ep = kubectl_ok(&kc, &["get", "endpoints", "myapp", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]);
     assert_eq!(ep.split_whitespace().map(String::from).collect::<BTreeSet<_>>(), five_ips);
+
+    // 9. kubectl-lite's views: rollout status, every node's table, the trace,
+    // and describe as kubectl prints it.
+    let lite = |args: &[&str]| {
+        let out =
+            Command::new(workspace_binary("kubectl-lite")).env("KUBECONFIG", &kc.path).args(args).output().unwrap();
+        assert!(out.status.success(), "kubectl-lite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let rollout = lite(&["rollout", "status", "deploy", "myapp-deploy"]);
+    assert!(rollout.ends_with("deployment \"myapp-deploy\" successfully rolled out\n"), "{rollout}");
+    let ipvs = lite(&["ipvs"]);
+    for (node, ip) in [("node1", "172.28.0.11"), ("node2", "172.28.0.12")] {
+        let table = ipvs.split(&format!("# {node} ({ip})\n")).nth(1).unwrap_or("").split("# node").next().unwrap_or("");
+        assert!(table.contains(&format!("TCP  {cluster_ip}:80 rr")), "{node}: {ipvs}");
+        assert!(five_ips.iter().all(|p| table.contains(&format!("  -> {p}:80 "))), "{node}: {ipvs}");
+    }
+    let trace = lite(&["trace", "svc", "myapp"]);
+    let allocated = format!("ClusterIP {cluster_ip} and NodePort {node_port} allocated in the same etcd transaction");
+    assert!(trace.contains(&allocated), "{trace}");
+    assert!(trace.contains("programmed on node1: ") && trace.contains("programmed on node2: "), "{trace}");
+    assert!(trace.contains("EndpointsUpdated by endpoint-controller"), "{trace}");
+    for ip in &five_ips {
+        assert!(trace.contains(&format!("endpoint {ip}:80 (ready)")), "{ip}: {trace}");
+    }
+    println!("lab: kubectl-lite trace svc myapp\n{trace}");
+    for args in [&["describe", "node", "node1"][..], &["describe", "pod", five[0][0].as_str()]] {
+        // An event's AGE can tick between the two commands: retry until both agree.
+        eventually(&format!("{args:?} as kubectl prints it"), || (lite(args), kubectl_ok(&kc, args)), |(a, b)| a == b);
+    }
 
     // 6. Delete a pod while requests flow: none fails.
     let stop = Arc::new(AtomicBool::new(false));

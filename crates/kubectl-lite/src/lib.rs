@@ -2,13 +2,13 @@
 //! kubectl, plus views kubectl does not have.
 //!
 //! # Layout
-//! - [`commands`]: `get` (and `-w`), `apply`, `delete`, `describe svc`,
-//!   `scale`, `version`, `api-resources`, and the teaching view `ipvs`.
+//! - [`commands`]: `get` (`-w`, `--show-labels`, `--sort-by`), `apply`,
+//!   `create`, `delete`, `describe`, `scale`, `rollout status`, `expose`,
+//!   `version`, `api-resources`, and the teaching views `ipvs` and `trace`.
+//! - [`manifests`]: `-f FILE|DIR|-` (`-R`), parsed without panics.
 //! - [`table`]: a server-side Table printed as kubectl prints it.
-//! - [`describe`]: `describe svc`, with Go's tabwriter layout.
-//!
-//! Still to come (issue "kubectl-lite"): describe for other kinds, rollout
-//! status, expose, `trace svc`, completion, and the snapshot and fuzz tests.
+//! - [`describe`]: `describe svc|po|deploy|node`, with Go's tabwriter layout.
+//! - [`trace`]: a Service's timeline and its pods' verdicts (pure).
 
 pub mod commands;
 pub mod describe;

@@ -51,10 +51,25 @@ pub fn pod_status(pod: &Pod, pod_ip: &str, host_ip: &str, ready: bool, started: 
     .expect("a valid PodStatus")
 }
 
+/// What the machine has, as a Node's capacity: CPUs, memory (from
+/// `/proc/meminfo`, in Ki as the kubelet reports it) and the pod limit.
+pub fn capacity() -> serde_json::Value {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_ki = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    json!({"cpu": cpus.to_string(), "memory": format!("{mem_ki}Ki"), "pods": "110"})
+}
+
 /// The Node's status at a heartbeat.
 pub fn node_status(name: &str, node_ip: &str, kernel: &str) -> NodeStatus {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     serde_json::from_value(json!({
+        "capacity": capacity(),
+        "allocatable": capacity(),
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
                         "lastHeartbeatTime": now, "lastTransitionTime": now}],
         "addresses": [{"type": "InternalIP", "address": node_ip}, {"type": "Hostname", "address": name}],
@@ -92,5 +107,6 @@ mod tests {
         let s = serde_json::to_value(node_status("node1", "172.20.0.3", "6.1.0")).unwrap();
         assert_eq!(s["conditions"][0]["status"], "True");
         assert_eq!(s["addresses"][0], json!({"type":"InternalIP","address":"172.20.0.3"}));
+        assert!(s["capacity"]["memory"].as_str().unwrap().ends_with("Ki") && s["capacity"]["pods"] == "110");
     }
 }
