@@ -648,4 +648,77 @@ Events:                   <none>
 ";
         assert_eq!(service(&svc, &[], &[], jiff::Timestamp::now()), want);
     }
+
+    /// The lab's objects as `kubectl describe` lays them out (the same
+    /// objects are compared with the installed kubectl in `tests/cli.rs`).
+    fn now() -> jiff::Timestamp {
+        "2026-11-26T03:20:00Z".parse().unwrap()
+    }
+
+    fn web_pod() -> Value {
+        json!({"metadata":{"name":"web","namespace":"default","labels":{"app":"web","tier":"fe"},
+            "ownerReferences":[{"kind":"Deployment","name":"web","controller":true}]},
+            "spec":{"nodeName":"node1","containers":[
+                {"name":"web","image":"myapp:v1","ports":[{"containerPort":80,"name":"http","protocol":"TCP"},{"containerPort":53,"protocol":"UDP"}],
+                 "env":[{"name":"A","value":"1"}],"readinessProbe":{"httpGet":{"path":"/healthz","port":80,"scheme":"HTTP"},"timeoutSeconds":1,"periodSeconds":2,"successThreshold":1,"failureThreshold":3}},
+                {"name":"side","image":"busybox"}]},
+            "status":{"phase":"Running","podIP":"10.244.1.5","podIPs":[{"ip":"10.244.1.5"}],"hostIP":"172.28.0.11","startTime":"2026-11-26T03:18:40Z",
+                "conditions":[{"type":"Ready","status":"True"},{"type":"PodScheduled","status":"True"}],
+                "containerStatuses":[{"name":"web","image":"myapp:v1","imageID":"","containerID":"netns://kl-1","ready":true,"restartCount":0,"state":{"running":{"startedAt":"2026-11-26T03:18:40Z"}}},
+                    {"name":"side","image":"busybox","imageID":"","ready":false,"restartCount":2,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}})
+    }
+
+    fn event(reason: &str, message: &str, at: &str) -> Value {
+        json!({"type":"Normal","reason":reason,"message":message,"lastTimestamp":at,"source":{"component":"default-scheduler"}})
+    }
+
+    #[test]
+    fn describe_pod_snapshot() {
+        let events = [event("Scheduled", "Successfully assigned default/web to node1", "2026-11-26T03:18:30Z")];
+        insta::assert_snapshot!(pod(&web_pod(), &events, now()));
+    }
+
+    #[test]
+    fn describe_deployment_snapshot() {
+        let d = json!({"metadata":{"name":"myapp-deploy","namespace":"default","creationTimestamp":"2026-11-26T03:18:24Z"},
+            "spec":{"replicas":3,"selector":{"matchLabels":{"app":"myapp","release":"stabel"}},
+                "template":{"metadata":{"labels":{"app":"myapp","env":"test","release":"stabel"}},
+                    "spec":{"containers":[{"name":"myapp","image":"hub.xiaosha.com/library/myapp:v2","ports":[{"name":"http","containerPort":80,"protocol":"TCP"}]}]}}},
+            "status":{"replicas":3,"updatedReplicas":3,"availableReplicas":3,
+                "conditions":[{"type":"Available","status":"True","reason":"MinimumReplicasAvailable"},{"type":"Progressing","status":"True","reason":"NewReplicaSetAvailable"}]}});
+        let events = [
+            json!({"type":"Normal","reason":"SuccessfulCreate","message":"Created pod: myapp-deploy-6f65bc87b4-62vgm",
+            "lastTimestamp":"2026-11-26T03:18:24Z","source":{"component":"deployment-controller"}}),
+        ];
+        insta::assert_snapshot!(deployment(&d, &events, now()));
+    }
+
+    #[test]
+    fn describe_node_snapshot() {
+        let n = json!({"metadata":{"name":"node1","creationTimestamp":"2026-11-26T03:10:00Z","labels":{"kubernetes.io/hostname":"node1"}},
+            "spec":{"podCIDR":"10.244.1.0/24","podCIDRs":["10.244.1.0/24"]},
+            "status":{"addresses":[{"type":"InternalIP","address":"172.28.0.11"},{"type":"Hostname","address":"node1"}],
+                "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status",
+                    "lastHeartbeatTime":"2026-11-26T03:19:55Z","lastTransitionTime":"2026-11-26T03:10:00Z"}],
+                "capacity":{"cpu":"2","memory":"24Gi","pods":"110"},"allocatable":{"cpu":"2","memory":"24Gi","pods":"110"},
+                "nodeInfo":{"kubeletVersion":"v1.32.0-lite","kubeProxyVersion":"","containerRuntimeVersion":"lite://0.1.0","osImage":"mini-k8s lab node",
+                    "kernelVersion":"6.1.0","operatingSystem":"linux","architecture":"amd64","bootID":"","machineID":"","systemUUID":""}}});
+        let mut p = web_pod();
+        p["metadata"]["creationTimestamp"] = json!("2026-11-26T03:18:30Z");
+        insta::assert_snapshot!(node(&n, &[p], &[], now()));
+    }
+
+    #[test]
+    fn describe_service_snapshot() {
+        let svc = json!({"metadata":{"name":"myapp","namespace":"default"},
+            "spec":{"type":"ClusterIP","selector":{"app":"myapp","release":"stabel"},"clusterIP":"10.108.46.110","clusterIPs":["10.108.46.110"],
+                "ipFamilyPolicy":"SingleStack","ipFamilies":["IPv4"],"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":80}],
+                "sessionAffinity":"None","internalTrafficPolicy":"Cluster"}});
+        let slices = [json!({"ports":[{"name":"http","port":80}],"endpoints":[
+            {"addresses":["10.244.1.31"],"conditions":{"ready":true}},{"addresses":["10.244.1.32"],"conditions":{"ready":true}},
+            {"addresses":["10.244.2.41"],"conditions":{"ready":true}},{"addresses":["10.244.2.42"],"conditions":{"ready":false}}]})];
+        let events = [json!({"type":"Normal","reason":"EndpointsUpdated","message":"Endpoints: 10.244.1.31:80 ready",
+            "lastTimestamp":"2026-11-26T03:19:00Z","reportingComponent":"endpoint-controller"})];
+        insta::assert_snapshot!(service(&svc, &slices, &events, now()));
+    }
 }

@@ -87,4 +87,70 @@ myapp        ClusterIP   10.108.46.110   <none>        80/TCP    12s
         assert!(render(&table, true, true).starts_with("NAMESPACE   NAME         TYPE"));
         assert!(render(&table, true, false).lines().next().unwrap().ends_with("   SELECTOR"));
     }
+
+    /// Every kind `get` prints, as kubectl lays it out (the columns and
+    /// cells are the apiserver's printers; `tests/cli.rs` compares the same
+    /// tables with the installed kubectl's, live).
+    #[test]
+    fn every_kinds_table_snapshot() {
+        let now: jiff::Timestamp = "2026-11-26T03:20:00Z".parse().unwrap();
+        let created = "2026-11-26T03:18:24Z";
+        let objects = [
+            (
+                "Service",
+                json!({"metadata":{"name":"myapp","namespace":"default","creationTimestamp":created},
+                "spec":{"type":"NodePort","clusterIP":"10.108.46.110","clusterIPs":["10.108.46.110"],"selector":{"app":"myapp","release":"stabel"},
+                "ports":[{"port":80,"protocol":"TCP","nodePort":30080}]}}),
+            ),
+            (
+                "Pod",
+                json!({"metadata":{"name":"myapp-deploy-6f65bc87b4-62vgm","namespace":"default","creationTimestamp":created},
+                "spec":{"nodeName":"node1","containers":[{"name":"myapp"}]},
+                "status":{"phase":"Running","podIP":"10.244.1.31","containerStatuses":[{"name":"myapp","ready":true,"restartCount":0,"state":{"running":{}}}]}}),
+            ),
+            (
+                "Deployment",
+                json!({"metadata":{"name":"myapp-deploy","namespace":"default","creationTimestamp":created},
+                "spec":{"replicas":3,"selector":{"matchLabels":{"app":"myapp"}},"template":{"spec":{"containers":[{"name":"myapp","image":"myapp:v2"}]}}},
+                "status":{"readyReplicas":3,"updatedReplicas":3,"availableReplicas":3}}),
+            ),
+            (
+                "Endpoints",
+                json!({"metadata":{"name":"myapp","namespace":"default","creationTimestamp":created},
+                "subsets":[{"addresses":[{"ip":"10.244.1.31"},{"ip":"10.244.1.32"},{"ip":"10.244.2.41"},{"ip":"10.244.2.42"}],"ports":[{"port":80}]}]}),
+            ),
+            (
+                "EndpointSlice",
+                json!({"metadata":{"name":"myapp-x7k2p","namespace":"default","creationTimestamp":created},
+                "addressType":"IPv4","ports":[{"port":80}],"endpoints":[{"addresses":["10.244.1.31"]},{"addresses":["10.244.1.32"]}]}),
+            ),
+            (
+                "Node",
+                json!({"metadata":{"name":"node1","creationTimestamp":created},
+                "status":{"conditions":[{"type":"Ready","status":"True"}],"addresses":[{"type":"InternalIP","address":"172.28.0.11"}],
+                "nodeInfo":{"kubeletVersion":"v1.32.0-lite","osImage":"mini-k8s lab node","kernelVersion":"6.1.0","containerRuntimeVersion":"lite://0.1.0"}}}),
+            ),
+            (
+                "Namespace",
+                json!({"metadata":{"name":"default","creationTimestamp":created},"status":{"phase":"Active"}}),
+            ),
+            (
+                "Event",
+                json!({"metadata":{"name":"myapp.1","namespace":"default","creationTimestamp":created},"type":"Normal","reason":"EndpointsUpdated",
+                "involvedObject":{"kind":"Service","name":"myapp"},"source":{"component":"endpoint-controller"},"message":"Endpoints: 10.244.1.31:80 ready",
+                "lastTimestamp":"2026-11-26T03:19:00Z","firstTimestamp":"2026-11-26T03:19:00Z","count":1}),
+            ),
+        ];
+        let mut all = String::new();
+        for (kind, obj) in objects {
+            let columns: Vec<Value> = api::printers::columns(kind)
+                .iter()
+                .map(|c| json!({"name": c.name, "type": c.type_, "priority": c.priority}))
+                .collect();
+            let table = json!({"columnDefinitions": columns,
+                "rows": [{"cells": api::printers::cells(kind, &obj, now), "object": {"metadata": obj["metadata"].clone()}}]});
+            all.push_str(&format!("$ kubectl get {kind} -o wide\n{}\n", render(&table, true, false)));
+        }
+        insta::assert_snapshot!(all);
+    }
 }

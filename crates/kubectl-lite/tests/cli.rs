@@ -160,6 +160,9 @@ fn prints_what_kubectl_prints() {
         &["get", "pods", "--show-labels"][..],
         &["get", "svc", "--show-labels", "-o", "wide"],
         &["get", "pods", "--sort-by=.metadata.creationTimestamp"],
+        &["get", "pods", "-o", "wide"],
+        &["get", "nodes", "-o", "wide"],
+        &["get", "endpointslices"],
         &["get", "svc", "--sort-by", ".metadata.name"],
     ] {
         assert_eq!(without_age(&lite_ok(&kc, args)), without_age(&kubectl_ok(&kc, args)), "{args:?}");
