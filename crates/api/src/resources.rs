@@ -106,9 +106,10 @@ pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "de
 pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
     namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false);
 
-/// Every served resource, in discovery order.
+/// Every served resource, in upstream's discovery order (by name within a group), which kubectl
+/// follows, e.g. for `get all`: pods before services.
 pub static ALL: [&ResourceType; 8] =
-    [&NAMESPACES, &SERVICES, &ENDPOINTS, &PODS, &NODES, &EVENTS, &DEPLOYMENTS, &ENDPOINT_SLICES];
+    [&ENDPOINTS, &EVENTS, &NAMESPACES, &NODES, &PODS, &SERVICES, &DEPLOYMENTS, &ENDPOINT_SLICES];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {

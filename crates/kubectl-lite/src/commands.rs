@@ -74,7 +74,7 @@ pub fn object_name(r: &ResourceType, name: &str) -> String {
 }
 
 /// `kubectl get`'s options.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct GetOptions<'a> {
     /// `-o wide|yaml|json|name`.
     pub output: Option<&'a str>,
@@ -84,7 +84,13 @@ pub struct GetOptions<'a> {
     pub show_labels: bool,
     /// `--sort-by=.metadata.creationTimestamp` (a field path of the objects).
     pub sort_by: Option<&'a str>,
+    /// Names as `kind/name`, and no error when empty: one of several types.
+    pub one_of_several: bool,
 }
+
+/// What `get all` lists, as kubectl's `all` category does for the kinds
+/// served here.
+pub const ALL: [&str; 3] = ["pods", "services", "deployments"];
 
 /// The value at a kubectl-style field path (`.metadata.name`, `{.spec.replicas}`).
 pub fn field_path<'v>(obj: &'v Value, path: &str) -> Option<&'v Value> {
@@ -115,6 +121,26 @@ pub async fn get(
     out: &mut String,
 ) -> Result<(), CliError> {
     let (output, selector) = (options.output, options.selector);
+    if type_ == "all" || type_.contains(',') {
+        let types: Vec<&str> = if type_ == "all" { ALL.to_vec() } else { type_.split(',').collect() };
+        if !matches!(output, None | Some("wide" | "name")) {
+            return Err(CliError("error: kubectl-lite prints several types as tables or names only; ask for one type with -o yaml or json".into()));
+        }
+        let mut sections = Vec::new();
+        for t in types {
+            let mut section = String::new();
+            let one = GetOptions { one_of_several: true, ..*options };
+            Box::pin(get(client, t, names, &one, scope, &mut section)).await?;
+            if !section.is_empty() {
+                sections.push(section);
+            }
+        }
+        if sections.is_empty() {
+            return Err(CliError(format!("No resources found in {} namespace.", scope.namespace)));
+        }
+        out.push_str(&sections.join(if output == Some("name") { "" } else { "\n" }));
+        return Ok(());
+    }
     let r = resource(type_)?;
     let table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
     let with_selector = |path: String| match selector {
@@ -154,6 +180,16 @@ pub async fn get(
                     let labels = api::printers::format_labels(row.pointer("/object/metadata/labels"));
                     if let Some(cells) = row["cells"].as_array_mut() {
                         cells.push(Value::String(labels));
+                    }
+                }
+            }
+            if options.one_of_several {
+                if t["rows"].as_array().is_none_or(Vec::is_empty) {
+                    return Ok(());
+                }
+                for row in t["rows"].as_array_mut().into_iter().flatten() {
+                    if let Some(Value::String(name)) = row.pointer_mut("/cells/0") {
+                        *name = object_name(r, name);
                     }
                 }
             }

@@ -16,9 +16,13 @@ struct Flags {
     #[arg(long, global = true)]
     server: Option<String>,
 
-    /// The namespace.
-    #[arg(short, long, global = true, default_value = "default")]
-    namespace: String,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, global = true)]
+    context: Option<String>,
+
+    /// The namespace (default: the context's, else `default`).
+    #[arg(short, long, global = true)]
+    namespace: Option<String>,
 
     /// Every namespace.
     #[arg(short = 'A', long, global = true)]
@@ -177,11 +181,16 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
         out.push_str(&String::from_utf8_lossy(&script));
         return Ok(());
     }
-    let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref())
-        .await
-        .map_err(|e| commands::CliError(format!("error: {e:#}")))?;
+    let config = informer::client::config_in_context(
+        flags.server.as_deref(),
+        flags.kubeconfig.as_deref(),
+        flags.context.as_deref(),
+    )
+    .await
+    .map_err(|e| commands::CliError(format!("error: {e:#}")))?;
+    let namespace = flags.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
     let client = kube::Client::try_from(config).map_err(|e| commands::CliError(format!("error: {e}")))?;
-    let scope = Scope { namespace: flags.namespace, all_namespaces: flags.all_namespaces };
+    let scope = Scope { namespace, all_namespaces: flags.all_namespaces };
     match flags.command {
         Cmd::Get { type_, watch: true, .. } => {
             // Rows are printed as they come, not at the end.
@@ -199,6 +208,7 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
                 selector: selector.as_deref(),
                 show_labels,
                 sort_by: sort_by.as_deref(),
+                one_of_several: false,
             };
             commands::get(&client, &type_, &names, &options, &scope, out).await?
         }
@@ -249,4 +259,34 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
         Cmd::Ipvs { node, rules_port } => commands::ipvs(&client, node.as_deref(), rules_port, out).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Flags::command().debug_assert();
+    }
+
+    proptest! {
+        /// Odd arguments, kubectl's words among them: parsed or refused with
+        /// clap's message, never a panic.
+        #[test]
+        fn odd_arguments_are_parsed_or_refused(args in proptest::collection::vec(prop_oneof![
+            Just("get".to_string()), Just("svc".to_string()), Just("-o".to_string()), Just("-n".to_string()),
+            Just("-f".to_string()), Just("--sort-by".to_string()), Just("describe".to_string()), Just("-A".to_string()),
+            Just("--".to_string()), Just("=".to_string()), Just("trace".to_string()), Just("rollout".to_string()),
+            Just("expose".to_string()), Just("--port".to_string()), Just("-1".to_string()), Just("99999999999".to_string()),
+            ".{0,12}"], 0..8)) {
+            let argv = std::iter::once("kubectl-lite".to_string()).chain(args);
+            match Flags::try_parse_from(argv) {
+                Ok(_) => {}
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
 }

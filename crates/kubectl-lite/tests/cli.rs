@@ -17,18 +17,22 @@ fn lite_ok(kc: &Kubeconfig, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A table without its AGE column (the two commands may straddle a second).
+/// A table (or several, blank-line separated) without AGE columns (the
+/// two commands may straddle a second).
 fn without_age(text: &str) -> Vec<Vec<String>> {
-    let rows = table_rows(text);
-    let age = rows[0].iter().position(|h| h == "AGE");
-    rows.into_iter()
-        .map(|mut r| {
-            if let Some(i) = age {
+    let mut out = Vec::new();
+    for section in text.split("\n\n") {
+        let rows = table_rows(section);
+        let age = rows.first().and_then(|h| h.iter().position(|h| h == "AGE"));
+        out.extend(rows.into_iter().map(|mut r| {
+            if let Some(i) = age.filter(|i| *i < r.len()) {
                 r.remove(i);
             }
             r
-        })
-        .collect()
+        }));
+        out.push(Vec::new());
+    }
+    out
 }
 
 fn example(name: &str) -> String {
@@ -163,6 +167,8 @@ fn prints_what_kubectl_prints() {
         &["get", "pods", "-o", "wide"],
         &["get", "nodes", "-o", "wide"],
         &["get", "endpointslices"],
+        &["get", "all"],
+        &["get", "po,svc", "-o", "wide"],
         &["get", "svc", "--sort-by", ".metadata.name"],
     ] {
         assert_eq!(without_age(&lite_ok(&kc, args)), without_age(&kubectl_ok(&kc, args)), "{args:?}");
@@ -197,6 +203,27 @@ fn prints_what_kubectl_prints() {
     // delete -f, by the manifests' names.
     assert_eq!(lite_ok(&kc, &["delete", "-f", pod.to_str().unwrap()]), "pod \"web\" deleted\npod \"idle\" deleted\n");
     assert!(lite_ok(&kc, &["completion", "bash"]).contains("kubectl-lite"));
+    assert_eq!(
+        lite_ok(&kc, &["get", "svc,deploy", "-o", "name"]),
+        kubectl_ok(&kc, &["get", "svc,deploy", "-o", "name"])
+    );
+
+    // --context picks a kubeconfig context, and its namespace is the default.
+    let two = dir.0.join("two-contexts");
+    std::fs::write(
+        &two,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: good\n  cluster: {{server: \"{}\"}}\n- name: bad\n  cluster: {{server: \"http://127.0.0.1:9\"}}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: bad\n  context: {{cluster: bad, user: u}}\n- name: lab\n  context: {{cluster: good, user: u, namespace: lab}}\ncurrent-context: bad\n",
+            api.url
+        ),
+    )
+    .unwrap();
+    let in_lab = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kubectl-lite")).env("KUBECONFIG", &two).args(args).output().unwrap()
+    };
+    assert!(!in_lab(&["get", "svc"]).status.success(), "the current context's server is unreachable");
+    let out = in_lab(&["--context", "lab", "get", "pods"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "No resources found in lab namespace.");
 
     // scale, through /scale.
     assert_eq!(
