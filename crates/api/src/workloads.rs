@@ -91,6 +91,24 @@ pub fn default_pod_spec(spec: &mut Value) {
                 entry(p, "protocol", json!("TCP"));
             }
         }
+        for kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
+            if let Some(Value::Object(probe)) = c.get_mut(kind) {
+                default_probe(probe);
+            }
+        }
+    }
+}
+
+/// Upstream's probe defaults (what `kubectl describe pod` then shows as
+/// `http-get http://:80/ delay=0s timeout=1s period=10s #success=1 #failure=3`).
+fn default_probe(probe: &mut Map<String, Value>) {
+    entry(probe, "timeoutSeconds", json!(1));
+    entry(probe, "periodSeconds", json!(10));
+    entry(probe, "successThreshold", json!(1));
+    entry(probe, "failureThreshold", json!(3));
+    if let Some(Value::Object(http)) = probe.get_mut("httpGet") {
+        entry(http, "scheme", json!("HTTP"));
+        entry(http, "path", json!("/"));
     }
 }
 
@@ -186,5 +204,19 @@ mod tests {
             validate_create("Endpoints", &json!({"metadata":{}}))[0].to_string(),
             "metadata.name: Required value: name or generateName is required"
         );
+    }
+
+    #[test]
+    fn probes_get_upstreams_defaults() {
+        let mut spec = json!({"containers":[{"name":"c","image":"x:v1",
+            "readinessProbe":{"httpGet":{"port":80},"periodSeconds":2},"livenessProbe":{"tcpSocket":{"port":80}}}]});
+        default_pod_spec(&mut spec);
+        let c = &spec["containers"][0];
+        assert_eq!(
+            c["readinessProbe"],
+            json!({"httpGet":{"port":80,"scheme":"HTTP","path":"/"},"periodSeconds":2,"timeoutSeconds":1,"successThreshold":1,"failureThreshold":3})
+        );
+        assert_eq!(c["livenessProbe"]["periodSeconds"], 10);
+        assert!(c["livenessProbe"].get("tcpSocket").is_some());
     }
 }
