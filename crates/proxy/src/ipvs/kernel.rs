@@ -62,6 +62,39 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Sends requests (each with NLM_F_ACK, consecutive sequence numbers
+    /// from `first_seq`) in one datagram and waits for every ACK: one system
+    /// call for many changes, which a large sync needs. The kernel handles
+    /// them in order; a refusal does not stop the ones after it. Returns
+    /// the first refusal and the index of its request.
+    pub fn exchange_all(&mut self, first_seq: u32, reqs: &[Vec<u8>]) -> Result<(), (usize, anyhow::Error)> {
+        self.requests += reqs.len() as u64;
+        let datagram = reqs.concat();
+        self.socket.send(&datagram, 0).map_err(|e| (0, io(e)))?;
+        let (mut acked, mut first_error) = (0, None);
+        while acked < reqs.len() {
+            let (buf, _) = self.socket.recv_from_full().map_err(|e| (acked, io(e)))?;
+            for m in netlink::parse_messages(&buf).map_err(|e| (acked, e.into()))? {
+                if m.kind != NLMSG_ERROR {
+                    continue;
+                }
+                acked += 1;
+                let code = m.error_code().unwrap_or(-1);
+                if code != 0 && first_error.is_none() {
+                    let index = m.seq.wrapping_sub(first_seq) as usize;
+                    first_error = Some((index, anyhow::anyhow!("{}", std::io::Error::from_raw_os_error(-code))));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Operations sent per datagram: about 100 bytes each, well inside the
+/// socket's buffers, as are their ACKs.
+const BATCH: usize = 128;
+
 pub struct IpvsKernel {
     channel: Channel,
     family: u16,
@@ -140,11 +173,17 @@ impl IpvsApi for IpvsKernel {
         Ok(out)
     }
 
-    /// Applies operations in order; stops at the first the kernel refuses.
+    /// Applies operations in order, [`BATCH`] per datagram; stops after the
+    /// first batch with a refusal (the caller then rereads the table).
     fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
-        for op in ops {
-            let req = messages::op_request(self.family, self.next_seq(), op);
-            self.exchange(&req).map_err(|e| anyhow::anyhow!("{op}: {e}"))?;
+        for batch in ops.chunks(BATCH) {
+            let first_seq = self.channel.seq + 1;
+            let reqs: Vec<Vec<u8>> =
+                batch.iter().map(|op| messages::op_request(self.family, self.next_seq(), op)).collect();
+            self.channel.exchange_all(first_seq, &reqs).map_err(|(i, e)| match batch.get(i) {
+                Some(op) => anyhow::anyhow!("{op}: {e}"),
+                None => e,
+            })?;
         }
         Ok(())
     }
