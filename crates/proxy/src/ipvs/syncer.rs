@@ -67,7 +67,9 @@ impl<K: IpvsApi> TableSyncer<K> {
         owned: impl Fn(&VirtualServerKey) -> bool,
         now: Instant,
     ) -> anyhow::Result<Vec<Op>> {
-        let result = self.sync_inner(desired, changed, owned, now);
+        let result = self
+            .current(desired, changed, owned)
+            .and_then(|(current, keys)| self.plan_and_apply(desired, current, keys, now));
         if result.is_err() {
             // What the kernel holds now is unknown: read it next time.
             self.known = None;
@@ -75,14 +77,16 @@ impl<K: IpvsApi> TableSyncer<K> {
         result
     }
 
-    fn sync_inner(
+    /// What the kernel holds of the virtual servers in play (all of its
+    /// owned ones for a full sync, else the changed and the draining ones),
+    /// and which those are (`None`: all).
+    fn current(
         &mut self,
         desired: &Table,
         changed: Option<&BTreeSet<VirtualServerKey>>,
         owned: impl Fn(&VirtualServerKey) -> bool,
-        now: Instant,
-    ) -> anyhow::Result<Vec<Op>> {
-        let (current, keys) = match (changed, &self.known) {
+    ) -> anyhow::Result<(Table, Option<BTreeSet<VirtualServerKey>>)> {
+        Ok(match (changed, &self.known) {
             (Some(changed), Some(known)) => {
                 // The changed virtual servers, and those still draining.
                 let keys: BTreeSet<VirtualServerKey> =
@@ -102,7 +106,18 @@ impl<K: IpvsApi> TableSyncer<K> {
                 (current, Some(keys))
             }
             _ => (self.kernel.read()?.into_iter().filter(|(k, _)| owned(k)).collect::<Table>(), None),
-        };
+        })
+    }
+
+    /// Plans `current` → `desired` over `keys`, applies it, and remembers
+    /// what the kernel then holds.
+    fn plan_and_apply(
+        &mut self,
+        desired: &Table,
+        current: Table,
+        keys: Option<BTreeSet<VirtualServerKey>>,
+        now: Instant,
+    ) -> anyhow::Result<Vec<Op>> {
         let want: Cow<Table> = match &keys {
             Some(keys) => Cow::Owned(keys.iter().filter_map(|k| Some((*k, desired.get(k)?.clone()))).collect()),
             None => Cow::Borrowed(desired),
