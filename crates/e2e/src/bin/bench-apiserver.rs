@@ -75,16 +75,6 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs[xs.len() / 2]
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let binary = build_apiserver()?;
@@ -110,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
 
     let etcd = Etcd::start();
     let server = Apiserver::start(&binary, &etcd, &[]);
-    let rss_empty = rss_mb(server.pid().unwrap_or(0));
+    let rss_empty = informer::process::rss_mb(server.pid().unwrap_or(0));
     let client = kube::Client::try_from(kube::Config::new(server.url.parse()?))?;
     let api: Api<Service> = Api::default_namespaced(client);
     let (api_time, latencies) = run_concurrently(SERVICES, move |i| {
@@ -130,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let listed = api.list(&ListParams::default()).await?.items.len();
     let list_time = t.elapsed();
-    let rss_full = rss_mb(server.pid().unwrap_or(0));
+    let rss_full = informer::process::rss_mb(server.pid().unwrap_or(0));
 
     println!("bench-apiserver: {CLIENTS} clients, {SERVICES} Services, one etcd on loopback");
     println!("raw etcd create txns/s        {raw_rate:>10.0}");

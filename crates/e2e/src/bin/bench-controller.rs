@@ -30,16 +30,6 @@ fn build(package: &str) -> anyhow::Result<PathBuf> {
     Ok(e2e::target_dir().join("release").join(package))
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
 }
@@ -137,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
     }
     to_endpoints.sort();
     to_slices.sort();
-    let rss = rss_mb(controller.0.id());
+    let rss = informer::process::rss_mb(controller.0.id());
 
     println!("bench-controller: {SERVICES} Services with one pod each, {CHANGES} readiness changes one at a time");
     println!("setup (Services, pods, first endpoints)   {:>8.1} s", setup.as_secs_f64());

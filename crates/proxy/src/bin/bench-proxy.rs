@@ -107,16 +107,6 @@ fn slice(i: usize, generation: usize) -> Arc<EndpointSlice> {
     )
 }
 
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -132,7 +122,7 @@ fn run<K: Counted>(kernel: K, on_kernel: bool) -> anyhow::Result<()> {
     let mine = |k: &VirtualServerKey| k.port == 80;
 
     let (services, slices): (Vec<_>, Vec<_>) = (0..SERVICES).map(|i| (service(i), slice(i, 0))).unzip();
-    let rss_before = rss_mb();
+    let rss_before = informer::process::rss_mb(std::process::id());
     let started = Instant::now();
     for (s, sl) in services.iter().zip(&slices) {
         tracker.service_changed(None, Some(s));
@@ -191,8 +181,8 @@ fn run<K: Counted>(kernel: K, on_kernel: bool) -> anyhow::Result<()> {
     );
     println!(
         "RSS: {:.1} MB in all, {:.1} MB for the proxy's state (tracker, syncer) beyond the input objects",
-        rss_mb(),
-        rss_mb() - rss_before
+        informer::process::rss_mb(std::process::id()),
+        informer::process::rss_mb(std::process::id()) - rss_before
     );
     if on_kernel {
         ipvsadm_restore_baseline(&tracker.state().table, ms(full))?;
