@@ -6,8 +6,10 @@
 //! - [`Kubeconfig`] and [`kubectl`]: what a user would type, for real.
 //! - [`netns`]: test nodes and pods as network namespaces.
 //! - [`eventually`], [`http`], [`spawn`]: polling, one plain HTTP request,
-//!   a process killed on drop.
-//! - `src/bin/bench-apiserver.rs`, `src/bin/bench-controller.rs`: benchmarks.
+//!   a process killed on drop; [`dry_run_proxy`]: a proxy that computes
+//!   and serves its table without touching a kernel.
+//! - `src/bin/bench-apiserver.rs`, `src/bin/bench-controller.rs`: benchmarks
+//!   (the proxy's is `crates/proxy/src/bin/bench-proxy.rs`).
 //! - `tests/lab.rs`: the tutorial in the docker compose lab.
 //!
 //! The other tests live beside the code they test (the apiserver's in
@@ -244,6 +246,38 @@ pub fn spawn(binary: &Path, args: &[&str]) -> Proc {
             .spawn()
             .expect("spawn"),
     )
+}
+
+/// A proxy in `--dry-run` for node `node`: it touches no kernel and serves
+/// the table it computes on `{healthz}/rules`, its metrics on `{metrics}/metrics`.
+pub struct DryRunProxy {
+    pub proc: Proc,
+    pub healthz_port: u16,
+    pub healthz: String,
+    pub metrics: String,
+}
+
+pub fn dry_run_proxy(binary: &Path, api_url: &str, node: &str, extra: &[&str]) -> DryRunProxy {
+    let [healthz_port, metrics_port] = free_ports::<2>();
+    let (healthz_bind, metrics_bind) = (format!("127.0.0.1:{healthz_port}"), format!("127.0.0.1:{metrics_port}"));
+    let mut args = vec![
+        "--server",
+        api_url,
+        "--dry-run",
+        "--hostname-override",
+        node,
+        "--healthz-bind-address",
+        &healthz_bind,
+        "--metrics-bind-address",
+        &metrics_bind,
+    ];
+    args.extend_from_slice(extra);
+    DryRunProxy {
+        proc: spawn(binary, &args),
+        healthz_port,
+        healthz: format!("http://{healthz_bind}"),
+        metrics: format!("http://{metrics_bind}"),
+    }
 }
 
 /// The workspace's target directory (where `cargo build` puts binaries).

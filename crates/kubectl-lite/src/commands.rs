@@ -63,6 +63,34 @@ async fn send(client: &Client, req: Request<Vec<u8>>) -> Result<Value, CliError>
     serde_json::from_str(&text).map_err(|e| CliError(format!("error: {e}")))
 }
 
+/// A GET of `path`, parsed.
+async fn get_json(client: &Client, path: &str) -> Result<Value, CliError> {
+    send(client, Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await
+}
+
+/// The items of a list.
+fn items(list: &Value) -> Vec<Value> {
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// A Service's EndpointSlices (by their `kubernetes.io/service-name` label).
+async fn service_slices(client: &Client, ns: &str, name: &str) -> Result<Vec<Value>, CliError> {
+    let path = format!(
+        "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"
+    );
+    Ok(items(&get_json(client, &path).await?))
+}
+
+/// The Events about one object (in `ns`, or in every namespace).
+async fn events_about(client: &Client, ns: Option<&str>, kind: &str, name: &str) -> Result<Vec<Value>, CliError> {
+    let events = match ns {
+        Some(ns) => format!("/api/v1/namespaces/{ns}/events"),
+        None => "/api/v1/events".to_string(),
+    };
+    let path = format!("{events}?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3D{kind}");
+    Ok(items(&get_json(client, &path).await?))
+}
+
 /// `service/myapp`, `deployment.apps/web`: how kubectl names an object.
 pub fn object_name(r: &ResourceType, name: &str) -> String {
     let kind = r.kind.to_lowercase();
@@ -205,7 +233,7 @@ pub async fn get(
         Some(format @ ("yaml" | "json" | "name")) => {
             let mut objects = Vec::new();
             for path in paths {
-                let v = send(client, Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+                let v = get_json(client, &path).await?;
                 match v.get("items").and_then(Value::as_array) {
                     Some(items) => objects.extend(items.iter().cloned()),
                     None => objects.push(v),
@@ -373,8 +401,7 @@ pub async fn delete(
 
 /// Every node's name and InternalIP (where its proxy serves `/rules`).
 async fn node_addresses(client: &Client) -> Result<Vec<(String, String)>, CliError> {
-    let nodes =
-        send(client, Request::get("/api/v1/nodes").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    let nodes = get_json(client, "/api/v1/nodes").await?;
     Ok(nodes["items"]
         .as_array()
         .into_iter()
@@ -441,18 +468,10 @@ pub async fn trace(
         return Err(CliError(format!("error: kubectl-lite traces services only, not {}", r.plural)));
     }
     let ns = &scope.namespace;
-    let get = |path: String| Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()));
-    let list = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
-    let svc = send(client, get(item_path(r, ns, name))?).await?;
-    let slices = send(client, get(format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"))?).await?;
-    let pods = send(client, get(format!("/api/v1/namespaces/{ns}/pods"))?).await?;
-    let events = send(
-        client,
-        get(format!(
-            "/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3DService"
-        ))?,
-    )
-    .await?;
+    let svc = get_json(client, &item_path(r, ns, name)).await?;
+    let slices = service_slices(client, ns, name).await?;
+    let pods = items(&get_json(client, &format!("/api/v1/namespaces/{ns}/pods")).await?);
+    let events = events_about(client, Some(ns), "Service", name).await?;
     let mut reports = Vec::new();
     for (node, ip) in node_addresses(client).await? {
         let report = match fetch_from_proxy(&ip, proxy_port, "/programmed").await {
@@ -463,7 +482,7 @@ pub async fn trace(
         };
         reports.push((node, report));
     }
-    out.push_str(&crate::trace::trace(&svc, &list(&slices), &list(&pods), &list(&events), &reports));
+    out.push_str(&crate::trace::trace(&svc, &slices, &pods, &events, &reports));
     Ok(())
 }
 
@@ -478,27 +497,16 @@ pub async fn describe(
 ) -> Result<(), CliError> {
     let r = resource(type_)?;
     let ns = &scope.namespace;
-    let get = |path: String| Request::get(path).body(Vec::new()).map_err(|e| CliError(e.to_string()));
-    let list = |v: &Value| v["items"].as_array().cloned().unwrap_or_default();
-    let obj = send(client, get(item_path(r, ns, name))?).await?;
-    let events_path =
-        if r.namespaced { format!("/api/v1/namespaces/{ns}/events") } else { "/api/v1/events".to_string() };
-    let events = send(
-        client,
-        get(format!("{events_path}?fieldSelector=involvedObject.name%3D{name}%2CinvolvedObject.kind%3D{}", r.kind))?,
-    )
-    .await?;
-    let (events, now) = (list(&events), jiff::Timestamp::now());
+    let obj = get_json(client, &item_path(r, ns, name)).await?;
+    let events = events_about(client, r.namespaced.then_some(ns.as_str()), r.kind, name).await?;
+    let now = jiff::Timestamp::now();
     let text = match r.kind {
-        "Service" => {
-            let slices = send(client, get(format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D{name}"))?).await?;
-            crate::describe::service(&obj, &list(&slices), &events, now)
-        }
+        "Service" => crate::describe::service(&obj, &service_slices(client, ns, name).await?, &events, now),
         "Pod" => crate::describe::pod(&obj, &events, now),
         "Deployment" => crate::describe::deployment(&obj, &events, now),
         "Node" => {
-            let pods = send(client, get(format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}"))?).await?;
-            crate::describe::node(&obj, &list(&pods), &events, now)
+            let pods = get_json(client, &format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}")).await?;
+            crate::describe::node(&obj, &items(&pods), &events, now)
         }
         _ => {
             return Err(CliError(format!(
@@ -534,7 +542,7 @@ pub async fn scale(
 
 /// `kubectl version`: this client, and the server's `/version`.
 pub async fn version(client: &Client, out: &mut String) -> Result<(), CliError> {
-    let v = send(client, Request::get("/version").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    let v = get_json(client, "/version").await?;
     let _ = writeln!(out, "Client Version: v{}-lite", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(out, "Server Version: {}", v["gitVersion"].as_str().unwrap_or("unknown"));
     Ok(())
@@ -545,14 +553,14 @@ pub async fn version(client: &Client, out: &mut String) -> Result<(), CliError> 
 pub async fn api_resources(client: &Client, out: &mut String) -> Result<(), CliError> {
     let mut rows: Vec<[String; 5]> = Vec::new();
     let mut group_versions = vec!["/api/v1".to_string()];
-    let groups = send(client, Request::get("/apis").body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+    let groups = get_json(client, "/apis").await?;
     for g in groups["groups"].as_array().into_iter().flatten() {
         if let Some(gv) = g.pointer("/preferredVersion/groupVersion").and_then(Value::as_str) {
             group_versions.push(format!("/apis/{gv}"));
         }
     }
     for path in group_versions {
-        let list = send(client, Request::get(&path).body(Vec::new()).map_err(|e| CliError(e.to_string()))?).await?;
+        let list = get_json(client, &path).await?;
         let gv = list["groupVersion"].as_str().unwrap_or("").to_string();
         for r in list["resources"]
             .as_array()
@@ -664,11 +672,7 @@ pub async fn rollout(client: &Client, name: &str, scope: &Scope, mut emit: impl 
     let r = resource("deployments")?;
     let mut last = String::new();
     loop {
-        let d = send(
-            client,
-            Request::get(item_path(r, &scope.namespace, name)).body(Vec::new()).map_err(|e| CliError(e.to_string()))?,
-        )
-        .await?;
+        let d = get_json(client, &item_path(r, &scope.namespace, name)).await?;
         let (text, done) = rollout_status(&d)?;
         if text != last {
             emit(&text);
@@ -695,11 +699,7 @@ pub async fn expose(
     if r.kind != "Deployment" && r.kind != "Service" && r.kind != "Pod" {
         return Err(CliError(format!("error: cannot expose a {}", r.kind)));
     }
-    let obj = send(
-        client,
-        Request::get(item_path(r, &scope.namespace, name)).body(Vec::new()).map_err(|e| CliError(e.to_string()))?,
-    )
-    .await?;
+    let obj = get_json(client, &item_path(r, &scope.namespace, name)).await?;
     let svc = expose_service(&obj, service)?;
     let req = Request::post(collection_path(resource("services")?, scope))
         .header("Content-Type", "application/json")

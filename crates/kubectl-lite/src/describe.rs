@@ -47,7 +47,8 @@ pub fn tabwriter(text: &str) -> String {
     out
 }
 
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
+/// The string at JSON pointer `p`, or "" (the describers' and the trace's reader).
+pub(crate) fn s<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 

@@ -13,6 +13,7 @@
 //!
 //! Then each pod of the namespace, and why it is, or is not, an endpoint.
 
+use crate::describe::s;
 use api::printers::format_labels;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -22,10 +23,6 @@ pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time
 /// What a node's proxy says of the Service: its `/programmed` entry, none
 /// (no rules there yet), or why it could not be asked.
 pub type NodeReport = (String, Result<Option<Value>, String>);
-
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
 
 fn time(t: &str) -> Option<jiff::Timestamp> {
     t.parse().ok()

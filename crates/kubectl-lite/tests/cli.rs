@@ -2,7 +2,7 @@
 //! kubectl as the reference for every table it prints.
 
 use e2e::{
-    eventually, free_port, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
+    dry_run_proxy, eventually, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
 };
 use std::path::Path;
 use std::process::{Command, Output};
@@ -97,21 +97,8 @@ fn prints_what_kubectl_prints() {
     kubectl_ok(&kc, &["apply", "-f", node.to_str().unwrap()]);
     let status = r#"{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}],"conditions":[{"type":"Ready","status":"True"}]}}"#;
     kubectl_ok(&kc, &["patch", "node", "node1", "--subresource=status", "--type=merge", "-p", status]);
-    let rules_port = free_port();
-    let _proxy = spawn(
-        &workspace_binary("proxy"),
-        &[
-            "--server",
-            &api.url,
-            "--dry-run",
-            "--hostname-override",
-            "node1",
-            "--healthz-bind-address",
-            &format!("127.0.0.1:{rules_port}"),
-            "--metrics-bind-address",
-            "127.0.0.1:0",
-        ],
-    );
+    let proxy = dry_run_proxy(&workspace_binary("proxy"), &api.url, "node1", &[]);
+    let rules_port = proxy.healthz_port;
     let cluster_ip = table_rows(&kubectl_ok(&kc, &["get", "svc", "myapp"]))[1][2].clone();
     let view = eventually(
         "the node's table",

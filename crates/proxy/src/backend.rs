@@ -34,8 +34,7 @@ const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 /// The IPVS mode's state between syncs.
 pub struct IpvsState {
     table: TableSyncer<IpvsKernel>,
-    /// `kube-ipvs0`'s addresses after the last sync (`None`: ask).
-    bound: Option<BTreeSet<IpAddr>>,
+    addresses: HeldAddresses,
     /// The companion nftables ruleset last loaded.
     ruleset: Option<String>,
     masquerade: Masquerade,
@@ -45,7 +44,7 @@ pub enum Backend {
     Nftables,
     DryRun,
     Ipvs(Mutex<IpvsState>),
-    Userspace(crate::userspace::Userspace),
+    Userspace(crate::userspace::Userspace, Mutex<HeldAddresses>),
 }
 
 /// Whether the running kernel has IPVS (loaded or built in).
@@ -68,14 +67,19 @@ impl Backend {
                 ipvs_sysctls();
                 Ok(Self::Ipvs(Mutex::new(IpvsState {
                     table: TableSyncer::new(IpvsKernel::open()?, GRACE),
-                    bound: None,
+                    addresses: HeldAddresses::new(IPVS_ADDRESSES),
                     ruleset: None,
                     masquerade,
                 })))
             }
-            "userspace" => Ok(Self::Userspace(Default::default())),
+            "userspace" => Ok(Self::userspace()),
             other => anyhow::bail!("unknown --proxy-mode {other:?}: choose ipvs, nftables or userspace"),
         }
+    }
+
+    /// The userspace mode, with no address held yet.
+    pub fn userspace() -> Self {
+        Self::Userspace(Default::default(), Mutex::new(HeldAddresses::new(USERSPACE_ADDRESSES)))
     }
 
     /// Makes the kernel match `state`. `changed` names the virtual servers
@@ -89,8 +93,8 @@ impl Backend {
                 Ok(0)
             }
             Self::Ipvs(s) => sync_ipvs(&mut s.lock().unwrap_or_else(|e| e.into_inner()), state, changed),
-            Self::Userspace(u) => {
-                USERSPACE_ADDRESSES.sync(&state.bound_addresses)?;
+            Self::Userspace(u, held) => {
+                held.lock().unwrap_or_else(|e| e.into_inner()).sync(&state.bound_addresses, changed.is_none())?;
                 u.sync(&state.table).map(|()| 0)
             }
         }
@@ -110,7 +114,7 @@ impl Backend {
                 IPVS_ADDRESSES.remove_all()?;
                 Self::Nftables.cleanup()
             }
-            Self::Userspace(u) => {
+            Self::Userspace(u, _) => {
                 u.close_all();
                 USERSPACE_ADDRESSES.remove_all()
             }
@@ -181,7 +185,13 @@ impl AddressHolder {
     /// The proxy's addresses there now.
     pub fn addresses(&self) -> anyhow::Result<BTreeSet<IpAddr>> {
         let mut links = Links::open()?;
-        let Some(index) = self.index(&mut links)? else { return Ok(BTreeSet::new()) };
+        match self.index(&mut links)? {
+            Some(index) => self.addresses_on(&mut links, index),
+            None => Ok(BTreeSet::new()),
+        }
+    }
+
+    fn addresses_on(&self, links: &mut Links, index: u32) -> anyhow::Result<BTreeSet<IpAddr>> {
         Ok(links
             .addresses(index, self.label)?
             .into_iter()
@@ -198,7 +208,7 @@ impl AddressHolder {
             true => links.ensure_dummy(self.device)?,
             false => self.index(&mut links)?.ok_or_else(|| anyhow::anyhow!("no interface {}", self.device))?,
         };
-        let have = self.addresses()?;
+        let have = self.addresses_on(&mut links, index)?;
         for a in want.difference(&have) {
             links.add_address(index, *a, self.label)?;
         }
@@ -221,6 +231,34 @@ impl AddressHolder {
     }
 }
 
+/// An [`AddressHolder`] and what it held after the last sync, so that a
+/// sync whose addresses did not change costs no netlink request.
+pub struct HeldAddresses {
+    holder: AddressHolder,
+    /// `None`: unknown (at first, and after a failure): ask the kernel.
+    held: Option<BTreeSet<IpAddr>>,
+}
+
+impl HeldAddresses {
+    pub fn new(holder: AddressHolder) -> Self {
+        Self { holder, held: None }
+    }
+
+    /// Holds exactly `want` (`full`: check the kernel even if nothing
+    /// changed); returns what was held before.
+    pub fn sync(&mut self, want: &BTreeSet<IpAddr>, full: bool) -> anyhow::Result<BTreeSet<IpAddr>> {
+        if let (false, Some(held)) = (full, &self.held) {
+            if held == want {
+                return Ok(held.clone());
+            }
+        }
+        self.held = None;
+        let before = self.holder.sync(want)?;
+        self.held = Some(want.clone());
+        Ok(before)
+    }
+}
+
 fn sync_ipvs(
     s: &mut IpvsState,
     state: &DesiredState,
@@ -229,13 +267,8 @@ fn sync_ipvs(
     let full = changed.is_none();
     // The dummy interface's addresses: those it had count as ours too, so
     // the virtual servers of a Service deleted while we were down are found.
-    let mut bound = state.bound_addresses.clone();
-    if full || s.bound.as_ref() != Some(&state.bound_addresses) {
-        let before = IPVS_ADDRESSES.sync(&state.bound_addresses);
-        s.bound = None;
-        bound.extend(before?);
-        s.bound = Some(state.bound_addresses.clone());
-    }
+    let mut bound = s.addresses.sync(&state.bound_addresses, full)?;
+    bound.extend(state.bound_addresses.iter().copied());
     let ops = s.table.sync(&state.table, changed, |k| owned(k, &bound, &state.node_addresses), Instant::now())?;
     // The companion rules change only when virtual servers come or go.
     let structural = ops.iter().any(|op| matches!(op, Op::AddVirtualServer { .. } | Op::DeleteVirtualServer { .. }));

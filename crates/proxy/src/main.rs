@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         if proxy::backend::kernel_has_ipvs() {
             Backend::for_mode("ipvs", false, Masquerade::default())?.cleanup()?;
         }
-        Backend::Userspace(Default::default()).cleanup()?;
+        Backend::userspace().cleanup()?;
         return Backend::Nftables.cleanup();
     }
     let masquerade = Masquerade { all: flags.masquerade_all, cluster_cidr: flags.cluster_cidr };

@@ -7,7 +7,7 @@
 //! The VM prints what it sees between markers; the test reads its console
 //! and changes the cluster when it says `STEP ...`.
 
-use e2e::{eventually_async, free_port, http, spawn, workspace_binary, Apiserver, Etcd};
+use e2e::{dry_run_proxy, eventually_async, http, spawn, workspace_binary, Apiserver, Etcd};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -114,24 +114,9 @@ async fn ipvs_mode_in_a_vm_programs_the_kernel_and_its_pods_answer() {
     }
 
     // What the proxy computes for the VM's node.
-    let rules_port = free_port();
-    let _dry = spawn(
-        Path::new(env!("CARGO_BIN_EXE_proxy")),
-        &[
-            "--server",
-            &api.url,
-            "--dry-run",
-            "--hostname-override",
-            "vm",
-            "--nodeport-addresses",
-            "10.0.2.15",
-            "--healthz-bind-address",
-            &format!("127.0.0.1:{rules_port}"),
-            "--metrics-bind-address",
-            "127.0.0.1:0",
-        ],
-    );
-    let rules_url = format!("http://127.0.0.1:{rules_port}");
+    let proxy =
+        dry_run_proxy(Path::new(env!("CARGO_BIN_EXE_proxy")), &api.url, "vm", &["--nodeport-addresses", "10.0.2.15"]);
+    let rules_url = proxy.healthz.clone();
     let want = eventually_async(
         "the computed table",
         async || parse(&http("GET", &rules_url, "/rules", None, "").1),

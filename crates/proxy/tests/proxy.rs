@@ -3,7 +3,7 @@
 //! a real kernel, with pods as network namespaces behind a node's bridge.
 
 use e2e::netns::{exec, NodeNet};
-use e2e::{eventually_async, free_port, http, spawn, workspace_binary, Apiserver, Etcd, Proc};
+use e2e::{dry_run_proxy, eventually_async, http, spawn, workspace_binary, Apiserver, Etcd, Proc};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -57,22 +57,8 @@ async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
         make_pod(&pods, name, ip, true).await;
     }
 
-    let (healthz, metrics) = (free_port(), free_port());
-    let _proxy = spawn(
-        Path::new(env!("CARGO_BIN_EXE_proxy")),
-        &[
-            "--server",
-            &api.url,
-            "--dry-run",
-            "--hostname-override",
-            "node1",
-            "--healthz-bind-address",
-            &format!("127.0.0.1:{healthz}"),
-            "--metrics-bind-address",
-            &format!("127.0.0.1:{metrics}"),
-        ],
-    );
-    let healthz_url = format!("http://127.0.0.1:{healthz}");
+    let proxy = dry_run_proxy(Path::new(env!("CARGO_BIN_EXE_proxy")), &api.url, "node1", &[]);
+    let healthz_url = proxy.healthz.clone();
     let want = format!(
         "TCP  {ip}:80 rr\n  -> 10.244.1.31:80               Masq    1      0          0         \n  -> 10.244.1.32:80               Masq    1      0          0         \n  -> 10.244.2.41:80               Masq    1      0          0         \n"
     );
@@ -100,7 +86,7 @@ async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
         |r| !r.contains("10.244.1.32"),
     )
     .await;
-    let (_, text) = http("GET", &format!("http://127.0.0.1:{metrics}"), "/metrics", None, "");
+    let (_, text) = http("GET", &proxy.metrics, "/metrics", None, "");
     let count = text
         .lines()
         .find_map(|l| l.strip_prefix("kubeproxy_network_programming_duration_seconds_count "))

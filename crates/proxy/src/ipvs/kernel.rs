@@ -1,7 +1,8 @@
 //! The sockets the proxy talks to the kernel through: [`Channel`], one
 //! netlink socket exchanging acknowledged requests, and on it [`IpvsKernel`]:
 //! generic netlink, family "IPVS", which reads the table (`ipvsadm -Ln`) and
-//! applies operations (`ipvsadm -A/-E/-D/-a/-e/-d`), one request each.
+//! applies operations (`ipvsadm -A/-E/-D/-a/-e/-d`), one acknowledged
+//! request each, many per datagram.
 
 use super::messages::{self, family_of, parse_dest, parse_service, CMD_ATTR_DEST, CMD_ATTR_SERVICE};
 use super::netlink::{
