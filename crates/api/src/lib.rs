@@ -15,12 +15,16 @@
 //! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
 //! - [`readiness`]: whether a Pod or a Node is ready.
+//! - [`well_known`]: labels, annotations, media types and defaults that
+//!   several components spell the same way, defined once.
+//! - [`json`]: small helpers for reading `serde_json::Value` objects.
 //!
 //! Objects are `k8s-openapi` types where a rule needs the schema (Service)
 //! and `serde_json::Value` where it only reads a few fields (printers).
 
 pub mod duration;
 pub mod field_errors;
+pub mod json;
 pub mod printers;
 pub mod protobuf;
 pub mod readiness;
@@ -28,6 +32,7 @@ pub mod resources;
 pub mod selectors;
 pub mod service;
 pub mod smp;
+pub mod well_known;
 pub mod workloads;
 
 pub use k8s_openapi;

@@ -7,6 +7,7 @@
 //! prints whatever the store holds.
 
 use crate::duration::human_duration;
+use crate::json::str_at as s;
 use serde_json::{json, Value};
 
 /// One column: `PORT(S)`, a string, shown by default (priority 0) or only
@@ -106,10 +107,6 @@ pub fn columns(kind: &str) -> Vec<Column> {
         ],
         _ => vec![NAME, AGE],
     }
-}
-
-fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 fn or_none(s: String) -> String {

@@ -54,6 +54,21 @@ impl ResourceType {
         }
     }
 
+    /// The URL of a collection: `/api/v1/namespaces/default/services`, or
+    /// every namespace's (`/api/v1/services`) when `namespace` is `None`.
+    pub fn collection_path(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{}/namespaces/{ns}/{}", self.group_version_path(), self.plural),
+            _ => format!("{}/{}", self.group_version_path(), self.plural),
+        }
+    }
+
+    /// The URL of one object: `/api/v1/namespaces/default/services/myapp`
+    /// (a cluster-scoped resource ignores `namespace`).
+    pub fn path(&self, namespace: Option<&str>, name: &str) -> String {
+        format!("{}/{name}", self.collection_path(namespace))
+    }
+
     /// The etcd key of one object: `/registry/services/specs/default/myapp`.
     pub fn etcd_key(&self, namespace: Option<&str>, name: &str) -> String {
         match namespace {
@@ -155,6 +170,14 @@ mod tests {
         assert_eq!(NAMESPACES.etcd_key(Some("ignored"), "default"), "/registry/namespaces/default");
         assert_eq!(PODS.etcd_collection_prefix(None), "/registry/pods/");
         assert_eq!(PODS.etcd_collection_prefix(Some("a")), "/registry/pods/a/");
+    }
+
+    #[test]
+    fn urls_follow_the_api_layout() {
+        assert_eq!(SERVICES.path(Some("default"), "myapp"), "/api/v1/namespaces/default/services/myapp");
+        assert_eq!(SERVICES.collection_path(None), "/api/v1/services");
+        assert_eq!(DEPLOYMENTS.collection_path(Some("a")), "/apis/apps/v1/namespaces/a/deployments");
+        assert_eq!(NODES.path(Some("ignored"), "node1"), "/api/v1/nodes/node1");
     }
 
     #[test]

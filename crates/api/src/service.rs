@@ -15,8 +15,6 @@ use std::net::IpAddr;
 
 pub const TYPES: [&str; 4] = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 pub const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
-/// Upstream's default ClientIP affinity timeout: three hours.
-pub const DEFAULT_AFFINITY_TIMEOUT: i32 = 10800;
 pub const MAX_AFFINITY_TIMEOUT: i32 = 86400;
 
 /// `spec.type`, defaulted.
@@ -58,7 +56,7 @@ pub fn set_defaults(svc: &mut Service) {
     if spec.session_affinity.as_deref() == Some("ClientIP") {
         let cfg = spec.session_affinity_config.get_or_insert_with(SessionAffinityConfig::default);
         let client_ip = cfg.client_ip.get_or_insert_with(ClientIPConfig::default);
-        client_ip.timeout_seconds.get_or_insert(DEFAULT_AFFINITY_TIMEOUT);
+        client_ip.timeout_seconds.get_or_insert(crate::well_known::DEFAULT_AFFINITY_TIMEOUT_SECONDS);
     } else if spec.session_affinity.as_deref() == Some("None") {
         spec.session_affinity_config = None;
     }

@@ -77,14 +77,14 @@ pub async fn refresh_endpoints(
     ips.sort();
     let addresses: Vec<Value> = ips.iter().map(|ip| json!({ "ip": ip.to_string() })).collect();
     let endpoints = json!({
-        "metadata": { "name": "kubernetes", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+        "metadata": { "name": "kubernetes", "labels": { (api::well_known::SKIP_MIRROR_LABEL): "true" } },
         "subsets": [{ "addresses": addresses, "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }],
     });
     reconcile(registry, &ENDPOINTS, Some("default"), endpoints).await?;
     let slice_endpoints: Vec<Value> =
         ips.iter().map(|ip| json!({ "addresses": [ip.to_string()], "conditions": { "ready": true } })).collect();
     let slice = json!({
-        "metadata": { "name": "kubernetes", "labels": { "kubernetes.io/service-name": "kubernetes" } },
+        "metadata": { "name": "kubernetes", "labels": { (api::well_known::SERVICE_NAME_LABEL): "kubernetes" } },
         "addressType": if advertise.is_ipv4() { "IPv4" } else { "IPv6" },
         "endpoints": slice_endpoints,
         "ports": [{ "name": "https", "port": port, "protocol": "TCP" }],

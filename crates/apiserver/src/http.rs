@@ -510,7 +510,7 @@ fn watch(
     let stream =
         futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok::<_, std::convert::Infallible>)));
     let mut resp = Response::new(Body::from_stream(stream));
-    let ct = if table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    let ct = if table { api::well_known::TABLE_MEDIA_TYPE } else { "application/json" };
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     Ok(resp)
 }

@@ -170,7 +170,7 @@ pub async fn get(
         return Ok(());
     }
     let r = resource(type_)?;
-    let table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let table_accept = api::well_known::TABLE_ACCEPT;
     let with_selector = |path: String| match selector {
         Some(s) => format!("{path}?labelSelector={}", s.replace('=', "%3D").replace(',', "%2C").replace(' ', "%20")),
         None => path,
@@ -605,7 +605,7 @@ pub async fn api_resources(client: &Client, out: &mut String) -> Result<(), CliE
 pub async fn watch(client: &Client, type_: &str, scope: &Scope, mut emit: impl FnMut(&str)) -> Result<(), CliError> {
     use futures_util::StreamExt;
     let r = resource(type_)?;
-    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let accept = api::well_known::TABLE_ACCEPT;
     let with_ns = scope.all_namespaces && r.namespaced;
     let get = |path: String| {
         Request::get(path).header("Accept", accept).body(Vec::new()).map_err(|e| CliError(e.to_string()))

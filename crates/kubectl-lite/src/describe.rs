@@ -47,10 +47,7 @@ pub fn tabwriter(text: &str) -> String {
     out
 }
 
-/// The string at JSON pointer `p`, or "" (the describers' and the trace's reader).
-pub(crate) fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
+pub(crate) use api::json::str_at as s;
 
 /// `key=value` lines for labels, `key: value` for annotations (kubectl's),
 /// at `indent`; continuation lines leave the key cell empty.
@@ -77,7 +74,7 @@ fn map_lines(out: &mut String, key: &str, map: Option<&Value>, sep: &str, skip: 
     map_lines_at(out, "", key, map, sep, skip)
 }
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use api::well_known::LAST_APPLIED_CONFIGURATION as LAST_APPLIED;
 
 /// Name, Namespace (if any), Labels and Annotations, as every describer starts.
 fn metadata(out: &mut String, obj: &Value, with_namespace: bool) {
@@ -170,13 +167,7 @@ pub fn service(svc: &Value, slices: &[Value], events: &[Value], now: jiff::Times
     let mut out = String::new();
     out.push_str(&format!("Name:\t{}\nNamespace:\t{}\n", s(svc, "/metadata/name"), s(svc, "/metadata/namespace")));
     map_lines(&mut out, "Labels", svc.pointer("/metadata/labels"), "=", &[]);
-    map_lines(
-        &mut out,
-        "Annotations",
-        svc.pointer("/metadata/annotations"),
-        ": ",
-        &["kubectl.kubernetes.io/last-applied-configuration"],
-    );
+    map_lines(&mut out, "Annotations", svc.pointer("/metadata/annotations"), ": ", &[LAST_APPLIED]);
     out.push_str(&format!("Selector:\t{}\n", format_labels(svc.pointer("/spec/selector"))));
     let ty = s(svc, "/spec/type");
     out.push_str(&format!("Type:\t{ty}\n"));

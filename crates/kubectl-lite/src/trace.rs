@@ -18,7 +18,7 @@ use api::printers::format_labels;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+use api::well_known::LAST_CHANGE_TRIGGER_TIME as TRIGGER_TIME;
 
 /// What a node's proxy says of the Service: its `/programmed` entry, none
 /// (no rules there yet), or why it could not be asked.

@@ -48,7 +48,7 @@ fn kernel_version() -> String {
 async fn register(client: &Client, opts: &Options) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": opts.node_name, "labels": {"kubernetes.io/hostname": opts.node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+        "metadata": {"name": opts.node_name, "labels": {(api::well_known::HOSTNAME_LABEL): opts.node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
         "spec": {"podCIDR": opts.runtime.pod_cidr.to_string(), "podCIDRs": [opts.runtime.pod_cidr.to_string()]},
     }))?;
     match nodes.create(&PostParams::default(), &node).await {

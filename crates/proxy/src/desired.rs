@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// A Service may pick its own IPVS scheduler: `proxy.mini-k8s.io/ipvs-scheduler: wrr`.
-pub const SCHEDULER_ANNOTATION: &str = "proxy.mini-k8s.io/ipvs-scheduler";
-pub const DEFAULT_AFFINITY_TIMEOUT: u32 = 10800;
+pub use api::well_known::IPVS_SCHEDULER_ANNOTATION as SCHEDULER_ANNOTATION;
 
 /// Who and where this proxy is.
 #[derive(Debug, Clone)]
@@ -99,7 +98,7 @@ fn real_servers(
 
 /// The Service an EndpointSlice belongs to, by its `kubernetes.io/service-name` label.
 pub fn service_of(slice: &EndpointSlice) -> Option<(&str, &str)> {
-    let name = slice.metadata.labels.as_ref()?.get("kubernetes.io/service-name")?;
+    let name = slice.metadata.labels.as_ref()?.get(api::well_known::SERVICE_NAME_LABEL)?;
     Some((slice.metadata.namespace.as_deref().unwrap_or(""), name.as_str()))
 }
 
@@ -144,7 +143,7 @@ pub fn service_state(svc: &Service, slices: &[&EndpointSlice], node: &Node) -> D
                 .as_ref()
                 .and_then(|c| c.client_ip.as_ref())
                 .and_then(|c| c.timeout_seconds)
-                .map_or(DEFAULT_AFFINITY_TIMEOUT, |t| t as u32)
+                .map_or(api::well_known::DEFAULT_AFFINITY_TIMEOUT_SECONDS as u32, |t| t as u32)
         });
         let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
         let external_local = spec.external_traffic_policy.as_deref() == Some("Local");

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+use api::well_known::LAST_CHANGE_TRIGGER_TIME as TRIGGER_TIME;
 
 enum Watched {
     Service(Box<watcher::Event<Service>>),

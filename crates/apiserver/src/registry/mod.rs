@@ -19,6 +19,7 @@ use crate::allocation::Allocators;
 use crate::error::ApiError;
 use crate::storage::{encode, with_resource_version, Guard, Store, StoreError, Txn};
 use api::field_errors::FieldError;
+pub use api::json::str_at;
 use api::resources::{ResourceType, NAMESPACES, PODS, SERVICES};
 use api::selectors::{FieldSelector, LabelSelector};
 use k8s_openapi::api::core::v1::Service;
@@ -102,10 +103,6 @@ fn field_value(obj: &Value, field: &str) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     })
-}
-
-pub fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 fn now() -> String {

@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
-pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+pub use api::well_known::POD_TEMPLATE_HASH_LABEL as TEMPLATE_HASH_LABEL;
 
 /// The template's hash, rendered in upstream's alphabet: FNV-1a over the
 /// template's JSON, its decimal digits mapped onto `bcdf…789`, so it reads

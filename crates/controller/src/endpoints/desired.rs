@@ -24,10 +24,9 @@ use std::collections::BTreeMap;
 pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
 /// Upstream's default cap on endpoints in one EndpointSlice.
 pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
-pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
-pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
+pub use api::well_known::{
+    LAST_CHANGE_TRIGGER_TIME as TRIGGER_TIME, MANAGED_BY_LABEL, OVER_CAPACITY, SERVICE_NAME_LABEL,
+};
 pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
 /// One pod as an endpoint of one Service.

@@ -69,8 +69,11 @@ async fn main() -> anyhow::Result<()> {
         let mut s = watcher(slices, watcher::Config::default()).applied_objects().boxed();
         while let Some(Ok(slice)) = s.next().await {
             let ready = slice.endpoints.iter().any(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true));
-            let name =
-                slice.metadata.labels.and_then(|l| l.get("kubernetes.io/service-name").cloned()).unwrap_or_default();
+            let name = slice
+                .metadata
+                .labels
+                .and_then(|l| l.get(api::well_known::SERVICE_NAME_LABEL).cloned())
+                .unwrap_or_default();
             let _ = tx.send((name, ready));
         }
     });

@@ -101,7 +101,7 @@ fn slice(i: usize, generation: usize) -> Arc<EndpointSlice> {
         .collect();
     Arc::new(
         serde_json::from_value(json!({"metadata":{"name":format!("svc-{i}-x"),"namespace":"bench",
-            "labels":{"kubernetes.io/service-name":format!("svc-{i}")}},"addressType":"IPv4",
+            "labels":{(api::well_known::SERVICE_NAME_LABEL):format!("svc-{i}")}},"addressType":"IPv4",
             "ports":[{"name":"http","port":8080,"protocol":"TCP"}],"endpoints":endpoints}))
         .expect("an EndpointSlice"),
     )
