@@ -1,15 +1,18 @@
 //! The proxy's loop: watch Services, EndpointSlices and this Node; after the
 //! first full list of each, keep the desired state up to date
 //! ([`ChangeTracker`]) and hand what changed to the backend; at each resync,
-//! the whole state, to repair drift. A burst of changes is coalesced into
-//! one sync.
+//! the whole state, to repair drift. The loop is the shared
+//! [`informer::reconcile`] with one key, `()`: a burst of changes is
+//! coalesced into one sync, a failed sync is retried in full (backing off),
+//! and each sync asks to come back at the next resync.
 
 use crate::backend::Backend;
 use crate::changes::{ChangeTracker, ObjectKey};
 use crate::desired::{service_of, Node};
 use crate::status::Status;
-use futures_util::{stream, FutureExt, StreamExt};
+use futures_util::stream;
 use informer::cache::{watch, Cache};
+use informer::reconcile::{Action, Backoff, Reconciler};
 use k8s_openapi::api::core::v1::{Node as NodeObject, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
@@ -17,7 +20,7 @@ use kube::runtime::watcher;
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use api::well_known::LAST_CHANGE_TRIGGER_TIME as TRIGGER_TIME;
 
@@ -49,6 +52,124 @@ fn node_addresses(opts: &Options, node: Option<&NodeObject>) -> Vec<IpAddr> {
         .collect()
 }
 
+struct Proxy {
+    opts: Options,
+    backend: Backend,
+    status: Status,
+    services: Cache<Service>,
+    slices: Cache<EndpointSlice>,
+    nodes: Cache<NodeObject>,
+    tracker: ChangeTracker,
+    /// When the kernel was last synced in full; `None`: never, or the last
+    /// sync failed, so the next one is full.
+    last_full: Option<Instant>,
+    /// Trigger times of the slice changes not yet in the kernel.
+    pending_triggers: Vec<(ObjectKey, jiff::Timestamp)>,
+    /// Services whose rules changed and are not yet reported as programmed.
+    unreported: BTreeSet<ObjectKey>,
+}
+
+impl Proxy {
+    fn this_node(&self) -> Node {
+        Node {
+            name: self.opts.node_name.clone(),
+            addresses: node_addresses(&self.opts, self.nodes.values().next().map(|n| n.as_ref())),
+            scheduler: self.opts.scheduler.clone(),
+        }
+    }
+}
+
+impl Reconciler for Proxy {
+    type Event = Watched;
+    type Key = ();
+    type Error = anyhow::Error;
+    const NAME: &'static str = "proxy";
+
+    fn on_event(&mut self, event: Watched) -> Vec<()> {
+        match event {
+            Watched::Service(ev) => {
+                for (old, new) in self.services.apply(*ev) {
+                    self.tracker.service_changed(old.as_ref(), new.as_ref());
+                }
+            }
+            Watched::Slice(ev) => {
+                // Only changes seen live count towards the latency: a
+                // (re)list brings objects whose trigger time may be old.
+                let live = self.slices.synced && matches!(*ev, watcher::Event::Apply(_) | watcher::Event::Delete(_));
+                for (old, new) in self.slices.apply(*ev) {
+                    if live {
+                        let trigger: Option<jiff::Timestamp> =
+                            new.as_ref().and_then(|s| s.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?.parse().ok());
+                        let service =
+                            new.as_deref().and_then(service_of).map(|(ns, n)| (ns.to_string(), n.to_string()));
+                        self.pending_triggers.extend(service.zip(trigger));
+                    }
+                    self.tracker.slice_changed(old.as_ref(), new.as_ref());
+                }
+            }
+            Watched::Node(ev) => {
+                self.nodes.apply(*ev);
+                let node = self.this_node();
+                self.tracker.set_node(node);
+            }
+        }
+        vec![()]
+    }
+
+    /// The Node's list too (one object, or none), so that the first sync
+    /// already has the node's addresses for the NodePorts.
+    fn synced(&self) -> bool {
+        self.services.synced && self.slices.synced && self.nodes.synced
+    }
+
+    /// One sync: incremental with what changed, or in full (the first, at
+    /// each resync, and after a failure).
+    async fn reconcile(&mut self, _: &(), _since: SystemTime) -> anyhow::Result<Action> {
+        let started = Instant::now();
+        let full = self.last_full.is_none_or(|t| started.duration_since(t) >= self.opts.resync);
+        let changed = self.tracker.update();
+        self.unreported.extend(self.tracker.updated_services().iter().cloned());
+        if !full && changed.is_empty() {
+            self.pending_triggers.clear();
+            return Ok(self.next_resync(started));
+        }
+        let operations = match self.backend.sync(self.tracker.state(), (!full).then_some(&changed)) {
+            Ok(operations) => operations,
+            // The retry (backing off), or the next event, tries again in full.
+            Err(e) => {
+                self.last_full = None;
+                return Err(e.context("sync failed"));
+            }
+        };
+        let now = jiff::Timestamp::now();
+        let mut triggers: BTreeMap<ObjectKey, jiff::Timestamp> = BTreeMap::new();
+        for (service, t) in self.pending_triggers.drain(..) {
+            let first = triggers.entry(service).or_insert(t);
+            *first = (*first).min(t);
+        }
+        let programming: Vec<Duration> =
+            triggers.values().filter_map(|t| Duration::try_from(now.duration_since(*t)).ok()).collect();
+        let table = &self.tracker.state().table;
+        self.status.synced(table, (!full).then_some(&changed), operations, started.elapsed(), &programming);
+        for service in std::mem::take(&mut self.unreported) {
+            let part = self.tracker.part(&service);
+            self.status.programmed(&service, now, triggers.get(&service).copied(), part.map(|p| &p.table));
+        }
+        if full {
+            self.last_full = Some(started);
+        }
+        Ok(self.next_resync(Instant::now()))
+    }
+}
+
+impl Proxy {
+    /// Come back for the next full sync, which repairs drift.
+    fn next_resync(&self, now: Instant) -> Action {
+        let due = self.last_full.map_or(now, |t| t + self.opts.resync);
+        Action::requeue(due.saturating_duration_since(now))
+    }
+}
+
 pub async fn run(
     client: Client,
     opts: Options,
@@ -57,105 +178,30 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let by_name = watcher::Config::default().fields(&format!("metadata.name={}", opts.node_name));
-    let mut events = stream::select_all([
+    let events = stream::select_all([
         watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
         watch(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default(), Watched::Slice),
         watch(Api::<NodeObject>::all(client.clone()), by_name, Watched::Node),
     ]);
-    let (mut services, mut slices, mut nodes) =
-        (Cache::<Service>::default(), Cache::<EndpointSlice>::default(), Cache::<NodeObject>::default());
-    let this_node = |nodes: &Cache<NodeObject>| Node {
+    // A failed sync is retried in full after 1 s, doubling up to the resync period.
+    let backoff = Backoff { first: Duration::from_secs(1), max: opts.resync };
+    let node = Node {
         name: opts.node_name.clone(),
-        addresses: node_addresses(&opts, nodes.values().next().map(|n| n.as_ref())),
+        addresses: node_addresses(&opts, None),
         scheduler: opts.scheduler.clone(),
     };
-    let mut tracker = ChangeTracker::new(this_node(&nodes));
-    let mut synced_once = false;
-    // Trigger times of the slice changes not yet in the kernel.
-    let mut pending_triggers: Vec<(ObjectKey, jiff::Timestamp)> = Vec::new();
-    // Services whose rules changed and are not yet reported as programmed.
-    let mut unreported: BTreeSet<ObjectKey> = BTreeSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut resync = tokio::time::interval(opts.resync);
-    // After a failed sync, a full one is retried, sooner than the resync.
-    let mut retry: Option<(tokio::time::Instant, Duration)> = None;
-    loop {
-        let mut full = false;
-        tokio::select! {
-            ev = events.next() => {
-                let Some(mut event) = ev else { return Ok(()) };
-                loop {
-                    match event {
-                        Watched::Service(ev) => {
-                            for (old, new) in services.apply(*ev) {
-                                tracker.service_changed(old.as_ref(), new.as_ref());
-                            }
-                        }
-                        Watched::Slice(ev) => {
-                            // Only changes seen live count towards the latency: a
-                            // (re)list brings objects whose trigger time may be old.
-                            let live = slices.synced && matches!(*ev, watcher::Event::Apply(_) | watcher::Event::Delete(_));
-                            for (old, new) in slices.apply(*ev) {
-                                if live {
-                                    let trigger: Option<jiff::Timestamp> = new.as_ref().and_then(|s| s.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?.parse().ok());
-                                    let service = new.as_deref().and_then(service_of).map(|(ns, n)| (ns.to_string(), n.to_string()));
-                                    pending_triggers.extend(service.zip(trigger));
-                                }
-                                tracker.slice_changed(old.as_ref(), new.as_ref());
-                            }
-                        }
-                        Watched::Node(ev) => {
-                            nodes.apply(*ev);
-                            tracker.set_node(this_node(&nodes));
-                        }
-                    }
-                    match events.next().now_or_never() {
-                        Some(Some(next)) => event = next,
-                        _ => break,
-                    }
-                }
-            }
-            _ = resync.tick() => full = true,
-            _ = tokio::time::sleep_until(retry.map_or_else(tokio::time::Instant::now, |r| r.0)), if retry.is_some() => full = true,
-            _ = &mut shutdown => return Ok(()),
-        }
-        if !(services.synced && slices.synced) {
-            continue;
-        }
-        let changed = tracker.update();
-        unreported.extend(tracker.updated_services().iter().cloned());
-        let full = full || !synced_once;
-        if !full && changed.is_empty() {
-            pending_triggers.clear();
-            continue;
-        }
-        let started = Instant::now();
-        match backend.sync(tracker.state(), (!full).then_some(&changed)) {
-            Ok(operations) => {
-                let now = jiff::Timestamp::now();
-                let mut triggers: BTreeMap<ObjectKey, jiff::Timestamp> = BTreeMap::new();
-                for (service, t) in pending_triggers.drain(..) {
-                    let first = triggers.entry(service).or_insert(t);
-                    *first = (*first).min(t);
-                }
-                let programming: Vec<Duration> =
-                    triggers.values().filter_map(|t| Duration::try_from(now.duration_since(*t)).ok()).collect();
-                let table = &tracker.state().table;
-                status.synced(table, (!full).then_some(&changed), operations, started.elapsed(), &programming);
-                for service in std::mem::take(&mut unreported) {
-                    let part = tracker.part(&service);
-                    status.programmed(&service, now, triggers.get(&service).copied(), part.map(|p| &p.table));
-                }
-                synced_once = true;
-                retry = None;
-            }
-            // The next event, or the retry (backing off), tries again in full.
-            Err(e) => {
-                let backoff = retry.map_or(Duration::from_secs(1), |r| (r.1 * 2).min(opts.resync));
-                tracing::error!("sync failed (retrying in {backoff:?}): {e:#}");
-                synced_once = false;
-                retry = Some((tokio::time::Instant::now() + backoff, backoff));
-            }
-        }
-    }
+    let mut proxy = Proxy {
+        tracker: ChangeTracker::new(node),
+        opts,
+        backend,
+        status,
+        services: Cache::default(),
+        slices: Cache::default(),
+        nodes: Cache::default(),
+        last_full: None,
+        pending_triggers: Vec::new(),
+        unreported: BTreeSet::new(),
+    };
+    informer::reconcile::run(&mut proxy, events, backoff, shutdown).await;
+    Ok(())
 }

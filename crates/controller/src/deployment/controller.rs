@@ -6,15 +6,15 @@
 
 use super::desired::{new_pod, owned_by, plan, same_status};
 use crate::events::{record, reference};
-use futures_util::{stream, FutureExt, StreamExt};
+use futures_util::stream;
 use informer::cache::{key_of, watch, Cache, Key};
+use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
-use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::SystemTime;
 
 const COMPONENT: &str = "deployment-controller";
 
@@ -23,13 +23,19 @@ enum Watched {
     Pod(Box<watcher::Event<Pod>>),
 }
 
-#[derive(Default)]
+/// What one reconcile looks at. Orphans sort first: garbage is collected
+/// before the Deployments of the same pass are reconciled.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Work {
+    /// A pod whose owner may be gone: the garbage collector looks at it.
+    Orphan(Key),
+    Deployment(Key),
+}
+
 struct State {
+    client: Client,
     deployments: Cache<Deployment>,
     pods: Cache<Pod>,
-    dirty: BTreeSet<Key>,
-    /// Pods whose owner may be gone: the garbage collector looks at them.
-    orphans: BTreeSet<Key>,
 }
 
 /// The Deployment controlling `pod`, by owner reference.
@@ -44,19 +50,27 @@ fn owner_key(pod: &Pod) -> Option<Key> {
 }
 
 impl State {
-    fn on_event(&mut self, event: Watched) {
+    fn pods_of(&self, deploy: &Deployment) -> Vec<Pod> {
+        let ns = deploy.metadata.namespace.clone().unwrap_or_default();
+        self.pods.in_namespace(&ns).filter(|p| owned_by(p, deploy)).map(|p| p.as_ref().clone()).collect()
+    }
+}
+
+impl Reconciler for State {
+    type Event = Watched;
+    type Key = Work;
+    type Error = kube::Error;
+    const NAME: &'static str = "deployment";
+
+    fn on_event(&mut self, event: Watched) -> Vec<Work> {
+        let mut touched = Vec::new();
         match event {
             Watched::Deployment(ev) => {
                 for (old, new) in self.deployments.apply(*ev) {
                     match (old, new) {
-                        (_, Some(d)) => {
-                            self.dirty.insert(key_of(d.as_ref()));
-                        }
+                        (_, Some(d)) => touched.push(Work::Deployment(key_of(d.as_ref()))),
                         // Gone: its pods are now garbage.
-                        (Some(d), None) => {
-                            let pods: Vec<Key> = self.pods_of(&d).iter().map(key_of).collect();
-                            self.orphans.extend(pods);
-                        }
+                        (Some(d), None) => touched.extend(self.pods_of(&d).iter().map(|p| Work::Orphan(key_of(p)))),
                         (None, None) => {}
                     }
                 }
@@ -65,97 +79,76 @@ impl State {
                 for (old, new) in self.pods.apply(*ev) {
                     for pod in [old, new].into_iter().flatten() {
                         if let Some(owner) = owner_key(&pod) {
-                            self.dirty.insert(owner);
-                            self.orphans.insert(key_of(pod.as_ref()));
+                            touched.push(Work::Deployment(owner));
+                            touched.push(Work::Orphan(key_of(pod.as_ref())));
                         }
                     }
                 }
             }
         }
+        touched
     }
 
-    fn pods_of(&self, deploy: &Deployment) -> Vec<Pod> {
-        let ns = deploy.metadata.namespace.clone().unwrap_or_default();
-        self.pods.in_namespace(&ns).filter(|p| owned_by(p, deploy)).map(|p| p.as_ref().clone()).collect()
+    fn synced(&self) -> bool {
+        self.deployments.synced && self.pods.synced
+    }
+
+    async fn reconcile(&mut self, work: &Work, _since: SystemTime) -> Result<Action, kube::Error> {
+        let client = self.client.clone();
+        match work {
+            Work::Orphan(key) => collect_garbage(&client, self, key).await,
+            Work::Deployment(key) => reconcile(&client, self, key).await,
+        }
+        .map(|()| Action::await_change())
     }
 }
 
 /// Runs the deployment controller and the pod garbage collector.
 pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>) {
-    let mut events = stream::select_all([
+    let events = stream::select_all([
         watch(Api::<Deployment>::all(client.clone()), watcher::Config::default(), Watched::Deployment),
         watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
     ]);
-    let mut state = State::default();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let event = tokio::select! {
-            ev = events.next() => ev,
-            _ = &mut shutdown => return,
-        };
-        let Some(event) = event else { return };
-        state.on_event(event);
-        while let Some(Some(event)) = events.next().now_or_never() {
-            state.on_event(event);
-        }
-        if !(state.deployments.synced && state.pods.synced) {
-            continue;
-        }
-        collect_garbage(&client, &mut state).await;
-        let mut failed = false;
-        for key in std::mem::take(&mut state.dirty) {
-            if let Err(e) = reconcile(&client, &mut state, &key).await {
-                tracing::warn!(deployment = ?key, "reconcile failed, will retry: {e}");
-                state.dirty.insert(key);
-                failed = true;
-            }
-        }
-        if failed {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = &mut shutdown => return,
-            }
-        }
-    }
+    let mut state = State { client, deployments: Cache::default(), pods: Cache::default() };
+    informer::reconcile::run(&mut state, events, DEFAULT_BACKOFF, shutdown).await;
 }
 
-/// Deletes pods whose owning Deployment no longer exists (by uid: a new
-/// Deployment of the same name does not adopt them).
-async fn collect_garbage(client: &Client, state: &mut State) {
-    for key in std::mem::take(&mut state.orphans) {
-        let Some(pod) = state.pods.get(&key).cloned() else { continue };
-        let Some(owner) = pod
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .find(|o| o.controller == Some(true) && o.kind == "Deployment")
-            .cloned()
-        else {
-            continue;
-        };
-        let alive = state
-            .deployments
-            .get(&(key.0.clone(), owner.name.clone()))
-            .is_some_and(|d| d.metadata.uid.as_deref() == Some(owner.uid.as_str()));
-        if alive || pod.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let api: Api<Pod> = Api::namespaced(client.clone(), &key.0);
-        match api.delete(&key.1, &DeleteParams::background()).await {
-            Ok(either) => {
-                if let Some(p) = either.left() {
-                    state.pods.write_through(p);
-                } else {
-                    state.pods.forget(&key);
-                }
+/// Deletes the pod `key` if its owning Deployment no longer exists (by
+/// uid: a new Deployment of the same name does not adopt it).
+async fn collect_garbage(client: &Client, state: &mut State, key: &Key) -> Result<(), kube::Error> {
+    let Some(pod) = state.pods.get(key).cloned() else { return Ok(()) };
+    let Some(owner) = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true) && o.kind == "Deployment")
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let alive = state
+        .deployments
+        .get(&(key.0.clone(), owner.name.clone()))
+        .is_some_and(|d| d.metadata.uid.as_deref() == Some(owner.uid.as_str()));
+    if alive || pod.metadata.deletion_timestamp.is_some() {
+        return Ok(());
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), &key.0);
+    match api.delete(&key.1, &DeleteParams::background()).await {
+        Ok(either) => {
+            if let Some(p) = either.left() {
+                state.pods.write_through(p);
+            } else {
+                state.pods.forget(key);
             }
-            Err(kube::Error::Api(s)) if s.code == 404 => state.pods.forget(&key),
-            Err(e) => {
-                tracing::warn!(pod = ?key, "garbage collection: {e}");
-                state.orphans.insert(key);
-            }
+            Ok(())
         }
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            state.pods.forget(key);
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -1,54 +1,53 @@
 //! The loop around [`super::desired`]: watch Services, Pods, Endpoints and
 //! EndpointSlices; mark the Services a change touches; write what differs.
+//! The loop itself is the shared [`informer::reconcile`]; this file says
+//! what an event touches ([`State::on_event`]) and how one Service is
+//! reconciled.
 //!
 //! Level-triggered: a Service is reconciled from the whole current state,
 //! never from the event alone, so a missed event, a restart or a relist
-//! converges all the same. Each dirty Service remembers the time of the
-//! first change that made it dirty: the `last-change-trigger-time` that the
+//! converges all the same. Each queued Service remembers the time of the
+//! first change that queued it: the `last-change-trigger-time` that the
 //! proxies measure network programming latency from.
 
 use super::desired::{
     desired_endpoints, plan_slices, same_endpoints, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, TRIGGER_TIME,
 };
 use api::selectors::LabelSelector;
-use futures_util::{stream, FutureExt, StreamExt};
+use futures_util::stream;
 use informer::cache::{key_of, watch, Cache, Key};
+use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::SystemTime;
 
 const COMPONENT: &str = "endpoint-controller";
 
 /// One event from any of the four watches (boxed: objects are large).
-enum Watched {
+pub enum Watched {
     Service(Box<watcher::Event<Service>>),
     Pod(Box<watcher::Event<Pod>>),
     Endpoints(Box<watcher::Event<Endpoints>>),
     Slice(Box<watcher::Event<EndpointSlice>>),
 }
 
-/// The controller's state: what it has seen, and what it must look at.
+/// What the controller has seen: no IO, so its event handling is tested
+/// without a server.
 #[derive(Default)]
 pub struct State {
     services: Cache<Service>,
     pods: Cache<Pod>,
     endpoints: Cache<Endpoints>,
     slices: Cache<EndpointSlice>,
-    /// Services to reconcile, with the time of the first change since their last write.
-    dirty: BTreeMap<Key, jiff::Timestamp>,
 }
 
 impl State {
-    fn synced(&self) -> bool {
+    pub fn synced(&self) -> bool {
         self.services.synced && self.pods.synced && self.endpoints.synced && self.slices.synced
-    }
-
-    fn mark(&mut self, key: Key) {
-        self.dirty.entry(key).or_insert_with(jiff::Timestamp::now);
     }
 
     /// The Services in `namespace` whose selector matches `pod`.
@@ -67,21 +66,19 @@ impl State {
             .collect()
     }
 
-    fn on_event(&mut self, event: Watched) {
+    /// Applies one event; returns the Services it touches, in order.
+    pub fn on_event(&mut self, event: Watched) -> Vec<Key> {
+        let mut touched = BTreeSet::new();
         match event {
             Watched::Service(ev) => {
                 for (old, new) in self.services.apply(*ev) {
-                    if let Some(svc) = new.or(old) {
-                        self.mark(key_of(svc.as_ref()));
-                    }
+                    touched.extend(new.or(old).map(|svc| key_of(svc.as_ref())));
                 }
             }
             Watched::Pod(ev) => {
                 for (old, new) in self.pods.apply(*ev) {
                     // Both: the Services the pod joins, and those it leaves.
-                    let keys: BTreeSet<Key> =
-                        [old, new].iter().flatten().flat_map(|p| self.services_selecting(p)).collect();
-                    keys.into_iter().for_each(|k| self.mark(k));
+                    touched.extend([old, new].iter().flatten().flat_map(|p| self.services_selecting(p)));
                 }
             }
             Watched::Endpoints(ev) => {
@@ -92,7 +89,7 @@ impl State {
                         if self.services.get(&key).is_some()
                             || ep.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(TRIGGER_TIME))
                         {
-                            self.mark(key);
+                            touched.insert(key);
                         }
                     }
                 }
@@ -102,12 +99,13 @@ impl State {
                     if let Some(slice) = new.or(old) {
                         let ns = slice.metadata.namespace.clone().unwrap_or_default();
                         if let Some(svc) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
-                            self.mark((ns, svc.clone()));
+                            touched.insert((ns, svc.clone()));
                         }
                     }
                 }
             }
         }
+        touched.into_iter().collect()
     }
 
     fn slices_of(&self, key: &Key) -> Vec<EndpointSlice> {
@@ -119,46 +117,44 @@ impl State {
     }
 }
 
+/// The controller: its state and the client it writes with.
+struct Controller {
+    client: Client,
+    state: State,
+}
+
+impl Reconciler for Controller {
+    type Event = Watched;
+    /// A Service's `namespace/name`.
+    type Key = Key;
+    type Error = kube::Error;
+    const NAME: &'static str = "endpoints";
+
+    fn on_event(&mut self, event: Watched) -> Vec<Key> {
+        self.state.on_event(event)
+    }
+
+    fn synced(&self) -> bool {
+        self.state.synced()
+    }
+
+    async fn reconcile(&mut self, key: &Key, since: SystemTime) -> Result<Action, kube::Error> {
+        let since = jiff::Timestamp::try_from(since).unwrap_or_else(|_| jiff::Timestamp::now());
+        reconcile(&self.client, &mut self.state, key, since).await.map(|()| Action::await_change())
+    }
+}
+
 /// Runs the endpoints and EndpointSlice controllers until `shutdown` resolves.
 pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>) {
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let mut events = stream::select_all([
+    let events = stream::select_all([
         watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
         watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
         watch(Api::<Endpoints>::all(client.clone()), watcher::Config::default(), Watched::Endpoints),
         watch(Api::<EndpointSlice>::all(client.clone()), managed, Watched::Slice),
     ]);
-    let mut state = State::default();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let event = tokio::select! {
-            ev = events.next() => ev,
-            _ = &mut shutdown => return,
-        };
-        let Some(event) = event else { return };
-        state.on_event(event);
-        // Coalesce a burst: take what is already waiting before writing.
-        while let Some(Some(event)) = events.next().now_or_never() {
-            state.on_event(event);
-        }
-        if !state.synced() {
-            continue;
-        }
-        let dirty = std::mem::take(&mut state.dirty);
-        for (key, since) in dirty {
-            if let Err(e) = reconcile(&client, &mut state, &key, since).await {
-                tracing::warn!(service = ?key, "reconcile failed, will retry: {e}");
-                state.dirty.entry(key).or_insert(since);
-            }
-        }
-        if !state.dirty.is_empty() {
-            // Failed writes: try again shortly (a watch event would also do).
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = &mut shutdown => return,
-            }
-        }
-    }
+    let mut controller = Controller { client, state: State::default() };
+    informer::reconcile::run(&mut controller, events, DEFAULT_BACKOFF, shutdown).await;
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
@@ -297,4 +293,96 @@ async fn replace_fresh(api: &Api<Endpoints>, name: &str, mut desired: Endpoints)
     }
     desired.metadata.resource_version = fresh.metadata.resource_version.clone();
     api.replace(name, &PostParams::default(), &desired).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use watcher::Event;
+
+    fn service(name: &str, app: &str) -> Watched {
+        let svc = json!({"metadata":{"name":name,"namespace":"default"},"spec":{"selector":{"app":app}}});
+        Watched::Service(Box::new(Event::Apply(serde_json::from_value(svc).unwrap())))
+    }
+
+    fn pod(name: &str, app: &str, rv: &str) -> Pod {
+        serde_json::from_value(json!({"metadata":{"name":name,"namespace":"default","resourceVersion":rv,
+            "labels":{"app":app}},"status":{"podIP":"10.244.1.5"}}))
+        .unwrap()
+    }
+
+    fn applied(p: Pod) -> Watched {
+        Watched::Pod(Box::new(Event::Apply(p)))
+    }
+
+    fn key(name: &str) -> Key {
+        ("default".into(), name.into())
+    }
+
+    /// A state after the first full lists, with Services `web` (app=web)
+    /// and `api` (app=api).
+    fn synced_state() -> State {
+        let mut s = State::default();
+        for ev in [
+            Watched::Service(Box::new(Event::InitDone)),
+            Watched::Pod(Box::new(Event::InitDone)),
+            Watched::Endpoints(Box::new(Event::InitDone)),
+            Watched::Slice(Box::new(Event::InitDone)),
+        ] {
+            assert!(s.on_event(ev).is_empty());
+        }
+        assert!(s.synced());
+        assert_eq!(s.on_event(service("web", "web")), [key("web")]);
+        assert_eq!(s.on_event(service("api", "api")), [key("api")]);
+        s
+    }
+
+    #[test]
+    fn a_pod_that_changes_labels_touches_the_service_it_leaves_and_the_one_it_joins() {
+        let mut s = synced_state();
+        assert_eq!(s.on_event(applied(pod("p", "web", "10"))), [key("web")]);
+        assert_eq!(s.on_event(applied(pod("p", "api", "11"))), [key("api"), key("web")], "joins api, leaves web");
+        assert_eq!(s.on_event(applied(pod("p", "other", "12"))), [key("api")], "leaves api, joins nothing");
+        assert!(s.on_event(applied(pod("p", "other", "13"))).is_empty(), "selected by no Service");
+        assert!(s.on_event(applied(pod("p", "other", "13"))).is_empty(), "unchanged");
+        assert_eq!(s.on_event(applied(pod("p", "web", "14"))), [key("web")]);
+        assert_eq!(s.on_event(Watched::Pod(Box::new(Event::Delete(pod("p", "web", "14"))))), [key("web")]);
+    }
+
+    #[test]
+    fn a_pod_deleted_while_the_watch_was_down_touches_its_service_at_the_relist() {
+        let mut s = synced_state();
+        s.on_event(applied(pod("p", "web", "10")));
+        s.on_event(Watched::Pod(Box::new(Event::Init)));
+        assert!(s.on_event(Watched::Pod(Box::new(Event::InitDone))).contains(&key("web")));
+    }
+
+    #[test]
+    fn endpoints_and_slices_written_by_others_touch_their_service() {
+        let mut s = synced_state();
+        let endpoints = |name: &str, annotated: bool| {
+            let annotations = if annotated { json!({TRIGGER_TIME: "2026-12-01T00:00:00Z"}) } else { json!({}) };
+            let ep = json!({"metadata":{"name":name,"namespace":"default","annotations":annotations}});
+            Watched::Endpoints(Box::new(Event::Apply(serde_json::from_value(ep).unwrap())))
+        };
+        assert_eq!(s.on_event(endpoints("web", false)), [key("web")], "a Service's Endpoints");
+        assert_eq!(s.on_event(endpoints("gone", true)), [key("gone")], "ours, for a Service now gone");
+        assert!(s.on_event(endpoints("manual", false)).is_empty(), "someone's own Endpoints");
+        let slice = json!({"metadata":{"name":"web-abc","namespace":"default",
+            "labels":{SERVICE_NAME_LABEL:"web"}},"addressType":"IPv4","endpoints":[]});
+        let slice: EndpointSlice = serde_json::from_value(slice).unwrap();
+        assert_eq!(s.on_event(Watched::Slice(Box::new(Event::Delete(slice.clone())))), Vec::<Key>::new());
+        assert_eq!(s.on_event(Watched::Slice(Box::new(Event::Apply(slice.clone())))), [key("web")]);
+        assert_eq!(s.on_event(Watched::Slice(Box::new(Event::Delete(slice)))), [key("web")]);
+    }
+
+    #[test]
+    fn a_service_change_touches_the_service() {
+        let mut s = synced_state();
+        assert_eq!(s.on_event(service("web", "web2")), [key("web")]);
+        let svc: Service = serde_json::from_value(json!({"metadata":{"name":"web","namespace":"default"}})).unwrap();
+        assert_eq!(s.on_event(Watched::Service(Box::new(Event::Delete(svc)))), [key("web")]);
+        assert!(s.services.get(&key("web")).is_none());
+    }
 }

@@ -5,14 +5,17 @@
 
 use super::desired::{pick_node, wants_scheduling, Placement};
 use crate::events::{record, reference};
-use futures_util::{stream, FutureExt, StreamExt};
+use api::resources::PODS;
+use futures_util::stream;
 use informer::cache::{key_of, watch, Cache, Key};
+use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
 
 const COMPONENT: &str = "default-scheduler";
 
@@ -21,43 +24,56 @@ enum Watched {
     Node(Box<watcher::Event<Node>>),
 }
 
+struct Scheduler {
+    client: Client,
+    pods: Cache<Pod>,
+    nodes: Cache<Node>,
+    /// Pods already told they fit nowhere, until a node changes.
+    reported: BTreeSet<Key>,
+}
+
+/// One key, `()`: each pass looks at every pending pod, first come first
+/// served, since placing one changes the load the next one sees.
+impl Reconciler for Scheduler {
+    type Event = Watched;
+    type Key = ();
+    type Error = std::convert::Infallible;
+    const NAME: &'static str = "scheduler";
+
+    fn on_event(&mut self, event: Watched) -> Vec<()> {
+        match event {
+            Watched::Pod(ev) => {
+                self.pods.apply(*ev);
+            }
+            Watched::Node(ev) => {
+                if !self.nodes.apply(*ev).is_empty() {
+                    self.reported.clear();
+                }
+            }
+        }
+        vec![()]
+    }
+
+    fn synced(&self) -> bool {
+        self.pods.synced && self.nodes.synced
+    }
+
+    /// A failed binding is not retried by itself: the next event retries it.
+    async fn reconcile(&mut self, _: &(), _since: SystemTime) -> Result<Action, Self::Error> {
+        schedule(&self.client, &mut self.pods, &self.nodes, &mut self.reported).await;
+        Ok(Action::await_change())
+    }
+}
+
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>) {
-    let mut events = stream::select_all([
+    let events = stream::select_all([
         watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
         watch(Api::<Node>::all(client.clone()), watcher::Config::default(), Watched::Node),
     ]);
-    let (mut pods, mut nodes) = (Cache::<Pod>::default(), Cache::<Node>::default());
-    // Pods already told they fit nowhere, until a node changes.
-    let mut reported: BTreeSet<Key> = BTreeSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let event = tokio::select! {
-            ev = events.next() => ev,
-            _ = &mut shutdown => return,
-        };
-        let Some(mut event) = event else { return };
-        loop {
-            match event {
-                Watched::Pod(ev) => {
-                    pods.apply(*ev);
-                }
-                Watched::Node(ev) => {
-                    if !nodes.apply(*ev).is_empty() {
-                        reported.clear();
-                    }
-                }
-            }
-            match events.next().now_or_never() {
-                Some(Some(next)) => event = next,
-                _ => break,
-            }
-        }
-        if !(pods.synced && nodes.synced) {
-            continue;
-        }
-        schedule(&client, &mut pods, &nodes, &mut reported).await;
-    }
+    let mut scheduler =
+        Scheduler { client, pods: Cache::default(), nodes: Cache::default(), reported: BTreeSet::new() };
+    informer::reconcile::run(&mut scheduler, events, DEFAULT_BACKOFF, shutdown).await;
 }
 
 async fn schedule(client: &Client, pods: &mut Cache<Pod>, nodes: &Cache<Node>, reported: &mut BTreeSet<Key>) {
@@ -84,7 +100,8 @@ async fn schedule(client: &Client, pods: &mut Cache<Pod>, nodes: &Cache<Node>, r
                     "metadata": { "name": key.1, "namespace": key.0 },
                     "target": { "apiVersion": "v1", "kind": "Node", "name": node },
                 });
-                let req = http::Request::post(format!("/api/v1/namespaces/{}/pods/{}/binding", key.0, key.1))
+                let path = format!("{}/binding", PODS.path(Some(&key.0), &key.1));
+                let req = http::Request::post(path)
                     .header("Content-Type", "application/json")
                     .body(serde_json::to_vec(&binding).unwrap_or_default());
                 let Ok(req) = req else { continue };
