@@ -28,8 +28,42 @@ use std::time::{Duration, Instant};
 pub const DUMMY: &str = "kube-ipvs0";
 /// How long a drained real server with open connections is kept.
 pub const GRACE: Duration = Duration::from_secs(30);
-/// NodePort virtual servers on node addresses are the proxy's in this range.
-const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+/// `--service-node-port-range`, as the apiserver's flag (`30000-32767` by
+/// default): NodePort virtual servers on the node's addresses are the
+/// proxy's in this range, and only there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodePortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl Default for NodePortRange {
+    fn default() -> Self {
+        Self { first: 30000, last: 32767 }
+    }
+}
+
+impl std::str::FromStr for NodePortRange {
+    type Err = String;
+    /// The apiserver's syntax: `FIRST-LAST`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid port range {s:?}: want FIRST-LAST, e.g. 30000-32767");
+        let (first, last) = s.split_once('-').ok_or_else(bad)?;
+        let (first, last): (u16, u16) =
+            (first.trim().parse().map_err(|_| bad())?, last.trim().parse().map_err(|_| bad())?);
+        if first == 0 || last < first {
+            return Err(bad());
+        }
+        Ok(Self { first, last })
+    }
+}
+
+impl NodePortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+}
 
 /// The IPVS mode's state between syncs.
 pub struct IpvsState {
@@ -38,6 +72,7 @@ pub struct IpvsState {
     /// The companion nftables ruleset last loaded.
     ruleset: Option<String>,
     masquerade: Masquerade,
+    node_ports: NodePortRange,
 }
 
 pub enum Backend {
@@ -54,7 +89,12 @@ pub fn kernel_has_ipvs() -> bool {
 
 impl Backend {
     /// Chooses the backend for `--proxy-mode`, or says why it cannot.
-    pub fn for_mode(mode: &str, dry_run: bool, masquerade: Masquerade) -> anyhow::Result<Self> {
+    pub fn for_mode(
+        mode: &str,
+        dry_run: bool,
+        masquerade: Masquerade,
+        node_ports: NodePortRange,
+    ) -> anyhow::Result<Self> {
         if dry_run {
             return Ok(Self::DryRun);
         }
@@ -70,6 +110,7 @@ impl Backend {
                     addresses: HeldAddresses::new(IPVS_ADDRESSES),
                     ruleset: None,
                     masquerade,
+                    node_ports,
                 })))
             }
             "userspace" => Ok(Self::userspace()),
@@ -139,8 +180,8 @@ fn nft(script: &str) -> anyhow::Result<()> {
 /// Whether a virtual server of the kernel's is this proxy's: on its dummy
 /// interface's addresses, or a NodePort on the node's addresses. Anything
 /// else on the host is left alone.
-fn owned(key: &VirtualServerKey, bound: &BTreeSet<IpAddr>, node: &BTreeSet<IpAddr>) -> bool {
-    bound.contains(&key.address) || (node.contains(&key.address) && NODE_PORTS.contains(&key.port))
+fn owned(key: &VirtualServerKey, bound: &BTreeSet<IpAddr>, node: &BTreeSet<IpAddr>, node_ports: NodePortRange) -> bool {
+    bound.contains(&key.address) || (node.contains(&key.address) && node_ports.contains(key.port))
 }
 
 /// What kube-proxy's IPVS mode sets: conntrack sees IPVS's connections (so
@@ -269,7 +310,12 @@ fn sync_ipvs(
     // the virtual servers of a Service deleted while we were down are found.
     let mut bound = s.addresses.sync(&state.bound_addresses, full)?;
     bound.extend(state.bound_addresses.iter().copied());
-    let ops = s.table.sync(&state.table, changed, |k| owned(k, &bound, &state.node_addresses), Instant::now())?;
+    let ops = s.table.sync(
+        &state.table,
+        changed,
+        |k| owned(k, &bound, &state.node_addresses, s.node_ports),
+        Instant::now(),
+    )?;
     // The companion rules change only when virtual servers come or go.
     let structural = ops.iter().any(|op| matches!(op, Op::AddVirtualServer { .. } | Op::DeleteVirtualServer { .. }));
     if full || structural || s.ruleset.is_none() {
@@ -281,4 +327,58 @@ fn sync_ipvs(
         }
     }
     Ok(ops.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeIpvs;
+    use crate::model::{Protocol, RealServer, RealServerKey, VirtualServer};
+
+    fn vs(address: [u8; 4], port: u16) -> (VirtualServerKey, VirtualServer) {
+        let key = VirtualServerKey { protocol: Protocol::Tcp, address: IpAddr::from(address), port };
+        let rs = RealServerKey { address: IpAddr::from([10, 244, 1, 5]), port: 80 };
+        let vs = VirtualServer {
+            scheduler: "rr".into(),
+            persistence_timeout: None,
+            real_servers: [(rs, RealServer::with_weight(1))].into(),
+        };
+        (key, vs)
+    }
+
+    /// A full sync to an empty table removes exactly what the range says is ours.
+    fn left_after_full_sync(node_ports: NodePortRange) -> Vec<u16> {
+        let node: BTreeSet<IpAddr> = [IpAddr::from([192, 168, 66, 20])].into();
+        let bound: BTreeSet<IpAddr> = [IpAddr::from([10, 96, 0, 10])].into();
+        let kernel: Table = [
+            vs([10, 96, 0, 10], 80),       // a ClusterIP on kube-ipvs0: ours
+            vs([192, 168, 66, 20], 30080), // a NodePort in the default range
+            vs([192, 168, 66, 20], 33500), // a NodePort in 33000-33999
+            vs([192, 168, 66, 20], 8080),  // someone else's, on the node's address
+        ]
+        .into();
+        let mut syncer = TableSyncer::new(FakeIpvs { table: kernel }, GRACE);
+        syncer.sync(&Table::new(), None, |k| owned(k, &bound, &node, node_ports), Instant::now()).unwrap();
+        syncer.kernel.table.keys().map(|k| k.port).collect()
+    }
+
+    #[test]
+    fn the_ipvs_backend_owns_the_node_ports_of_its_range() {
+        assert_eq!(left_after_full_sync(NodePortRange::default()), [8080, 33500]);
+        let range: NodePortRange = "33000-33999".parse().unwrap();
+        assert_eq!(left_after_full_sync(range), [8080, 30080], "30080 is outside 33000-33999: not ours");
+    }
+
+    #[test]
+    fn node_port_ranges_parse_as_the_apiservers() {
+        assert_eq!("30000-32767".parse(), Ok(NodePortRange::default()));
+        assert_eq!("31000-31999".parse(), Ok(NodePortRange { first: 31000, last: 31999 }));
+        for bad in ["", "1", "5-1", "0-10", "a-b", "30000-70000"] {
+            assert!(bad.parse::<NodePortRange>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "5-1".parse::<NodePortRange>().unwrap_err(),
+            "invalid port range \"5-1\": want FIRST-LAST, e.g. 30000-32767"
+        );
+    }
 }

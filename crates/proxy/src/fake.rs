@@ -1,76 +1,46 @@
 //! An IPVS table in memory that answers like the kernel: adding what exists
-//! or changing what does not is an error. The proxy's plans are tested
-//! against it.
+//! or changing what does not is an error ([`crate::plan::apply`]). The
+//! proxy's plans are tested against it, and the table syncer's tests and
+//! the benchmark sync it as they would the kernel.
 
-use crate::model::{RealServer, Table, VirtualServer};
+use crate::ipvs::syncer::IpvsApi;
+use crate::model::{RealServer, RealServerKey, Table, VirtualServerKey};
+pub use crate::plan::KernelError;
 use crate::plan::Op;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Clone)]
 pub struct FakeIpvs {
     pub table: Table,
 }
 
-/// The kernel's refusal, as `ipvsadm` words it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelError(pub String);
-
 impl FakeIpvs {
     pub fn apply(&mut self, ops: &[Op]) -> Result<(), KernelError> {
-        for op in ops {
-            self.apply_one(op).map_err(|e| KernelError(format!("{op}: {e}")))?;
-        }
-        Ok(())
+        crate::plan::apply(&mut self.table, ops)
+    }
+}
+
+impl IpvsApi for FakeIpvs {
+    fn read(&mut self) -> anyhow::Result<Table> {
+        Ok(self.table.clone())
     }
 
-    fn apply_one(&mut self, op: &Op) -> Result<(), &'static str> {
-        const NO_SERVICE: &str = "No such service";
-        match op {
-            Op::AddVirtualServer { vs, scheduler, persistence_timeout } => {
-                if self.table.contains_key(vs) {
-                    return Err("Service already exists");
-                }
-                let v = VirtualServer {
-                    scheduler: scheduler.clone(),
-                    persistence_timeout: *persistence_timeout,
-                    real_servers: Default::default(),
-                };
-                self.table.insert(*vs, v);
-            }
-            Op::EditVirtualServer { vs, scheduler, persistence_timeout } => {
-                let v = self.table.get_mut(vs).ok_or(NO_SERVICE)?;
-                v.scheduler = scheduler.clone();
-                v.persistence_timeout = *persistence_timeout;
-            }
-            Op::DeleteVirtualServer { vs } => {
-                self.table.remove(vs).ok_or(NO_SERVICE)?;
-            }
-            Op::AddRealServer { vs, rs, weight } => {
-                let v = self.table.get_mut(vs).ok_or(NO_SERVICE)?;
-                if v.real_servers.contains_key(rs) {
-                    return Err("Destination already exists");
-                }
-                v.real_servers.insert(*rs, RealServer::with_weight(*weight));
-            }
-            Op::EditRealServer { vs, rs, weight } => {
-                let v = self.table.get_mut(vs).ok_or(NO_SERVICE)?;
-                v.real_servers.get_mut(rs).ok_or("No such destination")?.weight = *weight;
-            }
-            Op::DeleteRealServer { vs, rs } => {
-                let v = self.table.get_mut(vs).ok_or(NO_SERVICE)?;
-                v.real_servers.remove(rs).ok_or("No such destination")?;
-            }
-        }
-        Ok(())
+    fn read_real_servers(&mut self, vs: &VirtualServerKey) -> anyhow::Result<BTreeMap<RealServerKey, RealServer>> {
+        Ok(self.table.get(vs).map(|v| v.real_servers.clone()).unwrap_or_default())
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
+        FakeIpvs::apply(self, ops).map_err(|e| anyhow::anyhow!(e.0))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{same_config, Protocol, RealServerKey, VirtualServerKey};
+    use crate::model::{same_config, Protocol, VirtualServer};
     use crate::plan::plan;
     use proptest::prelude::*;
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
     use std::net::{IpAddr, Ipv4Addr};
 
     fn vs_key(proto: u8, ip: u8, port: u16) -> VirtualServerKey {

@@ -1,7 +1,7 @@
 //! `proxy`: the per-node service proxy binary.
 
 use clap::Parser;
-use proxy::backend::Backend;
+use proxy::backend::{Backend, NodePortRange};
 use proxy::nftables::Masquerade;
 use proxy::run::Options;
 use proxy::status::Status;
@@ -37,6 +37,11 @@ struct Flags {
     /// The addresses NodePorts listen on, comma-separated (default: the Node's InternalIPs).
     #[arg(long, value_delimiter = ',')]
     nodeport_addresses: Vec<IpAddr>,
+
+    /// The NodePort range, as the apiserver's flag: the IPVS mode owns the
+    /// NodePort virtual servers on the node's addresses in this range.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: NodePortRange,
 
     /// The pod network: the IPVS mode masquerades ClusterIP traffic from
     /// outside it (the nftables mode masquerades all Service traffic).
@@ -76,13 +81,13 @@ async fn main() -> anyhow::Result<()> {
     if flags.cleanup {
         // Whatever ran before, remove what either kernel mode leaves.
         if proxy::backend::kernel_has_ipvs() {
-            Backend::for_mode("ipvs", false, Masquerade::default())?.cleanup()?;
+            Backend::for_mode("ipvs", false, Masquerade::default(), flags.service_node_port_range)?.cleanup()?;
         }
         Backend::userspace().cleanup()?;
         return Backend::Nftables.cleanup();
     }
     let masquerade = Masquerade { all: flags.masquerade_all, cluster_cidr: flags.cluster_cidr };
-    let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run, masquerade)?;
+    let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run, masquerade, flags.service_node_port_range)?;
     let node_name = informer::process::node_name(flags.hostname_override)?;
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
@@ -99,4 +104,19 @@ async fn main() -> anyhow::Result<()> {
     let opts =
         Options { node_name, scheduler: flags.ipvs_scheduler, nodeport_addresses: flags.nodeport_addresses, resync };
     proxy::run::run(client, opts, backend, status, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_port_range_flag() {
+        let flags = Flags::try_parse_from(["proxy"]).unwrap();
+        assert_eq!(flags.service_node_port_range, NodePortRange::default());
+        let flags = Flags::try_parse_from(["proxy", "--service-node-port-range", "31000-31999"]).unwrap();
+        assert_eq!(flags.service_node_port_range, NodePortRange { first: 31000, last: 31999 });
+        let err = Flags::try_parse_from(["proxy", "--service-node-port-range", "31999-31000"]).unwrap_err();
+        assert!(err.to_string().contains("want FIRST-LAST"), "{err}");
+    }
 }

@@ -1,13 +1,14 @@
 //! The difference between what the kernel has and what it should have, as
-//! a list of operations: [`plan`]. Pure, so it can be tested against an
-//! in-memory kernel ([`crate::fake`]) with any tables at all.
+//! a list of operations: [`plan`]; and what the kernel does with them:
+//! [`apply`], refusing what it refuses. Both pure, so plans are tested
+//! against an in-memory kernel ([`crate::fake`]) with any tables at all.
 //!
 //! A real server that goes away is removed gracefully: with open
 //! connections it is first drained (weight 0) and deleted once idle or once
 //! its grace period is over; with none (or over UDP, which has no
 //! connections to finish) it goes at once.
 
-use crate::model::{Protocol, RealServerKey, Table, VirtualServerKey};
+use crate::model::{Protocol, RealServer, RealServerKey, Table, VirtualServer, VirtualServerKey};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -109,4 +110,58 @@ pub fn plan(current: &Table, desired: &Table, grace_expired: &BTreeSet<(VirtualS
         ops.push(Op::DeleteVirtualServer { vs: *key });
     }
     ops
+}
+
+/// The kernel's refusal, as `ipvsadm` words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError(pub String);
+
+/// Applies `ops` to `table` in order as the kernel would, stopping at the
+/// first it would refuse: what the kernel holds after a plan is applied.
+pub fn apply(table: &mut Table, ops: &[Op]) -> Result<(), KernelError> {
+    for op in ops {
+        apply_one(table, op).map_err(|e| KernelError(format!("{op}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn apply_one(table: &mut Table, op: &Op) -> Result<(), &'static str> {
+    const NO_SERVICE: &str = "No such service";
+    match op {
+        Op::AddVirtualServer { vs, scheduler, persistence_timeout } => {
+            if table.contains_key(vs) {
+                return Err("Service already exists");
+            }
+            let v = VirtualServer {
+                scheduler: scheduler.clone(),
+                persistence_timeout: *persistence_timeout,
+                real_servers: Default::default(),
+            };
+            table.insert(*vs, v);
+        }
+        Op::EditVirtualServer { vs, scheduler, persistence_timeout } => {
+            let v = table.get_mut(vs).ok_or(NO_SERVICE)?;
+            v.scheduler = scheduler.clone();
+            v.persistence_timeout = *persistence_timeout;
+        }
+        Op::DeleteVirtualServer { vs } => {
+            table.remove(vs).ok_or(NO_SERVICE)?;
+        }
+        Op::AddRealServer { vs, rs, weight } => {
+            let v = table.get_mut(vs).ok_or(NO_SERVICE)?;
+            if v.real_servers.contains_key(rs) {
+                return Err("Destination already exists");
+            }
+            v.real_servers.insert(*rs, RealServer::with_weight(*weight));
+        }
+        Op::EditRealServer { vs, rs, weight } => {
+            let v = table.get_mut(vs).ok_or(NO_SERVICE)?;
+            v.real_servers.get_mut(rs).ok_or("No such destination")?.weight = *weight;
+        }
+        Op::DeleteRealServer { vs, rs } => {
+            let v = table.get_mut(vs).ok_or(NO_SERVICE)?;
+            v.real_servers.remove(rs).ok_or("No such destination")?;
+        }
+    }
+    Ok(())
 }

@@ -7,9 +7,8 @@
 //! the number of Services. It still asks the kernel before removing real
 //! servers, because only the kernel knows which have connections to drain.
 
-use crate::fake::FakeIpvs;
 use crate::model::{RealServer, RealServerKey, Table, VirtualServerKey};
-use crate::plan::{plan, Op};
+use crate::plan::{apply, plan, Op};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -23,20 +22,6 @@ pub trait IpvsApi {
     fn read_real_servers(&mut self, vs: &VirtualServerKey) -> anyhow::Result<BTreeMap<RealServerKey, RealServer>>;
     /// Applies operations in order; stops at the first refused.
     fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()>;
-}
-
-impl IpvsApi for FakeIpvs {
-    fn read(&mut self) -> anyhow::Result<Table> {
-        Ok(self.table.clone())
-    }
-
-    fn read_real_servers(&mut self, vs: &VirtualServerKey) -> anyhow::Result<BTreeMap<RealServerKey, RealServer>> {
-        Ok(self.table.get(vs).map(|v| v.real_servers.clone()).unwrap_or_default())
-    }
-
-    fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
-        FakeIpvs::apply(self, ops).map_err(|e| anyhow::anyhow!(e.0))
-    }
 }
 
 pub struct TableSyncer<K> {
@@ -138,20 +123,20 @@ impl<K: IpvsApi> TableSyncer<K> {
         self.kernel.apply(&ops)?;
 
         // What the kernel holds now: `current` with `ops` applied.
-        let mut after = FakeIpvs { table: current };
-        after.apply(&ops).map_err(|e| anyhow::anyhow!("planned an impossible operation: {}", e.0))?;
-        draining.retain(|(vk, rk), _| after.table.get(vk).is_some_and(|vs| vs.real_servers.contains_key(rk)));
+        let mut after = current;
+        apply(&mut after, &ops).map_err(|e| anyhow::anyhow!("planned an impossible operation: {}", e.0))?;
+        draining.retain(|(vk, rk), _| after.get(vk).is_some_and(|vs| vs.real_servers.contains_key(rk)));
         self.draining_since = draining;
         match (keys, self.known.as_mut()) {
             (Some(keys), Some(known)) => {
                 for key in keys {
-                    match after.table.remove(&key) {
+                    match after.remove(&key) {
                         Some(vs) => known.insert(key, vs),
                         None => known.remove(&key),
                     };
                 }
             }
-            _ => self.known = Some(after.table),
+            _ => self.known = Some(after),
         }
         Ok(ops)
     }
@@ -160,6 +145,7 @@ impl<K: IpvsApi> TableSyncer<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake::FakeIpvs;
     use crate::model::{Protocol, VirtualServer};
     use std::net::IpAddr;
 
