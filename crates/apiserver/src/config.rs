@@ -4,6 +4,7 @@ use crate::allocation::range::PortRange;
 use clap::Parser;
 use ipnet::Ipv4Net;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// A Kubernetes-compatible apiserver for the Service lifecycle, on etcd.
 #[derive(Debug, Clone, Parser)]
@@ -13,8 +14,12 @@ pub struct Config {
     #[arg(long, env = "ETCD_SERVERS", default_value = "http://127.0.0.1:2379", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// The address to listen on (plain HTTP).
-    #[arg(long, env = "APISERVER_BIND_ADDRESS", default_value = "0.0.0.0")]
+    /// The address to listen on (plain HTTP). Loopback by default: this
+    /// server has no authentication yet, so anyone who can reach the port can
+    /// read and change everything, the `kubernetes` Service included. Listen
+    /// wider (`0.0.0.0`, as the lab does inside its own network) only where
+    /// every host that can reach the port is trusted.
+    #[arg(long, env = "APISERVER_BIND_ADDRESS", default_value = "127.0.0.1")]
     pub bind_address: IpAddr,
 
     /// The port to listen on; 0 picks a free one (printed on start).
@@ -47,6 +52,75 @@ pub struct Config {
     /// Seconds between BOOKMARK events on watches that allow them.
     #[arg(long, default_value_t = 60)]
     pub watch_bookmark_interval: u64,
+
+    /// How long a request other than a watch may take before it is answered
+    /// 504 Timeout (upstream's default; a `?timeout=` may ask for less).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Requests other than writes and watches served at once; more get 429
+    /// with `Retry-After: 1`. 0: no limit.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+
+    /// Writes (POST, PUT, PATCH, DELETE) served at once; more get 429. 0: no limit.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+
+    /// Watches open at once; more get 429. 0: no limit. (Upstream counts
+    /// watches in no limit; here each costs a task and a buffer, so a cap
+    /// keeps a misbehaving client from growing the server without end.)
+    #[arg(long, default_value_t = 10_000)]
+    pub max_watches: usize,
+
+    /// How long a client may take to send a request's headers (upstream
+    /// serves with Go's ReadHeaderTimeout of 32 s). Hyper starts this clock
+    /// as soon as it waits for the next request, so it also bounds how long
+    /// an idle keep-alive connection stays open.
+    #[arg(long, default_value = "32s", value_parser = parse_duration)]
+    pub read_header_timeout: Duration,
+
+    /// How long a client may take to send a request's body once its
+    /// headers arrived; then 408 and the connection is closed.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub read_body_timeout: Duration,
+
+    /// How long a connection with no request in flight stays open
+    /// (upstream: 90 s, as Go's http.DefaultTransport keeps connections).
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+}
+
+/// A duration as Go (and so every Kubernetes flag) writes it: `60s`, `1m30s`,
+/// `500ms`, `1.5h`. A bare number is seconds, for the flags that took seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?} (examples: 60s, 1m30s, 500ms)");
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let value: f64 = rest[..number_len].parse().map_err(|_| bad())?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 impl Config {
@@ -56,5 +130,40 @@ impl Config {
         } else {
             self.bind_address
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_go_writes_them() {
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("60s", Some(ms(60_000))),
+            ("1m0s", Some(ms(60_000))),
+            ("1m30s", Some(ms(90_000))),
+            ("500ms", Some(ms(500))),
+            ("1.5h", Some(ms(5_400_000))),
+            ("32", Some(ms(32_000))),
+            ("0s", Some(ms(0))),
+            ("", None),
+            ("s", None),
+            ("10", Some(ms(10_000))),
+            ("10x", None),
+            ("-1s", None),
+            ("1e400s", None),
+        ] {
+            assert_eq!(parse_duration(text).ok(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn listens_on_loopback_unless_told() {
+        let config = Config::parse_from(["apiserver"]);
+        assert!(config.bind_address.is_loopback());
+        assert_eq!(config.request_timeout, Duration::from_secs(60));
+        assert_eq!((config.max_requests_inflight, config.max_mutating_requests_inflight), (400, 200));
     }
 }

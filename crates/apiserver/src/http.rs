@@ -27,14 +27,15 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/version", get(|| async { json_response(StatusCode::OK, &discovery::version()) }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
         .route("/metrics", get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }))
         .route("/api", get(core_versions))
         .route("/apis", get(groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root()) }))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
+        // The fixed routes answer other methods with a Status, as resources do.
+        .method_not_allowed_fallback(|m: Method, uri: axum::http::Uri| async move {
+            ApiError::method_not_allowed(m.as_str(), uri.path()).into_response()
+        })
         .fallback(resource_request)
         .with_state(state)
 }

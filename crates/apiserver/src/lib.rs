@@ -2,6 +2,10 @@
 //!
 //! # Layout (in the order a request flows)
 //! - [`config`]: the flags.
+//! - [`server`]: accepting connections, header and idle timeouts, h2c.
+//! - [`limits`]: what every request passes first: panics caught, inflight
+//!   limits, the body read within its time, the request timeout.
+//! - [`health`]: `/livez`, `/readyz`, `/healthz`, served from the start.
 //! - [`http`]: `app(state)`, the axum router; discovery routes, then one
 //!   handler for every resource path. Start reading here.
 //! - [`request`]: what a path, query and Accept header ask for (pure).
@@ -13,7 +17,8 @@
 //!   ranges, claimed by one etcd key per value in the Service's transaction.
 //! - [`storage`]: the only code that talks to etcd.
 //! - [`watch_cache`]: one etcd watch per resource, fanned out to clients.
-//! - [`bootstrap`]: default namespaces and the `kubernetes` Service.
+//! - [`bootstrap`]: the controller that keeps the default namespaces and the
+//!   `kubernetes` Service.
 //! - [`error`]: `ApiError`, rendered as a Kubernetes `Status`.
 //! - [`metrics`], [`shutdown`]: cross-cutting.
 
@@ -22,10 +27,13 @@ pub mod bootstrap;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod registry;
 pub mod request;
+pub mod server;
 pub mod shutdown;
 pub mod storage;
 pub mod watch_cache;
@@ -34,8 +42,9 @@ use allocation::range::IpRange;
 use allocation::Allocators;
 use anyhow::Context;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tower::ServiceExt;
 
 /// Everything a handler needs.
 pub struct AppState {
@@ -48,45 +57,100 @@ pub struct AppState {
     pub bookmark_interval: Duration,
 }
 
-/// Connects to etcd, retrying while it starts.
-async fn connect(endpoints: &[String]) -> anyhow::Result<storage::Store> {
-    let mut last = None;
-    for _ in 0..60 {
-        match storage::Store::connect(endpoints).await {
-            Ok(store) => match store.revision().await {
-                Ok(_) => return Ok(store),
-                Err(e) => last = Some(e),
-            },
-            Err(e) => last = Some(e),
+/// Retries `attempt` until it succeeds (backing off to 5 s between tries,
+/// each failure logged), or returns `None` at shutdown: kube-apiserver too
+/// waits for etcd for as long as it takes, not ready meanwhile.
+async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    shutdown: &shutdown::Shutdown,
+    mut attempt: impl FnMut() -> F,
+) -> Option<T> {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match attempt().await {
+            Ok(v) => return Some(v),
+            Err(e) => tracing::warn!("{what}: {e} (retrying in {pause:?})"),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.wait() => return None,
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
-    Err(anyhow::anyhow!("etcd at {endpoints:?} did not answer: {}", last.map(|e| e.to_string()).unwrap_or_default()))
+}
+
+/// Connects to etcd and reads its revision: proof that it answers. An
+/// etcd still starting can accept the connection and not answer: each try
+/// gets 5 s.
+async fn connect(endpoints: &[String]) -> Result<storage::Store, String> {
+    let attempt = async {
+        let store = storage::Store::connect(endpoints).await?;
+        store.revision().await?;
+        Ok::<_, storage::StoreError>(store)
+    };
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("no answer within 5s".into()),
+    }
 }
 
 /// Runs the apiserver until `shutdown` fires.
+///
+/// It listens first, serving only the health checks (and 503 elsewhere)
+/// until etcd answers, the allocations are loaded and the bootstrap ran
+/// once; then the whole API, and the line tests wait for is printed.
 pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
-    let store = connect(&config.etcd_servers).await?;
     let ip_range = IpRange::new(config.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
-    let allocators = Arc::new(Allocators::new(ip_range, config.service_node_port_range));
-    for prefix in [allocation::IP_PREFIX, allocation::PORT_PREFIX] {
-        let revision = allocators.load(&store, prefix).await?;
-        let (a, s, sd) = (allocators.clone(), store.clone(), shutdown.clone());
-        tokio::spawn(async move { a.follow(s, prefix, revision, sd).await });
-    }
     let listener = tokio::net::TcpListener::bind((config.bind_address, config.port))
         .await
         .context("binding the listen address")?;
     let port = listener.local_addr()?.port();
+    let health = Arc::new(health::Health::default());
+    let api: Arc<OnceLock<axum::Router>> = Arc::default();
+    let gate = api.clone();
+    let front = health::routes(health.clone())
+        .fallback(move |req: axum::extract::Request| {
+            let api = gate.get().cloned();
+            async move {
+                match api {
+                    Some(app) => app.oneshot(req).await.unwrap_or_else(|never| match never {}),
+                    None => limits::starting(),
+                }
+            }
+        })
+        .layer(axum::middleware::from_fn_with_state(Arc::new(limits::Limits::from_config(&config)), limits::limit))
+        .layer(axum::middleware::from_fn(limits::catch_panic));
+    let timeouts = server::Timeouts { read_header: config.read_header_timeout, idle: config.idle_timeout };
+    let server = tokio::spawn(server::serve(listener, front, timeouts, shutdown.clone()));
+
+    let etcd = format!("etcd at {:?}", config.etcd_servers);
+    let Some(store) = retry(&etcd, &shutdown, || connect(&config.etcd_servers)).await else {
+        return Ok(server.await?);
+    };
+    health.set_store(store.clone());
+    let allocators = Arc::new(Allocators::new(ip_range, config.service_node_port_range));
+    for prefix in [allocation::IP_PREFIX, allocation::PORT_PREFIX] {
+        let Some(revision) = retry("loading allocations", &shutdown, || allocators.load(&store, prefix)).await else {
+            return Ok(server.await?);
+        };
+        let (a, s, sd) = (allocators.clone(), store.clone(), shutdown.clone());
+        tokio::spawn(async move { a.follow(s, prefix, revision, sd).await });
+    }
     let registry = registry::Registry { store: store.clone(), allocators };
-    let interval = Duration::from_secs(config.endpoint_reconciler_interval.max(1));
-    bootstrap::run(&registry, ip_range.first(), port).await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
-    bootstrap::refresh_endpoints(&registry, config.advertised_ip(), port, interval)
-        .await
-        .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+    let bootstrap = bootstrap::Bootstrap {
+        first_ip: ip_range.first(),
+        port,
+        advertise: config.advertised_ip(),
+        interval: Duration::from_secs(config.endpoint_reconciler_interval.max(1)),
+    };
+    // A failure here (another Service on the first ClusterIP, say) is
+    // logged and retried by the controller: never a reason not to start.
+    bootstrap::sync(&registry, &bootstrap).await;
 
     // The caches start at the current revision: every change from now on is theirs.
-    let revision = store.revision().await?;
+    let Some(revision) = retry("reading the etcd revision", &shutdown, || store.revision()).await else {
+        return Ok(server.await?);
+    };
     let mut caches = HashMap::new();
     for resource in api::resources::ALL {
         let cache = Arc::new(watch_cache::WatchCache::new(resource, config.watch_cache_size, revision));
@@ -101,14 +165,17 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         bookmark_interval: Duration::from_secs(config.watch_bookmark_interval.max(1)),
     });
     let keeper = state.clone();
-    let (advertise, sd) = (config.advertised_ip(), shutdown.clone());
-    let endpoints_task =
-        tokio::spawn(async move { bootstrap::keep_endpoints(&keeper.registry, advertise, port, interval, sd).await });
+    let sd = shutdown.clone();
+    let bootstrap_task = tokio::spawn(async move { bootstrap::run(&keeper.registry, bootstrap, sd).await });
+    let _ = api.set(http::app(state));
+    health.set_started();
     // Tests and scripts read this line to learn the port.
     println!("apiserver listening on {}:{port}", config.bind_address);
     tracing::info!(etcd = ?config.etcd_servers, "serving");
-    axum::serve(listener, http::app(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await?;
+    shutdown.wait().await;
+    health.set_stopping();
+    server.await?;
     // Give the lease up before exiting, so the endpoints drop this apiserver now.
-    let _ = endpoints_task.await;
+    let _ = bootstrap_task.await;
     Ok(())
 }

@@ -8,6 +8,9 @@
 //! - [`eventually`], [`http`], [`spawn`]: polling, one plain HTTP request,
 //!   a process killed on drop; [`dry_run_proxy`]: a proxy that computes
 //!   and serves its table without touching a kernel.
+//! - [`Proc`]: every binary's stderr passes through the harness, and a
+//!   `panicked at` in it fails the test that started the binary (a panic is
+//!   a bug even when the server answered 500 and the test passed).
 //! - `src/bin/bench-apiserver.rs`, `src/bin/bench-controller.rs`: benchmarks
 //!   (the proxy's is `crates/proxy/src/bin/bench-proxy.rs`).
 //! - `tests/lab.rs`: the tutorial in the docker compose lab.
@@ -16,10 +19,11 @@
 //! `crates/apiserver/tests/`, ...), so `cargo test` builds the binaries
 //! they start.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A scratch directory, removed on drop.
@@ -68,21 +72,73 @@ fn wait_for_port(port: u16, within: Duration) -> bool {
     false
 }
 
-/// A child process killed on drop.
-pub struct Proc(pub Child);
+/// A child process killed on drop. When its stderr is watched ([`Proc::watched`]),
+/// dropping it fails the test if the child panicked.
+pub struct Proc(pub Child, Option<StderrWatch>);
+
+/// Copies a child's stderr to ours, remembering the first panic in it.
+struct StderrWatch {
+    name: String,
+    panic: Arc<Mutex<Option<String>>>,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with its stderr piped through the harness.
+    pub fn watched(mut cmd: Command) -> std::io::Result<Self> {
+        let name = Path::new(cmd.get_program()).file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let mut child = cmd.stderr(Stdio::piped()).spawn()?;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (panic, (tx, ended)) = (Arc::new(Mutex::new(None)), mpsc::channel());
+        let seen = panic.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                // Straight to our stderr, as when the child inherited it.
+                let _ = std::io::stderr().write_all(&line);
+                let text = String::from_utf8_lossy(&line);
+                if text.contains("panicked at") {
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| text.trim().to_string());
+                }
+                line.clear();
+            }
+            let _ = tx.send(());
+        });
+        Ok(Self(child, Some(StderrWatch { name, panic, ended })))
+    }
+
+    /// The first `panicked at` line the child wrote so far, if any.
+    pub fn panic_seen(&self) -> Option<String> {
+        self.1.as_ref().and_then(|w| w.panic.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let Some(watch) = &self.1 else { return };
+        // The reader ends at EOF; a grandchild holding the pipe must not hang us.
+        let _ = watch.ended.recv_timeout(Duration::from_secs(2));
+        if let Some(line) = self.panic_seen() {
+            if std::thread::panicking() {
+                eprintln!("{} panicked too: {line}", watch.name);
+            } else {
+                panic!("{} panicked during this test (see its log above): {line}", watch.name);
+            }
+        }
     }
 }
 
-/// A real etcd (Debian's `etcd-server`) on free loopback ports.
+/// A real etcd (Debian's `etcd-server`) on free loopback ports. It can be
+/// stopped and started again on the same ports and data ([`Etcd::stop`],
+/// [`Etcd::resume`]), as an outage.
 pub struct Etcd {
     pub url: String,
-    _proc: Proc,
-    _dir: ScratchDir,
+    proc: Option<Proc>,
+    dir: ScratchDir,
+    ports: [u16; 2],
 }
 
 impl Etcd {
@@ -91,24 +147,44 @@ impl Etcd {
         // them: a few tries with fresh ones.
         for _ in 0..3 {
             let dir = ScratchDir::new("etcd");
-            let [client, peer] = free_ports();
-            let url = format!("http://127.0.0.1:{client}");
-            let child = Command::new("etcd")
-                .args(["--data-dir", &dir.0.join("data").to_string_lossy()])
-                .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-                .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-                .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-                .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("etcd is not installed: run scripts/install-deps");
-            let mut proc = Proc(child);
-            if wait_for_port(client, Duration::from_secs(20)) && proc.0.try_wait().ok().flatten().is_none() {
-                return Self { url, _proc: proc, _dir: dir };
+            let ports = free_ports();
+            if let Some(proc) = Self::launch(&dir, ports) {
+                return Self { url: format!("http://127.0.0.1:{}", ports[0]), proc: Some(proc), dir, ports };
             }
         }
         panic!("etcd did not start (three tries)");
+    }
+
+    fn launch(dir: &ScratchDir, [client, peer]: [u16; 2]) -> Option<Proc> {
+        let url = format!("http://127.0.0.1:{client}");
+        let child = Command::new("etcd")
+            .args(["--data-dir", &dir.0.join("data").to_string_lossy()])
+            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd is not installed: run scripts/install-deps");
+        let mut proc = Proc(child, None);
+        (wait_for_port(client, Duration::from_secs(20)) && proc.0.try_wait().ok().flatten().is_none()).then_some(proc)
+    }
+
+    /// The process id, while running (to freeze it: `kill -STOP`).
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.0.id())
+    }
+
+    /// Kills etcd (as a crash would); its data stays.
+    pub fn stop(&mut self) {
+        self.proc = None;
+    }
+
+    /// Starts etcd again on the same ports, with the same data.
+    pub fn resume(&mut self) {
+        self.stop();
+        self.proc = Some(Self::launch(&self.dir, self.ports).expect("etcd did not start again"));
     }
 }
 
@@ -126,6 +202,20 @@ impl Apiserver {
     /// Starts `binary` on a free port with extra flags; waits until it serves.
     /// (Pass `--bind-address` in `extra` to listen elsewhere than 127.0.0.1.)
     pub fn start(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
+        let mut server = Self::prepare(binary, etcd, extra);
+        server.restart();
+        server
+    }
+
+    /// Starts `binary` without waiting until it serves the API (its
+    /// `/readyz` says when): for an apiserver started while etcd is down.
+    pub fn start_unready(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
+        let mut server = Self::prepare(binary, etcd, extra);
+        server.launch(false);
+        server
+    }
+
+    fn prepare(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
         let mut args = vec!["--etcd-servers".to_string(), etcd.url.clone()];
         let bind = extra
             .iter()
@@ -137,16 +227,15 @@ impl Apiserver {
             args.extend(["--bind-address".to_string(), bind.to_string()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut server = Self {
-            url: String::new(),
-            port: free_port(),
+        let port = free_port();
+        Self {
+            url: format!("http://{bind}:{port}"),
+            port,
             proc: None,
             binary: binary.to_path_buf(),
             args,
             host: bind.to_string(),
-        };
-        server.restart();
-        server
+        }
     }
 
     pub fn stop(&mut self) {
@@ -158,24 +247,28 @@ impl Apiserver {
         self.proc.as_ref().map(|p| p.0.id())
     }
 
-    /// Starts (again) on the same port.
+    /// Starts (again) on the same port; waits until it serves.
     pub fn restart(&mut self) {
+        self.launch(true);
+    }
+
+    fn launch(&mut self, wait: bool) {
         self.stop();
-        let mut child = Command::new(&self.binary)
-            .args(&self.args)
-            .args(["--port", &self.port.to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start apiserver");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("apiserver output");
-        assert!(line.contains("listening on"), "apiserver did not start: {line:?}");
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(&self.args).args(["--port", &self.port.to_string()]).env("RUST_LOG", "warn").stdout(Stdio::piped());
+        let mut proc = Proc::watched(cmd).expect("start apiserver");
+        let mut stdout = BufReader::new(proc.0.stdout.take().expect("stdout"));
         self.url = format!("http://{}:{}", self.host, self.port);
-        self.proc = Some(Proc(child));
-        // Listening: it printed so after binding.
+        if wait {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("apiserver output");
+            assert!(line.contains("listening on"), "apiserver did not start: {line:?}");
+            // Listening: it printed so once it serves the whole API.
+        } else {
+            // Someone must read the line it prints when ready, or the write fails.
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        }
+        self.proc = Some(proc);
     }
 }
 
@@ -237,15 +330,9 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 /// Starts a program whose output does not matter; killed on drop. Its log
 /// level is `warn`, or `E2E_LOG` (e.g. `E2E_LOG=kubelet_lite=info`) to debug.
 pub fn spawn(binary: &Path, args: &[&str]) -> Proc {
-    Proc(
-        Command::new(binary)
-            .args(args)
-            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn"),
-    )
+    let mut cmd = Command::new(binary);
+    cmd.args(args).env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".into())).stdout(Stdio::null());
+    Proc::watched(cmd).expect("spawn")
 }
 
 /// A proxy in `--dry-run` for node `node`: it touches no kernel and serves
