@@ -7,11 +7,13 @@
 //!   `version`, `api-resources`, and the teaching views `ipvs` and `trace`.
 //! - [`manifests`]: `-f FILE|DIR|-` (`-R`), parsed without panics.
 //! - [`table`]: a server-side Table printed as kubectl prints it.
-//! - [`describe`]: `describe svc|po|deploy|node`, with Go's tabwriter layout.
+//! - [`describe`]: `describe svc|po|deploy|node` texts (pure).
+//! - [`tabwriter`]: Go's tabwriter, the layout under `describe`.
 //! - [`trace`]: a Service's timeline and its pods' verdicts (pure).
 
 pub mod commands;
 pub mod describe;
 pub mod manifests;
 pub mod table;
+pub mod tabwriter;
 pub mod trace;
