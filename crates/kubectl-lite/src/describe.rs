@@ -1,133 +1,22 @@
-//! `describe svc|po|deploy|node`, laid out as kubectl lays it out: Go's
-//! tabwriter (padding 2) over `key:\tvalue` lines, where a column is
-//! aligned only across consecutive lines that have it. That rule is why
-//! `Port:  http  80/TCP` keeps two spaces inside while the keys align.
-//! Each describer builds the tabbed text line by line as kubectl's does
-//! (indentation included), then [`tabwriter`] lays it out.
+//! `describe svc|po|deploy|node`, as kubectl prints them: each describer
+//! writes kubectl's `key:\tvalue` lines in kubectl's order (indentation
+//! included), and [`crate::tabwriter`] lays them out as Go's tabwriter does.
+//! Read the four describers top to bottom: a Service (with its endpoints),
+//! a pod, a Deployment (its pod template), a node (with its pods).
+//!
+//! - [`lines`]: what every describer writes alike (name, label maps,
+//!   times, the `Events:` table) and the final layout;
+//! - [`containers`]: a container, in a pod or in a pod template.
 
-use api::duration::human_duration;
+mod containers;
+mod lines;
+
+use api::json::str_at as s;
 use api::printers::format_labels;
-use serde_json::Value;
-
-/// Go's `text/tabwriter` with padding 2 and spaces: each tab-terminated
-/// cell is padded to the widest cell of its column among the consecutive
-/// lines that have that column.
-pub fn tabwriter(text: &str) -> String {
-    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-    let mut widths = vec![Vec::<usize>::new(); lines.len()];
-    for (i, cells) in lines.iter().enumerate() {
-        widths[i] = vec![0; cells.len().saturating_sub(1)];
-    }
-    let max_cols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
-    for col in 0..max_cols {
-        let mut i = 0;
-        while i < lines.len() {
-            if lines[i].len() > col + 1 {
-                let start = i;
-                while i < lines.len() && lines[i].len() > col + 1 {
-                    i += 1;
-                }
-                let w = (start..i).map(|j| lines[j][col].chars().count()).max().unwrap_or(0) + 2;
-                (start..i).for_each(|j| widths[j][col] = w);
-            } else {
-                i += 1;
-            }
-        }
-    }
-    let mut out = String::new();
-    for (cells, ws) in lines.iter().zip(&widths) {
-        for (c, cell) in cells.iter().enumerate() {
-            out.push_str(cell);
-            if let Some(w) = ws.get(c) {
-                out.push_str(&" ".repeat(w - cell.chars().count()));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
-pub(crate) use api::json::str_at as s;
-
-/// `key=value` lines for labels, `key: value` for annotations (kubectl's),
-/// at `indent`; continuation lines leave the key cell empty.
-fn map_lines_at(out: &mut String, indent: &str, key: &str, map: Option<&Value>, sep: &str, skip: &[&str]) {
-    let entries: Vec<(String, String)> = map
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !skip.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if entries.is_empty() {
-        out.push_str(&format!("{indent}{key}:\t<none>\n"));
-    }
-    for (i, (k, v)) in entries.iter().enumerate() {
-        let label = if i == 0 { format!("{key}:") } else { String::new() };
-        out.push_str(&format!("{indent}{label}\t{k}{sep}{v}\n"));
-    }
-}
-
-fn map_lines(out: &mut String, key: &str, map: Option<&Value>, sep: &str, skip: &[&str]) {
-    map_lines_at(out, "", key, map, sep, skip)
-}
-
 use api::well_known::LAST_APPLIED_CONFIGURATION as LAST_APPLIED;
-
-/// Name, Namespace (if any), Labels and Annotations, as every describer starts.
-fn metadata(out: &mut String, obj: &Value, with_namespace: bool) {
-    out.push_str(&format!("Name:\t{}\n", s(obj, "/metadata/name")));
-    if with_namespace {
-        out.push_str(&format!("Namespace:\t{}\n", s(obj, "/metadata/namespace")));
-    }
-}
-
-/// A timestamp as Go's `time.RFC1123Z`: `Thu, 26 Nov 2026 03:18:40 +0000`.
-pub fn rfc1123z(t: &str) -> String {
-    t.parse::<jiff::Timestamp>().map(|t| t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()).unwrap_or_default()
-}
-
-fn age_of(t: &str, now: jiff::Timestamp) -> String {
-    t.parse::<jiff::Timestamp>().map_or("<unknown>".to_string(), |t| human_duration(now.as_second() - t.as_second()))
-}
-
-/// The `Events:` section: a table, or `<none>`.
-fn events_section(text: &mut String, events: &[Value], now: jiff::Timestamp) {
-    if events.is_empty() {
-        return;
-    }
-    let mut table = String::from("Events:\n  Type\tReason\tAge\tFrom\tMessage\n  ----\t------\t----\t----\t-------\n");
-    for e in events {
-        let at = [s(e, "/lastTimestamp"), s(e, "/eventTime"), s(e, "/metadata/creationTimestamp")]
-            .into_iter()
-            .find(|t| t.parse::<jiff::Timestamp>().is_ok())
-            .unwrap_or("");
-        let from =
-            if s(e, "/source/component").is_empty() { s(e, "/reportingComponent") } else { s(e, "/source/component") };
-        table.push_str(&format!(
-            "  {}\t{}\t{}\t{from}\t{}\n",
-            s(e, "/type"),
-            s(e, "/reason"),
-            age_of(at, now),
-            s(e, "/message").trim()
-        ));
-    }
-    text.push_str(&tabwriter(&table));
-}
-
-/// Lays out `out` and appends the events (or `Events: <none>` in the
-/// last block, as kubectl aligns it).
-fn finish(mut out: String, events: &[Value], now: jiff::Timestamp) -> String {
-    if events.is_empty() {
-        out.push_str("Events:\t<none>\n");
-        return tabwriter(&out);
-    }
-    let mut text = tabwriter(&out);
-    events_section(&mut text, events, now);
-    text
-}
+use containers::container;
+use lines::{age_of, finish, map_lines, map_lines_at, metadata, rfc1123z};
+use serde_json::Value;
 
 /// The ready addresses of the slices' port named `port_name`: `ip:port,...`.
 fn endpoints_of(slices: &[Value], port_name: &str) -> String {
@@ -214,120 +103,6 @@ pub fn service(svc: &Value, slices: &[Value], events: &[Value], now: jiff::Times
         out.push_str(&format!("Internal Traffic Policy:\t{}\n", s(svc, "/spec/internalTrafficPolicy")));
     }
     finish(out, events, now)
-}
-
-fn port_list(ports: &[Value], key: &str) -> Vec<String> {
-    ports
-        .iter()
-        .map(|p| format!("{}/{}", p[key].as_i64().unwrap_or(0), p["protocol"].as_str().unwrap_or("TCP")))
-        .collect()
-}
-
-/// A probe as kubectl summarizes it: `http-get http://:80/ delay=0s timeout=1s period=10s #success=1 #failure=3`.
-fn probe(p: &Value) -> String {
-    let port = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let target = if let Some(h) = p.get("httpGet") {
-        let scheme = s(h, "/scheme").to_lowercase();
-        let host = format!("{}:{}", s(h, "/host"), port(&h["port"]));
-        let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}:") };
-        format!("http-get {scheme}//{host}{}", s(h, "/path"))
-    } else if let Some(t) = p.get("tcpSocket") {
-        format!("tcp-socket {}:{}", s(t, "/host"), port(&t["port"]))
-    } else if let Some(e) = p.get("exec") {
-        let cmd: Vec<&str> = e["command"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        format!("exec [{}]", cmd.join(" "))
-    } else {
-        "unknown".to_string()
-    };
-    let n = |k: &str| p[k].as_i64().unwrap_or(0);
-    format!(
-        "{target} delay={}s timeout={}s period={}s #success={} #failure={}",
-        n("initialDelaySeconds"),
-        n("timeoutSeconds"),
-        n("periodSeconds"),
-        n("successThreshold"),
-        n("failureThreshold")
-    )
-}
-
-/// One container, as kubectl's pod and pod-template describers print it
-/// (`name_indent` differs between the two).
-fn container(out: &mut String, name_indent: &str, c: &Value, status: Option<&Value>) {
-    out.push_str(&format!("{name_indent}{}:\n", s(c, "/name")));
-    if let Some(st) = status {
-        out.push_str(&format!("    Container ID:\t{}\n", s(st, "/containerID")));
-    }
-    out.push_str(&format!("    Image:\t{}\n", s(c, "/image")));
-    if let Some(st) = status {
-        out.push_str(&format!("    Image ID:\t{}\n", s(st, "/imageID")));
-    }
-    let ports = c["ports"].as_array().cloned().unwrap_or_default();
-    match ports.len() {
-        0 => out.push_str("    Port:\t<none>\n    Host Port:\t<none>\n"),
-        1 => out.push_str(&format!(
-            "    Port:\t{}\n    Host Port:\t{}\n",
-            port_list(&ports, "containerPort")[0],
-            port_list(&ports, "hostPort")[0]
-        )),
-        _ => out.push_str(&format!(
-            "    Ports:\t{}\n    Host Ports:\t{}\n",
-            port_list(&ports, "containerPort").join(", "),
-            port_list(&ports, "hostPort").join(", ")
-        )),
-    }
-    for (key, label) in [("command", "Command"), ("args", "Args")] {
-        if let Some(items) = c[key].as_array().filter(|a| !a.is_empty()) {
-            out.push_str(&format!("    {label}:\n"));
-            for i in items {
-                out.push_str(&format!("      {}\n", i.as_str().unwrap_or("")));
-            }
-        }
-    }
-    if let Some(st) = status {
-        let state = &st["state"];
-        if let Some(r) = state.get("running") {
-            out.push_str(&format!("    State:\tRunning\n      Started:\t{}\n", rfc1123z(s(r, "/startedAt"))));
-        } else if let Some(t) = state.get("terminated") {
-            out.push_str("    State:\tTerminated\n");
-            if !s(t, "/reason").is_empty() {
-                out.push_str(&format!("      Reason:\t{}\n", s(t, "/reason")));
-            }
-            out.push_str(&format!(
-                "      Exit Code:\t{}\n      Started:\t{}\n      Finished:\t{}\n",
-                t["exitCode"].as_i64().unwrap_or(0),
-                rfc1123z(s(t, "/startedAt")),
-                rfc1123z(s(t, "/finishedAt"))
-            ));
-        } else {
-            out.push_str("    State:\tWaiting\n");
-            if let Some(reason) = state.pointer("/waiting/reason").and_then(Value::as_str) {
-                out.push_str(&format!("      Reason:\t{reason}\n"));
-            }
-        }
-        let ready = if st["ready"].as_bool() == Some(true) { "True" } else { "False" };
-        out.push_str(&format!(
-            "    Ready:\t{ready}\n    Restart Count:\t{}\n",
-            st["restartCount"].as_i64().unwrap_or(0)
-        ));
-    }
-    for (key, label) in [("livenessProbe", "Liveness"), ("readinessProbe", "Readiness"), ("startupProbe", "Startup")] {
-        if let Some(p) = c.get(key) {
-            out.push_str(&format!("    {label}:\t{}\n", probe(p)));
-        }
-    }
-    match c["env"].as_array().filter(|e| !e.is_empty()) {
-        None => out.push_str("    Environment:\t<none>\n"),
-        Some(env) => {
-            out.push_str("    Environment:\n");
-            for e in env {
-                out.push_str(&format!("      {}:\t{}\n", s(e, "/name"), s(e, "/value")));
-            }
-        }
-    }
-    out.push_str("    Mounts:\t<none>\n");
 }
 
 fn owner(obj: &Value) -> Option<String> {
@@ -494,8 +269,9 @@ pub fn deployment(d: &Value, events: &[Value], now: jiff::Timestamp) -> String {
     finish(out, events, now)
 }
 
-/// `kubectl describe node`. `lease_missing`: the server has no Lease for
-/// it (this apiserver serves none), which kubectl reports in its words.
+/// `kubectl describe node`, with the pods bound to it. Its `Lease:` line
+/// always reports the lease missing, in kubectl's words: this apiserver
+/// serves no `coordination.k8s.io` Leases.
 pub fn node(n: &Value, pods: &[Value], events: &[Value], now: jiff::Timestamp) -> String {
     let mut out = String::new();
     metadata(&mut out, n, false);
@@ -599,16 +375,6 @@ pub fn node(n: &Value, pods: &[Value], events: &[Value], now: jiff::Timestamp) -
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn tabwriter_blocks_like_go() {
-        let text =
-            tabwriter("Name:\tnp2\nPort:\t80-8080\t80/TCP\nTargetPort:\t8080/TCP\nInternal Traffic Policy:\tCluster\n");
-        assert_eq!(
-            text,
-            "Name:                     np2\nPort:                     80-8080  80/TCP\nTargetPort:               8080/TCP\nInternal Traffic Policy:  Cluster\n"
-        );
-    }
 
     #[test]
     fn a_node_port_service_as_kubectl_describes_it() {

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use kubectl_lite::commands::{self, Scope};
+use kubectl_lite::decide::ExposeOptions;
+use kubectl_lite::error::CliError;
 use kubectl_lite::manifests;
 use std::path::PathBuf;
 
@@ -174,7 +176,7 @@ async fn main() {
     }
 }
 
-async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
+async fn run(flags: Flags, out: &mut String) -> Result<(), CliError> {
     if let Cmd::Completion { shell } = flags.command {
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut <Flags as clap::CommandFactory>::command(), "kubectl-lite", &mut script);
@@ -187,9 +189,9 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
         flags.context.as_deref(),
     )
     .await
-    .map_err(|e| commands::CliError(format!("error: {e:#}")))?;
+    .map_err(|e| CliError::Other(format!("{e:#}")))?;
     let namespace = flags.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-    let client = kube::Client::try_from(config).map_err(|e| commands::CliError(format!("error: {e}")))?;
+    let client = kube::Client::try_from(config)?;
     let scope = Scope { namespace, all_namespaces: flags.all_namespaces };
     match flags.command {
         Cmd::Get { type_, watch: true, .. } => {
@@ -224,18 +226,13 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
             commands::delete_manifests(&client, &manifests::read(&filename, recursive)?, &scope, out).await?
         }
         Cmd::Delete { type_: None, .. } => {
-            return Err(commands::CliError(
-                "error: You must provide one or more resources by argument or filename.".into(),
-            ))
+            return Err(CliError::Other("You must provide one or more resources by argument or filename.".into()))
         }
         Cmd::Delete { type_: Some(type_), names, .. } => commands::delete(&client, &type_, &names, &scope, out).await?,
         Cmd::Describe { type_, name } => commands::describe(&client, &type_, &name, &scope, out).await?,
         Cmd::Scale { type_, name, replicas } => commands::scale(&client, &type_, &name, replicas, &scope, out).await?,
         Cmd::Rollout { action: RolloutAction::Status { type_, name } } => {
-            if commands::resource_kind(&type_)? != "Deployment" {
-                return Err(commands::CliError(format!("error: no status viewer has been implemented for {type_}")));
-            }
-            commands::rollout(&client, &name, &scope, |text| {
+            commands::rollout(&client, &type_, &name, &scope, |text| {
                 use std::io::Write;
                 let _ = std::io::stdout().write_all(text.as_bytes());
                 let _ = std::io::stdout().flush();
@@ -243,7 +240,7 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), commands::CliError> {
             .await?
         }
         Cmd::Expose { type_, name, port, target_port, protocol, service_type, name_override } => {
-            let options = commands::ExposeOptions {
+            let options = ExposeOptions {
                 port,
                 target_port: target_port.as_deref(),
                 protocol: protocol.as_deref(),

@@ -4,7 +4,7 @@
 //! function of the text ([`parse`]), so malformed input can be fed to it
 //! directly (see the property test): it returns an error, never panics.
 
-use crate::commands::CliError;
+use crate::error::CliError;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,7 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Manifest>, CliError> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let v: Value = serde::Deserialize::deserialize(doc)
-            .map_err(|e| CliError(format!("error: error parsing {source}: {e}")))?;
+            .map_err(|e| CliError::Parse { file: source.to_string(), source: e })?;
         match &v {
             Value::Null => continue,
             Value::Object(m) => {
@@ -35,9 +35,7 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Manifest>, CliError> {
                 out.push(checked(v, source)?);
             }
             _ => {
-                return Err(CliError(format!(
-                    "error: error validating \"{source}\": error validating data: invalid object: not a map"
-                )))
+                return Err(CliError::Invalid { file: source.to_string(), detail: "invalid object: not a map".into() })
             }
         }
     }
@@ -47,9 +45,7 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Manifest>, CliError> {
 fn checked(object: Value, source: &str) -> Result<Manifest, CliError> {
     for field in ["apiVersion", "kind"] {
         if object.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
-            return Err(CliError(format!(
-                "error: error validating \"{source}\": error validating data: {field} not set"
-            )));
+            return Err(CliError::Invalid { file: source.to_string(), detail: format!("{field} not set") });
         }
     }
     Ok(Manifest { source: source.to_string(), object })
@@ -86,23 +82,24 @@ pub fn read(paths: &[String], recursive: bool) -> Result<Vec<Manifest>, CliError
     let mut out = Vec::new();
     for path in paths {
         if path == "-" {
-            let text = std::io::read_to_string(std::io::stdin()).map_err(|e| CliError(format!("error: {e}")))?;
+            let text = std::io::read_to_string(std::io::stdin()).map_err(CliError::Stdin)?;
             out.extend(parse(&text, "STDIN")?);
             continue;
         }
         if !Path::new(path).exists() {
-            return Err(CliError(format!("error: the path \"{path}\" does not exist")));
+            return Err(CliError::Other(format!("the path \"{path}\" does not exist")));
         }
         let mut found = Vec::new();
-        files(Path::new(path), recursive, true, &mut found).map_err(|e| CliError(format!("error: {path}: {e}")))?;
+        files(Path::new(path), recursive, true, &mut found)
+            .map_err(|e| CliError::Read { path: path.clone(), source: e })?;
         for f in found {
             let source = f.to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&f).map_err(|e| CliError(format!("error: {source}: {e}")))?;
+            let text = std::fs::read_to_string(&f).map_err(|e| CliError::Read { path: source.clone(), source: e })?;
             out.extend(parse(&text, &source)?);
         }
     }
     if out.is_empty() {
-        return Err(CliError("error: no objects passed to apply".into()));
+        return Err(CliError::Other("no objects passed to apply".into()));
     }
     Ok(out)
 }
@@ -126,11 +123,11 @@ mod tests {
 
     #[test]
     fn errors_say_where() {
-        let e = parse("apiVersion: v1\nkind: Service\nmetadata: [oops\n", "bad.yaml").unwrap_err().0;
+        let e = parse("apiVersion: v1\nkind: Service\nmetadata: [oops\n", "bad.yaml").unwrap_err().to_string();
         assert!(e.starts_with("error: error parsing bad.yaml: ") && e.contains("line"), "{e}");
-        let e = parse("kind: Service\n", "k.yaml").unwrap_err().0;
+        let e = parse("kind: Service\n", "k.yaml").unwrap_err().to_string();
         assert_eq!(e, "error: error validating \"k.yaml\": error validating data: apiVersion not set");
-        let e = parse("- 1\n- 2\n", "l.yaml").unwrap_err().0;
+        let e = parse("- 1\n- 2\n", "l.yaml").unwrap_err().to_string();
         assert!(e.contains("invalid object"), "{e}");
     }
 
@@ -141,7 +138,7 @@ mod tests {
         fn any_text_is_parsed_or_refused(text in ".{0,300}") {
             match parse(&text, "fuzz.yaml") {
                 Ok(objs) => prop_assert!(objs.iter().all(|m| m.object["kind"].is_string())),
-                Err(e) => prop_assert!(e.0.starts_with("error: ")),
+                Err(e) => prop_assert!(e.to_string().starts_with("error: ")),
             }
         }
 
@@ -153,7 +150,7 @@ mod tests {
             Just("items: [1, 2]\n"), Just("kind: List\n"), Just("&a *a\n"), Just("!!binary x\n")], 0..12)) {
             let text: String = parts.concat();
             if let Err(e) = parse(&text, "frag.yaml") {
-                prop_assert!(e.0.starts_with("error: "));
+                prop_assert!(e.to_string().starts_with("error: "));
             }
         }
     }

@@ -13,7 +13,7 @@
 //!
 //! Then each pod of the namespace, and why it is, or is not, an endpoint.
 
-use crate::describe::s;
+use api::json::str_at as s;
 use api::printers::format_labels;
 use serde_json::Value;
 use std::collections::BTreeMap;
