@@ -9,7 +9,7 @@
 //! addresses that hold a lease. Like upstream, every apiserver is assumed to
 //! serve on the same port.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Reason};
 use crate::registry::{Registry, WriteOptions};
 use crate::shutdown::Shutdown;
 use api::resources::{ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, SERVICES};
@@ -25,7 +25,7 @@ async fn ensure(
 ) -> Result<(), ApiError> {
     match registry.create(resource, namespace, obj, WriteOptions::default()).await {
         Ok(_) => Ok(()),
-        Err(e) if e.reason == "AlreadyExists" => Ok(()),
+        Err(e) if e.reason == Reason::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -40,7 +40,7 @@ async fn reconcile(
     let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     match registry.get(resource, namespace, &name).await {
         Ok(_) => registry.update(resource, namespace, &name, None, obj, WriteOptions::default()).await.map(|_| ()),
-        Err(e) if e.reason == "NotFound" => ensure(registry, resource, namespace, obj).await,
+        Err(e) if e.reason == Reason::NotFound => ensure(registry, resource, namespace, obj).await,
         Err(e) => Err(e),
     }
 }
