@@ -114,6 +114,17 @@ impl ApiError {
         .with_details(resource, name)
     }
 
+    /// A write that could not be carried out now, and why: `Operation cannot
+    /// be fulfilled on services "x": ...`.
+    pub fn conflict_with(resource: &ResourceType, name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            Reason::Conflict,
+            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", resource.qualified_name()),
+        )
+        .with_details(resource, name)
+    }
+
     /// A conflict with a reason of its own: `Operation cannot be fulfilled on
     /// pods/binding "x": pod x is already assigned to node "node1"`.
     pub fn conflict_because(resource: &ResourceType, subresource: &str, name: &str, why: &str) -> Self {

@@ -61,6 +61,9 @@ pub struct Written {
     pub warnings: Vec<String>,
 }
 
+/// How often a write's claims may lose a race before the client is told to retry.
+const MAX_CLAIM_ATTEMPTS: usize = 1024;
+
 /// The strategy of a kind: the one place that maps kinds to their hooks.
 fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
     match resource.schema {
@@ -189,7 +192,10 @@ impl Registry {
             _ => None,
         };
         let mut reloaded = false;
-        for _attempt in 0..16 {
+        // Each lost race marks one more value taken in this process's bitmap,
+        // so retrying ends with a commit or a true "range is full"; the bound
+        // only stops endless churn by other writers (then: 409, try again).
+        for _attempt in 0..MAX_CLAIM_ATTEMPTS {
             let mut obj = obj.clone();
             let alloc = match strategy.claims(&self.allocators, &mut obj, old.map(|(o, _)| o)) {
                 Ok(a) => a,
@@ -239,7 +245,11 @@ impl Registry {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(ApiError::internal("allocation kept losing races; try again"))
+        Err(ApiError::conflict_with(
+            resource,
+            &name,
+            &format!("its allocation lost {MAX_CLAIM_ATTEMPTS} races to other writers; please try again"),
+        ))
     }
 
     pub async fn create(
@@ -346,9 +356,13 @@ impl Registry {
             let Some(current) = self.store.get(&key).await.map_err(store_err)? else {
                 if patch_type == PatchType::Apply && subresource.is_none() {
                     let mut obj = patch;
-                    if obj.pointer("/metadata/name").is_none() {
-                        obj["metadata"]["name"] = json!(name);
-                    }
+                    let Some(meta) = obj.as_object_mut().map(|o| o.entry("metadata").or_insert(json!({}))) else {
+                        return Err(ApiError::bad_request("the applied configuration must be an object"));
+                    };
+                    let Some(meta) = meta.as_object_mut() else {
+                        return Err(ApiError::bad_request("metadata of the applied configuration must be an object"));
+                    };
+                    meta.entry("name").or_insert(json!(name));
                     return self.create(resource, namespace, obj, opts).await;
                 }
                 return Err(ApiError::not_found(resource, name));
@@ -421,7 +435,10 @@ impl Registry {
                     return Ok(obj.clone());
                 }
                 let mut marked = obj.clone();
-                let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+                // Past the last representable instant (year 9999): as late as can be said.
+                let when = jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::from_secs(grace))
+                    .unwrap_or(jiff::Timestamp::MAX);
                 marked["metadata"]["deletionTimestamp"] = json!(when.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
                 marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
                 match self.commit(resource, &key, marked, Some((obj, current.mod_revision)), dry_run).await {

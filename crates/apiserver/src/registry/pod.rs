@@ -32,8 +32,14 @@ impl Strategy for PodStrategy {
     }
 }
 
+/// The longest grace period kept: what Go's `time.Duration` can hold (292
+/// years), so no client computing `now + grace` overflows. Upstream does
+/// that sum unchecked; here a longer request means "as long as possible".
+pub const MAX_GRACE_SECONDS: i64 = i64::MAX / 1_000_000_000;
+
 /// A Pod's grace period: the request's, or the Pod's own. Pods never
-/// scheduled, or already finished, have nothing to stop and go at once.
+/// scheduled, or already finished, have nothing to stop and go at once; a
+/// negative one is 1 s, as upstream's pod strategy makes it.
 fn pod_grace(pod: &Value, requested: Option<i64>) -> i64 {
     let scheduled = !str_at(pod, "/spec/nodeName").is_empty();
     let finished = matches!(str_at(pod, "/status/phase"), "Succeeded" | "Failed");
@@ -42,7 +48,7 @@ fn pod_grace(pod: &Value, requested: Option<i64>) -> i64 {
     }
     requested
         .unwrap_or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30))
-        .max(0)
+        .clamp(0, MAX_GRACE_SECONDS)
 }
 
 /// The pod bound to `node` (`pods/binding`): `spec.nodeName` (which no
@@ -87,5 +93,8 @@ mod tests {
         assert_eq!(pod_grace(&pod, Some(0)), 0);
         assert_eq!(pod_grace(&json!({"spec":{}}), None), 0);
         assert_eq!(pod_grace(&json!({"spec":{"nodeName":"n"},"status":{"phase":"Succeeded"}}), None), 0);
+        assert_eq!(pod_grace(&pod, Some(i64::MAX)), MAX_GRACE_SECONDS);
+        let huge = json!({"spec":{"nodeName":"n","terminationGracePeriodSeconds":i64::MAX}});
+        assert_eq!(pod_grace(&huge, None), MAX_GRACE_SECONDS);
     }
 }

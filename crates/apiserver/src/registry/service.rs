@@ -42,6 +42,13 @@ use std::net::Ipv4Addr;
 
 pub struct ServiceStrategy;
 
+/// The apiserver's own Service: `default/kubernetes`, on the first ClusterIP.
+pub const KUBERNETES: (&str, &str) = ("default", "kubernetes");
+
+fn is_the_kubernetes_service(obj: &Value) -> bool {
+    (str_at(obj, "/metadata/namespace"), str_at(obj, "/metadata/name")) == KUBERNETES
+}
+
 fn typed(obj: &Value) -> Result<Service, ApiError> {
     serde_json::from_value(obj.clone()).map_err(|e| ApiError::bad_request(e.to_string()))
 }
@@ -72,17 +79,34 @@ impl Strategy for ServiceStrategy {
         obj: &mut Value,
         old: Option<&Value>,
     ) -> Result<Allocation, AllocateError> {
-        let mut svc = typed(obj).map_err(AllocateError::Invalid)?;
         let old_svc: Option<Service> = old.and_then(|o| serde_json::from_value(o.clone()).ok());
-        let alloc = allocate(allocators, &mut svc, old_svc.as_ref())?;
-        match untyped(&svc) {
-            Ok(v) => *obj = v,
-            Err(e) => {
+        let first = allocators.ip_range.first();
+        let is_kubernetes = is_the_kubernetes_service(obj);
+        loop {
+            let mut svc = typed(obj).map_err(AllocateError::Invalid)?;
+            let alloc = allocate(allocators, &mut svc, old_svc.as_ref())?;
+            // The first ClusterIP is the kubernetes Service's: until authorization exists, nobody else takes it.
+            if !is_kubernetes && alloc.static_ips.contains(&first) {
                 alloc.undo_reservations(allocators);
-                return Err(AllocateError::Invalid(e));
+                let why = AllocationError::Reserved(first.to_string());
+                return Err(AllocateError::Invalid(ip_error(str_at(obj, "/metadata/name"), &first.to_string(), why)));
             }
+            if !is_kubernetes && alloc.picked.ips.contains(&first) {
+                // Picked because it looked free: leave it marked taken here, and pick again.
+                let mut others = alloc;
+                others.picked.ips.remove(&first);
+                others.undo_reservations(allocators);
+                continue;
+            }
+            match untyped(&svc) {
+                Ok(v) => *obj = v,
+                Err(e) => {
+                    alloc.undo_reservations(allocators);
+                    return Err(AllocateError::Invalid(e));
+                }
+            }
+            return Ok(alloc);
         }
-        Ok(alloc)
     }
 
     fn claim_taken(&self, allocators: &Allocators, alloc: &Allocation, key: &str, obj: &Value) -> Result<(), ApiError> {
@@ -98,6 +122,15 @@ impl Strategy for ServiceStrategy {
                 let svc: Service = serde_json::from_value(obj.clone()).unwrap_or_default();
                 return Err(port_error(name, port_index(&svc, port), port, AllocationError::Allocated("port")));
             }
+        }
+        Ok(())
+    }
+
+    /// Until authorization exists, nobody may delete the apiserver's own Service.
+    fn check_delete(&self, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
+        if (namespace.unwrap_or(""), name) == KUBERNETES {
+            let why = "the kubernetes Service is the apiserver's own and may not be deleted";
+            return Err(ApiError::forbidden(&SERVICES, name, why));
         }
         Ok(())
     }
@@ -197,6 +230,10 @@ pub fn allocate(
     }
 
     let new_claims = claims_of(svc);
+    if new_claims.ports.len() > MAX_NODE_PORTS {
+        alloc.undo_reservations(allocators);
+        return Err(AllocateError::Invalid(too_many_node_ports(&name, new_claims.ports.len())));
+    }
     alloc.claim = Claims {
         ips: new_claims.ips.difference(&old_claims.ips).copied().collect(),
         ports: new_claims.ports.difference(&old_claims.ports).copied().collect(),
@@ -206,6 +243,22 @@ pub fn allocate(
         ports: old_claims.ports.difference(&new_claims.ports).copied().collect(),
     };
     Ok(alloc)
+}
+
+/// The most distinct NodePorts one Service may hold. Each new value is a
+/// guard and a put in the Service's etcd transaction, each dropped one a
+/// delete, and etcd refuses a transaction of more than 128 operations
+/// (`--max-txn-ops`). An update that moves every NodePort at once claims
+/// 63 and releases 63: with the Service's own put, 127. So any write of a
+/// Service within this limit fits, by construction (see ARCHITECTURE.md).
+pub const MAX_NODE_PORTS: usize = 63;
+
+/// `spec.ports: Too many: 64: must have at most 63 distinct NodePorts ...`
+fn too_many_node_ports(service: &str, count: usize) -> ApiError {
+    let detail = format!(
+        "must have at most {MAX_NODE_PORTS} distinct NodePorts (each is claimed in the Service's etcd transaction)"
+    );
+    ApiError::invalid(&SERVICES, service, &[FieldError::too_many("spec.ports", count, detail)])
 }
 
 /// `spec.clusterIPs: Invalid value: []string{"10.0.0.1"}: failed to allocate IP 10.0.0.1: ...`
