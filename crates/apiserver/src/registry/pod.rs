@@ -46,9 +46,13 @@ fn pod_grace(pod: &Value, requested: Option<i64>) -> i64 {
     if !scheduled || finished {
         return 0;
     }
-    requested
-        .unwrap_or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30))
-        .clamp(0, MAX_GRACE_SECONDS)
+    let grace = requested
+        .unwrap_or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30));
+    if grace < 0 {
+        1
+    } else {
+        grace.min(MAX_GRACE_SECONDS)
+    }
 }
 
 /// The pod bound to `node` (`pods/binding`): `spec.nodeName` (which no
@@ -94,6 +98,7 @@ mod tests {
         assert_eq!(pod_grace(&json!({"spec":{}}), None), 0);
         assert_eq!(pod_grace(&json!({"spec":{"nodeName":"n"},"status":{"phase":"Succeeded"}}), None), 0);
         assert_eq!(pod_grace(&pod, Some(i64::MAX)), MAX_GRACE_SECONDS);
+        assert_eq!(pod_grace(&pod, Some(-5)), 1);
         let huge = json!({"spec":{"nodeName":"n","terminationGracePeriodSeconds":i64::MAX}});
         assert_eq!(pod_grace(&huge, None), MAX_GRACE_SECONDS);
     }
