@@ -13,6 +13,7 @@ pub enum ErrorType {
     NotSupported,
     Duplicate,
     Forbidden,
+    TooMany,
 }
 
 /// One field's problem. `value` is already rendered the way Go prints it
@@ -44,6 +45,10 @@ impl FieldError {
     pub fn duplicate(field: impl Into<String>, value: impl Into<String>) -> Self {
         Self { field: field.into(), kind: ErrorType::Duplicate, value: value.into(), detail: String::new() }
     }
+    /// `spec.ports: Too many: 64: must have at most 63 items`
+    pub fn too_many(field: impl Into<String>, count: usize, detail: impl Into<String>) -> Self {
+        Self { field: field.into(), kind: ErrorType::TooMany, value: count.to_string(), detail: detail.into() }
+    }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { field: field.into(), kind: ErrorType::Forbidden, value: String::new(), detail: detail.into() }
     }
@@ -56,6 +61,7 @@ impl FieldError {
             ErrorType::NotSupported => "FieldValueNotSupported",
             ErrorType::Duplicate => "FieldValueDuplicate",
             ErrorType::Forbidden => "FieldValueForbidden",
+            ErrorType::TooMany => "FieldValueTooMany",
         }
     }
 
@@ -74,6 +80,7 @@ impl FieldError {
             ErrorType::NotSupported => with_detail(format!("Unsupported value: {}", self.value)),
             ErrorType::Duplicate => format!("Duplicate value: {}", self.value),
             ErrorType::Forbidden => with_detail("Forbidden".to_string()),
+            ErrorType::TooMany => with_detail(format!("Too many: {}", self.value)),
         }
     }
 }

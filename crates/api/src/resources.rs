@@ -3,7 +3,49 @@
 //! One row per resource, the same facts upstream spreads over its REST
 //! storage, discovery and etcd key layout: where it lives in the API
 //! (`group`/`version`/`plural`), what clients call it (`kind`, short names),
-//! whether it lives in a namespace, and where etcd keeps it.
+//! whether it lives in a namespace, and where etcd keeps it; and the facts
+//! the apiserver's generic verbs read instead of asking "which kind is
+//! this?": the typed schema, the selectable fields, create-on-update.
+
+use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, discovery::v1 as discovery};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+/// The typed schema (a `k8s-openapi` type) a kind's objects are decoded
+/// into and back: wrong types are refused, unknown fields pruned, as
+/// upstream's decoding does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    Namespace,
+    Service,
+    Endpoints,
+    Pod,
+    Node,
+    Event,
+    Deployment,
+    EndpointSlice,
+}
+
+fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    serde_json::to_value(typed).map_err(|e| e.to_string())
+}
+
+impl Schema {
+    /// `v` decoded into the schema and encoded again.
+    pub fn normalize(self, v: Value) -> Result<Value, String> {
+        match self {
+            Schema::Namespace => round_trip::<core::Namespace>(v),
+            Schema::Service => round_trip::<core::Service>(v),
+            Schema::Endpoints => round_trip::<core::Endpoints>(v),
+            Schema::Pod => round_trip::<core::Pod>(v),
+            Schema::Node => round_trip::<core::Node>(v),
+            Schema::Event => round_trip::<core::Event>(v),
+            Schema::Deployment => round_trip::<apps::Deployment>(v),
+            Schema::EndpointSlice => round_trip::<discovery::EndpointSlice>(v),
+        }
+    }
+}
 
 /// One served resource, e.g. `services` in core/v1.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,6 +65,13 @@ pub struct ResourceType {
     pub etcd_prefix: &'static str,
     /// `kubectl get all` includes this resource.
     pub in_category_all: bool,
+    /// The typed schema its objects are normalized through.
+    pub schema: Schema,
+    /// Fields a field selector may name besides `metadata.name` and
+    /// `metadata.namespace` (upstream's per-kind field label conversions).
+    pub fields: &'static [&'static str],
+    /// Upstream lets PUT create these (a user managing Endpoints by hand does).
+    pub create_on_update: bool,
 }
 
 impl ResourceType {
@@ -77,6 +126,18 @@ impl ResourceType {
         }
     }
 
+    /// Every field a field selector may name.
+    pub fn selectable_fields(&self) -> Vec<&'static str> {
+        let mut fields = vec!["metadata.name", "metadata.namespace"];
+        fields.extend_from_slice(self.fields);
+        fields
+    }
+
+    /// Whether only the `/status` subresource may change its status.
+    pub fn has_status_subresource(&self) -> bool {
+        self.subresources.contains(&"status")
+    }
+
     /// The etcd prefix that holds a collection: every namespace, or one.
     pub fn etcd_collection_prefix(&self, namespace: Option<&str>) -> String {
         match namespace {
@@ -88,7 +149,8 @@ impl ResourceType {
 
 macro_rules! resource {
     ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, [$($short:expr),*],
-     namespaced: $ns:expr, subresources: [$($sub:expr),*], etcd: $prefix:expr, all: $all:expr) => {
+     namespaced: $ns:expr, subresources: [$($sub:expr),*], etcd: $prefix:expr, all: $all:expr,
+     schema: $schema:ident, create_on_update: $cou:expr, fields: $fields:expr) => {
         ResourceType {
             group: $group,
             version: $version,
@@ -100,26 +162,60 @@ macro_rules! resource {
             subresources: &[$($sub),*],
             etcd_prefix: $prefix,
             in_category_all: $all,
+            schema: Schema::$schema,
+            fields: $fields,
+            create_on_update: $cou,
         }
     };
 }
 
+const POD_FIELDS: [&str; 7] = [
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+];
+const EVENT_FIELDS: [&str; 11] = [
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+];
+
 pub static NAMESPACES: ResourceType = resource!("", "v1", "Namespace", "namespaces", "namespace", ["ns"],
-    namespaced: false, subresources: ["status"], etcd: "/registry/namespaces", all: false);
+    namespaced: false, subresources: ["status"], etcd: "/registry/namespaces", all: false,
+    schema: Namespace, create_on_update: false, fields: &["status.phase"]);
 pub static SERVICES: ResourceType = resource!("", "v1", "Service", "services", "service", ["svc"],
-    namespaced: true, subresources: ["status"], etcd: "/registry/services/specs", all: true);
+    namespaced: true, subresources: ["status"], etcd: "/registry/services/specs", all: true,
+    schema: Service, create_on_update: true, fields: &["spec.clusterIP", "spec.type"]);
 pub static ENDPOINTS: ResourceType = resource!("", "v1", "Endpoints", "endpoints", "endpoints", ["ep"],
-    namespaced: true, subresources: [], etcd: "/registry/services/endpoints", all: false);
+    namespaced: true, subresources: [], etcd: "/registry/services/endpoints", all: false,
+    schema: Endpoints, create_on_update: true, fields: &[]);
 pub static PODS: ResourceType = resource!("", "v1", "Pod", "pods", "pod", ["po"],
-    namespaced: true, subresources: ["status", "binding"], etcd: "/registry/pods", all: true);
+    namespaced: true, subresources: ["status", "binding"], etcd: "/registry/pods", all: true,
+    schema: Pod, create_on_update: false, fields: &POD_FIELDS);
 pub static NODES: ResourceType = resource!("", "v1", "Node", "nodes", "node", ["no"],
-    namespaced: false, subresources: ["status"], etcd: "/registry/minions", all: false);
+    namespaced: false, subresources: ["status"], etcd: "/registry/minions", all: false,
+    schema: Node, create_on_update: false, fields: &["spec.unschedulable"]);
 pub static EVENTS: ResourceType = resource!("", "v1", "Event", "events", "event", ["ev"],
-    namespaced: true, subresources: [], etcd: "/registry/events", all: false);
+    namespaced: true, subresources: [], etcd: "/registry/events", all: false,
+    schema: Event, create_on_update: true, fields: &EVENT_FIELDS);
 pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "deployments", "deployment", ["deploy"],
-    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/deployments", all: true);
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/deployments", all: true,
+    schema: Deployment, create_on_update: false, fields: &[]);
 pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
-    namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false);
+    namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false,
+    schema: EndpointSlice, create_on_update: true, fields: &[]);
 
 /// Every served resource, in upstream's discovery order (by name within a group), which kubectl
 /// follows, e.g. for `get all`: pods before services.
@@ -190,6 +286,21 @@ mod tests {
         assert_eq!(find_by_user_name("deployments.core"), None);
         assert_eq!(find_by_user_name("ep"), Some(&ENDPOINTS));
         assert_eq!(find_by_user_name("nope"), None);
+    }
+
+    #[test]
+    fn tabular_facts() {
+        assert_eq!(
+            SERVICES.selectable_fields(),
+            ["metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type"]
+        );
+        assert!(PODS.selectable_fields().contains(&"spec.nodeName"));
+        assert!(ENDPOINTS.create_on_update && !PODS.create_on_update);
+        assert!(DEPLOYMENTS.has_status_subresource() && !ENDPOINTS.has_status_subresource());
+        let svc = SERVICES.schema.normalize(serde_json::json!({"spec":{"ports":[{"port":80}]},"bogus":1})).unwrap();
+        assert!(svc.get("bogus").is_none());
+        assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+        assert!(SERVICES.schema.normalize(serde_json::json!({"spec":{"ports":"eighty"}})).is_err());
     }
 
     #[test]

@@ -19,11 +19,10 @@
 //! addresses that hold a lease. Like upstream, every apiserver is assumed to
 //! serve on the same port.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Reason};
 use crate::registry::{Registry, WriteOptions};
 use crate::shutdown::Shutdown;
 use api::resources::{ENDPOINTS, ENDPOINT_SLICES, NAMESPACES, SERVICES};
-use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -50,7 +49,7 @@ async fn ensure(
 ) -> Result<(), ApiError> {
     match registry.create(resource, namespace, obj, WriteOptions::default()).await {
         Ok(_) => Ok(()),
-        Err(e) if e.code == StatusCode::CONFLICT => Ok(()), // AlreadyExists
+        Err(e) if e.reason == Reason::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -65,7 +64,7 @@ async fn reconcile(
     let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     match registry.get(resource, namespace, &name).await {
         Ok(_) => registry.update(resource, namespace, &name, None, obj, WriteOptions::default()).await.map(|_| ()),
-        Err(e) if e.code == StatusCode::NOT_FOUND => ensure(registry, resource, namespace, obj).await,
+        Err(e) if e.reason == Reason::NotFound => ensure(registry, resource, namespace, obj).await,
         Err(e) => Err(e),
     }
 }
@@ -118,7 +117,7 @@ pub async fn ensure_service(registry: &Registry, first_ip: Ipv4Addr, port: u16) 
                     .map(|_| ())
             }
         },
-        Err(e) if e.code == StatusCode::NOT_FOUND => {
+        Err(e) if e.reason == Reason::NotFound => {
             let svc = json!({
                 "metadata": { "name": "kubernetes", "labels": { "component": "apiserver", "provider": "kubernetes" } },
                 "spec": { "clusterIP": first_ip.to_string(), "ports": kubernetes_ports(port), "sessionAffinity": "None", "type": "ClusterIP" },

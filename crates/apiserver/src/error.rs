@@ -5,20 +5,70 @@
 
 use api::field_errors::{invalid_message, FieldError};
 use api::resources::ResourceType;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+
+/// Upstream's `metav1.StatusReason`: what a client decides on (retry,
+/// create instead, give up), so control flow matches on it, never on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NotFound,
+    AlreadyExists,
+    Conflict,
+    Invalid,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    RequestEntityTooLarge,
+    Expired,
+    TooManyRequests,
+    Timeout,
+    InternalError,
+    ServiceUnavailable,
+}
+
+impl Reason {
+    /// The reason as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotFound => "NotFound",
+            Reason::AlreadyExists => "AlreadyExists",
+            Reason::Conflict => "Conflict",
+            Reason::Invalid => "Invalid",
+            Reason::BadRequest => "BadRequest",
+            Reason::Forbidden => "Forbidden",
+            Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
+            Reason::Expired => "Expired",
+            Reason::TooManyRequests => "TooManyRequests",
+            Reason::Timeout => "Timeout",
+            Reason::InternalError => "InternalError",
+            Reason::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub code: StatusCode,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     pub details: Option<Value>,
 }
 
+/// Every response is JSON with an explicit Content-Type, whatever the client
+/// preferred (kubectl describe asks for protobuf first).
+pub fn json_response(code: StatusCode, body: &Value) -> Response {
+    let mut resp = (code, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 impl ApiError {
-    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: StatusCode, reason: Reason, message: impl Into<String>) -> Self {
         Self { code, reason, message: message.into(), details: None }
     }
 
@@ -33,15 +83,19 @@ impl ApiError {
 
     /// `services "myapp" not found`
     pub fn not_found(resource: &ResourceType, name: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", format!("{} \"{name}\" not found", resource.qualified_name()))
-            .with_details(resource, name)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            Reason::NotFound,
+            format!("{} \"{name}\" not found", resource.qualified_name()),
+        )
+        .with_details(resource, name)
     }
 
     /// `services "myapp" already exists`
     pub fn already_exists(resource: &ResourceType, name: &str) -> Self {
         Self::new(
             StatusCode::CONFLICT,
-            "AlreadyExists",
+            Reason::AlreadyExists,
             format!("{} \"{name}\" already exists", resource.qualified_name()),
         )
         .with_details(resource, name)
@@ -51,11 +105,22 @@ impl ApiError {
     pub fn conflict(resource: &ResourceType, name: &str) -> Self {
         Self::new(
             StatusCode::CONFLICT,
-            "Conflict",
+            Reason::Conflict,
             format!(
                 "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
                 resource.qualified_name()
             ),
+        )
+        .with_details(resource, name)
+    }
+
+    /// A write that could not be carried out now, and why: `Operation cannot
+    /// be fulfilled on services "x": ...`.
+    pub fn conflict_with(resource: &ResourceType, name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            Reason::Conflict,
+            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", resource.qualified_name()),
         )
         .with_details(resource, name)
     }
@@ -65,7 +130,7 @@ impl ApiError {
     pub fn conflict_because(resource: &ResourceType, subresource: &str, name: &str, why: &str) -> Self {
         Self::new(
             StatusCode::CONFLICT,
-            "Conflict",
+            Reason::Conflict,
             format!("Operation cannot be fulfilled on {}/{subresource} \"{name}\": {why}", resource.qualified_name()),
         )
         .with_details(resource, name)
@@ -76,7 +141,7 @@ impl ApiError {
         let causes: Vec<Value> =
             errors.iter().map(|e| json!({ "reason": e.reason(), "message": e.body(), "field": e.field })).collect();
         let mut err =
-            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", invalid_message(resource.kind, name, errors));
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::Invalid, invalid_message(resource.kind, name, errors));
         let mut details = json!({ "name": name, "kind": resource.kind, "causes": causes });
         if !resource.group.is_empty() {
             details["group"] = json!(resource.group);
@@ -86,18 +151,18 @@ impl ApiError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+        Self::new(StatusCode::BAD_REQUEST, Reason::BadRequest, message)
     }
 
     /// 422 for a request that parsed but cannot be carried out (a failed JSON patch `test`).
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::Invalid, message)
     }
 
     pub fn forbidden(resource: &ResourceType, name: &str, why: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "Forbidden",
+            Reason::Forbidden,
             format!("{} \"{name}\" is forbidden: {why}", resource.qualified_name()),
         )
         .with_details(resource, name)
@@ -105,49 +170,57 @@ impl ApiError {
 
     /// A path that names no resource we serve.
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+        Self::new(StatusCode::NOT_FOUND, Reason::NotFound, "the server could not find the requested resource")
     }
 
     pub fn method_not_allowed(verb: &str, what: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
+            Reason::MethodNotAllowed,
             format!("the server does not allow this method on the requested resource ({verb} {what})"),
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"))
+    /// A patch in a media type we do not apply; `accepted` as upstream lists them.
+    pub fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reason::UnsupportedMediaType,
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {} (got {content_type:?})",
+                accepted.join(", ")
+            ),
+        )
     }
 
     /// A create or update body in a format we do not decode (protobuf, CBOR).
     pub fn unsupported_body_type(content_type: &str) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"))
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, Reason::UnsupportedMediaType, format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"))
     }
 
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
+            Reason::RequestEntityTooLarge,
             format!("Request entity too large: limit is {limit}"),
         )
     }
 
     /// A watch resumed from a revision the cache no longer holds.
     pub fn expired(requested: i64, oldest: i64) -> Self {
-        Self::new(StatusCode::GONE, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        Self::new(StatusCode::GONE, Reason::Expired, format!("too old resource version: {requested} ({oldest})"))
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
+            Reason::InternalError,
             format!("Internal error occurred: {}", message.into()),
         )
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message)
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, Reason::ServiceUnavailable, message)
     }
 
     /// The `Status` object, as in the body of the response or a watch ERROR event.
@@ -158,7 +231,7 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
+            "reason": self.reason.as_str(),
             "code": self.code.as_u16(),
         });
         if let Some(details) = &self.details {
@@ -178,7 +251,7 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::http::json_response(self.code, &self.status())
+        json_response(self.code, &self.status())
     }
 }
 

@@ -1,28 +1,45 @@
 //! The HTTP surface: `app(state)` is the whole server as an axum `Router`.
 //! Discovery routes are explicit; every resource path goes to one handler
-//! that parses it (`request::parse_path`) and dispatches on the verb.
+//! that parses it (`request`) and `dispatch`es to the verb's handler below,
+//! which calls the registry (or, for a watch, starts a [`Watch`]).
 
 use crate::discovery;
-use crate::error::ApiError;
-use crate::registry::objects::{parse_body, FieldValidation};
-use crate::registry::{selectable_fields, str_at, Filter, WriteOptions, Written};
-use crate::request::{parse_path, wants_aggregated_discovery, wants_table, Query, ResourcePath, Target};
-use crate::watch_cache::{filtered, ChangeType, Message};
-use crate::AppState;
-use api::resources::ResourceType;
-use api::selectors::{FieldSelector, LabelSelector};
-use axum::body::{Body, Bytes};
+use crate::error::{json_response, ApiError, Reason};
+use crate::metrics::Metrics;
+use crate::registry::deployment::to_scale;
+use crate::registry::objects::parse_body;
+use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, Written};
+use crate::request::{
+    delete_options, filter, parse_path, patch_type, wants_aggregated_discovery, wants_table, write_options, Query,
+    ResourcePath, Target,
+};
+use crate::table;
+use crate::watch::{Watch, WatchParams};
+use crate::watch_cache::WatchCache;
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upstream's limit on a request body.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Everything a handler needs.
+pub struct AppState {
+    pub registry: Registry,
+    /// One cache per resource, keyed by its etcd prefix.
+    pub caches: HashMap<&'static str, Arc<WatchCache>>,
+    pub metrics: Metrics,
+    /// `host:port` other components reach us at.
+    pub advertised: String,
+    pub bookmark_interval: Duration,
+}
 
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
@@ -38,14 +55,6 @@ pub fn app(state: Arc<AppState>) -> Router {
         })
         .fallback(resource_request)
         .with_state(state)
-}
-
-/// Every response is JSON with an explicit Content-Type, whatever the client
-/// preferred (kubectl describe asks for protobuf first).
-pub fn json_response(code: StatusCode, body: &Value) -> Response {
-    let mut resp = (code, serde_json::to_vec(body).unwrap_or_default()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
 }
 
 fn accept(headers: &HeaderMap) -> &str {
@@ -124,7 +133,8 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
         None => rp.resource.plural.to_string(),
     };
     let verb = verb_name(&parts.method, &rp, watch);
-    let resp = match dispatch(&state, &parts.method, &parts.headers, &rp, &query, body).await {
+    let call = Call { rp: &rp, query: &query, headers: &parts.headers, body };
+    let resp = match dispatch(&state, &parts.method, &call).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -134,13 +144,6 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
 
 fn content_type(headers: &HeaderMap) -> &str {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
-
-fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
-    Ok(WriteOptions {
-        dry_run: query.dry_run(),
-        field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
-    })
 }
 
 fn written(w: Written, created_code: StatusCode) -> Response {
@@ -155,182 +158,184 @@ fn written(w: Written, created_code: StatusCode) -> Response {
     resp
 }
 
-async fn dispatch(
-    state: &Arc<AppState>,
-    method: &Method,
-    headers: &HeaderMap,
-    rp: &ResourcePath,
-    query: &Query,
+/// One resource request, parsed.
+struct Call<'a> {
+    rp: &'a ResourcePath,
+    query: &'a Query,
+    headers: &'a HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    let reg = &state.registry;
-    let res = rp.resource;
-    let ns = rp.namespace.as_deref();
-    let table = wants_table(accept(headers));
-    match (method.as_str(), rp.name.as_deref(), rp.subresource.as_deref()) {
-        ("GET", None, _) => {
-            let filter = filter(res, ns, query)?;
-            if query.flag("watch") {
-                return watch(state.clone(), res, filter, query, table);
-            }
-            if table {
-                let now = jiff::Timestamp::now();
-                let mut rows = Vec::new();
-                let revision = reg.list_each(res, &filter, |obj| rows.push(table_row(res, &obj, query, now))).await?;
-                return Ok(json_response(StatusCode::OK, &table_of(res, rows, revision, true)));
-            }
-            // Items are serialized as they come, page by page: a list costs
-            // its bytes, not a decoded copy of every object.
-            let mut items = Vec::from(&b"["[..]);
-            let revision = reg
-                .list_each(res, &filter, |obj| {
-                    if items.len() > 1 {
-                        items.push(b',');
-                    }
-                    let _ = serde_json::to_writer(&mut items, &obj);
-                })
-                .await?;
-            items.push(b']');
-            let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
-            let mut body = serde_json::to_vec(&head).unwrap_or_default();
-            body.pop(); // the closing brace: the items go in before it
-            body.extend_from_slice(b",\"items\":");
-            body.extend_from_slice(&items);
-            body.push(b'}');
-            let mut resp = (StatusCode::OK, body).into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            Ok(resp)
-        }
-        ("GET", Some(name), Some("scale")) => {
-            Ok(json_response(StatusCode::OK, &to_scale(&reg.get(res, ns, name).await?)))
-        }
-        ("GET", Some(name), _) => {
-            let obj = reg.get(res, ns, name).await?;
-            if table {
-                let rv = str_at(&obj, "/metadata/resourceVersion").parse().unwrap_or(0);
-                return Ok(json_response(StatusCode::OK, &to_table(res, &obj, rv, query, true)));
-            }
-            Ok(json_response(StatusCode::OK, &obj))
-        }
-        ("POST", None, None) => {
-            let obj = parse_body(content_type(headers), &body)?;
-            Ok(written(reg.create(res, ns, obj, write_options(query)?).await?, StatusCode::CREATED))
-        }
-        ("POST", Some(name), Some("binding")) => {
-            let binding = parse_body(content_type(headers), &body)?;
-            reg.bind(ns.unwrap_or("default"), name, &binding).await?;
-            Ok(json_response(
-                StatusCode::CREATED,
-                &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }),
-            ))
-        }
-        ("PUT", Some(name), Some("scale")) => {
-            let scale = parse_body(content_type(headers), &body)?;
-            scale_to(state, rp, name, &scale, query).await
-        }
-        ("PUT", Some(name), sub) => {
-            let obj = parse_body(content_type(headers), &body)?;
-            Ok(written(reg.update(res, ns, name, sub, obj, write_options(query)?).await?, StatusCode::CREATED))
-        }
-        ("PATCH", Some(name), sub) => {
-            let ct = content_type(headers);
-            let media = ct.split(';').next().unwrap_or("").trim();
-            if ![
-                "application/merge-patch+json",
-                "application/json-patch+json",
-                "application/strategic-merge-patch+json",
-                "application/apply-patch+yaml",
-                "application/apply-patch+json",
-            ]
-            .contains(&media)
-            {
-                return Err(ApiError::unsupported_media_type(ct));
-            }
-            if media.starts_with("application/apply-patch") && query.get("fieldManager").is_none_or(str::is_empty) {
-                return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
-            }
-            let patch = parse_body(ct, &body)?;
-            if sub == Some("scale") {
-                let current = to_scale(&reg.get(res, ns, name).await?);
-                let scale = crate::registry::apply_patch(res, ct, &current, &patch)?;
-                return scale_to(state, rp, name, &scale, query).await;
-            }
-            Ok(written(reg.patch(res, ns, name, sub, ct, patch, write_options(query)?).await?, StatusCode::CREATED))
-        }
-        ("DELETE", Some(name), None) => {
-            let opts: Value =
-                if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(json!({})) };
-            let grace = query
-                .get("gracePeriodSeconds")
-                .and_then(|g| g.parse().ok())
-                .or_else(|| opts.get("gracePeriodSeconds").and_then(Value::as_i64));
-            let dry_run = query.dry_run()
-                || opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
-            Ok(json_response(StatusCode::OK, &reg.delete(res, ns, name, grace, dry_run).await?))
-        }
-        ("DELETE", None, None) => {
-            let filter = filter(res, ns, query)?;
-            let (items, revision) = reg.list(res, &filter).await?;
-            let mut deleted = Vec::new();
-            for item in items {
-                let item_ns = Some(str_at(&item, "/metadata/namespace")).filter(|n| !n.is_empty());
-                match reg.delete(res, item_ns, str_at(&item, "/metadata/name"), None, query.dry_run()).await {
-                    Ok(obj) => deleted.push(obj),
-                    Err(e) if e.reason == "NotFound" => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let list = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() }, "items": deleted });
-            Ok(json_response(StatusCode::OK, &list))
-        }
-        (m, _, _) => Err(ApiError::method_not_allowed(m, res.plural)),
+}
+
+impl Call<'_> {
+    fn ns(&self) -> Option<&str> {
+        self.rp.namespace.as_deref()
+    }
+    fn content_type(&self) -> &str {
+        content_type(self.headers)
+    }
+    fn table(&self) -> bool {
+        wants_table(accept(self.headers))
+    }
+    fn object(&self) -> Result<Value, ApiError> {
+        parse_body(self.content_type(), &self.body)
     }
 }
 
-fn filter(res: &ResourceType, ns: Option<&str>, query: &Query) -> Result<Filter, ApiError> {
-    Ok(Filter {
-        namespace: ns.map(String::from),
-        labels: LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(e.to_string()))?,
-        fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &selectable_fields(res))
-            .map_err(|e| ApiError::bad_request(e.to_string()))?,
-    })
+/// Upstream's verbs, each a handler.
+async fn dispatch(state: &Arc<AppState>, method: &Method, call: &Call<'_>) -> Result<Response, ApiError> {
+    let name = call.rp.name.as_deref();
+    match (method.as_str(), name, call.rp.subresource.as_deref()) {
+        ("GET", None, _) if call.query.flag("watch") => watch(state, call),
+        ("GET", None, _) => list(state, call).await,
+        ("GET" | "PUT" | "PATCH", Some(name), Some("scale")) => scale(state, method, call, name).await,
+        ("GET", Some(name), _) => get_one(state, call, name).await,
+        ("POST", None, None) => create(state, call).await,
+        ("POST", Some(name), Some("binding")) => bind(state, call, name).await,
+        ("PUT", Some(name), sub) => update(state, call, name, sub).await,
+        ("PATCH", Some(name), sub) => patch(state, call, name, sub).await,
+        ("DELETE", Some(name), None) => delete(state, call, name).await,
+        ("DELETE", None, None) => delete_collection(state, call).await,
+        (m, _, _) => Err(ApiError::method_not_allowed(m, call.rp.resource.plural)),
+    }
 }
 
-/// A Deployment seen through its `/scale` subresource (`autoscaling/v1 Scale`).
-fn to_scale(deploy: &Value) -> Value {
-    let meta = &deploy["metadata"];
-    let selector = deploy
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
-        .unwrap_or_default();
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
-            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
-        },
-        "spec": { "replicas": deploy.pointer("/spec/replicas").cloned().unwrap_or(json!(1)) },
-        "status": { "replicas": deploy.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector },
-    })
+async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let (res, query) = (call.rp.resource, call.query);
+    let filter = filter(res, call.ns(), query)?;
+    if call.table() {
+        let now = jiff::Timestamp::now();
+        let mut rows = Vec::new();
+        let revision =
+            state.registry.list_each(res, &filter, |obj| rows.push(table::row(res, &obj, query, now))).await?;
+        return Ok(json_response(StatusCode::OK, &table::of(res, rows, revision, true)));
+    }
+    // Items are serialized as they come, page by page: a list costs
+    // its bytes, not a decoded copy of every object.
+    let mut items = Vec::from(&b"["[..]);
+    let revision = state
+        .registry
+        .list_each(res, &filter, |obj| {
+            if items.len() > 1 {
+                items.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut items, &obj);
+        })
+        .await?;
+    items.push(b']');
+    let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
+    let mut body = serde_json::to_vec(&head).unwrap_or_default();
+    body.pop(); // the closing brace: the items go in before it
+    body.extend_from_slice(b",\"items\":");
+    body.extend_from_slice(&items);
+    body.push(b'}');
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
-async fn scale_to(
-    state: &Arc<AppState>,
-    rp: &ResourcePath,
-    name: &str,
-    scale: &Value,
-    query: &Query,
-) -> Result<Response, ApiError> {
+fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let res = call.rp.resource;
+    let watch = Watch {
+        cache: state.caches.get(res.etcd_prefix).cloned().ok_or_else(|| ApiError::internal("no watch cache"))?,
+        registry: state.registry.clone(),
+        filter: filter(res, call.ns(), call.query)?,
+        params: WatchParams::parse(call.query)?,
+        table: call.table(),
+        query: call.query.clone(),
+        bookmark_interval: state.bookmark_interval,
+    };
+    Ok(watch.serve())
+}
+
+async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
+    let obj = state.registry.get(call.rp.resource, call.ns(), name).await?;
+    if call.table() {
+        return Ok(json_response(StatusCode::OK, &table::of_one(call.rp.resource, &obj, call.query, true)));
+    }
+    Ok(json_response(StatusCode::OK, &obj))
+}
+
+async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let opts = write_options(call.query)?;
+    let created = state.registry.create(call.rp.resource, call.ns(), call.object()?, opts).await?;
+    Ok(written(created, StatusCode::CREATED))
+}
+
+async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
+    let opts = write_options(call.query)?;
+    let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, call.object()?, opts).await?;
+    Ok(written(updated, StatusCode::CREATED))
+}
+
+/// A PATCH's type, and the rule server-side apply adds: a field manager.
+fn patch_of(call: &Call<'_>) -> Result<(PatchType, Value), ApiError> {
+    let patch_type = patch_type(call.content_type())?;
+    if patch_type == PatchType::Apply && call.query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    }
+    Ok((patch_type, call.object()?))
+}
+
+async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
+    let (patch_type, patch) = patch_of(call)?;
+    let opts = write_options(call.query)?;
+    let patched = state.registry.patch(call.rp.resource, call.ns(), name, sub, patch_type, patch, opts).await?;
+    Ok(written(patched, StatusCode::CREATED))
+}
+
+async fn delete(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
+    let opts = delete_options(call.query, &call.body);
+    Ok(json_response(StatusCode::OK, &state.registry.delete(call.rp.resource, call.ns(), name, opts).await?))
+}
+
+async fn delete_collection(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let res = call.rp.resource;
+    let (items, revision) = state.registry.list(res, &filter(res, call.ns(), call.query)?).await?;
+    let opts = DeleteOptions { grace_period: None, dry_run: call.query.dry_run() };
+    let mut deleted = Vec::new();
+    for item in items {
+        let item_ns = Some(str_at(&item, "/metadata/namespace")).filter(|n| !n.is_empty());
+        match state.registry.delete(res, item_ns, str_at(&item, "/metadata/name"), opts).await {
+            Ok(obj) => deleted.push(obj),
+            Err(e) if e.reason == Reason::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let list = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() }, "items": deleted });
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+/// `pods/binding`: the scheduler's write.
+async fn bind(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
+    state.registry.bind(call.ns().unwrap_or("default"), name, &call.object()?).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }),
+    ))
+}
+
+/// `deployments/scale`: read, replace or patch a Deployment's replicas as
+/// an `autoscaling/v1 Scale`.
+async fn scale(state: &AppState, method: &Method, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
+    let (reg, res) = (&state.registry, call.rp.resource);
+    let scale = match method.as_str() {
+        "GET" => return Ok(json_response(StatusCode::OK, &to_scale(&reg.get(res, call.ns(), name).await?))),
+        "PATCH" => {
+            let (patch_type, patch) = patch_of(call)?;
+            let current = to_scale(&reg.get(res, call.ns(), name).await?);
+            apply_patch(res, patch_type, &current, &patch)?
+        }
+        _ => call.object()?,
+    };
     let replicas = scale
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .ok_or_else(|| ApiError::bad_request("spec.replicas is required"))?;
     if replicas < 0 {
         return Err(ApiError::invalid(
-            rp.resource,
+            res,
             name,
             &[api::field_errors::FieldError::invalid(
                 "spec.replicas",
@@ -343,183 +348,7 @@ async fn scale_to(
     if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()) {
         patch["metadata"] = json!({ "resourceVersion": rv });
     }
-    let w = state
-        .registry
-        .patch(
-            rp.resource,
-            rp.namespace.as_deref(),
-            name,
-            None,
-            "application/merge-patch+json",
-            patch,
-            write_options(query)?,
-        )
-        .await?;
+    let opts = write_options(call.query)?;
+    let w = reg.patch(res, call.ns(), name, None, PatchType::Merge, patch, opts).await?;
     Ok(json_response(StatusCode::OK, &to_scale(&w.object)))
-}
-
-/// One row of a Table: the cells, and the object as `includeObject` asks.
-fn table_row(res: &ResourceType, obj: &Value, query: &Query, now: jiff::Timestamp) -> Value {
-    let mut row = json!({ "cells": api::printers::cells(res.kind, obj, now) });
-    match query.get("includeObject").unwrap_or("Metadata") {
-        "None" => {}
-        "Object" => row["object"] = obj.clone(),
-        _ => {
-            row["object"] =
-                json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"] })
-        }
-    }
-    row
-}
-
-/// A `meta.k8s.io/v1` Table with kubectl's columns (a watch sends them once).
-fn table_of(res: &ResourceType, rows: Vec<Value>, revision: i64, with_columns: bool) -> Value {
-    let mut table = json!({ "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": revision.to_string() }, "rows": rows });
-    if with_columns {
-        let cols: Vec<Value> = api::printers::columns(res.kind)
-            .iter()
-            .map(|c| json!({ "name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority }))
-            .collect();
-        table["columnDefinitions"] = json!(cols);
-    }
-    table
-}
-
-fn to_table(res: &ResourceType, obj: &Value, revision: i64, query: &Query, with_columns: bool) -> Value {
-    table_of(res, vec![table_row(res, obj, query, jiff::Timestamp::now())], revision, with_columns)
-}
-
-/// Watch: a chunked stream of `{"type":..,"object":..}\n` lines.
-fn watch(
-    state: Arc<AppState>,
-    res: &'static ResourceType,
-    filter: Filter,
-    query: &Query,
-    table: bool,
-) -> Result<Response, ApiError> {
-    let cache = state.caches.get(res.etcd_prefix).cloned().ok_or_else(|| ApiError::internal("no watch cache"))?;
-    let rv = query.get("resourceVersion").unwrap_or("").to_string();
-    let from: Option<i64> = match rv.as_str() {
-        "" | "0" => None,
-        n => Some(n.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {n:?}")))?),
-    };
-    let initial_events = query.flag("sendInitialEvents");
-    let bookmarks = query.flag("allowWatchBookmarks");
-    // Upstream spreads long watches over 30-60 minutes; a client may ask for less.
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse().ok())
-        .map_or(Duration::from_secs(1800 + fastrand::u64(..1800)), Duration::from_secs);
-    let bookmark_every = state.bookmark_interval;
-    let query = query.clone();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(256);
-    tokio::spawn(async move {
-        let mut first_table = true;
-        let mut line = |ty: &str, obj: Value| -> Bytes {
-            let obj = if table && ty != "BOOKMARK" && ty != "ERROR" {
-                let rv = str_at(&obj, "/metadata/resourceVersion").parse().unwrap_or(0);
-                let t = to_table(res, &obj, rv, &query, first_table);
-                first_table = false;
-                t
-            } else {
-                obj
-            };
-            let mut bytes = serde_json::to_vec(&json!({ "type": ty, "object": obj })).unwrap_or_default();
-            bytes.push(b'\n');
-            Bytes::from(bytes)
-        };
-        let bookmark = |rv: i64, end: bool| {
-            let mut meta = json!({ "resourceVersion": rv.to_string() });
-            if end {
-                meta["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
-            }
-            json!({ "kind": res.kind, "apiVersion": res.api_version(), "metadata": meta })
-        };
-        let (mut live, mut after) = match from.filter(|_| !initial_events) {
-            None => {
-                let live = cache.subscribe();
-                let (items, revision) = match state.registry.list(res, &filter).await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        let _ = tx.send(line("ERROR", e.status())).await;
-                        return;
-                    }
-                };
-                for item in items {
-                    if tx.send(line("ADDED", item)).await.is_err() {
-                        return;
-                    }
-                }
-                if initial_events && tx.send(line("BOOKMARK", bookmark(revision, true))).await.is_err() {
-                    return;
-                }
-                (live, revision)
-            }
-            Some(n) => match cache.subscribe_after(n) {
-                Err(oldest) => {
-                    let _ = tx.send(line("ERROR", ApiError::expired(n, oldest).status())).await;
-                    return;
-                }
-                Ok(sub) => {
-                    let mut after = n;
-                    for change in sub.backlog {
-                        after = change.revision;
-                        if let Some((kind, obj)) = filtered(&change, |o| filter.matches(o)) {
-                            if tx.send(line(type_name(kind), obj)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    (sub.live, after)
-                }
-            },
-        };
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        let mut ticker = tokio::time::interval(bookmark_every);
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                msg = live.recv() => match msg {
-                    Ok(Message::Change(change)) if change.revision > after => {
-                        after = change.revision;
-                        if let Some((kind, obj)) = filtered(&change, |o| filter.matches(o)) {
-                            if tx.send(line(type_name(kind), obj)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Ok(Message::Change(_)) => {}
-                    Ok(Message::Reset) => {
-                        let _ = tx.send(line("ERROR", ApiError::expired(after, cache.latest_revision()).status())).await;
-                        return;
-                    }
-                    // Too slow a reader, or shutting down: the client re-watches from its last RV.
-                    Err(_) => return,
-                },
-                _ = ticker.tick(), if bookmarks => {
-                    let rv = cache.latest_revision().max(after);
-                    if tx.send(line("BOOKMARK", bookmark(rv, false))).await.is_err() {
-                        return;
-                    }
-                }
-                _ = &mut deadline => return,
-                _ = tx.closed() => return,
-            }
-        }
-    });
-    let stream =
-        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok::<_, std::convert::Infallible>)));
-    let mut resp = Response::new(Body::from_stream(stream));
-    let ct = if table { api::well_known::TABLE_MEDIA_TYPE } else { "application/json" };
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    Ok(resp)
-}
-
-fn type_name(kind: ChangeType) -> &'static str {
-    match kind {
-        ChangeType::Added => "ADDED",
-        ChangeType::Modified => "MODIFIED",
-        ChangeType::Deleted => "DELETED",
-    }
 }

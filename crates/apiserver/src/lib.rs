@@ -1,25 +1,30 @@
 //! A Kubernetes-compatible apiserver for the Service lifecycle, on etcd.
 //!
-//! # Layout (in the order a request flows)
+//! # Layout (in the order a request flows; each file imports only those below it)
 //! - [`config`]: the flags.
 //! - [`server`]: accepting connections, header and idle timeouts, h2c.
 //! - [`limits`]: what every request passes first: panics caught, inflight
 //!   limits, the body read within its time, the request timeout.
 //! - [`health`]: `/livez`, `/readyz`, `/healthz`, served from the start.
-//! - [`http`]: `app(state)`, the axum router; discovery routes, then one
-//!   handler for every resource path. Start reading here.
-//! - [`request`]: what a path, query and Accept header ask for (pure).
-//! - [`discovery`]: `/version`, `/api`, `/apis`, resource lists, aggregated
-//!   discovery, minimal OpenAPI v3.
-//! - [`registry`]: the verbs (create, update, patch, delete) with defaults,
-//!   validation and the Service's allocations.
-//! - [`allocation`]: ClusterIP and NodePort allocation: pure bitmaps and
-//!   ranges, claimed by one etcd key per value in the Service's transaction.
-//! - [`storage`]: the only code that talks to etcd.
-//! - [`watch_cache`]: one etcd watch per resource, fanned out to clients.
 //! - [`bootstrap`]: the controller that keeps the default namespaces and the
 //!   `kubernetes` Service.
-//! - [`error`]: `ApiError`, rendered as a Kubernetes `Status`.
+//! - [`http`]: `app(state)`, the axum router and `AppState`; discovery
+//!   routes, then one handler per verb (list, get, create, update, patch,
+//!   delete, delete_collection, bind, scale). Start reading here.
+//! - [`watch`]: one client's watch stream, as a state machine.
+//! - [`table`]: `kubectl get`'s Table rendering.
+//! - [`request`]: what a path, query, Content-Type and Accept header ask
+//!   for (pure): the resource, filters, write/delete options, patch type.
+//! - [`discovery`]: `/version`, `/api`, `/apis`, resource lists, aggregated
+//!   discovery, minimal OpenAPI v3.
+//! - [`registry`]: the verbs over the store, generic, with a strategy per
+//!   kind; `registry/service.rs` is a Service's write story, top to bottom.
+//! - [`allocation`]: ClusterIP and NodePort allocation: pure bitmaps and
+//!   ranges, claimed by one etcd key per value in the Service's transaction.
+//! - [`watch_cache`]: one etcd watch per resource, fanned out to clients.
+//! - [`storage`]: the only code that talks to etcd (transactions, paged
+//!   reads, `watch_prefix`).
+//! - [`error`]: `ApiError` and its `Reason`, rendered as a Kubernetes `Status` (a leaf).
 //! - [`metrics`], [`shutdown`]: cross-cutting.
 
 pub mod allocation;
@@ -36,26 +41,18 @@ pub mod request;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
+pub mod table;
+pub mod watch;
 pub mod watch_cache;
 
 use allocation::range::IpRange;
 use allocation::Allocators;
 use anyhow::Context;
+use http::AppState;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tower::ServiceExt;
-
-/// Everything a handler needs.
-pub struct AppState {
-    pub registry: registry::Registry,
-    /// One cache per resource, keyed by its etcd prefix.
-    pub caches: HashMap<&'static str, Arc<watch_cache::WatchCache>>,
-    pub metrics: metrics::Metrics,
-    /// `host:port` other components reach us at.
-    pub advertised: String,
-    pub bookmark_interval: Duration,
-}
 
 /// Retries `attempt` until it succeeds (backing off to 5 s between tries,
 /// each failure logged), or returns `None` at shutdown: kube-apiserver too

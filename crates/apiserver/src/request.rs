@@ -8,7 +8,11 @@
 //! ```
 
 use crate::error::ApiError;
+use crate::registry::objects::FieldValidation;
+use crate::registry::{DeleteOptions, Filter, PatchType, WriteOptions};
 use api::resources::{self, ResourceType};
+use api::selectors::{FieldSelector, LabelSelector};
+use serde_json::Value;
 
 /// A request for a resource (not discovery): which one, where, and what part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +104,44 @@ impl Query {
     pub fn dry_run(&self) -> bool {
         self.get("dryRun") == Some("All")
     }
+}
+
+/// `?labelSelector=&fieldSelector=` within a namespace (or all).
+pub fn filter(res: &ResourceType, ns: Option<&str>, query: &Query) -> Result<Filter, ApiError> {
+    Ok(Filter {
+        namespace: ns.map(String::from),
+        labels: LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), &res.selectable_fields())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+    })
+}
+
+/// `?dryRun=All&fieldValidation=Strict`
+pub fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        dry_run: query.dry_run(),
+        field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
+    })
+}
+
+/// A DELETE's options: `?gracePeriodSeconds=&dryRun=`, or a `DeleteOptions` body.
+pub fn delete_options(query: &Query, body: &[u8]) -> DeleteOptions {
+    let opts: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let grace_period = query
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse().ok())
+        .or_else(|| opts.get("gracePeriodSeconds").and_then(Value::as_i64));
+    let dry_run =
+        query.dry_run() || opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
+    DeleteOptions { grace_period, dry_run }
+}
+
+/// The patch type a PATCH's Content-Type names (parameters ignored).
+pub fn patch_type(content_type: &str) -> Result<PatchType, ApiError> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    PatchType::from_media_type(media)
+        .ok_or_else(|| ApiError::unsupported_media_type(content_type, &PatchType::ADVERTISED))
 }
 
 /// Decodes `%XX` escapes and `+` (query strings use it for spaces).
@@ -201,6 +243,16 @@ mod tests {
         assert!(q.flag("watch") && q.dry_run());
         assert_eq!(q.get("bad"), Some("%zz"));
         assert_eq!(percent_decode("%"), "%");
+    }
+
+    #[test]
+    fn patch_types_are_parsed_once() {
+        assert_eq!(patch_type("application/merge-patch+json; charset=utf-8").unwrap(), PatchType::Merge);
+        assert_eq!(patch_type("application/apply-patch+yaml").unwrap(), PatchType::Apply);
+        assert_eq!(patch_type("text/plain").unwrap_err().code, 415);
+        let grace = delete_options(&Query::parse(Some("gracePeriodSeconds=5")), br#"{"gracePeriodSeconds":7}"#);
+        assert_eq!(grace.grace_period, Some(5));
+        assert!(delete_options(&Query::default(), br#"{"dryRun":["All"]}"#).dry_run);
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! ```
 
 use crate::shutdown::Shutdown;
-use crate::storage::{decode, Store};
+use crate::storage::{decode, with_resource_version, Store, WatchEvent};
 use api::resources::ResourceType;
-use etcd_client::{EventType, WatchOptions};
+use futures_util::StreamExt;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -136,79 +136,43 @@ impl WatchCache {
     }
 
     /// Follows the resource's etcd prefix from `revision` until shutdown.
-    pub async fn run(self: Arc<Self>, store: Store, mut revision: i64, shutdown: Shutdown) {
-        let prefix = format!("{}/", self.resource.etcd_prefix);
+    pub async fn run(self: Arc<Self>, store: Store, revision: i64, shutdown: Shutdown) {
+        let events = store.watch_prefix(&format!("{}/", self.resource.etcd_prefix), revision);
+        tokio::pin!(events);
         loop {
-            let opts = WatchOptions::new()
-                .with_prefix()
-                .with_prev_key()
-                .with_progress_notify()
-                .with_start_revision(revision + 1);
-            match store.client().watch(prefix.as_str(), Some(opts)).await {
-                Ok(mut stream) => loop {
-                    let msg = tokio::select! {
-                        m = stream.message() => m,
-                        _ = shutdown.wait() => return,
-                    };
-                    let resp = match msg {
-                        Ok(Some(resp)) => resp,
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!(resource = self.resource.plural, "watch: {e}");
-                            break;
-                        }
-                    };
-                    if resp.compact_revision() > 0 {
-                        // We fell behind a compaction: history is lost, start afresh.
-                        tracing::warn!(
-                            resource = self.resource.plural,
-                            "watch compacted at {}",
-                            resp.compact_revision()
-                        );
-                        revision = store.revision().await.unwrap_or(resp.compact_revision());
-                        self.reset(revision);
-                        break;
-                    }
-                    if resp.canceled() {
-                        break;
-                    }
-                    for ev in resp.events() {
-                        if let Some(change) = to_change(ev) {
-                            revision = change.revision;
-                            self.push(change);
-                        }
-                    }
-                    if let Some(h) = resp.header() {
-                        if resp.events().is_empty() {
-                            self.progress(h.revision());
-                        }
-                    }
-                },
-                Err(e) => tracing::warn!(resource = self.resource.plural, "watch: {e}"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            let event = tokio::select! {
+                e = events.next() => e,
                 _ = shutdown.wait() => return,
+            };
+            match event {
+                None => return,
+                // History is lost: every watcher relists, and the cache starts afresh.
+                Some(WatchEvent::Compacted(revision)) => self.reset(revision),
+                Some(WatchEvent::Progress(revision)) => self.progress(revision),
+                Some(event) => {
+                    if let Some(change) = to_change(event) {
+                        self.push(change);
+                    }
+                }
             }
         }
     }
 }
 
-fn to_change(ev: &etcd_client::Event) -> Option<Change> {
-    let kv = ev.kv()?;
-    let revision = kv.mod_revision();
-    let previous = ev.prev_kv().and_then(|p| decode(p.key(), p.value(), p.mod_revision()).ok());
-    match ev.event_type() {
-        EventType::Put => {
-            let object = decode(kv.key(), kv.value(), revision).ok()?;
-            let kind = if kv.create_revision() == revision { ChangeType::Added } else { ChangeType::Modified };
+fn to_change(event: WatchEvent) -> Option<Change> {
+    match event {
+        WatchEvent::Put { key, value, revision, created, previous } => {
+            let object = decode(key.as_bytes(), &value, revision).ok()?;
+            let previous = previous.and_then(|(v, rev)| decode(key.as_bytes(), &v, rev).ok());
+            let kind = if created { ChangeType::Added } else { ChangeType::Modified };
             Some(Change { kind, object, previous, revision })
         }
-        EventType::Delete => {
-            let last = previous.clone()?;
-            let object = crate::storage::with_resource_version(last, revision);
+        WatchEvent::Delete { key, revision, previous } => {
+            let previous = previous.and_then(|(v, rev)| decode(key.as_bytes(), &v, rev).ok());
+            let object = with_resource_version(previous.clone()?, revision);
             Some(Change { kind: ChangeType::Deleted, object, previous, revision })
         }
+        WatchEvent::Progress(_) | WatchEvent::Compacted(_) => None,
     }
 }
 

@@ -15,17 +15,20 @@
 //! # Layout
 //! - [`bitmap`]: offsets taken, and the choice of a free one.
 //! - [`range`]: ClusterIP and NodePort ranges mapped onto offsets.
-//! - this file: the live candidate pickers and the etcd keys.
+//! - this file: the live candidate pickers, the etcd keys, and the
+//!   [`Allocation`] a write claims and releases in its transaction.
 
 pub mod bitmap;
 pub mod range;
 
+use crate::error::ApiError;
 use crate::shutdown::Shutdown;
-use crate::storage::Store;
+use crate::storage::{Guard, Store, Txn, WatchEvent};
 use bitmap::Bitmap;
-use etcd_client::{EventType, WatchOptions};
+use futures_util::StreamExt;
 use range::{AllocationError, IpRange, PortRange};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
@@ -130,41 +133,112 @@ impl Allocators {
         Ok(revision)
     }
 
+    /// Reloads both bitmaps from etcd: what a "range is full" must do
+    /// before it is believed (another apiserver may just have released).
+    pub async fn reload(&self, store: &Store) -> Result<(), crate::storage::StoreError> {
+        for prefix in [IP_PREFIX, PORT_PREFIX] {
+            self.load(store, prefix).await?;
+        }
+        Ok(())
+    }
+
     /// Keeps one bitmap in step with etcd, whoever writes it (another
-    /// apiserver included). On any watch failure it reloads from scratch.
-    pub async fn follow(&self, store: Store, prefix: &'static str, mut revision: i64, shutdown: Shutdown) {
+    /// apiserver included). After a compaction it reloads from scratch.
+    pub async fn follow(&self, store: Store, prefix: &'static str, revision: i64, shutdown: Shutdown) {
+        let events = store.watch_prefix(prefix, revision);
+        tokio::pin!(events);
         loop {
-            let opts = WatchOptions::new().with_prefix().with_start_revision(revision + 1);
-            if let Ok(mut stream) = store.client().watch(prefix, Some(opts)).await {
-                loop {
-                    let msg = tokio::select! {
-                        m = stream.message() => m,
-                        _ = shutdown.wait() => return,
-                    };
-                    match msg {
-                        Ok(Some(resp)) if !resp.canceled() => {
-                            for ev in resp.events() {
-                                if let Some(kv) = ev.kv() {
-                                    self.mark_key(
-                                        &String::from_utf8_lossy(kv.key()),
-                                        ev.event_type() == EventType::Put,
-                                    );
-                                    revision = revision.max(kv.mod_revision());
-                                }
-                            }
-                        }
-                        _ => break,
+            let event = tokio::select! {
+                e = events.next() => e,
+                _ = shutdown.wait() => return,
+            };
+            match event {
+                None => return,
+                Some(WatchEvent::Put { key, .. }) => self.mark_key(&key, true),
+                Some(WatchEvent::Delete { key, .. }) => self.mark_key(&key, false),
+                Some(WatchEvent::Compacted(_)) => {
+                    if let Err(e) = self.load(&store, prefix).await {
+                        tracing::warn!("reloading allocations under {prefix}: {e}");
                     }
                 }
+                Some(WatchEvent::Progress(_)) => {}
             }
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-                _ = shutdown.wait() => return,
-            }
-            match self.load(&store, prefix).await {
-                Ok(rev) => revision = rev,
-                Err(e) => tracing::warn!("reloading allocations under {prefix}: {e}"),
-            }
+        }
+    }
+}
+
+/// Allocated values: those one Service holds, or one write claims or releases.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    pub ips: BTreeSet<Ipv4Addr>,
+    pub ports: BTreeSet<i32>,
+}
+
+/// The outcome of allocating for one write: the claims to take (and which of
+/// them the user asked for by value), the claims to let go, and what this
+/// process reserved in its bitmaps (to undo if the write fails).
+#[derive(Debug, Default)]
+pub struct Allocation {
+    pub claim: Claims,
+    pub release: Claims,
+    pub static_ips: BTreeSet<Ipv4Addr>,
+    pub static_ports: BTreeSet<i32>,
+    pub picked: Claims,
+}
+
+impl Allocation {
+    /// Adds the claims (each guarded "key absent") and the releases to the
+    /// transaction that writes the object holding them.
+    pub fn into_txn(&self, mut txn: Txn, namespace: &str, name: &str) -> Txn {
+        for ip in &self.claim.ips {
+            txn = txn
+                .guard(Guard::Absent(ip_key(*ip)))
+                .put(ip_key(*ip), claim_record("IPAddress", &ip.to_string(), namespace, name));
+        }
+        for port in &self.claim.ports {
+            txn = txn
+                .guard(Guard::Absent(port_key(*port)))
+                .put(port_key(*port), claim_record("ServiceNodePort", &port.to_string(), namespace, name));
+        }
+        for ip in &self.release.ips {
+            txn = txn.delete(ip_key(*ip));
+        }
+        for port in &self.release.ports {
+            txn = txn.delete(port_key(*port));
+        }
+        txn
+    }
+
+    /// Gives back what this process reserved, after a failed or dry-run write.
+    pub fn undo_reservations(&self, allocators: &Allocators) {
+        self.picked.ips.iter().for_each(|ip| allocators.mark_ip(*ip, false));
+        self.picked.ports.iter().for_each(|p| allocators.mark_port(*p, false));
+    }
+
+    /// After a commit: the bitmaps learn at once, before the watch says so.
+    pub fn committed(&self, allocators: &Allocators) {
+        self.claim.ips.iter().for_each(|ip| allocators.mark_ip(*ip, true));
+        self.claim.ports.iter().for_each(|p| allocators.mark_port(*p, true));
+        self.release.ips.iter().for_each(|ip| allocators.mark_ip(*ip, false));
+        self.release.ports.iter().for_each(|p| allocators.mark_port(*p, false));
+    }
+}
+
+/// Why allocating for a write failed.
+#[derive(Debug)]
+pub enum AllocateError {
+    /// This process's bitmap has no free value for a dynamic request. It may
+    /// be stale (another apiserver just released one): reload and retry
+    /// before telling the user.
+    RangeFull(&'static str),
+    Invalid(ApiError),
+}
+
+impl From<AllocateError> for ApiError {
+    fn from(e: AllocateError) -> Self {
+        match e {
+            AllocateError::RangeFull(what) => ApiError::internal(format!("failed to allocate a {what}: range is full")),
+            AllocateError::Invalid(e) => e,
         }
     }
 }

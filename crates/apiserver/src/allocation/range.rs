@@ -16,6 +16,8 @@ pub enum AllocationError {
     IpNotInRange { ip: String, range: String },
     #[error("provided port is not in the valid range. The range of valid ports is {0}")]
     PortNotInRange(String),
+    #[error("{0} is reserved for the kubernetes Service")]
+    Reserved(String),
 }
 
 /// The ClusterIP range: every address but the network and broadcast ones.

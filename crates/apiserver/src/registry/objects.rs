@@ -1,12 +1,12 @@
 //! Decoding request bodies into objects the store will accept: typed
 //! round-trip (which prunes unknown fields, as upstream does), unknown-field
-//! reports for `fieldValidation`, and the kind-specific defaults and checks.
+//! reports for `fieldValidation`, and the metadata a create sets and an
+//! update keeps.
 
 use crate::error::ApiError;
+use api::field_errors::FieldError;
 use api::resources::ResourceType;
-use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, discovery::v1 as discovery};
-use serde::{de::DeserializeOwned, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// How to treat fields the schema does not know (`?fieldValidation=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,26 +53,10 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
-    let typed: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
-    serde_json::to_value(typed).map_err(|e| e.to_string())
-}
-
 /// Decodes into the schema of `resource` and back: wrong types are refused,
 /// unknown fields dropped.
 pub fn normalize(resource: &ResourceType, v: Value) -> Result<Value, ApiError> {
-    let out = match resource.kind {
-        "Service" => round_trip::<core::Service>(v),
-        "Pod" => round_trip::<core::Pod>(v),
-        "Namespace" => round_trip::<core::Namespace>(v),
-        "Endpoints" => round_trip::<core::Endpoints>(v),
-        "Node" => round_trip::<core::Node>(v),
-        "Event" => round_trip::<core::Event>(v),
-        "Deployment" => round_trip::<apps::Deployment>(v),
-        "EndpointSlice" => round_trip::<discovery::EndpointSlice>(v),
-        _ => Ok(v),
-    };
-    out.map_err(|e| {
+    resource.schema.normalize(v).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             resource.kind,
@@ -131,6 +115,128 @@ pub fn check_type_meta(resource: &ResourceType, obj: &Value) -> Result<(), ApiEr
     Ok(())
 }
 
+/// A create's body as the store keeps it: type meta checked and set, the
+/// namespace from the URL, a generated name, and the metadata the server
+/// owns (uid, creationTimestamp) set; what a client may not set dropped.
+pub fn new_object(
+    resource: &ResourceType,
+    namespace: Option<&str>,
+    mut obj: Value,
+    now: &str,
+) -> Result<Value, ApiError> {
+    check_type_meta(resource, &obj)?;
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut).map(std::mem::take) else {
+        return Err(ApiError::invalid(
+            resource,
+            "",
+            &[FieldError::required("metadata.name", "name or generateName is required")],
+        ));
+    };
+    let mut meta = meta;
+    if resource.namespaced {
+        let body_ns = meta.get("namespace").and_then(Value::as_str).unwrap_or("");
+        if !body_ns.is_empty() && Some(body_ns) != namespace {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        meta.insert("namespace".into(), json!(namespace.unwrap_or("default")));
+    } else {
+        meta.remove("namespace");
+    }
+    if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty()) {
+        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+    }
+    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    if name.is_empty() {
+        if let Some(prefix) = meta.get("generateName").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+            meta.insert("name".into(), json!(generate_name(prefix)));
+        }
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now));
+    for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "managedFields"] {
+        meta.remove(k);
+    }
+    meta.remove("generation");
+    obj["metadata"] = Value::Object(meta);
+    obj["apiVersion"] = json!(resource.api_version());
+    obj["kind"] = json!(resource.kind);
+    Ok(obj)
+}
+
+/// An update's body over the stored object: the status subresource
+/// changes only status (and the main resource never does); the metadata
+/// the server owns stays as stored.
+pub fn over_current(
+    resource: &ResourceType,
+    subresource: Option<&str>,
+    new: Value,
+    current: &Value,
+) -> Result<Value, ApiError> {
+    let mut new = new;
+    if subresource == Some("status") {
+        // The status subresource changes status and nothing else.
+        let status = new.get("status").cloned();
+        new = current.clone();
+        match status {
+            Some(s) => new["status"] = s,
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    } else if resource.has_status_subresource() {
+        match current.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    }
+    let meta = new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| ApiError::bad_request("metadata is required"))?;
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "name",
+        "generation",
+    ] {
+        match current.pointer(&format!("/metadata/{k}")) {
+            Some(v) => meta.insert(k.into(), v.clone()),
+            None => meta.remove(k),
+        };
+    }
+    new["apiVersion"] = json!(resource.api_version());
+    new["kind"] = json!(resource.kind);
+    Ok(new)
+}
+
+/// The same object, ignoring its resourceVersion: an update that changes
+/// nothing writes nothing.
+pub fn same_object(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+/// `myapp-` → `myapp-x7k2p`: five characters from upstream's alphabet
+/// (no vowels, so no words; no look-alikes).
+pub fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +261,12 @@ mod tests {
         assert_eq!(wrong.code, 400);
         assert!(check_type_meta(&SERVICES, &json!({"apiVersion":"apps/v1"})).is_err());
         assert!(check_type_meta(&SERVICES, &json!({"apiVersion":"v1","kind":"Service"})).is_ok());
+    }
+
+    #[test]
+    fn generated_names_use_the_safe_alphabet() {
+        let n = generate_name("myapp-deploy-77b578b6d-");
+        assert_eq!(n.len(), "myapp-deploy-77b578b6d-".len() + 5);
+        assert!(n[23..].bytes().all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)));
     }
 }

@@ -1,25 +1,146 @@
-//! The Service strategy's allocation step: which ClusterIP and NodePorts a
-//! Service holds after a write, and the etcd operations that claim and
-//! release them in the same transaction as the Service itself.
+//! The Service strategy: a Service write, top to bottom. This is where a
+//! Service gets its ClusterIP and NodePorts, and why it can never leak them.
+//!
+//! ```text
+//!  prepare ──▶ allocate ──▶ one etcd txn: the Service + a "key absent" claim per new value
+//!  (defaults,   (pick the       │            + a delete per value it lets go
+//!   validation)  dynamic        ├─ committed: the bitmaps learn at once
+//!                values)        └─ a claimed key was taken: claim_taken ─┬─ our pick: learn it, allocate again
+//!                  ▲                                                     └─ the user's value: 422 already allocated
+//!                  └── "range is full": reload the bitmaps once, then believe it
+//!  delete ──▶ the Service's delete txn also deletes every value it holds (releases)
+//! ```
+//!
+//! 1. [`ServiceStrategy::prepare`]: keep the values the Service already
+//!    holds, drop the fields its new type no longer allows, default, validate.
+//! 2. [`ServiceStrategy::claims`] ([`allocate`]): pick a ClusterIP and
+//!    NodePorts for what the user left empty, and say which values the
+//!    write claims and which it releases. The bitmaps only propose
+//!    candidates. When they say "range is full" they may just be stale
+//!    (another apiserver released a value a moment ago): the registry
+//!    reloads them from etcd once before the user hears it.
+//! 3. The registry commits the Service and its claims in one transaction
+//!    ([`Allocation::into_txn`]): two apiservers can never hand out one value.
+//! 4. [`ServiceStrategy::claim_taken`]: a claimed key already existed.
+//!    Learning from it is what makes the retry converge; only a value the
+//!    user asked for by number is their error.
+//! 5. [`ServiceStrategy::releases`]: a delete lets go of everything the
+//!    Service holds, in the delete's own transaction.
 
+use super::strategy::Strategy;
 use crate::allocation::range::AllocationError;
-use crate::allocation::{claim_record, ip_key, port_key, Allocators};
+use crate::allocation::{AllocateError, Allocation, Allocators, Claims, IP_PREFIX, PORT_PREFIX};
 use crate::error::ApiError;
-use crate::storage::{Guard, Txn};
 use api::field_errors::{quote_list, FieldError};
-use api::resources::SERVICES;
+use api::json::str_at;
+use api::resources::{ResourceType, SERVICES};
 use api::service::{needs_cluster_ip, needs_node_ports};
 use k8s_openapi::api::core::v1::Service;
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// The values one Service holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Claims {
-    pub ips: BTreeSet<Ipv4Addr>,
-    pub ports: BTreeSet<i32>,
+pub struct ServiceStrategy;
+
+/// The apiserver's own Service: `default/kubernetes`, on the first ClusterIP.
+pub const KUBERNETES: (&str, &str) = ("default", "kubernetes");
+
+fn is_the_kubernetes_service(obj: &Value) -> bool {
+    (str_at(obj, "/metadata/namespace"), str_at(obj, "/metadata/name")) == KUBERNETES
 }
 
+fn typed(obj: &Value) -> Result<Service, ApiError> {
+    serde_json::from_value(obj.clone()).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn untyped(svc: &Service) -> Result<Value, ApiError> {
+    serde_json::to_value(svc).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+impl Strategy for ServiceStrategy {
+    fn prepare(&self, resource: &ResourceType, obj: Value, old: Option<&Value>) -> Result<Value, ApiError> {
+        let mut svc = typed(&obj)?;
+        let old_svc: Option<Service> = old.and_then(|o| serde_json::from_value(o.clone()).ok());
+        if let Some(old_svc) = &old_svc {
+            api::service::keep_allocated_values(&mut svc, old_svc);
+            api::service::drop_type_dependent_fields(&mut svc, old_svc);
+        }
+        api::service::set_defaults(&mut svc);
+        let errors = api::service::validate(&svc, old_svc.as_ref());
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(resource, str_at(&obj, "/metadata/name"), &errors));
+        }
+        untyped(&svc)
+    }
+
+    fn claims(
+        &self,
+        allocators: &Allocators,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<Allocation, AllocateError> {
+        let old_svc: Option<Service> = old.and_then(|o| serde_json::from_value(o.clone()).ok());
+        let first = allocators.ip_range.first();
+        let is_kubernetes = is_the_kubernetes_service(obj);
+        loop {
+            let mut svc = typed(obj).map_err(AllocateError::Invalid)?;
+            let alloc = allocate(allocators, &mut svc, old_svc.as_ref())?;
+            // The first ClusterIP is the kubernetes Service's: until authorization exists, nobody else takes it.
+            if !is_kubernetes && alloc.static_ips.contains(&first) {
+                alloc.undo_reservations(allocators);
+                let why = AllocationError::Reserved(first.to_string());
+                return Err(AllocateError::Invalid(ip_error(str_at(obj, "/metadata/name"), &first.to_string(), why)));
+            }
+            if !is_kubernetes && alloc.picked.ips.contains(&first) {
+                // Picked because it looked free: leave it marked taken here, and pick again.
+                let mut others = alloc;
+                others.picked.ips.remove(&first);
+                others.undo_reservations(allocators);
+                continue;
+            }
+            match untyped(&svc) {
+                Ok(v) => *obj = v,
+                Err(e) => {
+                    alloc.undo_reservations(allocators);
+                    return Err(AllocateError::Invalid(e));
+                }
+            }
+            return Ok(alloc);
+        }
+    }
+
+    fn claim_taken(&self, allocators: &Allocators, alloc: &Allocation, key: &str, obj: &Value) -> Result<(), ApiError> {
+        let name = str_at(obj, "/metadata/name");
+        if let Some(ip) = key.strip_prefix(IP_PREFIX).and_then(|s| s.parse().ok()) {
+            allocators.mark_ip(ip, true);
+            if alloc.static_ips.contains(&ip) {
+                return Err(ip_error(name, &ip.to_string(), AllocationError::Allocated("IP")));
+            }
+        } else if let Some(port) = key.strip_prefix(PORT_PREFIX).and_then(|s| s.parse().ok()) {
+            allocators.mark_port(port, true);
+            if alloc.static_ports.contains(&port) {
+                let svc: Service = serde_json::from_value(obj.clone()).unwrap_or_default();
+                return Err(port_error(name, port_index(&svc, port), port, AllocationError::Allocated("port")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Until authorization exists, nobody may delete the apiserver's own Service.
+    fn check_delete(&self, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
+        if (namespace.unwrap_or(""), name) == KUBERNETES {
+            let why = "the kubernetes Service is the apiserver's own and may not be deleted";
+            return Err(ApiError::forbidden(&SERVICES, name, why));
+        }
+        Ok(())
+    }
+
+    fn releases(&self, obj: &Value) -> Claims {
+        serde_json::from_value::<Service>(obj.clone()).map(|svc| claims_of(&svc)).unwrap_or_default()
+    }
+}
+
+/// The values one Service holds.
 pub fn claims_of(svc: &Service) -> Claims {
     let spec = svc.spec.as_ref();
     Claims {
@@ -31,74 +152,6 @@ pub fn claims_of(svc: &Service) -> Claims {
             .filter_map(|p| p.node_port)
             .filter(|p| *p != 0)
             .collect(),
-    }
-}
-
-/// The outcome of allocating for one write: the claims to take (and which of
-/// them the user asked for by value), the claims to let go, and what this
-/// process reserved in its bitmaps (to undo if the write fails).
-#[derive(Debug, Default)]
-pub struct Allocation {
-    pub claim: Claims,
-    pub release: Claims,
-    pub static_ips: BTreeSet<Ipv4Addr>,
-    pub static_ports: BTreeSet<i32>,
-    pub picked: Claims,
-}
-
-impl Allocation {
-    /// Adds the claims and releases to the Service's transaction.
-    pub fn into_txn(&self, mut txn: Txn, namespace: &str, name: &str) -> Txn {
-        for ip in &self.claim.ips {
-            txn = txn
-                .guard(Guard::Absent(ip_key(*ip)))
-                .put(ip_key(*ip), claim_record("IPAddress", &ip.to_string(), namespace, name));
-        }
-        for port in &self.claim.ports {
-            txn = txn
-                .guard(Guard::Absent(port_key(*port)))
-                .put(port_key(*port), claim_record("ServiceNodePort", &port.to_string(), namespace, name));
-        }
-        for ip in &self.release.ips {
-            txn = txn.delete(ip_key(*ip));
-        }
-        for port in &self.release.ports {
-            txn = txn.delete(port_key(*port));
-        }
-        txn
-    }
-
-    /// Gives back what this process reserved, after a failed or dry-run write.
-    pub fn undo_reservations(&self, allocators: &Allocators) {
-        self.picked.ips.iter().for_each(|ip| allocators.mark_ip(*ip, false));
-        self.picked.ports.iter().for_each(|p| allocators.mark_port(*p, false));
-    }
-
-    /// After a commit: the bitmaps learn at once, before the watch says so.
-    pub fn committed(&self, allocators: &Allocators) {
-        self.claim.ips.iter().for_each(|ip| allocators.mark_ip(*ip, true));
-        self.claim.ports.iter().for_each(|p| allocators.mark_port(*p, true));
-        self.release.ips.iter().for_each(|ip| allocators.mark_ip(*ip, false));
-        self.release.ports.iter().for_each(|p| allocators.mark_port(*p, false));
-    }
-}
-
-/// Why [`allocate`] failed.
-#[derive(Debug)]
-pub enum AllocateError {
-    /// This process's bitmap has no free value for a dynamic request. It may
-    /// be stale (another apiserver just released one): reload and retry
-    /// before telling the user.
-    RangeFull(&'static str),
-    Invalid(ApiError),
-}
-
-impl From<AllocateError> for ApiError {
-    fn from(e: AllocateError) -> Self {
-        match e {
-            AllocateError::RangeFull(what) => ApiError::internal(format!("failed to allocate a {what}: range is full")),
-            AllocateError::Invalid(e) => e,
-        }
     }
 }
 
@@ -177,6 +230,10 @@ pub fn allocate(
     }
 
     let new_claims = claims_of(svc);
+    if new_claims.ports.len() > MAX_NODE_PORTS {
+        alloc.undo_reservations(allocators);
+        return Err(AllocateError::Invalid(too_many_node_ports(&name, new_claims.ports.len())));
+    }
     alloc.claim = Claims {
         ips: new_claims.ips.difference(&old_claims.ips).copied().collect(),
         ports: new_claims.ports.difference(&old_claims.ports).copied().collect(),
@@ -186,6 +243,22 @@ pub fn allocate(
         ports: old_claims.ports.difference(&new_claims.ports).copied().collect(),
     };
     Ok(alloc)
+}
+
+/// The most distinct NodePorts one Service may hold. Each new value is a
+/// guard and a put in the Service's etcd transaction, each dropped one a
+/// delete, and etcd refuses a transaction of more than 128 operations
+/// (`--max-txn-ops`). An update that moves every NodePort at once claims
+/// 63 and releases 63: with the Service's own put, 127. So any write of a
+/// Service within this limit fits, by construction (see ARCHITECTURE.md).
+pub const MAX_NODE_PORTS: usize = 63;
+
+/// `spec.ports: Too many: 64: must have at most 63 distinct NodePorts ...`
+fn too_many_node_ports(service: &str, count: usize) -> ApiError {
+    let detail = format!(
+        "must have at most {MAX_NODE_PORTS} distinct NodePorts (each is claimed in the Service's etcd transaction)"
+    );
+    ApiError::invalid(&SERVICES, service, &[FieldError::too_many("spec.ports", count, detail)])
 }
 
 /// `spec.clusterIPs: Invalid value: []string{"10.0.0.1"}: failed to allocate IP 10.0.0.1: ...`
@@ -224,6 +297,7 @@ mod tests {
     use super::*;
     use crate::allocation::range::{IpRange, PortRange};
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     fn allocators() -> Allocators {
         Allocators::new(

@@ -5,9 +5,14 @@
 //! version of an object *is* its etcd mod revision, filled in on every read.
 //! Every write is one etcd transaction ([`Txn`]) of guards and operations,
 //! so an object and the allocations it holds commit or fail together.
+//! Watches are [`Store::watch_prefix`]: one stream per prefix that
+//! reconnects by itself, so its users see changes, never connections.
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, TxnOp, TxnOpResponse};
+use etcd_client::{Client, Compare, CompareOp, EventType, GetOptions, TxnOp, TxnOpResponse, WatchOptions};
+use futures_util::Stream;
 use serde_json::Value;
+use std::collections::VecDeque;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,10 +139,6 @@ impl Store {
         Ok(Self { client: Client::connect(endpoints, None).await? })
     }
 
-    pub fn client(&self) -> Client {
-        self.client.clone()
-    }
-
     pub async fn get(&self, key: &str) -> Result<Option<Stored>, StoreError> {
         let resp = self.client.kv_client().get(key, None).await?;
         match resp.kvs().first() {
@@ -228,6 +229,25 @@ impl Store {
         Ok(())
     }
 
+    /// Every change under `prefix` after `from_revision`, forever: the
+    /// stream reconnects by itself (resuming after the last revision it
+    /// delivered, so nothing is lost or repeated) and says when etcd's
+    /// compaction has made that impossible.
+    pub fn watch_prefix(&self, prefix: &str, from_revision: i64) -> impl Stream<Item = WatchEvent> + Send + 'static {
+        let watch = PrefixWatch {
+            store: self.clone(),
+            prefix: prefix.to_string(),
+            revision: from_revision,
+            stream: None,
+            pending: VecDeque::new(),
+            failed: false,
+        };
+        futures_util::stream::unfold(watch, |mut w| async move {
+            let event = w.next_event().await;
+            Some((event, w))
+        })
+    }
+
     /// The store's current revision.
     pub async fn revision(&self) -> Result<i64, StoreError> {
         let resp =
@@ -260,6 +280,116 @@ impl Store {
         }
         // Every guard holds now: it changed back between compare and read.
         Err(StoreError::GuardFailed(txn.guards[0].clone()))
+    }
+}
+
+/// One change under a watched prefix, in etcd's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchEvent {
+    /// `key` was written at `revision`; `created` when it did not exist
+    /// before; `previous` is its former value and mod revision.
+    Put { key: String, value: Vec<u8>, revision: i64, created: bool, previous: Option<(Vec<u8>, i64)> },
+    /// `key` was deleted at `revision`; `previous` is its last value.
+    Delete { key: String, revision: i64, previous: Option<(Vec<u8>, i64)> },
+    /// Nothing changed under the prefix up to this revision (etcd's progress notification).
+    Progress(i64),
+    /// etcd compacted its history past the watch: the changes in between
+    /// are lost. The stream goes on from `.0`, the store's revision then;
+    /// what was built from it must be rebuilt.
+    Compacted(i64),
+}
+
+/// Pause before reconnecting a watch that failed (etcd restarting, say).
+const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+
+/// The state of one [`Store::watch_prefix`] stream.
+struct PrefixWatch {
+    store: Store,
+    prefix: String,
+    /// The last revision delivered: a reconnect resumes after it.
+    revision: i64,
+    stream: Option<etcd_client::WatchStream>,
+    pending: VecDeque<WatchEvent>,
+    failed: bool,
+}
+
+impl PrefixWatch {
+    async fn next_event(&mut self) -> WatchEvent {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return event;
+            }
+            let stream = match &mut self.stream {
+                Some(stream) => stream,
+                None => {
+                    if std::mem::take(&mut self.failed) {
+                        tokio::time::sleep(RECONNECT_DELAY).await;
+                    }
+                    let opts = WatchOptions::new()
+                        .with_prefix()
+                        .with_prev_key()
+                        .with_progress_notify()
+                        .with_start_revision(self.revision + 1);
+                    match self.store.client.clone().watch(self.prefix.as_str(), Some(opts)).await {
+                        Ok(stream) => self.stream.insert(stream),
+                        Err(e) => {
+                            tracing::warn!(prefix = self.prefix, "watch: {e}");
+                            self.failed = true;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let resp = match stream.message().await {
+                Ok(Some(resp)) => resp,
+                Ok(None) => {
+                    self.reconnect();
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(prefix = self.prefix, "watch: {e}");
+                    self.reconnect();
+                    continue;
+                }
+            };
+            if resp.compact_revision() > 0 {
+                tracing::warn!(prefix = self.prefix, "watch compacted at {}", resp.compact_revision());
+                self.stream = None;
+                self.revision = self.store.revision().await.unwrap_or(resp.compact_revision());
+                return WatchEvent::Compacted(self.revision);
+            }
+            if resp.canceled() {
+                self.reconnect();
+                continue;
+            }
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                let revision = kv.mod_revision();
+                let previous = ev.prev_kv().map(|p| (p.value().to_vec(), p.mod_revision()));
+                self.revision = self.revision.max(revision);
+                self.pending.push_back(match ev.event_type() {
+                    EventType::Put => WatchEvent::Put {
+                        key,
+                        value: kv.value().to_vec(),
+                        revision,
+                        created: kv.create_revision() == revision,
+                        previous,
+                    },
+                    EventType::Delete => WatchEvent::Delete { key, revision, previous },
+                });
+            }
+            if resp.events().is_empty() {
+                if let Some(h) = resp.header() {
+                    return WatchEvent::Progress(h.revision());
+                }
+            }
+        }
+    }
+
+    fn reconnect(&mut self) {
+        self.stream = None;
+        self.failed = true;
     }
 }
 

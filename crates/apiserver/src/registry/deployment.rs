@@ -1,0 +1,57 @@
+//! The Deployment strategy: its own validation, `metadata.generation`
+//! counting spec changes, and the `/scale` subresource's view of it.
+
+use super::strategy::Strategy;
+use crate::error::ApiError;
+use api::json::str_at;
+use api::resources::ResourceType;
+use serde_json::{json, Map, Value};
+
+pub struct DeploymentStrategy;
+
+impl Strategy for DeploymentStrategy {
+    fn prepare(&self, resource: &ResourceType, obj: Value, old: Option<&Value>) -> Result<Value, ApiError> {
+        let mut obj = obj;
+        api::workloads::set_defaults(resource.kind, &mut obj);
+        let errors = match old {
+            None => api::workloads::validate_create(resource.kind, &obj),
+            Some(_) => api::workloads::validate_deployment(&obj),
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(resource, str_at(&obj, "/metadata/name"), &errors));
+        }
+        Ok(obj)
+    }
+
+    fn on_create(&self, meta: &mut Map<String, Value>) {
+        meta.insert("generation".into(), json!(1));
+    }
+
+    /// Each spec change is a new generation (what `rollout status` waits on).
+    fn on_update(&self, new: &mut Value, current: &Value) {
+        if new.get("spec") != current.get("spec") {
+            let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            new["metadata"]["generation"] = json!(generation.saturating_add(1));
+        }
+    }
+}
+
+/// A Deployment seen through its `/scale` subresource (`autoscaling/v1 Scale`).
+pub fn to_scale(deploy: &Value) -> Value {
+    let meta = &deploy["metadata"];
+    let selector = deploy
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": { "replicas": deploy.pointer("/spec/replicas").cloned().unwrap_or(json!(1)) },
+        "status": { "replicas": deploy.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector },
+    })
+}
