@@ -430,3 +430,25 @@ pub async fn eventually_async<T: std::fmt::Debug>(
     }
     panic!("{what}: last seen {last:?}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_childs_stderr_fails_the_test() {
+        let mut quiet = Command::new("sh");
+        quiet.args(["-c", "echo 'WARN something odd' >&2"]);
+        let proc = Proc::watched(quiet).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(proc); // no panic seen: nothing happens
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo \"thread 'main' panicked at src/main.rs:1:1:\" >&2; sleep 30"]);
+        let proc = Proc::watched(cmd).unwrap();
+        eventually("the panic is seen", || proc.panic_seen(), Option::is_some);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(proc)));
+        let message = dropped.unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(message.starts_with("sh panicked during this test"), "{message}");
+    }
+}
