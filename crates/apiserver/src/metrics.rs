@@ -1,19 +1,13 @@
 //! `/metrics` in Prometheus text format: `apiserver_request_total` and
 //! `apiserver_request_duration_seconds`, labelled like upstream's.
 
+use prometheus::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
 const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 1.0, 2.5, 5.0, 10.0];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -31,15 +25,7 @@ impl Metrics {
             .entry((verb.into(), resource.into(), code))
             .or_default() += 1;
         let mut d = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        let h = d.entry((verb.into(), resource.into())).or_default();
-        let secs = took.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        d.entry((verb.into(), resource.into())).or_insert_with(|| Histogram::new(&BUCKETS)).observe(took.as_secs_f64());
     }
 
     pub fn render(&self) -> String {
@@ -54,12 +40,7 @@ impl Metrics {
         out.push_str("# TYPE apiserver_request_duration_seconds histogram\n");
         for ((verb, resource), h) in self.durations.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let labels = format!("resource=\"{resource}\",verb=\"{verb}\"");
-            for (b, c) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(out, "apiserver_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {c}");
-            }
-            let _ = writeln!(out, "apiserver_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "apiserver_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "apiserver_request_duration_seconds_count{{{labels}}} {}", h.count);
+            h.render("apiserver_request_duration_seconds", &labels, &mut out);
         }
         out
     }

@@ -8,14 +8,18 @@
 //! # Layout
 //! - [`endpoints::desired`]: which pods a Service sends traffic to, as
 //!   Endpoints and EndpointSlices (pure functions). Start here.
-//! - [`endpoints::controller`]: the watch loop around it.
+//! - [`endpoints::controller`]: what a watch event touches (a pod: the
+//!   Services it joins and leaves) and how one Service is written.
 //! - [`deployment::desired`]: a Deployment's next step (scale, roll) and
-//!   status; [`deployment::controller`]: its loop, and pod garbage collection.
+//!   status; [`deployment::controller`]: its events and reconcile, and pod
+//!   garbage collection.
 //! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
-//!   its loop, binding through `pods/binding`.
+//!   its events and reconcile, binding through `pods/binding`.
 //! - [`events`]: the Events a learner sees.
 //!
-//! The watch-and-cache machinery is shared with the proxy: the `informer` crate.
+//! Each `controller.rs` is a `Reconciler` (its `on_event` and `reconcile`);
+//! the loop itself (watch → coalesce → gate on synced → reconcile or retry),
+//! the caches and the client are shared with the proxy: the `informer` crate.
 
 pub mod deployment;
 pub mod endpoints;

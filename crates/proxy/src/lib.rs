@@ -12,14 +12,18 @@
 //! - [`model`]: the IPVS table: virtual servers, real servers. Start here.
 //! - [`desired`]: what the table should be, from Services, slices and the node.
 //! - [`changes`]: the same, kept up to date one Service at a time.
-//! - [`plan`]: the operations from one table to another, as `ipvsadm` commands.
+//! - [`plan`]: the operations from one table to another, as `ipvsadm`
+//!   commands, and what applying them does to a table.
 //! - [`render`]: a table as `ipvsadm -Ln` prints it.
-//! - [`fake`]: an in-memory IPVS that refuses what the kernel refuses.
+//! - [`fake`]: an in-memory IPVS that refuses what the kernel refuses (a
+//!   test double: only tests and the benchmark use it).
 //! - [`ipvs`]: IPVS's generic netlink messages (pure) and the socket.
 //! - [`nftables`]: the desired state as one nftables ruleset.
 //! - [`userspace`]: the proxy's own sockets, forwarding round-robin.
-//! - [`backend`]: the only code that changes the kernel.
-//! - [`run`]: the watch loop; [`status`]: `/healthz`, `/rules`, `/metrics`.
+//! - [`backend`]: the only code that changes the kernel (and which IPVS
+//!   virtual servers are the proxy's: `--service-node-port-range`).
+//! - [`run`]: the proxy's events and sync, run by the shared loop
+//!   (`informer::reconcile`); [`status`]: `/healthz`, `/rules`, `/metrics`.
 
 pub mod backend;
 pub mod changes;

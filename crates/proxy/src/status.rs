@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use prometheus::{header, Histogram};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -20,37 +21,6 @@ const BUCKETS: [f64; 20] = [
     0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.0,
     5.0, 30.0,
 ];
-
-#[derive(Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn observe(&mut self, secs: f64) {
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.counts[i] += 1;
-            }
-        }
-        self.sum += secs;
-        self.count += 1;
-    }
-
-    fn render(&self, name: &str, help: &str, out: &mut String) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (b, c) in BUCKETS.iter().zip(self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
-            self.count, self.sum, self.count
-        );
-    }
-}
 
 /// When one Service's rules last reached the kernel (served on
 /// `/programmed` for `kubectl-lite trace`).
@@ -67,7 +37,6 @@ pub struct Programmed {
     pub real_servers: usize,
 }
 
-#[derive(Default)]
 struct Inner {
     /// By `namespace/name`.
     programmed: BTreeMap<String, Programmed>,
@@ -78,6 +47,19 @@ struct Inner {
     last_sync: Option<jiff::Timestamp>,
     sync_duration: Histogram,
     programming: Histogram,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            programmed: BTreeMap::new(),
+            table: Table::new(),
+            operations: 0,
+            last_sync: None,
+            sync_duration: Histogram::new(&BUCKETS),
+            programming: Histogram::new(&BUCKETS),
+        }
+    }
 }
 
 /// Shared between the loop (which writes) and the HTTP servers (which read).
@@ -175,16 +157,17 @@ impl Status {
     fn metrics(&self) -> String {
         let s = self.lock();
         let mut out = String::new();
-        s.sync_duration.render(
-            "kubeproxy_sync_proxy_rules_duration_seconds",
-            "SyncProxyRules latency in seconds",
-            &mut out,
-        );
-        s.programming.render(
-            "kubeproxy_network_programming_duration_seconds",
+        let name = "kubeproxy_sync_proxy_rules_duration_seconds";
+        header(name, "SyncProxyRules latency in seconds", "histogram", &mut out);
+        s.sync_duration.render(name, "", &mut out);
+        let name = "kubeproxy_network_programming_duration_seconds";
+        header(
+            name,
             "In Cluster Network Programming Latency in seconds (from the endpoints' last-change-trigger-time to the rule in the kernel)",
+            "histogram",
             &mut out,
         );
+        s.programming.render(name, "", &mut out);
         let name = "proxy_kernel_operations_total";
         let _ = writeln!(
             out,
