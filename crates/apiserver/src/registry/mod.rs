@@ -241,6 +241,7 @@ impl Registry {
                 Vec::new()
             }
         };
+        let errors = [errors, api::addresses::validate(resource.kind, &obj)].concat();
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, &name, &errors));
         }
@@ -754,8 +755,13 @@ pub fn apply_patch(
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             let mut out = current.clone();
-            json_patch::patch(&mut out, &ops).map_err(|e| {
-                ApiError::unprocessable(format!("the server rejected our request due to an error in our request: {e}"))
+            api::json_patch_limits::apply(&mut out, &ops).map_err(|e| match e {
+                api::json_patch_limits::Error::TooManyOperations(_) => {
+                    ApiError { message: format!("Request entity too large: {e}"), ..ApiError::too_large(0) }
+                }
+                e => ApiError::unprocessable(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                )),
             })?;
             Ok(out)
         }
