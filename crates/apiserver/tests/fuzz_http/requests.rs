@@ -399,7 +399,7 @@ fn query(rng: &mut Rng) -> (String, bool) {
         "resourceVersion=-5",
         "gracePeriodSeconds=-1",
         "gracePeriodSeconds=abc",
-        "gracePeriodSeconds=5",
+        "gracePeriodSeconds=9223372036854775807",
         "propagationPolicy=Sideways",
         "continue=garbage",
         "%zz=%zz",
@@ -477,6 +477,11 @@ pub fn request(rng: &mut Rng) -> Request {
     target.push_str(&q);
     let mut headers = Vec::new();
     let (mut payload, mut ct) = match method {
+        // Scheduled pods are where graceful deletion (and its arithmetic) starts.
+        "POST" if target.contains("/binding") => {
+            let binding = json!({ "apiVersion": "v1", "kind": "Binding", "metadata": { "name": name }, "target": { "kind": "Node", "name": pick(rng, &["node1", "", "Bad_Node"]) } });
+            (serde_json::to_vec(&binding).unwrap_or_default(), "application/json".into())
+        }
         "POST" | "PUT" => body(rng, kind, api_version, &name, collection),
         "PATCH" => {
             let ct = pick(rng, &PATCH_TYPES).to_string();
