@@ -9,8 +9,12 @@
 //! - [`field_errors`]: upstream's field errors (`spec.ports[0].port: Invalid
 //!   value: 0: ...`) and name rules (DNS labels and subdomains).
 //! - [`service`]: Service defaulting and validation, the heart of the API.
+//! - [`addresses`]: which IPs externalIPs, Endpoints and EndpointSlices may
+//!   name (never loopback, unspecified or link-local).
 //! - [`workloads`]: defaults and checks for Pods, Deployments and names.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
+//! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
+//!   operations, 3 MiB of copies).
 //! - [`protobuf`]: the protobuf bodies of kubectl's typed commands, as JSON.
 //! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
@@ -22,9 +26,11 @@
 //! Objects are `k8s-openapi` types where a rule needs the schema (Service)
 //! and `serde_json::Value` where it only reads a few fields (printers).
 
+pub mod addresses;
 pub mod duration;
 pub mod field_errors;
 pub mod json;
+pub mod json_patch_limits;
 pub mod printers;
 pub mod protobuf;
 pub mod readiness;

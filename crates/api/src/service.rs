@@ -196,12 +196,11 @@ pub fn validate(svc: &Service, old: Option<&Service>) -> Vec<FieldError> {
         }
     }
     for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
+        let field = format!("spec.externalIPs[{i}]");
         if ip.parse::<IpAddr>().is_err() {
-            errs.push(FieldError::invalid(
-                format!("spec.externalIPs[{i}]"),
-                quote(ip),
-                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-            ));
+            errs.push(FieldError::invalid(field, quote(ip), crate::addresses::INVALID_IP));
+        } else {
+            errs.extend(crate::addresses::non_special_ip(&field, ip));
         }
     }
     if let Some(old) = old {
@@ -451,6 +450,15 @@ mod tests {
             (
                 json!({"metadata":{"name":"ok"},"spec":{"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":86401}},"ports":[{"port":80}]}}),
                 vec!["spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 86401: must be greater than 0 and less than 86400"],
+            ),
+            (
+                json!({"metadata":{"name":"ok"},"spec":{"externalIPs":["203.0.113.7","127.0.0.1","0.0.0.0","169.254.169.254","x"],"ports":[{"port":80}]}}),
+                vec![
+                    r#"spec.externalIPs[1]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#,
+                    r#"spec.externalIPs[2]: Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)"#,
+                    r#"spec.externalIPs[3]: Invalid value: "169.254.169.254": may not be in the link-local range (169.254.0.0/16, fe80::/10)"#,
+                    r#"spec.externalIPs[4]: Invalid value: "x": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"#,
+                ],
             ),
             (
                 json!({"metadata":{"name":"My_App"},"spec":{"ports":[{"port":80}]}}),

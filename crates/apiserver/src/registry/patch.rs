@@ -58,8 +58,14 @@ pub fn apply_patch(
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             let mut out = current.clone();
-            json_patch::patch(&mut out, &ops).map_err(|e| {
-                ApiError::unprocessable(format!("the server rejected our request due to an error in our request: {e}"))
+            // Bounded in operations and in what copies may add (CVE-2019-1002100).
+            api::json_patch_limits::apply(&mut out, &ops).map_err(|e| match e {
+                api::json_patch_limits::Error::TooManyOperations(_) => {
+                    ApiError { message: format!("Request entity too large: {e}"), ..ApiError::too_large(0) }
+                }
+                e => ApiError::unprocessable(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                )),
             })?;
             Ok(out)
         }
