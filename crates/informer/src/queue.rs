@@ -128,11 +128,6 @@ impl<K: Ord + Clone> Queue<K> {
     pub fn next_due(&self) -> Option<Instant> {
         self.scheduled.values().map(|s| s.at).min()
     }
-
-    /// Whether keys wait for the next pass.
-    pub fn has_dirty(&self) -> bool {
-        !self.dirty.is_empty()
-    }
 }
 
 #[cfg(test)]
