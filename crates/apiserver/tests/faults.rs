@@ -11,12 +11,13 @@
 
 mod support;
 
+use e2e::Etcd;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{json_call, LoggedApiserver, RestartableEtcd};
+use support::{json_call, LoggedApiserver};
 
 const SERVICES: &str = "/api/v1/namespaces/default/services";
 
@@ -102,7 +103,7 @@ fn client(
 #[test]
 fn acknowledged_writes_and_allocations_survive_kills_and_an_etcd_restart() {
     let started = Instant::now();
-    let mut etcd = RestartableEtcd::start();
+    let mut etcd = Etcd::start();
     let mut a = LoggedApiserver::start(&etcd.url, &[]);
     let b = LoggedApiserver::start(&etcd.url, &[]);
     let addrs = [a.addr.clone(), b.addr.clone()];
@@ -129,7 +130,7 @@ fn acknowledged_writes_and_allocations_survive_kills_and_an_etcd_restart() {
         count("SIGKILL etcd");
         etcd.stop();
         std::thread::sleep(Duration::from_millis(1500));
-        etcd.restart();
+        etcd.resume();
         count("etcd restarted");
         std::thread::sleep(Duration::from_millis(3000));
         stop.store(true, Ordering::Relaxed);

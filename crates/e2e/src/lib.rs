@@ -84,6 +84,11 @@ struct StderrWatch {
 }
 
 impl Proc {
+    /// A child whose stderr the harness does not read (the caller keeps it).
+    pub fn unwatched(child: Child) -> Self {
+        Self(child, None)
+    }
+
     /// Spawns `cmd` with its stderr piped through the harness.
     pub fn watched(mut cmd: Command) -> std::io::Result<Self> {
         let name = Path::new(cmd.get_program()).file_name().unwrap_or_default().to_string_lossy().into_owned();

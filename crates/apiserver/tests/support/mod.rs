@@ -1,61 +1,16 @@
 //! Shared by the robustness tests (`fuzz_http`, `patch_memory`, `faults`):
-//! an apiserver whose log is kept, so a test can say "no panic"; an etcd
-//! that stops and starts again on the same data; one raw HTTP exchange with
+//! an apiserver whose log is kept, so a test can say "no panic"; one raw HTTP exchange with
 //! any method, header and body bytes, as a hostile client sends them.
+//! (An etcd that stops and starts again is `e2e::Etcd`.)
 
 #![allow(dead_code)] // each test file uses its own part
 
-use e2e::{free_ports, Proc, ScratchDir};
+use e2e::{Proc, ScratchDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A real etcd on fixed loopback ports and a data dir that outlive its process.
-pub struct RestartableEtcd {
-    pub url: String,
-    client: u16,
-    peer: u16,
-    dir: ScratchDir,
-    proc: Option<Proc>,
-}
-
-impl RestartableEtcd {
-    pub fn start() -> Self {
-        let [client, peer] = free_ports();
-        let mut etcd =
-            Self { url: format!("http://127.0.0.1:{client}"), client, peer, dir: ScratchDir::new("etcd"), proc: None };
-        etcd.restart();
-        etcd
-    }
-
-    /// Stops etcd at once (SIGKILL: what a crash looks like to its clients).
-    pub fn stop(&mut self) {
-        self.proc = None;
-    }
-
-    /// Starts etcd (again) on the same ports and data.
-    pub fn restart(&mut self) {
-        self.stop();
-        let peer = format!("http://127.0.0.1:{}", self.peer);
-        let child = Command::new("etcd")
-            .args(["--data-dir", &self.dir.0.join("data").to_string_lossy()])
-            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd is not installed: run scripts/install-deps");
-        self.proc = Some(Proc(child));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.client)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not listen on {}", self.url);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+use std::time::Duration;
 
 /// The `apiserver` binary with its stderr kept in a file (appended across
 /// restarts), so the test can read what it logged.
@@ -101,7 +56,7 @@ impl LoggedApiserver {
         // It prints one line once it listens (and nothing more on stdout).
         BufReader::new(stdout).read_line(&mut line).expect("apiserver output");
         assert!(line.contains("listening on"), "apiserver did not start: {line:?}\n{}", self.log_text());
-        self.proc = Some(Proc(child));
+        self.proc = Some(Proc::unwatched(child));
     }
 
     /// SIGKILL, no goodbye.
