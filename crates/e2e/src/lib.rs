@@ -173,7 +173,18 @@ impl Etcd {
             .spawn()
             .expect("etcd is not installed: run scripts/install-deps");
         let mut proc = Proc(child, None);
-        (wait_for_port(client, Duration::from_secs(20)) && proc.0.try_wait().ok().flatten().is_none()).then_some(proc)
+        let listening = wait_for_port(client, Duration::from_secs(20)) && proc.0.try_wait().ok().flatten().is_none();
+        // Listening is not serving: an etcd killed before its first election
+        // is done can take long to come back, so it must answer before a
+        // test may stop it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while listening && !etcd_answers(&url) {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        listening.then_some(proc)
     }
 
     /// The process id, while running (to freeze it: `kill -STOP`).
@@ -191,6 +202,22 @@ impl Etcd {
         self.stop();
         self.proc = Some(Self::launch(&self.dir, self.ports).expect("etcd did not start again"));
     }
+
+    /// Whether etcd answers a read (it listens before it has elected itself
+    /// leader, and on a loaded machine a restart can take seconds more).
+    pub fn answers(&self) -> bool {
+        etcd_answers(&self.url)
+    }
+}
+
+fn etcd_answers(url: &str) -> bool {
+    Command::new("etcdctl")
+        .args(["--endpoints", url, "--command-timeout=2s", "get", "--limit=1", "--keys-only", "/"])
+        .env("ETCDCTL_API", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The `apiserver` binary, running against an [`Etcd`].

@@ -169,12 +169,6 @@ impl Registry {
             }
         }
         let obj = strategy(resource).prepare(resource, obj, old)?;
-        // Addresses no endpoint may name (loopback, link-local, ...), for the
-        // kinds that carry them.
-        let errors = api::addresses::validate(resource.kind, &obj);
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(resource, str_at(&obj, "/metadata/name"), &errors));
-        }
         Ok((obj, warnings))
     }
 

@@ -21,7 +21,10 @@ pub trait Strategy: Sync {
     fn prepare(&self, resource: &ResourceType, obj: Value, old: Option<&Value>) -> Result<Value, ApiError> {
         let mut obj = obj;
         api::workloads::set_defaults(resource.kind, &mut obj);
-        let errors = if old.is_none() { api::workloads::validate_create(resource.kind, &obj) } else { Vec::new() };
+        let mut errors = if old.is_none() { api::workloads::validate_create(resource.kind, &obj) } else { Vec::new() };
+        // Addresses no endpoint may name (loopback, link-local, ...), in
+        // Endpoints and EndpointSlices, on every write.
+        errors.extend(api::addresses::validate(resource.kind, &obj));
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, str_at(&obj, "/metadata/name"), &errors));
         }
