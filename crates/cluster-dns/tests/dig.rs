@@ -130,12 +130,16 @@ async fn dig_resolves_services_pods_and_records() {
         .unwrap();
 
     // A: the ClusterIP, authoritative, TTL 30; case-insensitive.
-    eventually("myapp resolves", || short(&dns, &["myapp.default.svc.cluster.local"]), |v| v == &[cluster_ip.clone()]);
+    eventually(
+        "myapp resolves",
+        || short(&dns, &["myapp.default.svc.cluster.local"]),
+        |v| v.as_slice() == std::slice::from_ref(&cluster_ip),
+    );
     let full = dig(&dns, &["myapp.default.svc.cluster.local"]);
     assert_eq!(status(&full), "NOERROR", "{full}");
     assert!(full.contains("flags: qr aa rd"), "{full}");
     assert!(full.contains(&format!("myapp.default.svc.cluster.local. 30 IN\tA\t{cluster_ip}")), "{full}");
-    assert_eq!(short(&dns, &["MyApp.DEFAULT.svc.Cluster.Local"]), [cluster_ip.clone()]);
+    assert_eq!(short(&dns, &["MyApp.DEFAULT.svc.Cluster.Local"]), std::slice::from_ref(&cluster_ip));
     // NODATA for AAAA of an IPv4 Service: no answer, the SOA in authority.
     let aaaa = dig(&dns, &["myapp.default.svc.cluster.local", "AAAA"]);
     assert_eq!(status(&aaaa), "NOERROR", "{aaaa}");
