@@ -71,7 +71,7 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Pod => &pod::PodStrategy,
         Schema::Deployment => &deployment::DeploymentStrategy,
         Schema::Namespace => &namespace::NamespaceStrategy,
-        Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice => &strategy::Plain,
+        Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice | Schema::Lease => &strategy::Plain,
     }
 }
 
