@@ -42,7 +42,7 @@ pub struct Bootstrap {
 
 /// Upstream's system-namespaces controller keeps `kube-node-lease` too, but
 /// unlike the first three it may be deleted (it comes back next pass).
-pub const NAMESPACES_KEPT: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const NAMESPACES_KEPT: [&str; 4] = ["default", "kube-system", "kube-public", api::well_known::NODE_LEASE_NAMESPACE];
 
 async fn ensure(
     registry: &Registry,
