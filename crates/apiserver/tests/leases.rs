@@ -124,4 +124,20 @@ fn leases_are_typed_and_put_creates_them() {
     // MicroTime is written with six fractional digits.
     assert_eq!(stored["spec"]["acquireTime"], "2026-12-01T10:00:00.000000Z");
     assert_eq!(stored["spec"]["holderIdentity"], "a_1");
+    // A renewal is checked as a create is, and the message is upstream's.
+    let zero = lease.replace(r#""leaseDurationSeconds":15"#, r#""leaseDurationSeconds":0"#);
+    let (code, body) = http("PUT", &api.url, &format!("{path}/ctrl"), Some("application/json"), &zero);
+    assert_eq!(code, 422, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["message"],
+        r#"Lease.coordination.k8s.io "ctrl" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"#
+    );
+    assert_eq!(status["details"]["group"], "coordination.k8s.io");
+    // The alpha Coordinated Leader Election fields are dropped, as with default feature gates.
+    let alpha = r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"cle"},"spec":{"holderIdentity":"b","strategy":"OldestEmulationVersion","preferredHolder":"c"}}"#;
+    let (code, body) = http("POST", &api.url, path, Some("application/json"), alpha);
+    assert_eq!(code, 201, "{body}");
+    let stored: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stored["spec"], serde_json::json!({"holderIdentity": "b"}));
 }

@@ -86,7 +86,7 @@ pub trait Strategy: Sync {
     }
 }
 
-/// The defaults: kinds with nothing special (Endpoints, Events, Nodes, EndpointSlices, Leases).
+/// The defaults: kinds with nothing special (Endpoints, Events, Nodes, EndpointSlices).
 pub struct Plain;
 
 impl Strategy for Plain {}
