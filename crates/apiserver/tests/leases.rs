@@ -106,6 +106,15 @@ fn create_get_watch_patch_delete_a_node_lease() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("leases.coordination.k8s.io \"node1\" not found"), "{stderr}");
+
+    // And the declarative way.
+    let file = file.to_str().unwrap();
+    assert_eq!(kubectl_ok(&kc, &["apply", "-f", file]).trim(), "lease.coordination.k8s.io/node1 created");
+    assert_eq!(kubectl_ok(&kc, &["apply", "-f", file]).trim(), "lease.coordination.k8s.io/node1 unchanged");
+    std::fs::write(dir.0.join("lease.yaml"), LEASE.replace("leaseDurationSeconds: 40", "leaseDurationSeconds: 30"))
+        .unwrap();
+    assert_eq!(kubectl_ok(&kc, &["apply", "-f", file]).trim(), "lease.coordination.k8s.io/node1 configured");
+    assert_eq!(spec("leaseDurationSeconds"), "30");
 }
 
 #[test]
