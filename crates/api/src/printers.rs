@@ -93,6 +93,7 @@ pub fn columns(kind: &str) -> Vec<Column> {
             col("Container-Runtime", "string", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
         ],
         "Namespace" => vec![NAME, col("Status", "string", 0, "The status of the namespace"), AGE],
+        "Lease" => vec![NAME, col("Holder", "string", 0, "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field."), AGE],
         "Event" => vec![
             col("Last Seen", "string", 0, "Time when last event occurred"),
             col("Type", "string", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
@@ -352,6 +353,8 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
             ]
         }
         "Namespace" => vec![name, json!(s(obj, "/status/phase")), json!(created)],
+        // An unset holder prints empty, not `<none>`, as upstream's printLease.
+        "Lease" => vec![name, json!(s(obj, "/spec/holderIdentity")), json!(created)],
         "Event" => {
             let last = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
                 .iter()
@@ -468,5 +471,15 @@ mod tests {
         let row = cells("Node", &n, now());
         assert_eq!(row[1..3], [json!("Ready"), json!("control-plane")]);
         assert_eq!(row[5], json!("172.20.0.3"));
+    }
+
+    #[test]
+    fn lease_rows_show_the_holder() {
+        let lease = json!({"metadata":{"name":"node1","creationTimestamp":"2026-11-25T11:58:59Z"},"spec":{"holderIdentity":"node1"}});
+        assert_eq!(cells("Lease", &lease, now()), [json!("node1"), json!("node1"), json!("61s")]);
+        let free = json!({"metadata":{"name":"ctrl"},"spec":{}});
+        assert_eq!(cells("Lease", &free, now())[1], json!(""));
+        let names: Vec<&str> = columns("Lease").iter().map(|c| c.name).collect();
+        assert_eq!(names, ["Name", "Holder", "Age"]);
     }
 }

@@ -7,7 +7,9 @@
 //! the apiserver's generic verbs read instead of asking "which kind is
 //! this?": the typed schema, the selectable fields, create-on-update.
 
-use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, discovery::v1 as discovery};
+use k8s_openapi::api::{
+    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -24,6 +26,7 @@ pub enum Schema {
     Event,
     Deployment,
     EndpointSlice,
+    Lease,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -43,6 +46,7 @@ impl Schema {
             Schema::Event => round_trip::<core::Event>(v),
             Schema::Deployment => round_trip::<apps::Deployment>(v),
             Schema::EndpointSlice => round_trip::<discovery::EndpointSlice>(v),
+            Schema::Lease => round_trip::<coordination::Lease>(v),
         }
     }
 }
@@ -216,11 +220,16 @@ pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "de
 pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
     namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false,
     schema: EndpointSlice, create_on_update: true, fields: &[]);
+/// Heartbeats (`kube-node-lease/<node>`) and leader election. Upstream's Lease
+/// storage lets PUT create (leader electors rely on it).
+pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", [],
+    namespaced: true, subresources: [], etcd: "/registry/leases", all: false,
+    schema: Lease, create_on_update: true, fields: &[]);
 
 /// Every served resource, in upstream's discovery order (by name within a group), which kubectl
 /// follows, e.g. for `get all`: pods before services.
-pub static ALL: [&ResourceType; 8] =
-    [&ENDPOINTS, &EVENTS, &NAMESPACES, &NODES, &PODS, &SERVICES, &DEPLOYMENTS, &ENDPOINT_SLICES];
+pub static ALL: [&ResourceType; 9] =
+    [&ENDPOINTS, &EVENTS, &NAMESPACES, &NODES, &PODS, &SERVICES, &DEPLOYMENTS, &ENDPOINT_SLICES, &LEASES];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
@@ -305,7 +314,10 @@ mod tests {
 
     #[test]
     fn group_versions_are_listed_once_core_first() {
-        assert_eq!(group_versions(), vec![("", "v1"), ("apps", "v1"), ("discovery.k8s.io", "v1")]);
+        assert_eq!(
+            group_versions(),
+            vec![("", "v1"), ("apps", "v1"), ("discovery.k8s.io", "v1"), ("coordination.k8s.io", "v1")]
+        );
         assert_eq!(DEPLOYMENTS.api_version(), "apps/v1");
         assert_eq!(DEPLOYMENTS.group_version_path(), "/apis/apps/v1");
         assert_eq!(SERVICES.group_version_path(), "/api/v1");

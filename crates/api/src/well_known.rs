@@ -43,3 +43,10 @@ pub const TABLE_MEDIA_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io
 
 /// What a client sends to get a Table, falling back to plain JSON (as kubectl does).
 pub const TABLE_ACCEPT: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+
+/// Where each node's heartbeat Lease lives, named after the node
+/// (upstream's `corev1.NamespaceNodeLease`).
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// The kubelet's `nodeLeaseDurationSeconds` default; it renews every quarter of it.
+pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;

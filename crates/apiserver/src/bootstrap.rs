@@ -1,5 +1,6 @@
 //! What exists before any user writes, kept so continuously: the
-//! `default`, `kube-system` and `kube-public` namespaces, and the
+//! `default`, `kube-system`, `kube-public` and `kube-node-lease` (the
+//! kubelets' heartbeat Leases) namespaces, and the
 //! `kubernetes` Service (the first ClusterIP, port 443) with Endpoints and an
 //! EndpointSlice listing every live apiserver, as upstream's bootstrap
 //! controller, system-namespaces controller and lease endpoint reconciler
@@ -39,7 +40,9 @@ pub struct Bootstrap {
     pub interval: Duration,
 }
 
-pub const NAMESPACES_KEPT: [&str; 3] = ["default", "kube-system", "kube-public"];
+/// Upstream's system-namespaces controller keeps `kube-node-lease` too, but
+/// unlike the first three it may be deleted (it comes back next pass).
+pub const NAMESPACES_KEPT: [&str; 4] = ["default", "kube-system", "kube-public", api::well_known::NODE_LEASE_NAMESPACE];
 
 async fn ensure(
     registry: &Registry,

@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn aggregated_splits_core_from_groups() {
         assert_eq!(aggregated(true)["items"].as_array().unwrap().len(), 1);
-        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), 2);
+        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), 3);
         assert_eq!(api_groups()["groups"][0]["name"], "apps");
     }
 

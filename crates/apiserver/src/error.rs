@@ -136,12 +136,16 @@ impl ApiError {
         .with_details(resource, name)
     }
 
-    /// 422 with one cause per field error, as upstream's `NewInvalid`.
+    /// 422 with one cause per field error, as upstream's `NewInvalid`; the
+    /// kind is named as its `GroupKind` prints (`Deployment.apps "x" is invalid`).
     pub fn invalid(resource: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
         let causes: Vec<Value> =
             errors.iter().map(|e| json!({ "reason": e.reason(), "message": e.body(), "field": e.field })).collect();
-        let mut err =
-            Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::Invalid, invalid_message(resource.kind, name, errors));
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Reason::Invalid,
+            invalid_message(&qualified_kind(resource), name, errors),
+        );
         let mut details = json!({ "name": name, "kind": resource.kind, "causes": causes });
         if !resource.group.is_empty() {
             details["group"] = json!(resource.group);
@@ -255,6 +259,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `Service`, or `Lease.coordination.k8s.io` for a kind in a named group.
+fn qualified_kind(resource: &ResourceType) -> String {
+    if resource.group.is_empty() {
+        resource.kind.to_string()
+    } else {
+        format!("{}.{}", resource.kind, resource.group)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +285,8 @@ mod tests {
         assert_eq!(d["details"]["group"], "apps");
         let inv = ApiError::invalid(&SERVICES, "x", &[FieldError::required("spec.ports", "")]);
         assert_eq!(inv.code, StatusCode::UNPROCESSABLE_ENTITY);
+        let web = ApiError::invalid(&DEPLOYMENTS, "web", &[FieldError::required("spec.selector", "")]);
+        assert_eq!(web.message, "Deployment.apps \"web\" is invalid: spec.selector: Required value");
         assert_eq!(
             inv.status()["details"]["causes"][0],
             json!({"reason":"FieldValueRequired","message":"Required value","field":"spec.ports"})

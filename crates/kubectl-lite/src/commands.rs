@@ -9,7 +9,8 @@ use crate::decide::{self, ExposeOptions};
 use crate::error::CliError;
 use crate::manifests::Manifest;
 use crate::table;
-use api::resources::{self, ResourceType, DEPLOYMENTS, PODS, SERVICES};
+use api::resources::{self, ResourceType, DEPLOYMENTS, LEASES, PODS, SERVICES};
+use api::well_known::NODE_LEASE_NAMESPACE;
 use kube::Client;
 use serde_json::Value;
 use std::fmt::Write;
@@ -351,7 +352,13 @@ pub async fn describe(
         "Deployment" => crate::describe::deployment(&obj, &events, now),
         "Node" => {
             let on_node = format!("{}?fieldSelector=spec.nodeName%3D{name}", PODS.collection_path(None));
-            crate::describe::node(&obj, &items(&client::get_json(client, &on_node).await?), &events, now)
+            // kubectl prints why the Lease could not be read, in the server's words.
+            let lease = match client::get_json(client, &LEASES.path(Some(NODE_LEASE_NAMESPACE), name)).await {
+                Ok(lease) => Ok(lease),
+                Err(CliError::Server { message, .. }) => Err(message),
+                Err(e) => Err(e.to_string()),
+            };
+            crate::describe::node(&obj, &lease, &items(&client::get_json(client, &on_node).await?), &events, now)
         }
         _ => {
             return Err(CliError::Other(format!(

@@ -269,10 +269,34 @@ pub fn deployment(d: &Value, events: &[Value], now: jiff::Timestamp) -> String {
     finish(out, events, now)
 }
 
-/// `kubectl describe node`, with the pods bound to it. Its `Lease:` line
-/// always reports the lease missing, in kubectl's words: this apiserver
-/// serves no `coordination.k8s.io` Leases.
-pub fn node(n: &Value, pods: &[Value], events: &[Value], now: jiff::Timestamp) -> String {
+/// The `Lease:` block of `describe node`: the node's heartbeat Lease
+/// (`kube-node-lease/<node>`), or why it could not be read (`Err` holds the
+/// server's message, e.g. `leases.coordination.k8s.io "node1" not found`).
+/// A field that is absent prints `<unset>`.
+fn lease_lines(out: &mut String, lease: &Result<Value, String>) {
+    let lease = match lease {
+        Ok(lease) => lease,
+        Err(e) => return out.push_str(&format!("Lease:\tFailed to get lease: {e}\n")),
+    };
+    let field = |name: &str, time: bool| match lease.pointer(&format!("/spec/{name}")).and_then(Value::as_str) {
+        None => "<unset>".to_string(),
+        Some(t) if time => rfc1123z(t),
+        Some(v) => v.to_string(),
+    };
+    out.push_str("Lease:\n");
+    out.push_str(&format!("  HolderIdentity:\t{}\n", field("holderIdentity", false)));
+    out.push_str(&format!("  AcquireTime:\t{}\n", field("acquireTime", true)));
+    out.push_str(&format!("  RenewTime:\t{}\n", field("renewTime", true)));
+}
+
+/// `kubectl describe node`, with its Lease and the pods bound to it.
+pub fn node(
+    n: &Value,
+    lease: &Result<Value, String>,
+    pods: &[Value],
+    events: &[Value],
+    now: jiff::Timestamp,
+) -> String {
     let mut out = String::new();
     metadata(&mut out, n, false);
     let roles: Vec<&str> = n
@@ -297,7 +321,7 @@ pub fn node(n: &Value, pods: &[Value], events: &[Value], now: jiff::Timestamp) -
         "Unschedulable:\t{}\n",
         n.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false)
     ));
-    out.push_str("Lease:\tFailed to get lease: the server could not find the requested resource\n");
+    lease_lines(&mut out, lease);
     if let Some(conditions) = n.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         out.push_str("Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n  ----\t------\t-----------------\t------------------\t------\t-------\n");
         for c in conditions {
@@ -463,7 +487,31 @@ Events:                   <none>
                     "kernelVersion":"6.1.0","operatingSystem":"linux","architecture":"amd64","bootID":"","machineID":"","systemUUID":""}}});
         let mut p = web_pod();
         p["metadata"]["creationTimestamp"] = json!("2026-11-26T03:18:30Z");
-        insta::assert_snapshot!(node(&n, &[p], &[], now()));
+        let lease = Ok(
+            json!({"spec":{"holderIdentity":"node1","leaseDurationSeconds":40,"renewTime":"2026-11-26T03:19:58.123456Z"}}),
+        );
+        insta::assert_snapshot!(node(&n, &lease, &[p], &[], now()));
+    }
+
+    #[test]
+    fn a_node_without_its_lease() {
+        let n = json!({"metadata":{"name":"node1"}});
+        let missing = Err(r#"leases.coordination.k8s.io "node1" not found"#.to_string());
+        let text = node(&n, &missing, &[], &[], now());
+        assert!(
+            text.contains(
+                "\nLease:              Failed to get lease: leases.coordination.k8s.io \"node1\" not found\n"
+            ),
+            "{text}"
+        );
+        // A leader's Lease has an acquireTime; an empty spec prints every field unset.
+        let mut out = String::new();
+        lease_lines(&mut out, &Ok(json!({"spec":{"holderIdentity":"a","acquireTime":"2026-11-26T03:00:00.000000Z"}})));
+        lease_lines(&mut out, &Ok(json!({"spec":{}})));
+        let want =
+            "Lease:\n  HolderIdentity:\ta\n  AcquireTime:\tThu, 26 Nov 2026 03:00:00 +0000\n  RenewTime:\t<unset>\n\
+                    Lease:\n  HolderIdentity:\t<unset>\n  AcquireTime:\t<unset>\n  RenewTime:\t<unset>\n";
+        assert_eq!(out, want);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! kubectl as the reference for every table it prints.
 
 use e2e::{
-    dry_run_proxy, eventually, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
+    dry_run_proxy, eventually, http, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
 };
 use std::path::Path;
 use std::process::{Command, Output};
@@ -156,7 +156,26 @@ fn prints_what_kubectl_prints() {
         }
         assert_eq!(lite, kubectl, "{args:?}");
     }
+    // The node's heartbeat Lease, once it exists, is a block of its own.
+    let lease = r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"node1","namespace":"kube-node-lease"},
+        "spec":{"holderIdentity":"node1","leaseDurationSeconds":40,"renewTime":"2026-11-26T03:19:58.123456Z"}}"#;
+    let (code, body) =
+        http("POST", &api.url, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", None, lease);
+    assert_eq!(code, 201, "{body}");
+    let describe = lite_ok(&kc, &["describe", "node", "node1"]);
+    assert!(
+        describe.contains("\nLease:\n  HolderIdentity:  node1\n  AcquireTime:     <unset>\n  RenewTime:       Thu, 26 Nov 2026 03:19:58 +0000\n"),
+        "{describe}"
+    );
+    let describe_both =
+        || (lite_ok(&kc, &["describe", "node", "node1"]), kubectl_ok(&kc, &["describe", "node", "node1"]));
+    let (mut ours, mut theirs) = describe_both();
+    if ours != theirs {
+        (ours, theirs) = describe_both(); // an age straddling a second, as above
+    }
+    assert_eq!(ours, theirs, "describe node with its Lease");
     for args in [
+        &["-n", "kube-node-lease", "get", "leases"][..],
         &["get", "pods", "--show-labels"][..],
         &["get", "svc", "--show-labels", "-o", "wide"],
         &["get", "pods", "--sort-by=.metadata.creationTimestamp"],

@@ -1,13 +1,17 @@
-//! The node agent's loop: register the Node and keep its heartbeat; watch
+//! The node agent's loop: register the Node and keep its heartbeat (the
+//! Node's status, and its Lease in `kube-node-lease`); watch
 //! the pods bound to this node; make each one a sandbox, report its status
 //! as it becomes ready; and take a deleted pod down gracefully: not ready
 //! first (so endpoints and proxies drop it), then stopped, then gone.
 
 use crate::demo_app::version_of;
+use crate::lease;
 use crate::runtime::{netns_name, Runtime, Sandbox};
 use crate::status::{node_status, pod_status};
+use api::well_known::NODE_LEASE_NAMESPACE;
 use futures_util::StreamExt;
 use informer::cache::{watch, Cache};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
@@ -66,6 +70,43 @@ async fn heartbeat(nodes: &Api<Node>, opts: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Renews the node's Lease: an update of the copy last written; on any
+/// failure (a conflict: someone else wrote it; not found: it was deleted)
+/// a fresh GET, creating the Lease if it is missing, as the kubelet's lease
+/// controller does. The Node's UID is read only while the owner is unset.
+async fn sync_lease(client: &Client, opts: &Options, cached: &mut Option<Lease>) -> anyhow::Result<()> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
+    let name = opts.node_name.as_str();
+    let uid = match lease::needs_owner(cached.as_ref()) {
+        true => match Api::<Node>::all(client.clone()).get(name).await {
+            Ok(node) => node.metadata.uid,
+            Err(e) => {
+                tracing::debug!("node lease: reading the Node's UID for the owner: {e}");
+                None
+            }
+        },
+        false => None,
+    };
+    let pp = PostParams::default();
+    if let Some(current) = cached.take() {
+        let want = lease::renewed(Some(&current), name, uid.as_deref(), jiff::Timestamp::now());
+        match leases.replace(name, &pp, &want).await {
+            Ok(written) => {
+                *cached = Some(written);
+                return Ok(());
+            }
+            Err(e) => tracing::debug!("node lease: renewing the cached copy: {e}; reading it again"),
+        }
+    }
+    let now = jiff::Timestamp::now();
+    let written = match leases.get_opt(name).await? {
+        Some(current) => leases.replace(name, &pp, &lease::renewed(Some(&current), name, uid.as_deref(), now)).await?,
+        None => leases.create(&pp, &lease::renewed(None, name, uid.as_deref(), now)).await?,
+    };
+    *cached = Some(written);
+    Ok(())
+}
+
 pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     opts.runtime.ensure_bridge()?;
     // The apiserver may not be up yet (a lab starting): keep trying.
@@ -87,6 +128,7 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
     tracing::info!(sandboxes = ?orphans, "sandboxes from an earlier run");
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_heartbeat = Instant::now();
+    let (mut node_lease, mut next_lease, mut lease_failures) = (None, Instant::now(), 0);
     let mut last_routes = Instant::now();
     // Other nodes' pod CIDRs already routed, with the node IP they go via.
     let mut routed: BTreeMap<String, String> = BTreeMap::new();
@@ -104,6 +146,20 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
             if let Err(e) = heartbeat(&nodes, &opts).await {
                 tracing::warn!("heartbeat: {e:#}");
             }
+        }
+        if Instant::now() >= next_lease {
+            next_lease = Instant::now()
+                + match sync_lease(&client, &opts, &mut node_lease).await {
+                    Ok(()) => {
+                        lease_failures = 0;
+                        lease::renew_interval()
+                    }
+                    Err(e) => {
+                        tracing::warn!("node lease: {e:#}; retrying");
+                        lease_failures += 1;
+                        lease::retry_backoff(lease_failures - 1)
+                    }
+                };
         }
         if last_routes.elapsed() > Duration::from_secs(3) {
             last_routes = Instant::now();

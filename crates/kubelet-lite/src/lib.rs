@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`agent`]: the loop (Node registration and heartbeat, pods in, status out). Start here.
+//! - [`lease`]: the node's heartbeat Lease (what is written at each renewal), as pure functions.
 //! - [`runtime`]: pods as network namespaces on the node's bridge (`ip`).
 //! - [`status`]: a pod's and the Node's status, as pure functions.
 //! - [`probe`]: readiness, from the pod's `readinessProbe` (httpGet,
@@ -12,6 +13,7 @@
 
 pub mod agent;
 pub mod demo_app;
+pub mod lease;
 pub mod probe;
 pub mod runtime;
 pub mod status;

@@ -14,11 +14,12 @@
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
-//! - [`pod`], [`deployment`], [`namespace`]: the other kinds with a strategy.
+//! - [`pod`], [`deployment`], [`namespace`], [`lease`]: the other kinds with a strategy.
 //! - this file: the verbs.
 
 pub mod deployment;
 pub mod filter;
+pub mod lease;
 pub mod namespace;
 pub mod objects;
 pub mod patch;
@@ -71,6 +72,7 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Pod => &pod::PodStrategy,
         Schema::Deployment => &deployment::DeploymentStrategy,
         Schema::Namespace => &namespace::NamespaceStrategy,
+        Schema::Lease => &lease::LeaseStrategy,
         Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice => &strategy::Plain,
     }
 }
