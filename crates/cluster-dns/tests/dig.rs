@@ -39,7 +39,7 @@ fn start_dns(api_url: &str) -> Dns {
         port,
         ready: format!("http://127.0.0.1:{ready}"),
         metrics: format!("http://127.0.0.1:{metrics}"),
-        _proc: Proc(child),
+        _proc: Proc::unwatched(child),
     }
 }
 

@@ -144,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
         .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line)?;
-    let dns = Proc(child);
+    let dns = Proc::unwatched(child);
     let dns_pid = dns.0.id();
     let sync_started = Instant::now();
     eventually(
@@ -172,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
     let (hosts_path, conf_path) = (dir.0.join("hosts"), dir.0.join("dnsmasq.conf"));
     std::fs::write(&hosts_path, hosts)?;
     std::fs::write(&conf_path, conf)?;
-    let dnsmasq = Proc(
+    let dnsmasq = Proc::unwatched(
         Command::new("dnsmasq")
             .args([
                 "--keep-in-foreground",
