@@ -24,6 +24,9 @@ pub enum Schema {
     Event,
     Deployment,
     EndpointSlice,
+    ConfigMap,
+    Secret,
+    ServiceAccount,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -43,6 +46,9 @@ impl Schema {
             Schema::Event => round_trip::<core::Event>(v),
             Schema::Deployment => round_trip::<apps::Deployment>(v),
             Schema::EndpointSlice => round_trip::<discovery::EndpointSlice>(v),
+            Schema::ConfigMap => round_trip::<core::ConfigMap>(v),
+            Schema::Secret => round_trip::<core::Secret>(v),
+            Schema::ServiceAccount => round_trip::<core::ServiceAccount>(v),
         }
     }
 }
@@ -216,11 +222,31 @@ pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "de
 pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
     namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false,
     schema: EndpointSlice, create_on_update: true, fields: &[]);
+pub static CONFIG_MAPS: ResourceType = resource!("", "v1", "ConfigMap", "configmaps", "configmap", ["cm"],
+    namespaced: true, subresources: [], etcd: "/registry/configmaps", all: false,
+    schema: ConfigMap, create_on_update: false, fields: &[]);
+pub static SECRETS: ResourceType = resource!("", "v1", "Secret", "secrets", "secret", [],
+    namespaced: true, subresources: [], etcd: "/registry/secrets", all: false,
+    schema: Secret, create_on_update: false, fields: &["type"]);
+pub static SERVICE_ACCOUNTS: ResourceType = resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ["sa"],
+    namespaced: true, subresources: [], etcd: "/registry/serviceaccounts", all: false,
+    schema: ServiceAccount, create_on_update: false, fields: &[]);
 
 /// Every served resource, in upstream's discovery order (by name within a group), which kubectl
 /// follows, e.g. for `get all`: pods before services.
-pub static ALL: [&ResourceType; 8] =
-    [&ENDPOINTS, &EVENTS, &NAMESPACES, &NODES, &PODS, &SERVICES, &DEPLOYMENTS, &ENDPOINT_SLICES];
+pub static ALL: [&ResourceType; 11] = [
+    &CONFIG_MAPS,
+    &ENDPOINTS,
+    &EVENTS,
+    &NAMESPACES,
+    &NODES,
+    &PODS,
+    &SECRETS,
+    &SERVICE_ACCOUNTS,
+    &SERVICES,
+    &DEPLOYMENTS,
+    &ENDPOINT_SLICES,
+];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
@@ -286,6 +312,9 @@ mod tests {
         assert_eq!(find_by_user_name("deployments.core"), None);
         assert_eq!(find_by_user_name("ep"), Some(&ENDPOINTS));
         assert_eq!(find_by_user_name("nope"), None);
+        assert_eq!(find_by_user_name("cm"), Some(&CONFIG_MAPS));
+        assert_eq!(find_by_user_name("sa"), Some(&SERVICE_ACCOUNTS));
+        assert_eq!(find_by_user_name("secret"), Some(&SECRETS));
     }
 
     #[test]

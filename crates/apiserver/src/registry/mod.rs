@@ -14,9 +14,11 @@
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
-//! - [`pod`], [`deployment`], [`namespace`]: the other kinds with a strategy.
+//! - [`pod`], [`deployment`], [`namespace`], [`config`] (ConfigMaps and
+//!   Secrets): the other kinds with a strategy.
 //! - this file: the verbs.
 
+pub mod config;
 pub mod deployment;
 pub mod filter;
 pub mod namespace;
@@ -71,7 +73,11 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Pod => &pod::PodStrategy,
         Schema::Deployment => &deployment::DeploymentStrategy,
         Schema::Namespace => &namespace::NamespaceStrategy,
-        Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice => &strategy::Plain,
+        Schema::ConfigMap => &config::ConfigMapStrategy,
+        Schema::Secret => &config::SecretStrategy,
+        Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice | Schema::ServiceAccount => {
+            &strategy::Plain
+        }
     }
 }
 
