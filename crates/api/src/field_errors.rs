@@ -14,6 +14,7 @@ pub enum ErrorType {
     Duplicate,
     Forbidden,
     TooMany,
+    TooLong,
 }
 
 /// One field's problem. `value` is already rendered the way Go prints it
@@ -49,6 +50,11 @@ impl FieldError {
     pub fn too_many(field: impl Into<String>, count: usize, detail: impl Into<String>) -> Self {
         Self { field: field.into(), kind: ErrorType::TooMany, value: count.to_string(), detail: detail.into() }
     }
+    /// `data: Too long: may not be more than 1048576 bytes` (the value is not shown).
+    pub fn too_long(field: impl Into<String>, max_bytes: usize) -> Self {
+        let detail = format!("may not be more than {max_bytes} bytes");
+        Self { field: field.into(), kind: ErrorType::TooLong, value: String::new(), detail }
+    }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { field: field.into(), kind: ErrorType::Forbidden, value: String::new(), detail: detail.into() }
     }
@@ -62,6 +68,7 @@ impl FieldError {
             ErrorType::Duplicate => "FieldValueDuplicate",
             ErrorType::Forbidden => "FieldValueForbidden",
             ErrorType::TooMany => "FieldValueTooMany",
+            ErrorType::TooLong => "FieldValueTooLong",
         }
     }
 
@@ -81,6 +88,7 @@ impl FieldError {
             ErrorType::Duplicate => format!("Duplicate value: {}", self.value),
             ErrorType::Forbidden => with_detail("Forbidden".to_string()),
             ErrorType::TooMany => with_detail(format!("Too many: {}", self.value)),
+            ErrorType::TooLong => with_detail("Too long".to_string()),
         }
     }
 }

@@ -12,6 +12,8 @@
 //! - [`addresses`]: which IPs externalIPs, Endpoints and EndpointSlices may
 //!   name (never loopback, unspecified or link-local).
 //! - [`workloads`]: defaults and checks for Pods, Deployments and names.
+//! - [`config_data`]: ConfigMap and Secret data: keys, the 1 MiB limit,
+//!   `stringData`, `immutable`.
 //! - [`coordination`]: Lease validation (heartbeats and leader election).
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
@@ -28,6 +30,7 @@
 //! and `serde_json::Value` where it only reads a few fields (printers).
 
 pub mod addresses;
+pub mod config_data;
 pub mod coordination;
 pub mod duration;
 pub mod field_errors;

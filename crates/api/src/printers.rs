@@ -106,8 +106,21 @@ pub fn columns(kind: &str) -> Vec<Column> {
             col("Count", "string", 1, "The number of times this event has occurred."),
             col("Name", "string", 1, "Name must be unique within a namespace."),
         ],
+        "ConfigMap" => vec![NAME, col("Data", "string", 0, "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."), AGE],
+        "Secret" => vec![
+            NAME,
+            col("Type", "string", 0, "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+            col("Data", "string", 0, "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
+            AGE,
+        ],
+        "ServiceAccount" => vec![NAME, col("Secrets", "string", 0, "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."), AGE],
         _ => vec![NAME, AGE],
     }
+}
+
+/// How many keys the object at `pointer` has (a ConfigMap's `data`).
+fn key_count(obj: &Value, pointer: &str) -> usize {
+    obj.pointer(pointer).and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
 fn or_none(s: String) -> String {
@@ -279,6 +292,12 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 json!(format_label_selector(obj.pointer("/spec/selector"))),
             ]
         }
+        // upstream counts both bags of a ConfigMap, only `data` of a Secret
+        "ConfigMap" => {
+            vec![name, json!(key_count(obj, "/data") + key_count(obj, "/binaryData")), json!(created)]
+        }
+        "Secret" => vec![name, json!(s(obj, "/type")), json!(key_count(obj, "/data")), json!(created)],
+        "ServiceAccount" => vec![name, json!(arr(obj, "/secrets").len()), json!(created)],
         "Endpoints" => {
             let mut items = Vec::new();
             for subset in arr(obj, "/subsets") {
@@ -481,5 +500,19 @@ mod tests {
         assert_eq!(cells("Lease", &free, now())[1], json!(""));
         let names: Vec<&str> = columns("Lease").iter().map(|c| c.name).collect();
         assert_eq!(names, ["Name", "Holder", "Age"]);
+    }
+
+    #[test]
+    fn config_object_rows_count_keys() {
+        let cm = json!({"metadata":{"name":"x"},"data":{"a":"b","c":"d"},"binaryData":{"e":"AA=="}});
+        assert_eq!(cells("ConfigMap", &cm, now())[1], json!(3));
+        let secret = json!({"metadata":{"name":"s"},"type":"Opaque","data":{"a":"Yg=="}});
+        assert_eq!(cells("Secret", &secret, now())[1..3], [json!("Opaque"), json!(1)]);
+        let sa = json!({"metadata":{"name":"default"}});
+        assert_eq!(cells("ServiceAccount", &sa, now())[1], json!(0));
+        let names = |kind| columns(kind).iter().map(|c| c.name).collect::<Vec<_>>();
+        assert_eq!(names("ConfigMap"), ["Name", "Data", "Age"]);
+        assert_eq!(names("Secret"), ["Name", "Type", "Data", "Age"]);
+        assert_eq!(names("ServiceAccount"), ["Name", "Secrets", "Age"]);
     }
 }

@@ -27,6 +27,9 @@ pub enum Schema {
     Deployment,
     EndpointSlice,
     Lease,
+    ConfigMap,
+    Secret,
+    ServiceAccount,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -47,6 +50,9 @@ impl Schema {
             Schema::Deployment => round_trip::<apps::Deployment>(v),
             Schema::EndpointSlice => round_trip::<discovery::EndpointSlice>(v),
             Schema::Lease => round_trip::<coordination::Lease>(v),
+            Schema::ConfigMap => round_trip::<core::ConfigMap>(v),
+            Schema::Secret => round_trip::<core::Secret>(v),
+            Schema::ServiceAccount => round_trip::<core::ServiceAccount>(v),
         }
     }
 }
@@ -220,6 +226,16 @@ pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "de
 pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
     namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false,
     schema: EndpointSlice, create_on_update: true, fields: &[]);
+pub static CONFIG_MAPS: ResourceType = resource!("", "v1", "ConfigMap", "configmaps", "configmap", ["cm"],
+    namespaced: true, subresources: [], etcd: "/registry/configmaps", all: false,
+    schema: ConfigMap, create_on_update: false, fields: &[]);
+pub static SECRETS: ResourceType = resource!("", "v1", "Secret", "secrets", "secret", [],
+    namespaced: true, subresources: [], etcd: "/registry/secrets", all: false,
+    schema: Secret, create_on_update: false, fields: &["type"]);
+pub static SERVICE_ACCOUNTS: ResourceType = resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ["sa"],
+    namespaced: true, subresources: [], etcd: "/registry/serviceaccounts", all: false,
+    schema: ServiceAccount, create_on_update: false, fields: &[]);
+
 /// Heartbeats (`kube-node-lease/<node>`) and leader election. Upstream's Lease
 /// storage lets PUT create (leader electors rely on it).
 pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", [],
@@ -228,8 +244,20 @@ pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease"
 
 /// Every served resource, in upstream's discovery order (by name within a group), which kubectl
 /// follows, e.g. for `get all`: pods before services.
-pub static ALL: [&ResourceType; 9] =
-    [&ENDPOINTS, &EVENTS, &NAMESPACES, &NODES, &PODS, &SERVICES, &DEPLOYMENTS, &ENDPOINT_SLICES, &LEASES];
+pub static ALL: [&ResourceType; 12] = [
+    &CONFIG_MAPS,
+    &ENDPOINTS,
+    &EVENTS,
+    &NAMESPACES,
+    &NODES,
+    &PODS,
+    &SECRETS,
+    &SERVICE_ACCOUNTS,
+    &SERVICES,
+    &DEPLOYMENTS,
+    &ENDPOINT_SLICES,
+    &LEASES,
+];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
@@ -295,6 +323,9 @@ mod tests {
         assert_eq!(find_by_user_name("deployments.core"), None);
         assert_eq!(find_by_user_name("ep"), Some(&ENDPOINTS));
         assert_eq!(find_by_user_name("nope"), None);
+        assert_eq!(find_by_user_name("cm"), Some(&CONFIG_MAPS));
+        assert_eq!(find_by_user_name("sa"), Some(&SERVICE_ACCOUNTS));
+        assert_eq!(find_by_user_name("secret"), Some(&SECRETS));
     }
 
     #[test]

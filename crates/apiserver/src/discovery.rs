@@ -35,12 +35,27 @@ pub fn api_groups() -> Value {
     let groups: Vec<Value> = resources::group_versions()
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
-        .map(|(g, v)| {
-            let gv = json!({ "groupVersion": format!("{g}/{v}"), "version": v });
-            json!({ "name": g, "versions": [gv.clone()], "preferredVersion": gv })
-        })
+        .map(|(g, v)| group_entry(g, v))
         .collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
+}
+
+/// One group as `/apis` lists it (each group serves one version here).
+fn group_entry(group: &str, version: &str) -> Value {
+    let gv = json!({ "groupVersion": format!("{group}/{version}"), "version": version });
+    json!({ "name": group, "versions": [gv.clone()], "preferredVersion": gv })
+}
+
+/// `/apis/<group>`: the `APIGroup` document, or `None` for a group not served.
+pub fn api_group(group: &str) -> Option<Value> {
+    let (g, v) = resources::group_versions().into_iter().find(|(g, _)| !g.is_empty() && *g == group)?;
+    let mut doc = group_entry(g, v);
+    let obj = doc.as_object_mut()?;
+    let mut out = serde_json::Map::new();
+    out.insert("kind".into(), json!("APIGroup"));
+    out.insert("apiVersion".into(), json!("v1"));
+    out.append(obj);
+    Some(Value::Object(out))
 }
 
 fn verbs(r: &ResourceType) -> Vec<&'static str> {

@@ -43,10 +43,15 @@ pub struct AppState {
 
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/version", get(|| async { json_response(StatusCode::OK, &discovery::version()) }))
+        .route("/version", get(version))
+        // kube-apiserver answers these with a trailing slash too, and kr8s
+        // and pykube-ng ask for `/version/` first.
+        .route("/version/", get(version))
         .route("/metrics", get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }))
         .route("/api", get(core_versions))
+        .route("/api/", get(core_versions))
         .route("/apis", get(groups))
+        .route("/apis/", get(groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root()) }))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
         // The fixed routes answer other methods with a Status, as resources do.
@@ -59,6 +64,10 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 fn accept(headers: &HeaderMap) -> &str {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+async fn version() -> Response {
+    json_response(StatusCode::OK, &discovery::version())
 }
 
 async fn core_versions(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -112,7 +121,13 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
         Ok(Target::GroupVersion { group, version }) if parts.method == Method::GET => {
             return json_response(StatusCode::OK, &discovery::resource_list(&group, &version));
         }
-        Ok(Target::GroupVersion { .. }) => {
+        Ok(Target::Group(group)) if parts.method == Method::GET => {
+            return match discovery::api_group(&group) {
+                Some(doc) => json_response(StatusCode::OK, &doc),
+                None => ApiError::no_route().into_response(),
+            };
+        }
+        Ok(Target::GroupVersion { .. } | Target::Group(_)) => {
             return ApiError::method_not_allowed(parts.method.as_str(), parts.uri.path()).into_response()
         }
         Err(e) => return e.into_response(),

@@ -26,6 +26,8 @@ pub struct ResourcePath {
 /// What a path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// `/apis/apps`: the group's `APIGroup` document.
+    Group(String),
     /// `/api/v1` or `/apis/apps/v1`: the resource list of a group version.
     GroupVersion {
         group: String,
@@ -39,6 +41,7 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
     let (group, version, rest) = match parts.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group] => return Ok(Target::Group(group.to_string())),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(ApiError::no_route()),
     };
@@ -219,6 +222,8 @@ mod tests {
             parse_path("/apis/apps/v1").unwrap(),
             Target::GroupVersion { group: "apps".into(), version: "v1".into() }
         );
+        assert_eq!(parse_path("/apis/apps/v1/").unwrap(), parse_path("/apis/apps/v1").unwrap());
+        assert_eq!(parse_path("/apis/apps/").unwrap(), Target::Group("apps".into()));
     }
 
     #[test]

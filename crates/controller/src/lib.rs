@@ -1,5 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
-//! selectors, Deployments (with pod garbage collection), and the scheduler.
+//! selectors, Deployments (with pod garbage collection), the scheduler, and
+//! a `default` ServiceAccount in every namespace.
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
 //! never touches the kernel, so it works against a real Kubernetes
@@ -15,6 +16,8 @@
 //!   garbage collection.
 //! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
 //!   its events and reconcile, binding through `pods/binding`.
+//! - [`serviceaccount::desired`]: the accounts a namespace lacks (`default`);
+//!   [`serviceaccount::controller`]: its events and reconcile.
 //! - [`events`]: the Events a learner sees.
 //!
 //! Each `controller.rs` is a `Reconciler` (its `on_event` and `reconcile`);
@@ -25,3 +28,4 @@ pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod scheduler;
+pub mod serviceaccount;

@@ -3,10 +3,11 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-const ALL: [&str; 3] = ["endpoints", "deployment", "scheduler"];
+const ALL: [&str; 4] = ["endpoints", "deployment", "scheduler", "serviceaccount"];
 
 /// Runs the controllers: Endpoints and EndpointSlices from selectors,
-/// Deployments (with pod garbage collection), and the scheduler.
+/// Deployments (with pod garbage collection), the scheduler, and the
+/// service account controller.
 #[derive(Debug, Parser)]
 #[command(name = "controller", version)]
 struct Flags {
@@ -19,8 +20,9 @@ struct Flags {
     kubeconfig: Option<PathBuf>,
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
-    /// EndpointSlices), `deployment` (with pod garbage collection), `scheduler`.
-    #[arg(long, default_value = "endpoints,deployment,scheduler", value_delimiter = ',')]
+    /// EndpointSlices), `deployment` (with pod garbage collection), `scheduler`,
+    /// `serviceaccount` (a `default` ServiceAccount in every namespace).
+    #[arg(long, default_value = "endpoints,deployment,scheduler,serviceaccount", value_delimiter = ',')]
     controllers: Vec<String>,
 }
 
@@ -53,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         loops.push(match c.as_str() {
             "endpoints" => tokio::spawn(controller::endpoints::controller::run(client, done)),
             "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
+            "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             _ => tokio::spawn(controller::scheduler::controller::run(client, done)),
         });
         tracing::info!("{c} controller running");

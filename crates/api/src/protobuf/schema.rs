@@ -12,6 +12,9 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("v1", "Namespace", CORE_V1_NAMESPACE),
     ("v1", "Pod", CORE_V1_POD),
     ("apps/v1", "Deployment", APPS_V1_DEPLOYMENT),
+    ("v1", "ConfigMap", CORE_V1_CONFIG_MAP),
+    ("v1", "Secret", CORE_V1_SECRET),
+    ("v1", "ServiceAccount", CORE_V1_SERVICE_ACCOUNT),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -36,6 +39,28 @@ pub static APPS_V1_DEPLOYMENT: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
     Field::one(2, "spec", Msg(APPS_V1_DEPLOYMENT_SPEC)),
     Field::one(3, "status", Msg(APPS_V1_DEPLOYMENT_STATUS)),
+];
+
+pub static CORE_V1_CONFIG_MAP: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "data", MapStr),
+    Field::one(3, "binaryData", MapBytes),
+    Field::one(4, "immutable", Bool),
+];
+
+pub static CORE_V1_SECRET: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "data", MapBytes),
+    Field::one(3, "type", Str),
+    Field::one(4, "stringData", MapStr),
+    Field::one(5, "immutable", Bool),
+];
+
+pub static CORE_V1_SERVICE_ACCOUNT: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::list(2, "secrets", Msg(CORE_V1_OBJECT_REFERENCE)),
+    Field::list(3, "imagePullSecrets", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(4, "automountServiceAccountToken", Bool),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -979,4 +1004,14 @@ pub static CORE_V1_TYPED_OBJECT_REFERENCE: Message = &[
     Field::one(2, "kind", Str),
     Field::one(3, "name", Str),
     Field::one(4, "namespace", Str),
+];
+
+pub static CORE_V1_OBJECT_REFERENCE: Message = &[
+    Field::one(1, "kind", Str),
+    Field::one(2, "namespace", Str),
+    Field::one(3, "name", Str),
+    Field::one(4, "uid", Str),
+    Field::one(5, "apiVersion", Str),
+    Field::one(6, "resourceVersion", Str),
+    Field::one(7, "fieldPath", Str),
 ];

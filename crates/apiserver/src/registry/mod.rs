@@ -14,9 +14,11 @@
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
-//! - [`pod`], [`deployment`], [`namespace`], [`lease`]: the other kinds with a strategy.
+//! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`]
+//!   (ConfigMaps and Secrets): the other kinds with a strategy.
 //! - this file: the verbs.
 
+pub mod config;
 pub mod deployment;
 pub mod filter;
 pub mod lease;
@@ -73,7 +75,11 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Deployment => &deployment::DeploymentStrategy,
         Schema::Namespace => &namespace::NamespaceStrategy,
         Schema::Lease => &lease::LeaseStrategy,
-        Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice => &strategy::Plain,
+        Schema::ConfigMap => &config::ConfigMapStrategy,
+        Schema::Secret => &config::SecretStrategy,
+        Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice | Schema::ServiceAccount => {
+            &strategy::Plain
+        }
     }
 }
 
@@ -139,14 +145,25 @@ impl Registry {
             .map_err(store_err)
     }
 
-    /// For a dry run, which commits nothing, the namespace is checked by a read.
-    async fn ensure_namespace(&self, resource: &ResourceType, namespace: Option<&str>) -> Result<(), ApiError> {
-        if let (true, Some(ns)) = (resource.namespaced, namespace) {
-            if self.store.get(&NAMESPACES.etcd_key(None, ns)).await.map_err(store_err)?.is_none() {
-                return Err(ApiError::not_found(&NAMESPACES, ns));
-            }
+    /// The namespace of a new object must exist and not be being deleted
+    /// (upstream's NamespaceLifecycle admission): otherwise a controller
+    /// refills a namespace while it is emptied (the service account
+    /// controller recreates `default` at once). A dry run commits nothing,
+    /// so this read is its only check; a real create is guarded again.
+    async fn ensure_namespace(&self, resource: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+        let ns = str_at(obj, "/metadata/namespace");
+        if !resource.namespaced || ns.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        match self.store.get(&NAMESPACES.etcd_key(None, ns)).await.map_err(store_err)? {
+            None => Err(ApiError::not_found(&NAMESPACES, ns)),
+            Some(n) if n.object.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(
+                resource,
+                str_at(obj, "/metadata/name"),
+                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            )),
+            Some(_) => Ok(()),
+        }
     }
 
     /// Decodes through the schema, reports unknown fields, then lets the
@@ -265,9 +282,7 @@ impl Registry {
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             strategy(resource).on_create(meta);
         }
-        if opts.dry_run {
-            self.ensure_namespace(resource, namespace).await?;
-        }
+        self.ensure_namespace(resource, &obj).await?;
         let (obj, warnings) = Self::prepare(resource, obj, None, opts.field_validation)?;
         let key = Self::key(resource, namespace, str_at(&obj, "/metadata/name"));
         let object = self.commit(resource, &key, obj, None, opts.dry_run).await?;
@@ -446,6 +461,18 @@ impl Registry {
                 match self.commit(resource, &key, marked, Some((obj, current.mod_revision)), dry_run).await {
                     Err(e) if e.reason == Reason::Conflict => continue,
                     other => return other,
+                }
+            }
+            if strategy.holds_namespace() && !dry_run && obj.pointer("/metadata/deletionTimestamp").is_none() {
+                // Marked Terminating first, as upstream: from now on nothing
+                // new is created in it, so emptying it ends.
+                let mut marked = obj.clone();
+                marked["metadata"]["deletionTimestamp"] = json!(now());
+                marked["status"]["phase"] = json!("Terminating");
+                match self.commit(resource, &key, marked, Some((obj, current.mod_revision)), false).await {
+                    Ok(_) => continue,
+                    Err(e) if e.reason == Reason::Conflict => continue,
+                    Err(e) => return Err(e),
                 }
             }
             if strategy.holds_namespace() {
