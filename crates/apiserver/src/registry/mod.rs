@@ -14,8 +14,7 @@
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
-//! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`]
-//!   (ConfigMaps and Secrets): the other kinds with a strategy.
+//! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`] (ConfigMap, Secret): other strategies.
 //! - this file: the verbs.
 
 pub mod config;
@@ -143,27 +142,6 @@ impl Registry {
             })
             .await
             .map_err(store_err)
-    }
-
-    /// The namespace of a new object must exist and not be being deleted
-    /// (upstream's NamespaceLifecycle admission): otherwise a controller
-    /// refills a namespace while it is emptied (the service account
-    /// controller recreates `default` at once). A dry run commits nothing,
-    /// so this read is its only check; a real create is guarded again.
-    async fn ensure_namespace(&self, resource: &ResourceType, obj: &Value) -> Result<(), ApiError> {
-        let ns = str_at(obj, "/metadata/namespace");
-        if !resource.namespaced || ns.is_empty() {
-            return Ok(());
-        }
-        match self.store.get(&NAMESPACES.etcd_key(None, ns)).await.map_err(store_err)? {
-            None => Err(ApiError::not_found(&NAMESPACES, ns)),
-            Some(n) if n.object.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(
-                resource,
-                str_at(obj, "/metadata/name"),
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
-            )),
-            Some(_) => Ok(()),
-        }
     }
 
     /// Decodes through the schema, reports unknown fields, then lets the
@@ -464,16 +442,9 @@ impl Registry {
                 }
             }
             if strategy.holds_namespace() && !dry_run && obj.pointer("/metadata/deletionTimestamp").is_none() {
-                // Marked Terminating first, as upstream: from now on nothing
-                // new is created in it, so emptying it ends.
-                let mut marked = obj.clone();
-                marked["metadata"]["deletionTimestamp"] = json!(now());
-                marked["status"]["phase"] = json!("Terminating");
-                match self.commit(resource, &key, marked, Some((obj, current.mod_revision)), false).await {
-                    Ok(_) => continue,
-                    Err(e) if e.reason == Reason::Conflict => continue,
-                    Err(e) => return Err(e),
-                }
+                // Marked Terminating first (`namespace.rs`), then read again.
+                self.mark_terminating(resource, &key, obj, current.mod_revision).await?;
+                continue;
             }
             if strategy.holds_namespace() {
                 Box::pin(self.empty_namespace(name, dry_run)).await?;
