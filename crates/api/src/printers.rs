@@ -72,6 +72,16 @@ pub fn columns(kind: &str) -> Vec<Column> {
             col("Images", "string", 1, "Images referenced by each container in the template."),
             col("Selector", "string", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
         ],
+        "ReplicaSet" => vec![
+            NAME,
+            col("Desired", "integer", 0, "Replicas is the number of desired pods. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/#how-a-replicaset-works"),
+            col("Current", "integer", 0, "Replicas is the most recently observed number of non-terminating pods. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/#how-a-replicaset-works"),
+            col("Ready", "integer", 0, "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition."),
+            AGE,
+            col("Containers", "string", 1, "Names of each container in the template."),
+            col("Images", "string", 1, "Images referenced by each container in the template."),
+            col("Selector", "string", 1, "Selector is a label query over pods that should match the replica count. Label keys and values that must match in order to be controlled by this replica set. It must match the pod template's labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+        ],
         "Endpoints" => vec![NAME, col("Endpoints", "string", 0, "Endpoints of the service"), AGE],
         "EndpointSlice" => vec![
             NAME,
@@ -292,6 +302,21 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 json!(format_label_selector(obj.pointer("/spec/selector"))),
             ]
         }
+        "ReplicaSet" => {
+            let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let containers = arr(obj, "/spec/template/spec/containers");
+            let join = |field: &str| containers.iter().map(|c| s(c, field).to_string()).collect::<Vec<_>>().join(",");
+            vec![
+                name,
+                json!(obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)),
+                json!(int("/status/replicas")),
+                json!(int("/status/readyReplicas")),
+                json!(created),
+                json!(join("/name")),
+                json!(join("/image")),
+                json!(format_label_selector(obj.pointer("/spec/selector"))),
+            ]
+        }
         // upstream counts both bags of a ConfigMap, only `data` of a Secret
         "ConfigMap" => {
             vec![name, json!(key_count(obj, "/data") + key_count(obj, "/binaryData")), json!(created)]
@@ -486,6 +511,12 @@ mod tests {
             "status":{"readyReplicas":2,"updatedReplicas":3,"availableReplicas":2}});
         assert_eq!(cells("Deployment", &d, now())[1..4], [json!("2/3"), json!(3), json!(2)]);
         assert_eq!(cells("Deployment", &d, now())[7], json!("app=myapp"));
+        let rs = json!({"metadata":{"name":"myapp-deploy-77b578b6d"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"myapp","pod-template-hash":"77b578b6d"}},"template":{"spec":{"containers":[{"name":"myapp","image":"myapp:v2"}]}}},
+            "status":{"replicas":2,"readyReplicas":1}});
+        let row = cells("ReplicaSet", &rs, now());
+        assert_eq!(row[1..4], [json!(3), json!(2), json!(1)], "DESIRED CURRENT READY");
+        assert_eq!(row[5..], [json!("myapp"), json!("myapp:v2"), json!("app=myapp,pod-template-hash=77b578b6d")]);
+        assert_eq!(columns("ReplicaSet").iter().filter(|c| c.priority == 0).count(), 5);
         let n = json!({"metadata":{"name":"node1","labels":{"node-role.kubernetes.io/control-plane":""}},"status":{"conditions":[{"type":"Ready","status":"True"}],"addresses":[{"type":"InternalIP","address":"172.20.0.3"}]}});
         let row = cells("Node", &n, now());
         assert_eq!(row[1..3], [json!("Ready"), json!("control-plane")]);

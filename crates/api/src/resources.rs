@@ -25,6 +25,7 @@ pub enum Schema {
     Node,
     Event,
     Deployment,
+    ReplicaSet,
     EndpointSlice,
     Lease,
     ConfigMap,
@@ -48,6 +49,7 @@ impl Schema {
             Schema::Node => round_trip::<core::Node>(v),
             Schema::Event => round_trip::<core::Event>(v),
             Schema::Deployment => round_trip::<apps::Deployment>(v),
+            Schema::ReplicaSet => round_trip::<apps::ReplicaSet>(v),
             Schema::EndpointSlice => round_trip::<discovery::EndpointSlice>(v),
             Schema::Lease => round_trip::<coordination::Lease>(v),
             Schema::ConfigMap => round_trip::<core::ConfigMap>(v),
@@ -223,6 +225,10 @@ pub static EVENTS: ResourceType = resource!("", "v1", "Event", "events", "event"
 pub static DEPLOYMENTS: ResourceType = resource!("apps", "v1", "Deployment", "deployments", "deployment", ["deploy"],
     namespaced: true, subresources: ["status", "scale"], etcd: "/registry/deployments", all: true,
     schema: Deployment, create_on_update: false, fields: &[]);
+/// Made by the deployment controller (`<deployment>-<pod-template-hash>`); they own the pods.
+pub static REPLICA_SETS: ResourceType = resource!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", ["rs"],
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/replicasets", all: true,
+    schema: ReplicaSet, create_on_update: false, fields: &["status.replicas"]);
 pub static ENDPOINT_SLICES: ResourceType = resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [],
     namespaced: true, subresources: [], etcd: "/registry/endpointslices", all: false,
     schema: EndpointSlice, create_on_update: true, fields: &[]);
@@ -244,7 +250,7 @@ pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease"
 
 /// Every served resource, in upstream's discovery order (by name within a group), which kubectl
 /// follows, e.g. for `get all`: pods before services.
-pub static ALL: [&ResourceType; 12] = [
+pub static ALL: [&ResourceType; 13] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
     &EVENTS,
@@ -255,6 +261,7 @@ pub static ALL: [&ResourceType; 12] = [
     &SERVICE_ACCOUNTS,
     &SERVICES,
     &DEPLOYMENTS,
+    &REPLICA_SETS,
     &ENDPOINT_SLICES,
     &LEASES,
 ];

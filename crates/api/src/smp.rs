@@ -37,7 +37,7 @@ pub fn list_strategy(kind: &str, path: &str) -> ListStrategy {
     }
     let pod_path = match kind {
         "Pod" => Some(path),
-        "Deployment" => path.strip_prefix("spec.template."),
+        "Deployment" | "ReplicaSet" => path.strip_prefix("spec.template."),
         _ => None,
     };
     if let Some(p) = pod_path {

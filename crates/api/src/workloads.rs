@@ -19,7 +19,7 @@ pub fn name_rule(kind: &str) -> fn(&str) -> Vec<String> {
 pub fn validate_create(kind: &str, obj: &Value) -> Vec<FieldError> {
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
     let mut errs = validate_name(name, name_rule(kind));
-    if kind == "Deployment" {
+    if kind == "Deployment" || kind == "ReplicaSet" {
         errs.extend(validate_deployment(obj));
     }
     if kind == "Pod" && obj.pointer("/spec/containers").and_then(Value::as_array).is_none_or(Vec::is_empty) {
@@ -28,7 +28,7 @@ pub fn validate_create(kind: &str, obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-/// A Deployment must select its own template's pods.
+/// A Deployment (or ReplicaSet) must select its own template's pods.
 pub fn validate_deployment(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let Some(selector) = obj.pointer("/spec/selector").and_then(Value::as_object) else {
@@ -145,6 +145,14 @@ pub fn set_defaults(kind: &str, obj: &mut Value) {
                 default_pod_spec(pod_spec);
             }
         }
+        // What a hand-written ReplicaSet lacks; the controller's carry all of it.
+        "ReplicaSet" => {
+            let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+            entry(spec, "replicas", json!(1));
+            if let Some(pod_spec) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+                default_pod_spec(pod_spec);
+            }
+        }
         "Namespace" => {
             if let Some(o) = obj.as_object_mut() {
                 let spec = entry(o, "spec", json!({}));
@@ -178,6 +186,18 @@ mod tests {
         assert!(validate_create("Deployment", &d).is_empty());
         d["spec"]["selector"]["matchLabels"]["app"] = json!("other");
         let errs = validate_create("Deployment", &d);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].to_string().ends_with("`selector` does not match template `labels`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn replica_sets_are_defaulted_and_checked_as_deployments() {
+        let mut rs = json!({"metadata":{"name":"web-abc"},"spec":{"selector":{"matchLabels":{"app":"web"}},
+            "template":{"metadata":{"labels":{"app":"other"}},"spec":{"containers":[{"name":"c","image":"x:1"}]}}}});
+        set_defaults("ReplicaSet", &mut rs);
+        assert_eq!(rs["spec"]["replicas"], 1);
+        assert_eq!(rs["spec"]["template"]["spec"]["restartPolicy"], "Always");
+        let errs = validate_create("ReplicaSet", &rs);
         assert_eq!(errs.len(), 1);
         assert!(errs[0].to_string().ends_with("`selector` does not match template `labels`"), "{}", errs[0]);
     }

@@ -71,7 +71,8 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
     match resource.schema {
         Schema::Service => &service::ServiceStrategy,
         Schema::Pod => &pod::PodStrategy,
-        Schema::Deployment => &deployment::DeploymentStrategy,
+        // A ReplicaSet is validated and counts generations as a Deployment does.
+        Schema::Deployment | Schema::ReplicaSet => &deployment::DeploymentStrategy,
         Schema::Namespace => &namespace::NamespaceStrategy,
         Schema::Lease => &lease::LeaseStrategy,
         Schema::ConfigMap => &config::ConfigMapStrategy,
