@@ -26,6 +26,22 @@ pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 /// The hash of the pod template a Deployment's pod was made from.
 pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 
+/// A Deployment's revision, and each of its ReplicaSets' (what `kubectl
+/// rollout history` lists and `rollout undo --to-revision` names).
+pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+
+/// The earlier revisions of a ReplicaSet rolled back to, comma-separated.
+pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
+
+/// The Deployment's `spec.replicas` when it last scaled this ReplicaSet.
+pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
+
+/// `spec.replicas + maxSurge` when the Deployment last scaled this ReplicaSet.
+pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas";
+
+/// Why a revision was made; `kubectl rollout history` shows it as CHANGE-CAUSE.
+pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";
+
 /// What `kubectl apply` (client side) records of the applied manifest.
 pub const LAST_APPLIED_CONFIGURATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 

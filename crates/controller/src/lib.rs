@@ -1,5 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
-//! selectors, Deployments (with pod garbage collection), the scheduler, and
+//! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
+//! owner reference), the scheduler, and
 //! a `default` ServiceAccount in every namespace.
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
@@ -11,9 +12,13 @@
 //!   Endpoints and EndpointSlices (pure functions). Start here.
 //! - [`endpoints::controller`]: what a watch event touches (a pod: the
 //!   Services it joins and leaves) and how one Service is written.
-//! - [`deployment::desired`]: a Deployment's next step (scale, roll) and
-//!   status; [`deployment::controller`]: its events and reconcile, and pod
-//!   garbage collection.
+//! - [`deployment::desired`]: a Deployment's next pass over its ReplicaSets
+//!   (create, scale, roll, prune) and status, built on
+//!   [`deployment::replicasets`] (hash, revisions) and [`deployment::status`]
+//!   (conditions); [`deployment::controller`]: its events and reconcile.
+//! - [`replicaset::desired`]: a ReplicaSet's pods to create and delete, and
+//!   its status; [`replicaset::controller`]: its events and reconcile.
+//! - [`garbage`]: what is collected when its controlling owner is gone.
 //! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
 //!   its events and reconcile, binding through `pods/binding`.
 //! - [`serviceaccount::desired`]: the accounts a namespace lacks (`default`);
@@ -27,5 +32,7 @@
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
+pub mod garbage;
+pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount;

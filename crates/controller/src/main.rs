@@ -3,10 +3,10 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-const ALL: [&str; 4] = ["endpoints", "deployment", "scheduler", "serviceaccount"];
+const ALL: [&str; 5] = ["endpoints", "deployment", "replicaset", "scheduler", "serviceaccount"];
 
 /// Runs the controllers: Endpoints and EndpointSlices from selectors,
-/// Deployments (with pod garbage collection), the scheduler, and the
+/// Deployments and ReplicaSets (with garbage collection), the scheduler, and the
 /// service account controller.
 #[derive(Debug, Parser)]
 #[command(name = "controller", version)]
@@ -20,9 +20,9 @@ struct Flags {
     kubeconfig: Option<PathBuf>,
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
-    /// EndpointSlices), `deployment` (with pod garbage collection), `scheduler`,
+    /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods), `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace).
-    #[arg(long, default_value = "endpoints,deployment,scheduler,serviceaccount", value_delimiter = ',')]
+    #[arg(long, default_value = "endpoints,deployment,replicaset,scheduler,serviceaccount", value_delimiter = ',')]
     controllers: Vec<String>,
 }
 
@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         loops.push(match c.as_str() {
             "endpoints" => tokio::spawn(controller::endpoints::controller::run(client, done)),
             "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
+            "replicaset" => tokio::spawn(controller::replicaset::controller::run(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             _ => tokio::spawn(controller::scheduler::controller::run(client, done)),
         });

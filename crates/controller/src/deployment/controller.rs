@@ -1,17 +1,20 @@
-//! The loop around [`super::desired`]: watch Deployments and Pods; for each
-//! Deployment that changed (or whose pods did), create and delete pods one
-//! step towards the plan and report status. Also the garbage collector for
-//! pods: a pod whose owning Deployment is gone is deleted (background
-//! propagation), including after a controller restart.
+//! The loop around [`super::desired`]: watch Deployments and ReplicaSets;
+//! for each Deployment that changed (or whose ReplicaSets did), write one
+//! pass of the plan: create, scale and prune ReplicaSets, record
+//! `ScalingReplicaSet` events, set the revision, report status. Also the
+//! garbage collector for ReplicaSets whose Deployment is gone.
 
-use super::desired::{new_pod, owned_by, plan, same_status};
+use super::desired::{plan, same_status};
+use super::replicasets::controlled_by;
 use crate::events::{record, reference};
+use crate::garbage;
+use api::well_known::REVISION_ANNOTATION;
 use futures_util::stream;
 use informer::cache::{key_of, watch, Cache, Key};
 use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
 use std::time::SystemTime;
@@ -20,14 +23,14 @@ const COMPONENT: &str = "deployment-controller";
 
 enum Watched {
     Deployment(Box<watcher::Event<Deployment>>),
-    Pod(Box<watcher::Event<Pod>>),
+    ReplicaSet(Box<watcher::Event<ReplicaSet>>),
 }
 
 /// What one reconcile looks at. Orphans sort first: garbage is collected
 /// before the Deployments of the same pass are reconciled.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Work {
-    /// A pod whose owner may be gone: the garbage collector looks at it.
+    /// A ReplicaSet whose Deployment may be gone.
     Orphan(Key),
     Deployment(Key),
 }
@@ -35,24 +38,17 @@ enum Work {
 struct State {
     client: Client,
     deployments: Cache<Deployment>,
-    pods: Cache<Pod>,
-}
-
-/// The Deployment controlling `pod`, by owner reference.
-fn owner_key(pod: &Pod) -> Option<Key> {
-    let owner = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true) && o.kind == "Deployment")?;
-    Some((pod.metadata.namespace.clone().unwrap_or_default(), owner.name.clone()))
+    replica_sets: Cache<ReplicaSet>,
 }
 
 impl State {
-    fn pods_of(&self, deploy: &Deployment) -> Vec<Pod> {
-        let ns = deploy.metadata.namespace.clone().unwrap_or_default();
-        self.pods.in_namespace(&ns).filter(|p| owned_by(p, deploy)).map(|p| p.as_ref().clone()).collect()
+    fn owned(&self, d: &Deployment) -> Vec<ReplicaSet> {
+        let ns = d.metadata.namespace.clone().unwrap_or_default();
+        self.replica_sets
+            .in_namespace(&ns)
+            .filter(|rs| controlled_by(&rs.metadata, d.metadata.uid.as_deref()))
+            .map(|rs| rs.as_ref().clone())
+            .collect()
     }
 }
 
@@ -69,18 +65,18 @@ impl Reconciler for State {
                 for (old, new) in self.deployments.apply(*ev) {
                     match (old, new) {
                         (_, Some(d)) => touched.push(Work::Deployment(key_of(d.as_ref()))),
-                        // Gone: its pods are now garbage.
-                        (Some(d), None) => touched.extend(self.pods_of(&d).iter().map(|p| Work::Orphan(key_of(p)))),
+                        // Gone: its ReplicaSets are now garbage.
+                        (Some(d), None) => touched.extend(self.owned(&d).iter().map(|rs| Work::Orphan(key_of(rs)))),
                         (None, None) => {}
                     }
                 }
             }
-            Watched::Pod(ev) => {
-                for (old, new) in self.pods.apply(*ev) {
-                    for pod in [old, new].into_iter().flatten() {
-                        if let Some(owner) = owner_key(&pod) {
+            Watched::ReplicaSet(ev) => {
+                for (old, new) in self.replica_sets.apply(*ev) {
+                    for rs in [old, new].into_iter().flatten() {
+                        if let Some(owner) = garbage::owner_key(&rs.metadata, "Deployment") {
                             touched.push(Work::Deployment(owner));
-                            touched.push(Work::Orphan(key_of(pod.as_ref())));
+                            touched.push(Work::Orphan(key_of(rs.as_ref())));
                         }
                     }
                 }
@@ -90,128 +86,96 @@ impl Reconciler for State {
     }
 
     fn synced(&self) -> bool {
-        self.deployments.synced && self.pods.synced
+        self.deployments.synced && self.replica_sets.synced
     }
 
     async fn reconcile(&mut self, work: &Work, _since: SystemTime) -> Result<Action, kube::Error> {
         let client = self.client.clone();
         match work {
-            Work::Orphan(key) => collect_garbage(&client, self, key).await,
+            Work::Orphan(key) => {
+                garbage::collect(&client, &mut self.replica_sets, &self.deployments, "Deployment", key).await
+            }
             Work::Deployment(key) => reconcile(&client, self, key).await,
         }
         .map(|()| Action::await_change())
     }
 }
 
-/// Runs the deployment controller and the pod garbage collector.
+/// Runs the deployment controller and the ReplicaSet garbage collector.
 pub async fn run(client: Client, shutdown: impl std::future::Future<Output = ()>) {
     let events = stream::select_all([
         watch(Api::<Deployment>::all(client.clone()), watcher::Config::default(), Watched::Deployment),
-        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
+        watch(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default(), Watched::ReplicaSet),
     ]);
-    let mut state = State { client, deployments: Cache::default(), pods: Cache::default() };
+    let mut state = State { client, deployments: Cache::default(), replica_sets: Cache::default() };
     informer::reconcile::run(&mut state, events, DEFAULT_BACKOFF, shutdown).await;
 }
 
-/// Deletes the pod `key` if its owning Deployment no longer exists (by
-/// uid: a new Deployment of the same name does not adopt it).
-async fn collect_garbage(client: &Client, state: &mut State, key: &Key) -> Result<(), kube::Error> {
-    let Some(pod) = state.pods.get(key).cloned() else { return Ok(()) };
-    let Some(owner) = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true) && o.kind == "Deployment")
-        .cloned()
-    else {
-        return Ok(());
-    };
-    let alive = state
-        .deployments
-        .get(&(key.0.clone(), owner.name.clone()))
-        .is_some_and(|d| d.metadata.uid.as_deref() == Some(owner.uid.as_str()));
-    if alive || pod.metadata.deletion_timestamp.is_some() {
-        return Ok(());
-    }
-    let api: Api<Pod> = Api::namespaced(client.clone(), &key.0);
-    match api.delete(&key.1, &DeleteParams::background()).await {
-        Ok(either) => {
-            if let Some(p) = either.left() {
-                state.pods.write_through(p);
-            } else {
-                state.pods.forget(key);
-            }
-            Ok(())
-        }
-        Err(kube::Error::Api(s)) if s.code == 404 => {
-            state.pods.forget(key);
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+/// Now, to the second (what the API keeps of a condition's time).
+fn now() -> Time {
+    let t = jiff::Timestamp::now();
+    Time(jiff::Timestamp::from_second(t.as_second()).unwrap_or(t))
 }
 
 async fn reconcile(client: &Client, state: &mut State, key: &Key) -> Result<(), kube::Error> {
     let Some(deploy) = state.deployments.get(key).cloned() else { return Ok(()) };
-    let pods = state.pods_of(&deploy);
-    let refs: Vec<&Pod> = pods.iter().collect();
-    let step = plan(&deploy, &refs);
-    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &key.0);
-    for _ in 0..step.create {
-        let made = pods_api.create(&PostParams::default(), &new_pod(&deploy)).await?;
-        record(
-            client,
-            reference(deploy.as_ref()),
-            false,
-            "SuccessfulCreate",
-            format!("Created pod: {}", made.metadata.name.clone().unwrap_or_default()),
-            COMPONENT,
-        )
-        .await;
-        // Seen at once, so the next decision counts it (no duplicate pods).
-        state.pods.write_through(made);
+    let owned = state.owned(&deploy);
+    let refs: Vec<&ReplicaSet> = owned.iter().collect();
+    let taken = |name: &str| state.replica_sets.get(&(key.0.clone(), name.to_string())).is_some();
+    let step = plan(&deploy, &refs, taken, &now());
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), &key.0);
+    let say =
+        |message: String| record(client, reference(deploy.as_ref()), false, "ScalingReplicaSet", message, COMPONENT);
+
+    if let Some(rs) = &step.create {
+        match rs_api.create(&PostParams::default(), rs).await {
+            // Seen at once, so the next decision counts it (never created twice).
+            Ok(made) => state.replica_sets.write_through(made),
+            // Our cache is behind: its watch event brings it, and another pass.
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    for rs in &step.update {
+        let name = rs.metadata.name.clone().unwrap_or_default();
+        match rs_api.replace(&name, &PostParams::default(), rs).await {
+            Ok(rs) => state.replica_sets.write_through(rs),
+            // Stale: the watch brings the newer ReplicaSet and another pass.
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    for message in &step.events {
+        say(message.clone()).await;
     }
     for name in &step.delete {
-        match pods_api.delete(name, &DeleteParams::default()).await {
-            Ok(either) => {
-                match either.left() {
-                    Some(p) => state.pods.write_through(p),
-                    None => state.pods.forget(&(key.0.clone(), name.clone())),
-                }
-                record(
-                    client,
-                    reference(deploy.as_ref()),
-                    false,
-                    "SuccessfulDelete",
-                    format!("Deleted pod: {name}"),
-                    COMPONENT,
-                )
-                .await;
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => state.pods.forget(&(key.0.clone(), name.clone())),
+        match rs_api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => state.replica_sets.forget(&(key.0.clone(), name.clone())),
+            Err(kube::Error::Api(s)) if s.code == 404 => state.replica_sets.forget(&(key.0.clone(), name.clone())),
+            Err(e) => return Err(e),
+        }
+    }
+    let api: Api<Deployment> = Api::namespaced(client.clone(), &key.0);
+    let mut current = deploy.as_ref().clone();
+    if let Some(revision) = &step.revision {
+        // Metadata only: no new generation, so `rollout status` is not reset.
+        let patch = serde_json::json!({ "metadata": { "annotations": { REVISION_ANNOTATION: revision } } });
+        match api.patch(&key.1, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(d) => current = d,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
             Err(e) => return Err(e),
         }
     }
     if !same_status(deploy.status.as_ref(), &step.status) {
-        // Report what the pods are now (after this step's writes).
-        let pods = state.pods_of(&deploy);
-        let refs: Vec<&Pod> = pods.iter().collect();
-        let mut status = plan(&deploy, &refs).status;
-        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-        for c in status.conditions.iter_mut().flatten() {
-            c.last_update_time = Some(now.clone());
-            c.last_transition_time = Some(now.clone());
-        }
-        let mut updated = deploy.as_ref().clone();
-        updated.status = Some(status);
-        let api: Api<Deployment> = Api::namespaced(client.clone(), &key.0);
-        match api.replace_status(&key.1, &PostParams::default(), &updated).await {
+        current.status = Some(step.status);
+        match api.replace_status(&key.1, &PostParams::default(), &current).await {
             Ok(d) => state.deployments.write_through(d),
             // Stale: the watch brings the newer Deployment and marks it dirty again.
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {}
             Err(e) => return Err(e),
         }
+    } else if step.revision.is_some() {
+        state.deployments.write_through(current);
     }
     Ok(())
 }

@@ -1,345 +1,475 @@
-//! What a Deployment's pods should be, as a pure function: which pods to
-//! create, which to delete, and the status to report.
+//! A Deployment's next step, as a pure function of the Deployment and the
+//! ReplicaSets it controls: which ReplicaSet to create, which to scale (and
+//! to how many), which old ones to prune, and the status to report. Upstream's
+//! deployment controller, one pass of `syncDeployment`.
 //!
-//! Pods belong to the Deployment directly (no ReplicaSets: see
-//! ARCHITECTURE.md). A pod carries the `pod-template-hash` of the template
-//! it was made from; pods of the current template are *new*, the rest *old*.
-//! A rolling update makes new pods while old ones still serve, within two
-//! budgets (upstream's defaults, 25% each):
+//! The ReplicaSet whose template is the Deployment's is the *new* one; the
+//! rest are *old*. A rolling update scales the new one up and the old ones
+//! down within two budgets (upstream's defaults, 25% each):
 //!
 //! ```text
 //!  pods in total      ≤ replicas + maxSurge         (how far to grow)
 //!  pods available     ≥ replicas − maxUnavailable   (how far to shrink)
 //! ```
+//!
+//! The pods themselves are the ReplicaSet controller's (`crate::replicaset`).
 
-use api::readiness::pod_ready;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use super::replicasets::{
+    equal_ignore_hash, int_annotation, new_replica_set, replicas, revision, set_new_annotations, set_replicas,
+    set_replicas_annotations, template_hash,
+};
+use super::status::{self, condition, get, PROGRESSING};
+use api::well_known::{DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::collections::BTreeMap;
 
-pub use api::well_known::POD_TEMPLATE_HASH_LABEL as TEMPLATE_HASH_LABEL;
+pub use super::replicasets::template_hash as hash_of;
 
-/// The template's hash, rendered in upstream's alphabet: FNV-1a over the
-/// template's JSON, its decimal digits mapped onto `bcdf…789`, so it reads
-/// like `77b578b6d`.
-pub fn template_hash(template: &PodTemplateSpec) -> String {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let bytes = serde_json::to_vec(template).unwrap_or_default();
-    let hash = bytes.iter().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x01000193));
-    hash.to_string().bytes().map(|b| ALPHANUMS[b as usize % ALPHANUMS.len()] as char).collect()
+/// What to write now.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The new ReplicaSet, to create.
+    pub create: Option<ReplicaSet>,
+    /// Existing ReplicaSets with new replicas or annotations, to replace.
+    pub update: Vec<ReplicaSet>,
+    /// Old ReplicaSets beyond `revisionHistoryLimit`, by name.
+    pub delete: Vec<String>,
+    /// `ScalingReplicaSet` event messages, in order.
+    pub events: Vec<String>,
+    /// The Deployment's new `deployment.kubernetes.io/revision`, if it changes.
+    pub revision: Option<String>,
+    pub status: DeploymentStatus,
 }
 
 /// `25%` of `total`, or a plain number; percentages round up for surge and
 /// down for unavailability, as upstream.
 fn scaled(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
-    match value {
-        None => {
-            let quarter = total as f64 * 0.25;
-            (if round_up { quarter.ceil() } else { quarter.floor() }) as i32
-        }
-        Some(IntOrString::Int(n)) => *n,
-        Some(IntOrString::String(s)) => {
-            let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(25.0);
-            let v = total as f64 * pct / 100.0;
-            (if round_up { v.ceil() } else { v.floor() }) as i32
-        }
+    let pct = match value {
+        None => 25.0,
+        Some(IntOrString::Int(n)) => return *n,
+        Some(IntOrString::String(s)) => s.trim_end_matches('%').parse().unwrap_or(25.0),
+    };
+    let v = total as f64 * pct / 100.0;
+    (if round_up { v.ceil() } else { v.floor() }) as i32
+}
+
+/// (maxSurge, maxUnavailable) as numbers: upstream's `ResolveFenceposts`
+/// (both zero would never move, so one may be unavailable); Recreate has none.
+pub fn budgets(d: &Deployment) -> (i32, i32) {
+    let spec = d.spec.clone().unwrap_or_default();
+    let desired = spec.replicas.unwrap_or(1);
+    let strategy = spec.strategy.unwrap_or_default();
+    if strategy.type_.as_deref() == Some("Recreate") {
+        return (0, 0);
     }
-}
-
-/// What to do now.
-#[derive(Debug, Default, PartialEq)]
-pub struct Plan {
-    /// New pods to create from the current template.
-    pub create: usize,
-    /// Pods to delete, by name.
-    pub delete: Vec<String>,
-    pub status: DeploymentStatus,
-}
-
-/// The pod a Deployment makes from its template: the template's labels and
-/// the hash, an owner reference, and a name the apiserver completes
-/// (`myapp-deploy-77b578b6d-` + 5 characters).
-pub fn new_pod(deploy: &Deployment) -> Pod {
-    let spec = deploy.spec.clone().unwrap_or_default();
-    let hash = template_hash(&spec.template);
-    let name = deploy.metadata.name.clone().unwrap_or_default();
-    let template_meta = spec.template.metadata.clone().unwrap_or_default();
-    let mut labels = template_meta.labels.clone().unwrap_or_default();
-    labels.insert(TEMPLATE_HASH_LABEL.into(), hash.clone());
-    Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{name}-{hash}-")),
-            namespace: deploy.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: template_meta.annotations,
-            owner_references: Some(vec![OwnerReference {
-                api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
-                name,
-                uid: deploy.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
-            ..Default::default()
-        },
-        spec: spec.template.spec,
-        status: None,
-    }
-}
-
-/// Whether `pod` is controlled by `deploy`.
-pub fn owned_by(pod: &Pod, deploy: &Deployment) -> bool {
-    pod.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.controller == Some(true) && Some(&o.uid) == deploy.metadata.uid.as_ref())
-}
-
-/// Deletion order when shrinking: pods that help least go first (not yet
-/// scheduled, not ready, then the youngest), as upstream ranks them.
-fn deletion_order(pods: &mut [&Pod]) {
-    pods.sort_by_key(|p| {
-        let scheduled = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
-        let created = p.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0);
-        (scheduled, pod_ready(p), std::cmp::Reverse(created))
-    });
-}
-
-fn name(p: &Pod) -> String {
-    p.metadata.name.clone().unwrap_or_default()
-}
-
-/// Plans one step towards `deploy`'s spec from its live (not terminating) pods.
-pub fn plan(deploy: &Deployment, pods: &[&Pod]) -> Plan {
-    let spec = deploy.spec.clone().unwrap_or_default();
-    let desired = spec.replicas.unwrap_or(1).max(0);
-    let hash = template_hash(&spec.template);
-    let is_new = |p: &&Pod| p.metadata.labels.as_ref().and_then(|l| l.get(TEMPLATE_HASH_LABEL)) == Some(&hash);
-    let live: Vec<&Pod> = pods.iter().copied().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
-    let (mut new, mut old): (Vec<&Pod>, Vec<&Pod>) = live.iter().copied().partition(is_new);
-    let available = live.iter().filter(|p| pod_ready(p)).count() as i32;
-    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
-    let rolling = spec.strategy.as_ref().and_then(|s| s.rolling_update.clone()).unwrap_or_default();
-    let mut surge = scaled(rolling.max_surge.as_ref(), desired, true);
-    let mut unavailable = scaled(rolling.max_unavailable.as_ref(), desired, false);
+    let ru = strategy.rolling_update.unwrap_or_default();
+    let surge = scaled(ru.max_surge.as_ref(), desired, true);
+    let unavailable = scaled(ru.max_unavailable.as_ref(), desired, false);
     if surge == 0 && unavailable == 0 {
-        unavailable = 1; // upstream: a rollout must be able to move
+        return (0, 1);
     }
-    if recreate {
-        surge = 0;
-        unavailable = desired;
-    }
+    (surge, unavailable.min(desired))
+}
 
-    let mut out = Plan::default();
-    if old.is_empty() {
-        // Plain scaling.
-        let have = new.len() as i32;
-        if have < desired {
-            out.create = (desired - have) as usize;
-        } else if have > desired {
-            deletion_order(&mut new);
-            out.delete = new.iter().take((have - desired) as usize).map(|p| name(p)).collect();
+/// One pass's working state: the ReplicaSets as this pass leaves them.
+struct Pass {
+    desired: i32,
+    /// The Deployment's `status.replicas` as read (upstream's fallback size).
+    status_replicas: i32,
+    surge: i32,
+    unavailable: i32,
+    new: Option<ReplicaSet>,
+    /// Old ReplicaSets, oldest first.
+    old: Vec<ReplicaSet>,
+    events: Vec<String>,
+}
+
+impl Pass {
+    /// Upstream's `scaleReplicaSet`: the size and the replicas annotations;
+    /// whether the size changed.
+    fn scale(&mut self, rs: &mut ReplicaSet, to: i32) -> bool {
+        let from = replicas(rs);
+        set_replicas_annotations(rs, self.desired, self.desired + self.surge);
+        if from == to {
+            return false;
         }
-    } else if recreate {
-        out.delete = old.iter().map(|p| name(p)).collect();
-    } else {
-        // Grow the new pods within the surge budget.
-        let room = desired + surge - live.len() as i32;
-        out.create = room.min(desired - new.len() as i32).max(0) as usize;
-        // Old pods that are not ready serve nobody: they go at once. Ready
-        // ones go as far as the availability budget allows.
-        deletion_order(&mut old);
-        let (unready, ready): (Vec<&Pod>, Vec<&Pod>) = old.iter().copied().partition(|p| !pod_ready(p));
-        out.delete.extend(unready.iter().map(|p| name(p)));
-        let min_available = desired - unavailable;
-        let can_remove = (available - min_available).max(0) as usize;
-        out.delete.extend(ready.iter().take(can_remove).map(|p| name(p)));
+        set_replicas(rs, to);
+        let (way, name) = (if to > from { "up" } else { "down" }, rs.metadata.name.clone().unwrap_or_default());
+        self.events.push(format!("Scaled {way} replica set {name} from {from} to {to}"));
+        true
     }
 
-    let ready = available;
-    let updated = new.len() as i32;
-    let min_available = desired - unavailable;
-    let complete = old.is_empty() && updated == desired && ready >= desired;
-    let condition = |type_: &str, status: bool, reason: &str, message: String| DeploymentCondition {
-        type_: type_.into(),
-        status: if status { "True".into() } else { "False".into() },
-        reason: Some(reason.into()),
-        message: Some(message),
-        ..Default::default()
-    };
-    let deploy_name = deploy.metadata.name.clone().unwrap_or_default();
-    out.status = DeploymentStatus {
-        observed_generation: deploy.metadata.generation,
-        replicas: Some(live.len() as i32),
-        updated_replicas: Some(updated),
-        ready_replicas: Some(ready),
-        available_replicas: Some(ready),
-        unavailable_replicas: Some((desired - ready).max(0)),
-        conditions: Some(vec![
-            if ready >= min_available {
-                condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+    fn scale_new(&mut self, to: i32) -> bool {
+        let Some(mut rs) = self.new.take() else { return false };
+        let scaled = self.scale(&mut rs, to);
+        self.new = Some(rs);
+        scaled
+    }
+
+    fn scale_old(&mut self, i: usize, to: i32) -> bool {
+        let mut rs = std::mem::take(&mut self.old[i]);
+        let scaled = self.scale(&mut rs, to);
+        self.old[i] = rs;
+        scaled
+    }
+
+    fn all(&self) -> Vec<&ReplicaSet> {
+        self.old.iter().chain(self.new.as_ref()).collect()
+    }
+
+    fn total(&self) -> i32 {
+        self.all().iter().map(|rs| replicas(rs)).sum()
+    }
+
+    fn available(&self) -> i32 {
+        self.all().iter().map(|rs| rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)).sum()
+    }
+
+    /// Upstream's `NewRSNewReplicas` for a rolling update: grow within the surge.
+    fn new_rs_replicas(&self) -> i32 {
+        let current = self.new.as_ref().map_or(0, replicas);
+        let room = self.desired + self.surge - self.total();
+        if room <= 0 {
+            return current;
+        }
+        current + room.min(self.desired - current)
+    }
+
+    /// Upstream's `reconcileNewReplicaSet`.
+    fn reconcile_new(&mut self) -> bool {
+        let Some(current) = self.new.as_ref().map(replicas) else { return false };
+        match current.cmp(&self.desired) {
+            std::cmp::Ordering::Equal => false,
+            std::cmp::Ordering::Greater => self.scale_new(self.desired),
+            std::cmp::Ordering::Less => {
+                let to = self.new_rs_replicas();
+                self.scale_new(to)
+            }
+        }
+    }
+
+    /// Upstream's `reconcileOldReplicaSets`: unhealthy old pods go first
+    /// (they serve nobody), then available ones as far as the availability
+    /// budget allows, oldest ReplicaSet first.
+    fn reconcile_old(&mut self) -> bool {
+        if self.old.iter().map(replicas).sum::<i32>() == 0 {
+            return false;
+        }
+        let min_available = self.desired - self.unavailable;
+        let new_unavailable = self
+            .new
+            .as_ref()
+            .map_or(0, |rs| replicas(rs) - rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0));
+        let max_scaled_down = self.total() - min_available - new_unavailable;
+        if max_scaled_down <= 0 {
+            return false;
+        }
+        let mut cleaned = 0;
+        for i in 0..self.old.len() {
+            let (n, available) = (replicas(&self.old[i]), available_of(&self.old[i]));
+            if cleaned >= max_scaled_down || n == 0 || n == available {
+                continue;
+            }
+            let down = (max_scaled_down - cleaned).min(n - available);
+            self.scale_old(i, n - down);
+            cleaned += down;
+        }
+        let mut scaled = 0;
+        let available = self.available();
+        if available > min_available {
+            let budget = available - min_available;
+            for i in 0..self.old.len() {
+                let n = replicas(&self.old[i]);
+                if scaled >= budget || n == 0 {
+                    continue;
+                }
+                let down = n.min(budget - scaled);
+                self.scale_old(i, n - down);
+                scaled += down;
+            }
+        }
+        cleaned + scaled > 0
+    }
+
+    /// Upstream's `scale` (a scaling event, or a paused Deployment): the one
+    /// active ReplicaSet takes the new size, or all share it in proportion.
+    fn scale_all(&mut self) {
+        let active: Vec<bool> = self.old.iter().map(|rs| replicas(rs) > 0).collect();
+        let new_active = self.new.as_ref().is_some_and(|rs| replicas(rs) > 0);
+        let count = active.iter().filter(|a| **a).count() + usize::from(new_active);
+        if count <= 1 {
+            // The active one, or the newest when none is.
+            if new_active || (count == 0 && self.new.is_some()) {
+                self.scale_new(self.desired);
+            } else if let Some(i) = active.iter().position(|a| *a).or(self.old.len().checked_sub(1)) {
+                self.scale_old(i, self.desired);
+            }
+            return;
+        }
+        let saturated = self.new.as_ref().is_some_and(|rs| {
+            replicas(rs) == self.desired
+                && int_annotation(rs, DESIRED_REPLICAS_ANNOTATION) == Some(self.desired)
+                && available_of(rs) == self.desired
+        });
+        if saturated {
+            for i in 0..self.old.len() {
+                if replicas(&self.old[i]) > 0 {
+                    self.scale_old(i, 0);
+                }
+            }
+            return;
+        }
+        if self.surge == 0 && self.unavailable == 0 {
+            return; // Recreate: no proportions
+        }
+        let allowed = if self.desired > 0 { self.desired + self.surge } else { 0 };
+        let to_add = allowed - self.total();
+        let max_now = self.desired + self.surge;
+        // Every ReplicaSet grows or shrinks by its share of the change,
+        // from the size the Deployment had when it last scaled it.
+        let mut sizes: Vec<(Option<usize>, i32)> = Vec::new();
+        let mut added = 0;
+        let mut order: Vec<Option<usize>> = (0..self.old.len()).map(Some).collect();
+        order.push(None);
+        order.retain(|i| self.rs(*i).is_some_and(|rs| replicas(rs) > 0));
+        // Larger first; ties: newer first when growing, older when shrinking.
+        order.sort_by_key(|i| {
+            (std::cmp::Reverse(replicas(self.rs(*i).unwrap())), if to_add > 0 { -position(*i) } else { position(*i) })
+        });
+        for i in &order {
+            let rs = self.rs(*i).unwrap();
+            let n = replicas(rs);
+            let share = if to_add == 0 || added == to_add {
+                0
             } else {
-                condition(
-                    "Available",
-                    false,
-                    "MinimumReplicasUnavailable",
-                    "Deployment does not have minimum availability.".into(),
-                )
-            },
-            if complete {
-                condition(
-                    "Progressing",
-                    true,
-                    "NewReplicaSetAvailable",
-                    format!("Pods of template {deploy_name}-{hash} have successfully progressed."),
-                )
+                let before = int_annotation(rs, MAX_REPLICAS_ANNOTATION)
+                    .filter(|m| *m > 0)
+                    .or(Some(self.status_replicas).filter(|r| *r > 0));
+                let fraction = match (self.desired, before) {
+                    (0, _) => -n,
+                    (_, None) => 0,
+                    (_, Some(before)) => ((n * max_now) as f64 / before as f64).round() as i32 - n,
+                };
+                let allowed = to_add - added;
+                if to_add > 0 {
+                    fraction.min(allowed)
+                } else {
+                    fraction.max(allowed)
+                }
+            };
+            added += share;
+            sizes.push((*i, n + share));
+        }
+        if let Some(first) = sizes.first_mut() {
+            first.1 = (first.1 + to_add - added).max(0); // leftovers to the largest
+        }
+        for (i, to) in sizes {
+            match i {
+                None => self.scale_new(to),
+                Some(i) => self.scale_old(i, to),
+            };
+        }
+
+        fn position(i: Option<usize>) -> i64 {
+            i.map_or(i64::MAX / 2, |i| i as i64)
+        }
+    }
+
+    fn rs(&self, i: Option<usize>) -> Option<&ReplicaSet> {
+        match i {
+            None => self.new.as_ref(),
+            Some(i) => self.old.get(i),
+        }
+    }
+}
+
+fn available_of(rs: &ReplicaSet) -> i32 {
+    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+}
+
+/// Upstream's `cleanupDeployment`: old ReplicaSets beyond
+/// `revisionHistoryLimit` that are empty and settled, lowest revision first.
+fn prune(d: &Deployment, old: &[ReplicaSet]) -> Vec<String> {
+    let Some(limit) = d.spec.as_ref().and_then(|s| s.revision_history_limit) else { return Vec::new() };
+    let mut alive: Vec<&ReplicaSet> = old.iter().filter(|rs| rs.metadata.deletion_timestamp.is_none()).collect();
+    let excess = alive.len() as i32 - limit;
+    if excess <= 0 {
+        return Vec::new();
+    }
+    alive.sort_by_key(|rs| revision(&rs.metadata));
+    alive
+        .iter()
+        .take(excess as usize)
+        .filter(|rs| {
+            let status = rs.status.clone().unwrap_or_default();
+            status.replicas == 0
+                && replicas(rs) == 0
+                && rs.metadata.generation.unwrap_or(0) <= status.observed_generation.unwrap_or(0)
+        })
+        .filter_map(|rs| rs.metadata.name.clone())
+        .collect()
+}
+
+fn creation(rs: &ReplicaSet) -> (i64, String) {
+    let t = rs.metadata.creation_timestamp.as_ref().map_or(i64::MAX, |t| t.0.as_second());
+    (t, rs.metadata.name.clone().unwrap_or_default())
+}
+
+/// Plans one pass for `d` over the ReplicaSets it controls. `taken` says
+/// whether a ReplicaSet of that name exists at all (a hash collision when it
+/// is not the new one).
+pub fn plan(d: &Deployment, owned: &[&ReplicaSet], taken: impl Fn(&str) -> bool, now: &Time) -> Plan {
+    let spec = d.spec.clone().unwrap_or_default();
+    let mut d = d.clone();
+    let (surge, unavailable) = budgets(&d);
+    let desired = spec.replicas.unwrap_or(1);
+    let has_deadline = spec.progress_deadline_seconds.is_some_and(|s| s != i32::MAX);
+    let mut out = Plan::default();
+
+    // Paused and resumed are Progressing conditions of their own (upstream's
+    // `checkPausedConditions`), set before anything else is decided.
+    let paused = spec.paused == Some(true);
+    let current = get(d.status.as_ref(), PROGRESSING).cloned();
+    let paused_cond = current.as_ref().is_some_and(|c| c.reason.as_deref() == Some("DeploymentPaused"));
+    let timed_out = current.as_ref().is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
+    if has_deadline && !timed_out && paused != paused_cond {
+        let (reason, message) = if paused {
+            ("DeploymentPaused", "Deployment is paused")
+        } else {
+            ("DeploymentResumed", "Deployment is resumed")
+        };
+        status::set(
+            d.status.get_or_insert_with(Default::default),
+            condition(PROGRESSING, "Unknown", reason, message.into(), now),
+        );
+    }
+
+    let mut sorted: Vec<ReplicaSet> = owned.iter().map(|rs| (*rs).clone()).collect();
+    sorted.sort_by_key(creation);
+    let new_at = sorted.iter().position(|rs| {
+        rs.spec.as_ref().and_then(|s| s.template.as_ref()).is_some_and(|t| equal_ignore_hash(t, &spec.template))
+    });
+    let new = new_at.map(|i| sorted.remove(i));
+    let new_revision = sorted.iter().map(|rs| revision(&rs.metadata)).max().unwrap_or(0) + 1;
+    let status_replicas = d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    let mut pass = Pass { desired, status_replicas, surge, unavailable, new, old: sorted, events: Vec::new() };
+
+    // The new ReplicaSet carries the newest revision (a rollback raises an old one's).
+    if let Some(mut rs) = pass.new.take() {
+        set_new_annotations(&d, &mut rs, new_revision);
+        if rs.spec.as_ref().and_then(|s| s.min_ready_seconds) != spec.min_ready_seconds {
+            rs.spec.get_or_insert_with(Default::default).min_ready_seconds = spec.min_ready_seconds;
+        }
+        pass.new = Some(rs);
+        if has_deadline && get(d.status.as_ref(), PROGRESSING).is_none() {
+            let name = pass.new.as_ref().and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
+            let c =
+                condition(PROGRESSING, "True", "FoundNewReplicaSet", format!("Found new replica set {name:?}"), now);
+            status::set(d.status.get_or_insert_with(Default::default), c);
+        }
+    }
+
+    let scaling_event = pass
+        .all()
+        .iter()
+        .filter(|rs| replicas(rs) > 0)
+        .any(|rs| int_annotation(rs, DESIRED_REPLICAS_ANNOTATION).is_some_and(|n| n != desired));
+    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+    let deleting = d.metadata.deletion_timestamp.is_some();
+    let rollout = !deleting && !paused && !scaling_event;
+    let mut collided = false;
+
+    if deleting {
+    } else if paused || scaling_event {
+        pass.scale_all();
+        if paused {
+            out.delete = prune(&d, &pass.old);
+        }
+    } else {
+        // Recreate: every old pod gone before the first new one.
+        let mut wait = false;
+        if recreate {
+            let mut scaled = false;
+            for i in 0..pass.old.len() {
+                if replicas(&pass.old[i]) > 0 {
+                    scaled |= pass.scale_old(i, 0);
+                }
+            }
+            let running: i32 = pass.old.iter().map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas)).sum();
+            wait = scaled || running > 0;
+        }
+        if !wait && pass.new.is_none() {
+            let count = d.status.as_ref().and_then(|s| s.collision_count);
+            let hash = template_hash(&spec.template, count);
+            let name = format!("{}-{hash}", d.metadata.name.as_deref().unwrap_or_default());
+            if taken(&name) {
+                // Another template has this name: hash again with one more collision.
+                d.status.get_or_insert_with(Default::default).collision_count = Some(count.unwrap_or(0) + 1);
+                collided = true;
             } else {
-                condition(
-                    "Progressing",
-                    true,
-                    "ReplicaSetUpdated",
-                    format!("Pods of template {deploy_name}-{hash} are progressing."),
-                )
-            },
-        ]),
-        ..Default::default()
+                let mut rs = new_replica_set(&d, &hash, new_revision, 0, desired + surge);
+                let size = if recreate { desired } else { pass.new_rs_replicas() };
+                set_replicas(&mut rs, size);
+                if size > 0 {
+                    pass.events.push(format!("Scaled up replica set {name} from 0 to {size}"));
+                }
+                if has_deadline {
+                    let c = condition(
+                        PROGRESSING,
+                        "True",
+                        "NewReplicaSetCreated",
+                        format!("Created new replica set {name:?}"),
+                        now,
+                    );
+                    status::set(d.status.get_or_insert_with(Default::default), c);
+                }
+                out.create = Some(rs.clone());
+                pass.new = Some(rs);
+            }
+        }
+        if !wait && !collided {
+            let moved = if recreate { pass.scale_new(desired) } else { pass.reconcile_new() || pass.reconcile_old() };
+            if !moved && d.status.as_ref().is_some_and(|s| status::complete(&d, s)) {
+                out.delete = prune(&d, &pass.old);
+            }
+        }
+    }
+
+    // What changed, against what was read.
+    let changed = |rs: &ReplicaSet| !owned.contains(&rs);
+    let created = out.create.as_ref().and_then(|rs| rs.metadata.name.clone());
+    if let Some(rs) = pass.new.as_ref() {
+        if created.is_some() {
+            out.create = Some(rs.clone());
+        } else if changed(rs) {
+            out.update.push(rs.clone());
+        }
+    }
+    out.update.extend(pass.old.iter().filter(|rs| changed(rs)).cloned());
+    out.events = std::mem::take(&mut pass.events);
+    let rev = pass.new.as_ref().and_then(|rs| rs.metadata.annotations.as_ref()?.get(REVISION_ANNOTATION).cloned());
+    if rev.is_some() && rev.as_ref() != d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)) {
+        out.revision = rev;
+    }
+    let all = pass.all();
+    let max_unavailable = if recreate || desired == 0 { 0 } else { unavailable };
+    out.status = if rollout && !collided {
+        status::rollout(&d, &all, pass.new.as_ref(), max_unavailable, now)
+    } else {
+        status::calculate(&d, &all, pass.new.as_ref(), max_unavailable, now)
     };
+    if collided {
+        out.status.collision_count = d.status.as_ref().and_then(|s| s.collision_count);
+    }
     out
 }
 
-/// Whether two statuses say the same (condition times aside).
+/// Whether the status to write says something new.
 pub fn same_status(a: Option<&DeploymentStatus>, b: &DeploymentStatus) -> bool {
-    let strip = |s: &DeploymentStatus| {
-        let mut s = s.clone();
-        for c in s.conditions.iter_mut().flatten() {
-            c.last_transition_time = None;
-            c.last_update_time = None;
-        }
-        s
-    };
-    a.is_some_and(|a| strip(a) == strip(b))
-}
-
-/// Labels for listing: a map, for building selectors.
-pub fn selector_labels(deploy: &Deployment) -> BTreeMap<String, String> {
-    deploy.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default()
+    a == Some(b)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn deployment(replicas: i32, image: &str) -> Deployment {
-        serde_json::from_value(json!({
-            "metadata":{"name":"myapp-deploy","namespace":"default","uid":"d-uid","generation":3},
-            "spec":{"replicas":replicas,"selector":{"matchLabels":{"app":"myapp"}},
-                    "template":{"metadata":{"labels":{"app":"myapp"}},"spec":{"containers":[{"name":"myapp","image":image}]}}}
-        }))
-        .unwrap()
-    }
-
-    fn pod_of(d: &Deployment, n: usize, ready: bool) -> Pod {
-        let mut p = new_pod(d);
-        p.metadata.name = Some(format!("{}{n:05}", p.metadata.generate_name.clone().unwrap()));
-        p.metadata.creation_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::from_second(n as i64).unwrap()));
-        p.spec.as_mut().unwrap().node_name = Some("node1".into());
-        p.status = Some(
-            serde_json::from_value(json!({"conditions":[{"type":"Ready","status":if ready {"True"} else {"False"}}]}))
-                .unwrap(),
-        );
-        p
-    }
-
-    #[test]
-    fn pods_look_like_the_tutorials() {
-        let d = deployment(3, "myapp:v2");
-        let p = new_pod(&d);
-        let hash = template_hash(&d.spec.as_ref().unwrap().template);
-        assert!(hash.len() >= 8 && hash.bytes().all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)), "{hash}");
-        assert_eq!(p.metadata.generate_name.as_deref(), Some(format!("myapp-deploy-{hash}-").as_str()));
-        assert_eq!(p.metadata.labels.as_ref().unwrap()[TEMPLATE_HASH_LABEL], hash);
-        assert!(owned_by(&p, &d));
-        assert_ne!(
-            hash,
-            template_hash(&deployment(3, "myapp:v3").spec.unwrap().template),
-            "a new image is a new template"
-        );
-        assert_eq!(hash, template_hash(&deployment(5, "myapp:v2").spec.unwrap().template), "scaling is not");
-    }
-
-    #[test]
-    fn scaling_up_and_down() {
-        let d = deployment(3, "v2");
-        assert_eq!(plan(&d, &[]).create, 3);
-        let pods: Vec<Pod> = (0..5).map(|n| pod_of(&d, n, n != 4)).collect();
-        let refs: Vec<&Pod> = pods.iter().collect();
-        let p = plan(&d, &refs);
-        // The not-ready pod goes first, then the youngest ready one.
-        assert_eq!(
-            p.delete,
-            [
-                "myapp-deploy-".to_string() + &template_hash(&d.spec.as_ref().unwrap().template) + "-00004",
-                format!("myapp-deploy-{}-00003", template_hash(&d.spec.as_ref().unwrap().template))
-            ]
-        );
-        assert_eq!(p.create, 0);
-        let status = p.status;
-        assert_eq!(
-            (status.replicas, status.ready_replicas, status.updated_replicas, status.observed_generation),
-            (Some(5), Some(4), Some(5), Some(3))
-        );
-    }
-
-    #[test]
-    fn a_rolling_update_keeps_within_its_budgets() {
-        let v1 = deployment(4, "v1");
-        let v2 = deployment(4, "v2");
-        let old: Vec<Pod> = (0..4).map(|n| pod_of(&v1, n, true)).collect();
-        let refs: Vec<&Pod> = old.iter().collect();
-        // 4 replicas: surge 1, unavailable 1 → make 1 new, remove 1 old.
-        let p = plan(&v2, &refs);
-        assert_eq!((p.create, p.delete.len()), (1, 1));
-        assert_eq!(p.status.conditions.as_ref().unwrap()[1].reason.as_deref(), Some("ReplicaSetUpdated"));
-
-        // The new pod is not ready yet: no more old pods may go.
-        let new0 = pod_of(&v2, 10, false);
-        let mut now: Vec<&Pod> = old[1..].iter().collect();
-        now.push(&new0);
-        let p = plan(&v2, &now);
-        assert_eq!((p.create, p.delete.len()), (1, 0), "surge room for one more new pod, no availability to spare");
-
-        // Every pod new and ready: done.
-        let done: Vec<Pod> = (20..24).map(|n| pod_of(&v2, n, true)).collect();
-        let refs: Vec<&Pod> = done.iter().collect();
-        let p = plan(&v2, &refs);
-        assert_eq!((p.create, p.delete.len()), (0, 0));
-        let c = &p.status.conditions.unwrap()[1];
-        assert_eq!(c.reason.as_deref(), Some("NewReplicaSetAvailable"));
-    }
-
-    #[test]
-    fn unready_old_pods_go_at_once_and_terminating_ones_do_not_count() {
-        let v1 = deployment(2, "v1");
-        let v2 = deployment(2, "v2");
-        let mut old: Vec<Pod> = (0..2).map(|n| pod_of(&v1, n, false)).collect();
-        old[1].metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
-        let refs: Vec<&Pod> = old.iter().collect();
-        let p = plan(&v2, &refs);
-        assert_eq!(p.delete.len(), 1);
-        assert_eq!(p.status.replicas, Some(1));
-    }
-
-    #[test]
-    fn budgets_from_numbers_and_percentages() {
-        assert_eq!(scaled(None, 3, true), 1);
-        assert_eq!(scaled(None, 3, false), 0);
-        assert_eq!(scaled(Some(&IntOrString::String("50%".into())), 5, true), 3);
-        assert_eq!(scaled(Some(&IntOrString::Int(2)), 5, false), 2);
-    }
-}
+#[path = "desired_tests.rs"]
+mod tests;
