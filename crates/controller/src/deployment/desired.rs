@@ -379,6 +379,7 @@ pub fn plan(d: &Deployment, owned: &[&ReplicaSet], taken: impl Fn(&str) -> bool,
     let deleting = d.metadata.deletion_timestamp.is_some();
     let rollout = !deleting && !paused && !scaling_event;
     let mut collided = false;
+    let mut may_prune = false;
 
     if deleting {
     } else if paused || scaling_event {
@@ -430,9 +431,7 @@ pub fn plan(d: &Deployment, owned: &[&ReplicaSet], taken: impl Fn(&str) -> bool,
         }
         if !wait && !collided {
             let moved = if recreate { pass.scale_new(desired) } else { pass.reconcile_new() || pass.reconcile_old() };
-            if !moved && d.status.as_ref().is_some_and(|s| status::complete(&d, s)) {
-                out.delete = prune(&d, &pass.old);
-            }
+            may_prune = !moved;
         }
     }
 
@@ -459,6 +458,11 @@ pub fn plan(d: &Deployment, owned: &[&ReplicaSet], taken: impl Fn(&str) -> bool,
     } else {
         status::calculate(&d, &all, pass.new.as_ref(), max_unavailable, now)
     };
+    // A finished rollout prunes: finished as last reported, or as this pass
+    // reports it (our own status write wakes no further pass).
+    if may_prune && [d.status.as_ref(), Some(&out.status)].into_iter().flatten().any(|s| status::complete(&d, s)) {
+        out.delete = prune(&d, &pass.old);
+    }
     if collided {
         out.status.collision_count = d.status.as_ref().and_then(|s| s.collision_count);
     }
