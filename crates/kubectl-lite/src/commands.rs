@@ -9,7 +9,7 @@ use crate::decide::{self, ExposeOptions};
 use crate::error::CliError;
 use crate::manifests::Manifest;
 use crate::table;
-use api::resources::{self, ResourceType, DEPLOYMENTS, LEASES, PODS, SERVICES};
+use api::resources::{self, ResourceType, DEPLOYMENTS, LEASES, PODS, REPLICA_SETS, SERVICES};
 use api::well_known::NODE_LEASE_NAMESPACE;
 use kube::Client;
 use serde_json::Value;
@@ -349,7 +349,13 @@ pub async fn describe(
     let text = match r.kind {
         "Service" => crate::describe::service(&obj, &client::service_slices(client, ns, name).await?, &events, now),
         "Pod" => crate::describe::pod(&obj, &events, now),
-        "Deployment" => crate::describe::deployment(&obj, &events, now),
+        "Deployment" => {
+            // As kubectl: the ReplicaSets its selector matches (the describer keeps those it controls).
+            let selector = api::printers::format_labels(obj.pointer("/spec/selector/matchLabels"));
+            let selector = selector.replace('=', "%3D").replace(',', "%2C");
+            let path = format!("{}?labelSelector={selector}", REPLICA_SETS.collection_path(Some(ns)));
+            crate::describe::deployment(&obj, &items(&client::get_json(client, &path).await?), &events, now)
+        }
         "Node" => {
             let on_node = format!("{}?fieldSelector=spec.nodeName%3D{name}", PODS.collection_path(None));
             // kubectl prints why the Lease could not be read, in the server's words.

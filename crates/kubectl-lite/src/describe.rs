@@ -6,10 +6,12 @@
 //!
 //! - [`lines`]: what every describer writes alike (name, label maps,
 //!   times, the `Events:` table) and the final layout;
-//! - [`containers`]: a container, in a pod or in a pod template.
+//! - [`containers`]: a container, in a pod or in a pod template;
+//! - [`replicasets`]: a Deployment's old and new ReplicaSets.
 
 mod containers;
 mod lines;
+mod replicasets;
 
 use api::json::str_at as s;
 use api::printers::format_labels;
@@ -221,7 +223,8 @@ fn percent_or(v: &Value, key: &str, default: &str) -> String {
 }
 
 /// `kubectl describe deployment` (without ReplicaSet lines: there are none here).
-pub fn deployment(d: &Value, events: &[Value], now: jiff::Timestamp) -> String {
+/// `kubectl describe deployment`; `rss` are the ReplicaSets its selector matches.
+pub fn deployment(d: &Value, rss: &[Value], events: &[Value], now: jiff::Timestamp) -> String {
     let mut out = String::new();
     metadata(&mut out, d, true);
     out.push_str(&format!("CreationTimestamp:\t{}\n", rfc1123z(s(d, "/metadata/creationTimestamp"))));
@@ -266,6 +269,7 @@ pub fn deployment(d: &Value, events: &[Value], now: jiff::Timestamp) -> String {
             out.push_str(&format!("  {} \t{}\t{}\n", s(c, "/type"), s(c, "/status"), s(c, "/reason")));
         }
     }
+    replicasets::lines(&mut out, d, rss);
     finish(out, events, now)
 }
 
@@ -472,7 +476,7 @@ Events:                   <none>
             json!({"type":"Normal","reason":"SuccessfulCreate","message":"Created pod: myapp-deploy-6f65bc87b4-62vgm",
             "lastTimestamp":"2026-11-26T03:18:24Z","source":{"component":"deployment-controller"}}),
         ];
-        insta::assert_snapshot!(deployment(&d, &events, now()));
+        insta::assert_snapshot!(deployment(&d, &[], &events, now()));
     }
 
     #[test]
