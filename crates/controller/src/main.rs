@@ -155,8 +155,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = released.await;
     }));
     tokio::select! {
-        ended = &mut holding => {
-            tracing::error!("leaderelection lost ({ended:?}): exiting");
+        _ = &mut holding => {
+            tracing::error!("leaderelection lost: exiting");
             std::process::exit(1);
         }
         _ = all_done => {}

@@ -66,11 +66,12 @@ async fn one_replica_acts_and_the_other_takes_over_when_it_dies() {
     create_namespace(&client, "team-b").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!has_default(&client, "team-b").await, "no leader, no work: the replica waiting does nothing");
-    let (new_holder, transitions, _) =
-        eventually_async("the second replica takes over", async || leader(&leases).await, |l| {
-            !l.0.is_empty() && l.0 != holder
-        })
-        .await;
+    let (new_holder, transitions, _) = eventually_async(
+        "the second replica takes over",
+        async || leader(&leases).await,
+        |l| !l.0.is_empty() && l.0 != holder,
+    )
+    .await;
     let handover = killed.elapsed();
     eprintln!("handover after SIGKILL of the leader: {handover:?} (lease duration 15s, retry period 2s)");
     assert!(handover <= Duration::from_secs(15 + 2 + 1), "within the lease duration and a retry: {handover:?}");
@@ -86,4 +87,27 @@ async fn one_replica_acts_and_the_other_takes_over_when_it_dies() {
     let (holder, transitions, duration) = leader(&leases).await;
     assert_eq!((holder.as_str(), transitions, duration), ("", 1, 1), "released (releaseOnCancel)");
     assert_ne!(new_holder, "");
+}
+
+/// A leader that cannot renew (etcd gone, so every write fails) gives up
+/// after the renew deadline and exits, as upstream's does: a replica that
+/// may no longer lead must not go on writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_exits() {
+    let mut etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let durations =
+        ["--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s"];
+    let mut args = vec!["--server", &api.url, "--controllers", "serviceaccount", "--leader-elect"];
+    args.extend(durations);
+    let mut leader_proc = spawn(Path::new(env!("CARGO_BIN_EXE_controller")), &args);
+    eventually_async("it leads", async || leader(&leases).await, |l| l.2 == 4).await;
+    etcd.stop();
+    let stopped = Instant::now();
+    let exited = eventually_async("it exits", async || leader_proc.0.try_wait().unwrap(), Option::is_some).await;
+    assert_eq!(exited.unwrap().code(), Some(1));
+    let after = stopped.elapsed();
+    assert!(after >= Duration::from_secs(2) && after <= Duration::from_secs(8), "about the renew deadline: {after:?}");
 }

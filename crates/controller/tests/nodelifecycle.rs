@@ -172,6 +172,18 @@ async fn a_silent_node_turns_unknown_and_its_pods_leave_the_endpoints() {
     let rows = table_rows(&kubectl_ok(&kc, &["get", "nodes"]));
     assert_eq!(rows[1][..2], ["node1", "NotReady"]);
     assert_eq!(rows[2][..2], ["node2", "Ready"]);
+    let described = kubectl_ok(&kc, &["describe", "node", "node1"]);
+    let taints: Vec<&str> = described.lines().filter(|l| l.contains("node.kubernetes.io/unreachable")).collect();
+    assert_eq!(taints.len(), 2, "{described}");
+    // kubectl sorts taints by effect, then key.
+    assert!(
+        taints[0].starts_with("Taints:") && taints[0].ends_with("node.kubernetes.io/unreachable:NoExecute"),
+        "{taints:?}"
+    );
+    assert!(taints[1].ends_with("node.kubernetes.io/unreachable:NoSchedule"), "{taints:?}");
+    let ready_row = described.lines().find(|l| l.trim_start().starts_with("Ready ")).unwrap();
+    assert!(ready_row.contains("Unknown") && ready_row.contains("NodeStatusUnknown"), "{ready_row}");
+    assert!(ready_row.ends_with("Kubelet stopped posting node status."), "{ready_row}");
 
     // node1's agent comes back: its next status write makes it Ready, the
     // taints go, and once it reports its pod Ready again, so do the endpoints.
