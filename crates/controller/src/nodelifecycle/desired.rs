@@ -115,13 +115,15 @@ pub fn decide<'a>(
     } else {
         decision.recheck = Some(deadline.duration_since(now).unsigned_abs() + Duration::from_millis(10));
     }
-    let ready = ready_status(&current).to_string();
+    // No Ready condition yet (a node just registered): nothing to act on
+    // until the startup grace period ends and it is marked Unknown.
+    let ready = condition(&current, "Ready").map_or(String::new(), |c| c.status.clone());
     let existing = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let taints = desired_taints(&existing, &ready, now);
     if taints != existing {
         decision.taints = Some(taints);
     }
-    if ready != "True" {
+    if ready != "True" && !ready.is_empty() {
         let name = node.metadata.name.as_deref();
         decision.pods_not_ready = pods
             .into_iter()

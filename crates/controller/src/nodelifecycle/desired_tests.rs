@@ -64,6 +64,26 @@ fn the_probe_moves_only_when_a_signal_moves() {
 }
 
 #[test]
+fn a_new_node_gets_the_startup_grace_period() {
+    let new = node(None, "00:00", json!([]));
+    let seen = observe(None, &new, None, at("00:30"));
+    let pods = [pod("a", "node1", "True")];
+    // Registered, no Ready condition yet: no taint, no pod touched.
+    assert_eq!(decide(&new, &seen, &pods, GRACE, at("00:30")).recheck, Some(Duration::from_millis(30_010)));
+    assert_eq!(
+        decide(&new, &seen, &pods, GRACE, at("00:59")),
+        Decision { recheck: Some(Duration::from_millis(1_010)), ..Default::default() }
+    );
+    // 60 s after its creation, never heard from: NodeStatusNeverUpdated, tainted, pods not Ready.
+    let d = decide(&new, &seen, &pods, GRACE, at("01:01"));
+    let ready = d.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("Unknown", Some("NodeStatusNeverUpdated")));
+    assert_eq!(ready.last_heartbeat_time, Some(Time(at("00:00"))), "its creation");
+    assert_eq!(d.taints.unwrap().len(), 2);
+    assert_eq!(d.pods_not_ready.len(), 1);
+}
+
+#[test]
 fn a_silent_node_turns_unknown_after_the_grace_period() {
     let n = node(Some("True"), "00:10", json!([]));
     let health = Health { heartbeat: Some(at("00:10")), renewed: None, probe: at("01:00") };
