@@ -138,14 +138,15 @@ async fn main() -> anyhow::Result<()> {
         });
         tracing::info!("{c} controller running");
     }
+    // A loop that panicked fails the process, as before.
     let all_done = async {
         for l in loops {
-            let _ = l.await;
+            l.await?;
         }
+        Ok::<(), tokio::task::JoinError>(())
     };
     let Some(elector) = elector else {
-        all_done.await;
-        return Ok(());
+        return Ok(all_done.await?);
     };
     // The Lease is given up only once every loop has stopped (no write of
     // ours can follow the next leader's first); losing it ends the process
@@ -154,14 +155,14 @@ async fn main() -> anyhow::Result<()> {
     let mut holding = tokio::spawn(elector.hold(async move {
         let _ = released.await;
     }));
-    tokio::select! {
+    let stopped = tokio::select! {
         _ = &mut holding => {
             tracing::error!("leaderelection lost: exiting");
             std::process::exit(1);
         }
-        _ = all_done => {}
-    }
+        stopped = all_done => stopped,
+    };
     let _ = release.send(());
     let _ = holding.await;
-    Ok(())
+    Ok(stopped?)
 }
