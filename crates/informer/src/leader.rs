@@ -19,9 +19,11 @@
 //! resourceVersion of the Lease as read makes every write conditional:
 //! two candidates racing for an expired Lease cannot both win.
 //!
-//! Not `kube-lease-manager` (the one crate for kube 5): its model is a
-//! duration plus a grace and server-side apply, not upstream's three
-//! durations, its empty holder on release, and its transitions count.
+//! Not `kube-lease-manager` (0.13, the one maintained crate for kube 5): its
+//! model is a duration plus a grace, with conflicts found by server-side
+//! apply; upstream's is three durations (`--leader-elect-lease-duration`,
+//! `-renew-deadline`, `-retry-period`) and conditional updates, which is
+//! what kubectl users see in the Lease and what this file does in ~100 lines.
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
