@@ -333,10 +333,12 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         }
         "Node" => {
             let ready = arr(obj, "/status/conditions").iter().find(|c| s(c, "/type") == "Ready");
+            // Upstream prints "NotReady" for False *and* Unknown (a node
+            // whose kubelet went silent); "Unknown" only without a Ready condition.
             let mut status = match ready.map(|c| s(c, "/status")) {
                 Some("True") => "Ready".to_string(),
-                Some("False") => "NotReady".to_string(),
-                _ => "Unknown".to_string(),
+                Some(_) => "NotReady".to_string(),
+                None => "Unknown".to_string(),
             };
             if obj.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
                 status.push_str(",SchedulingDisabled");
@@ -490,6 +492,9 @@ mod tests {
         let row = cells("Node", &n, now());
         assert_eq!(row[1..3], [json!("Ready"), json!("control-plane")]);
         assert_eq!(row[5], json!("172.20.0.3"));
+        let silent = json!({"metadata":{"name":"node1"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}});
+        assert_eq!(cells("Node", &silent, now())[1], json!("NotReady"));
+        assert_eq!(cells("Node", &json!({"metadata":{"name":"node1"}}), now())[1], json!("Unknown"));
     }
 
     #[test]

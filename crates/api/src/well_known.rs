@@ -50,3 +50,15 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The kubelet's `nodeLeaseDurationSeconds` default; it renews every quarter of it.
 pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+
+/// The taint the node lifecycle controller puts on a node whose Ready
+/// condition is `Unknown` (its kubelet stopped reporting), with both the
+/// NoSchedule and the NoExecute effect (upstream's `v1.TaintNodeUnreachable`).
+pub const TAINT_NODE_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// Its sibling for a node whose kubelet reports Ready `False`
+/// (upstream's `v1.TaintNodeNotReady`).
+pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
+
+/// Where the controller-manager's leader election Lease lives.
+pub const LEADER_ELECTION_NAMESPACE: &str = "kube-system";

@@ -1,6 +1,8 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments (with pod garbage collection), the scheduler, and
-//! a `default` ServiceAccount in every namespace.
+//! a `default` ServiceAccount in every namespace, and node lifecycle (nodes
+//! whose kubelet went silent). `--leader-elect` runs them in one replica at
+//! a time (`informer::leader`).
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
 //! never touches the kernel, so it works against a real Kubernetes
@@ -18,6 +20,9 @@
 //!   its events and reconcile, binding through `pods/binding`.
 //! - [`serviceaccount::desired`]: the accounts a namespace lacks (`default`);
 //!   [`serviceaccount::controller`]: its events and reconcile.
+//! - [`nodelifecycle::desired`]: when a silent node turns Ready Unknown,
+//!   its taints, its pods marked not Ready; [`nodelifecycle::controller`]:
+//!   its events and reconcile (a requeue when the grace period would end).
 //! - [`events`]: the Events a learner sees.
 //!
 //! Each `controller.rs` is a `Reconciler` (its `on_event` and `reconcile`);
@@ -27,5 +32,6 @@
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
+pub mod nodelifecycle;
 pub mod scheduler;
 pub mod serviceaccount;

@@ -11,10 +11,13 @@
 //! - [`reconcile`]: the loop every controller and the proxy run: a
 //!   [`reconcile::Reconciler`] says only what an event touches and how one
 //!   key is reconciled. Start here to write a controller.
+//! - [`leader`]: leader election through a Lease (`--leader-elect`): the
+//!   pure step, and the elector that acquires, renews and releases.
 //! - [`process`]: logs, the node's name, and the shutdown signal.
 
 pub mod cache;
 pub mod client;
+pub mod leader;
 pub mod process;
 pub mod queue;
 pub mod reconcile;

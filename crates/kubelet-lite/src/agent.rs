@@ -279,9 +279,7 @@ async fn sync(
         }
         if let Some(r) = running.get_mut(&uid) {
             let ready = crate::probe::probes(pod).iter().all(|p| crate::probe::check(r.sandbox.ip, p));
-            let has_ip =
-                pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(r.sandbox.ip.to_string().as_str());
-            if r.reported_ready != Some(ready) || !has_ip {
+            if crate::status::needs_report(pod, r.reported_ready, ready, &r.sandbox.ip.to_string()) {
                 report(&api, pod, r, opts, ready).await;
             }
         }
