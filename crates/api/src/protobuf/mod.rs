@@ -100,6 +100,15 @@ pub const POINTER_FIELDS: &[&str] = &[
     "defaultMode",
     "mode",
     "optional",
+    // Jobs and CronJobs
+    "completions",
+    "parallelism",
+    "backoffLimit",
+    "suspend",
+    "ttlSecondsAfterFinished",
+    "startingDeadlineSeconds",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
 ];
 
 /// The magic that starts every Kubernetes protobuf body.
