@@ -27,6 +27,8 @@
 //! - [`readiness`]: whether a Pod or a Node is ready.
 //! - [`well_known`]: labels, annotations, media types and defaults that
 //!   several components spell the same way, defined once.
+//! - [`wire`]: JSON in kube-apiserver's field order (`kind`, `apiVersion`,
+//!   `metadata`, `spec`, `status`; a Status's own order).
 //! - [`json`]: small helpers for reading `serde_json::Value` objects.
 //!
 //! Objects are `k8s-openapi` types where a rule needs the schema (Service)
@@ -49,6 +51,7 @@ pub mod service;
 pub mod smp;
 pub mod stored;
 pub mod well_known;
+pub mod wire;
 pub mod workloads;
 
 pub use k8s_openapi;

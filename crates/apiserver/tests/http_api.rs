@@ -167,7 +167,7 @@ fn bad_input_gets_a_status_never_a_crash() {
         ),
         ("PUT", format!("{svcs}/kubernetes"), None, r#"{"metadata":{"name":"other"}}"#.into(), 400, "BadRequest"),
         ("GET", "/api/v1/widgets".into(), None, String::new(), 404, "NotFound"),
-        ("GET", "/apis/batch/v1/jobs".into(), None, String::new(), 404, "NotFound"),
+        ("GET", "/apis/storage.k8s.io/v1/storageclasses".into(), None, String::new(), 404, "NotFound"),
         ("GET", format!("{svcs}?labelSelector=a%20in%20b"), None, String::new(), 400, "BadRequest"),
         ("GET", format!("{svcs}?fieldSelector=spec.nodeName%3Dx"), None, String::new(), 400, "BadRequest"),
         ("GET", format!("{svcs}?watch=1&resourceVersion=abc"), None, String::new(), 400, "BadRequest"),

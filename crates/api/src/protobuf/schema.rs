@@ -328,7 +328,7 @@ pub static RBAC_V1_POLICY_RULE: Message = &[
     Field::list(2, "apiGroups", Str),
     Field::list(3, "resources", Str),
     Field::list(4, "resourceNames", Str),
-    Field::list(5, "nonResourceUrLs", Str),
+    Field::list(5, "nonResourceURLs", Str),
 ];
 
 pub static RBAC_V1_SUBJECT: Message = &[
@@ -393,7 +393,7 @@ pub static CORE_V1_NAMESPACE_CONDITION: Message = &[
 ];
 
 pub static CORE_V1_VOLUME: Message =
-    &[Field::one(1, "name", Str), Field::one(2, "volumeSource", Msg(CORE_V1_VOLUME_SOURCE))];
+    &[Field::one(1, "name", Str), Field::one(2, "volumeSource", Inline(CORE_V1_VOLUME_SOURCE))];
 
 pub static CORE_V1_CONTAINER: Message = &[
     Field::one(1, "name", Str),
@@ -424,7 +424,7 @@ pub static CORE_V1_CONTAINER: Message = &[
 ];
 
 pub static CORE_V1_EPHEMERAL_CONTAINER: Message = &[
-    Field::one(1, "ephemeralContainerCommon", Msg(CORE_V1_EPHEMERAL_CONTAINER_COMMON)),
+    Field::one(1, "ephemeralContainerCommon", Inline(CORE_V1_EPHEMERAL_CONTAINER_COMMON)),
     Field::one(2, "targetContainerName", Str),
 ];
 
@@ -585,7 +585,7 @@ pub static NETWORKING_V1_INGRESS_BACKEND: Message = &[
 pub static NETWORKING_V1_INGRESS_TLS: Message = &[Field::list(1, "hosts", Str), Field::one(2, "secretName", Str)];
 
 pub static NETWORKING_V1_INGRESS_RULE: Message =
-    &[Field::one(1, "host", Str), Field::one(2, "ingressRuleValue", Msg(NETWORKING_V1_INGRESS_RULE_VALUE))];
+    &[Field::one(1, "host", Str), Field::one(2, "ingressRuleValue", Inline(NETWORKING_V1_INGRESS_RULE_VALUE))];
 
 pub static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Message =
     &[Field::list(1, "ingress", Msg(NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS))];
@@ -615,7 +615,7 @@ pub static CORE_V1_VOLUME_SOURCE: Message = &[
     Field::one(13, "cinder", Msg(CORE_V1_CINDER_VOLUME_SOURCE)),
     Field::one(14, "cephfs", Msg(CORE_V1_CEPH_FS_VOLUME_SOURCE)),
     Field::one(15, "flocker", Msg(CORE_V1_FLOCKER_VOLUME_SOURCE)),
-    Field::one(16, "downwardApi", Msg(CORE_V1_DOWNWARD_APIVOLUME_SOURCE)),
+    Field::one(16, "downwardAPI", Msg(CORE_V1_DOWNWARD_APIVOLUME_SOURCE)),
     Field::one(17, "fc", Msg(CORE_V1_FC_VOLUME_SOURCE)),
     Field::one(18, "azureFile", Msg(CORE_V1_AZURE_FILE_VOLUME_SOURCE)),
     Field::one(19, "configMap", Msg(CORE_V1_CONFIG_MAP_VOLUME_SOURCE)),
@@ -625,7 +625,7 @@ pub static CORE_V1_VOLUME_SOURCE: Message = &[
     Field::one(23, "photonPersistentDisk", Msg(CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE)),
     Field::one(26, "projected", Msg(CORE_V1_PROJECTED_VOLUME_SOURCE)),
     Field::one(24, "portworxVolume", Msg(CORE_V1_PORTWORX_VOLUME_SOURCE)),
-    Field::one(25, "scaleIo", Msg(CORE_V1_SCALE_IO_VOLUME_SOURCE)),
+    Field::one(25, "scaleIO", Msg(CORE_V1_SCALE_IO_VOLUME_SOURCE)),
     Field::one(27, "storageos", Msg(CORE_V1_STORAGE_OS_VOLUME_SOURCE)),
     Field::one(28, "csi", Msg(CORE_V1_CSIVOLUME_SOURCE)),
     Field::one(29, "ephemeral", Msg(CORE_V1_EPHEMERAL_VOLUME_SOURCE)),
@@ -668,7 +668,7 @@ pub static CORE_V1_VOLUME_MOUNT: Message = &[
 pub static CORE_V1_VOLUME_DEVICE: Message = &[Field::one(1, "name", Str), Field::one(2, "devicePath", Str)];
 
 pub static CORE_V1_PROBE: Message = &[
-    Field::one(1, "handler", Msg(CORE_V1_PROBE_HANDLER)),
+    Field::one(1, "handler", Inline(CORE_V1_PROBE_HANDLER)),
     Field::one(2, "initialDelaySeconds", Int),
     Field::one(3, "timeoutSeconds", Int),
     Field::one(4, "periodSeconds", Int),
@@ -909,7 +909,7 @@ pub static CORE_V1_DOWNWARD_APIVOLUME_SOURCE: Message =
     &[Field::list(1, "items", Msg(CORE_V1_DOWNWARD_APIVOLUME_FILE)), Field::one(2, "defaultMode", Int)];
 
 pub static CORE_V1_FC_VOLUME_SOURCE: Message = &[
-    Field::list(1, "targetWwNs", Str),
+    Field::list(1, "targetWWNs", Str),
     Field::one(2, "lun", Int),
     Field::one(3, "fsType", Str),
     Field::one(4, "readOnly", Bool),
@@ -920,7 +920,7 @@ pub static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message =
     &[Field::one(1, "secretName", Str), Field::one(2, "shareName", Str), Field::one(3, "readOnly", Bool)];
 
 pub static CORE_V1_CONFIG_MAP_VOLUME_SOURCE: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::list(2, "items", Msg(CORE_V1_KEY_TO_PATH)),
     Field::one(3, "defaultMode", Int),
     Field::one(4, "optional", Bool),
@@ -995,10 +995,10 @@ pub static CORE_V1_EPHEMERAL_VOLUME_SOURCE: Message =
 pub static CORE_V1_IMAGE_VOLUME_SOURCE: Message = &[Field::one(1, "reference", Str), Field::one(2, "pullPolicy", Str)];
 
 pub static CORE_V1_CONFIG_MAP_ENV_SOURCE: Message =
-    &[Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
+    &[Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
 
 pub static CORE_V1_SECRET_ENV_SOURCE: Message =
-    &[Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
+    &[Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
 
 pub static CORE_V1_ENV_VAR_SOURCE: Message = &[
     Field::one(1, "fieldRef", Msg(CORE_V1_OBJECT_FIELD_SELECTOR)),
@@ -1108,13 +1108,13 @@ pub static CORE_V1_RESOURCE_FIELD_SELECTOR: Message =
     &[Field::one(1, "containerName", Str), Field::one(2, "resource", Str), Field::one(3, "divisor", Quantity)];
 
 pub static CORE_V1_CONFIG_MAP_KEY_SELECTOR: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::one(2, "key", Str),
     Field::one(3, "optional", Bool),
 ];
 
 pub static CORE_V1_SECRET_KEY_SELECTOR: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::one(2, "key", Str),
     Field::one(3, "optional", Bool),
 ];
@@ -1154,7 +1154,7 @@ pub static NETWORKING_V1_HTTP_INGRESS_PATH: Message = &[
 ];
 
 pub static CORE_V1_SECRET_PROJECTION: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::list(2, "items", Msg(CORE_V1_KEY_TO_PATH)),
     Field::one(4, "optional", Bool),
 ];
@@ -1162,7 +1162,7 @@ pub static CORE_V1_SECRET_PROJECTION: Message = &[
 pub static CORE_V1_DOWNWARD_APIPROJECTION: Message = &[Field::list(1, "items", Msg(CORE_V1_DOWNWARD_APIVOLUME_FILE))];
 
 pub static CORE_V1_CONFIG_MAP_PROJECTION: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::list(2, "items", Msg(CORE_V1_KEY_TO_PATH)),
     Field::one(4, "optional", Bool),
 ];
