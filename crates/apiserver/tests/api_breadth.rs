@@ -241,3 +241,31 @@ fn apply_prune_removes_what_the_manifest_no_longer_names() {
     let left = table_rows(&kubectl_ok(&kc, &["get", "cm,ds,sts", "-l", "app=breadth", "-o", "name"]));
     assert_eq!(left, [["configmap/web-config"]]);
 }
+
+/// What a `curl` shows, byte for byte where Go decides: field order of an
+/// object and of a Status, and the clusterIP change upstream refuses.
+#[test]
+fn wire_details_as_upstream() {
+    let (_etcd, api, _kc) = start();
+    let svcs = "/api/v1/namespaces/default/services";
+    let body = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"wire"},"spec":{"ports":[{"port":80}]}}"#;
+    let (code, created) = http("POST", &api.url, svcs, None, body);
+    assert_eq!(code, 201, "{created}");
+    assert!(created.starts_with(r#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"wire","namespace":"default","uid":"#), "{created}");
+    let spec_at = created.find(r#""spec":"#).unwrap();
+    assert!(created.find(r#""metadata":"#).unwrap() < spec_at && spec_at < created.find(r#""status":"#).unwrap());
+    let (_, list) = http("GET", &api.url, svcs, None, "");
+    assert!(list.starts_with(r#"{"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"#), "{list}");
+    assert!(list.contains(r#""items":[{"kind":"Service","apiVersion":"v1","metadata":{"name":"#), "{list}");
+
+    // kubectl edit of spec.clusterIP alone: clusterIPs follows it, then the refusal names clusterIPs[0].
+    let mut svc: Value = serde_json::from_str(&created).unwrap();
+    svc["spec"]["clusterIP"] = Value::from("10.96.0.99");
+    let (code, status) = http("PUT", &api.url, &format!("{svcs}/wire"), None, &svc.to_string());
+    assert_eq!(code, 422, "{status}");
+    assert!(
+        status.starts_with(r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Service \"wire\" is invalid: spec.clusterIPs[0]: Invalid value: []string{\"10.96.0.99\"}: may not change once set","reason":"Invalid","details":{"name":"wire","kind":"Service","causes":[{"reason":"FieldValueInvalid","message":"#),
+        "{status}"
+    );
+    assert!(status.ends_with(r#""code":422}"#), "{status}");
+}
