@@ -329,8 +329,8 @@ pub static ROLES: ResourceType = resource!("rbac.authorization.k8s.io", "v1", "R
     namespaced: true, subresources: [], etcd: "/registry/roles", all: false,
     schema: Role, create_on_update: false, fields: &[]);
 
-/// Every served resource, in upstream's discovery order (by name within a group), which kubectl
-/// follows, e.g. for `get all`: pods before services.
+/// Every served resource. [`discovery_order`] is the order clients see; rows
+/// added together stay together here (one block per change eases merges).
 pub static ALL: [&ResourceType; 28] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
@@ -371,6 +371,16 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
             out.push((r.group, r.version));
         }
     }
+    out
+}
+
+/// Every resource in upstream's discovery order: by group version (core
+/// first), then by plural within it, whatever the order of [`ALL`]'s rows.
+/// kubectl follows it, e.g. `get all` lists pods before services.
+pub fn discovery_order() -> Vec<&'static ResourceType> {
+    let gvs = group_versions();
+    let mut out: Vec<&ResourceType> = ALL.to_vec();
+    out.sort_by_key(|r| (gvs.iter().position(|gv| *gv == (r.group, r.version)), r.plural));
     out
 }
 
@@ -465,6 +475,25 @@ mod tests {
         assert!(svc.get("bogus").is_none());
         assert_eq!(svc["spec"]["ports"][0]["port"], 80);
         assert!(SERVICES.schema.normalize(serde_json::json!({"spec":{"ports":"eighty"}})).is_err());
+    }
+
+    #[test]
+    fn discovery_orders_by_name_within_a_group() {
+        let all: Vec<&str> = discovery_order().iter().filter(|r| r.in_category_all).map(|r| r.plural).collect();
+        assert_eq!(
+            all,
+            [
+                "pods",
+                "replicationcontrollers",
+                "services",
+                "daemonsets",
+                "deployments",
+                "statefulsets",
+                "horizontalpodautoscalers",
+                "cronjobs",
+                "jobs"
+            ]
+        );
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn subresource_kind(
 /// The legacy `APIResourceList` of one group version.
 pub fn resource_list(group: &str, version: &str) -> Value {
     let mut out = Vec::new();
-    for r in resources::ALL.iter().filter(|r| r.group == group && r.version == version) {
+    for r in resources::discovery_order().into_iter().filter(|r| r.group == group && r.version == version) {
         let mut entry = json!({
             "name": r.plural,
             "singularName": r.singular,
@@ -118,8 +118,8 @@ pub fn aggregated(core: bool) -> Value {
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(g, v)| {
-            let res: Vec<Value> = resources::ALL
-                .iter()
+            let res: Vec<Value> = resources::discovery_order()
+                .into_iter()
                 .filter(|r| r.group == g && r.version == v)
                 .map(|r| {
                     let subs: Vec<Value> = r
@@ -181,7 +181,7 @@ pub fn openapi_group_version(path: &str) -> Option<Value> {
         _ => return None,
     };
     let mut paths = serde_json::Map::new();
-    for r in resources::ALL.iter().filter(|r| r.group == group && r.version == version) {
+    for r in resources::discovery_order().into_iter().filter(|r| r.group == group && r.version == version) {
         let item = if r.namespaced {
             format!("{}/namespaces/{{namespace}}/{}/{{name}}", r.group_version_path(), r.plural)
         } else {

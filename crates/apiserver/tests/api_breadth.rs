@@ -251,7 +251,12 @@ fn wire_details_as_upstream() {
     let body = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"wire"},"spec":{"ports":[{"port":80}]}}"#;
     let (code, created) = http("POST", &api.url, svcs, None, body);
     assert_eq!(code, 201, "{created}");
-    assert!(created.starts_with(r#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"wire","namespace":"default","uid":"#), "{created}");
+    assert!(
+        created.starts_with(
+            r#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"wire","namespace":"default","uid":"#
+        ),
+        "{created}"
+    );
     let spec_at = created.find(r#""spec":"#).unwrap();
     assert!(created.find(r#""metadata":"#).unwrap() < spec_at && spec_at < created.find(r#""status":"#).unwrap());
     let (_, list) = http("GET", &api.url, svcs, None, "");

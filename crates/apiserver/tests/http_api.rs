@@ -320,7 +320,9 @@ fn discovery_metrics_and_the_kubernetes_service() {
     assert_eq!((code, version["major"].as_str(), version["minor"].as_str()), (200, Some("1"), Some("32")));
     let (_, groups) = call(&api, "GET", "/apis", None, Value::Null);
     let names: Vec<&str> = groups["groups"].as_array().unwrap().iter().filter_map(|g| g["name"].as_str()).collect();
-    for group in ["apps", "discovery.k8s.io", "coordination.k8s.io", "batch", "networking.k8s.io", "rbac.authorization.k8s.io"] {
+    for group in
+        ["apps", "discovery.k8s.io", "coordination.k8s.io", "batch", "networking.k8s.io", "rbac.authorization.k8s.io"]
+    {
         assert!(names.contains(&group), "{group} not in {names:?}");
     }
 
