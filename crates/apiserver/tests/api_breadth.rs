@@ -183,6 +183,11 @@ fn kubectl_creates_ingresses_jobs_and_rbac_objects() {
     let role = json_of(&kc, &["get", "role", "pod-reader"]);
     assert_eq!(role["rules"][0]["verbs"], serde_json::json!(["get", "list"]));
 
+    assert_eq!(
+        ok(&["create", "poddisruptionbudget", "my-pdb", "--selector=app=web", "--min-available=1"]),
+        "poddisruptionbudget.policy/my-pdb created"
+    );
+    assert_eq!(json_of(&kc, &["get", "pdb", "my-pdb"])["spec"]["minAvailable"], 1);
     // Upstream's refusals, in upstream's words.
     let refused = kubectl(&kc, &["patch", "rolebinding", "rb", "-p", r#"{"roleRef":{"name":"other"}}"#]);
     let err = String::from_utf8_lossy(&refused.stderr);

@@ -112,6 +112,10 @@ pub const POINTER_FIELDS: &[&str] = &[
     "startingDeadlineSeconds",
     "successfulJobsHistoryLimit",
     "failedJobsHistoryLimit",
+    // HorizontalPodAutoscalers (`kubectl autoscale`)
+    "minReplicas",
+    "averageUtilization",
+    "stabilizationWindowSeconds",
 ];
 
 /// The magic that starts every Kubernetes protobuf body.

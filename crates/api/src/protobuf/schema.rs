@@ -22,6 +22,8 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("rbac.authorization.k8s.io/v1", "RoleBinding", RBAC_V1_ROLE_BINDING),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", RBAC_V1_CLUSTER_ROLE),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", RBAC_V1_CLUSTER_ROLE_BINDING),
+    ("policy/v1", "PodDisruptionBudget", POLICY_V1_POD_DISRUPTION_BUDGET),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -107,6 +109,18 @@ pub static RBAC_V1_CLUSTER_ROLE_BINDING: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
     Field::list(2, "subjects", Msg(RBAC_V1_SUBJECT)),
     Field::one(3, "roleRef", Msg(RBAC_V1_ROLE_REF)),
+];
+
+pub static POLICY_V1_POD_DISRUPTION_BUDGET: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(POLICY_V1_POD_DISRUPTION_BUDGET_SPEC)),
+    Field::one(3, "status", Msg(POLICY_V1_POD_DISRUPTION_BUDGET_STATUS)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC)),
+    Field::one(3, "status", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS)),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -342,6 +356,40 @@ pub static RBAC_V1_ROLE_REF: Message =
     &[Field::one(1, "apiGroup", Str), Field::one(2, "kind", Str), Field::one(3, "name", Str)];
 
 pub static RBAC_V1_AGGREGATION_RULE: Message = &[Field::list(1, "clusterRoleSelectors", Msg(META_V1_LABEL_SELECTOR))];
+
+pub static POLICY_V1_POD_DISRUPTION_BUDGET_SPEC: Message = &[
+    Field::one(1, "minAvailable", IntOrString),
+    Field::one(2, "selector", Msg(META_V1_LABEL_SELECTOR)),
+    Field::one(3, "maxUnavailable", IntOrString),
+    Field::one(4, "unhealthyPodEvictionPolicy", Str),
+];
+
+pub static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Message = &[
+    Field::one(1, "observedGeneration", Int),
+    Field::one(2, "disruptedPods", Map(&Time)),
+    Field::one(3, "disruptionsAllowed", Int),
+    Field::one(4, "currentHealthy", Int),
+    Field::one(5, "desiredHealthy", Int),
+    Field::one(6, "expectedPods", Int),
+    Field::list(7, "conditions", Msg(META_V1_CONDITION)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC: Message = &[
+    Field::one(1, "scaleTargetRef", Msg(AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE)),
+    Field::one(2, "minReplicas", Int),
+    Field::one(3, "maxReplicas", Int),
+    Field::list(4, "metrics", Msg(AUTOSCALING_V2_METRIC_SPEC)),
+    Field::one(5, "behavior", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = &[
+    Field::one(1, "observedGeneration", Int),
+    Field::one(2, "lastScaleTime", Time),
+    Field::one(3, "currentReplicas", Int),
+    Field::one(4, "desiredReplicas", Int),
+    Field::list(5, "currentMetrics", Msg(AUTOSCALING_V2_METRIC_STATUS)),
+    Field::list(6, "conditions", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION)),
+];
 
 pub static META_V1_OWNER_REFERENCE: Message = &[
     Field::one(5, "apiVersion", Str),
@@ -590,6 +638,40 @@ pub static NETWORKING_V1_INGRESS_RULE: Message =
 pub static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Message =
     &[Field::list(1, "ingress", Msg(NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS))];
 
+pub static AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE: Message =
+    &[Field::one(1, "kind", Str), Field::one(2, "name", Str), Field::one(3, "apiVersion", Str)];
+
+pub static AUTOSCALING_V2_METRIC_SPEC: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "object", Msg(AUTOSCALING_V2_OBJECT_METRIC_SOURCE)),
+    Field::one(3, "pods", Msg(AUTOSCALING_V2_PODS_METRIC_SOURCE)),
+    Field::one(4, "resource", Msg(AUTOSCALING_V2_RESOURCE_METRIC_SOURCE)),
+    Field::one(7, "containerResource", Msg(AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE)),
+    Field::one(5, "external", Msg(AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR: Message = &[
+    Field::one(1, "scaleUp", Msg(AUTOSCALING_V2_HPA_SCALING_RULES)),
+    Field::one(2, "scaleDown", Msg(AUTOSCALING_V2_HPA_SCALING_RULES)),
+];
+
+pub static AUTOSCALING_V2_METRIC_STATUS: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "object", Msg(AUTOSCALING_V2_OBJECT_METRIC_STATUS)),
+    Field::one(3, "pods", Msg(AUTOSCALING_V2_PODS_METRIC_STATUS)),
+    Field::one(4, "resource", Msg(AUTOSCALING_V2_RESOURCE_METRIC_STATUS)),
+    Field::one(7, "containerResource", Msg(AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS)),
+    Field::one(5, "external", Msg(AUTOSCALING_V2_EXTERNAL_METRIC_STATUS)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "status", Str),
+    Field::one(3, "lastTransitionTime", Time),
+    Field::one(4, "reason", Str),
+    Field::one(5, "message", Str),
+];
+
 pub static CORE_V1_CLIENT_IP_CONFIG: Message = &[Field::one(1, "timeoutSeconds", Int)];
 
 pub static CORE_V1_LOAD_BALANCER_INGRESS: Message = &[
@@ -810,6 +892,63 @@ pub static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Message = &[
     Field::one(1, "ip", Str),
     Field::one(2, "hostname", Str),
     Field::list(4, "ports", Msg(NETWORKING_V1_INGRESS_PORT_STATUS)),
+];
+
+pub static AUTOSCALING_V2_OBJECT_METRIC_SOURCE: Message = &[
+    Field::one(1, "describedObject", Msg(AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE)),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+    Field::one(3, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+];
+
+pub static AUTOSCALING_V2_PODS_METRIC_SOURCE: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+];
+
+pub static AUTOSCALING_V2_RESOURCE_METRIC_SOURCE: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET))];
+
+pub static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE: Message = &[
+    Field::one(1, "name", Str),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+    Field::one(3, "container", Str),
+];
+
+pub static AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+];
+
+pub static AUTOSCALING_V2_HPA_SCALING_RULES: Message = &[
+    Field::one(3, "stabilizationWindowSeconds", Int),
+    Field::one(1, "selectPolicy", Str),
+    Field::list(2, "policies", Msg(AUTOSCALING_V2_HPA_SCALING_POLICY)),
+    Field::one(4, "tolerance", Quantity),
+];
+
+pub static AUTOSCALING_V2_OBJECT_METRIC_STATUS: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+    Field::one(3, "describedObject", Msg(AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE)),
+];
+
+pub static AUTOSCALING_V2_PODS_METRIC_STATUS: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+];
+
+pub static AUTOSCALING_V2_RESOURCE_METRIC_STATUS: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS))];
+
+pub static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS: Message = &[
+    Field::one(1, "name", Str),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+    Field::one(3, "container", Str),
+];
+
+pub static AUTOSCALING_V2_EXTERNAL_METRIC_STATUS: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
 ];
 
 pub static CORE_V1_PORT_STATUS: Message =
@@ -1076,6 +1215,25 @@ pub static NETWORKING_V1_HTTP_INGRESS_RULE_VALUE: Message =
 
 pub static NETWORKING_V1_INGRESS_PORT_STATUS: Message =
     &[Field::one(1, "port", Int), Field::one(2, "protocol", Str), Field::one(3, "error", Str)];
+
+pub static AUTOSCALING_V2_METRIC_TARGET: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "value", Quantity),
+    Field::one(3, "averageValue", Quantity),
+    Field::one(4, "averageUtilization", Int),
+];
+
+pub static AUTOSCALING_V2_METRIC_IDENTIFIER: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "selector", Msg(META_V1_LABEL_SELECTOR))];
+
+pub static AUTOSCALING_V2_HPA_SCALING_POLICY: Message =
+    &[Field::one(1, "type", Str), Field::one(2, "value", Int), Field::one(3, "periodSeconds", Int)];
+
+pub static AUTOSCALING_V2_METRIC_VALUE_STATUS: Message = &[
+    Field::one(1, "value", Quantity),
+    Field::one(2, "averageValue", Quantity),
+    Field::one(3, "averageUtilization", Int),
+];
 
 pub static CORE_V1_KEY_TO_PATH: Message =
     &[Field::one(1, "key", Str), Field::one(2, "path", Str), Field::one(3, "mode", Int)];
