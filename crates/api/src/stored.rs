@@ -229,15 +229,11 @@ pub fn validate(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError>
                 errs.push(FieldError::required("spec", "must specify a volume type"));
             }
         }
-        "Ingress" => {
-            if obj.pointer("/spec/defaultBackend").is_none() && arr_len(obj, "/spec/rules") == 0 {
-                errs.push(FieldError::invalid("spec", "{}", "either `defaultBackend` or `rules` must be specified"));
-            }
+        "Ingress" if obj.pointer("/spec/defaultBackend").is_none() && arr_len(obj, "/spec/rules") == 0 => {
+            errs.push(FieldError::invalid("spec", "{}", "either `defaultBackend` or `rules` must be specified"));
         }
-        "IngressClass" => {
-            if s(obj, "/spec/controller").is_empty() {
-                errs.push(FieldError::required("spec.controller", ""));
-            }
+        "IngressClass" if s(obj, "/spec/controller").is_empty() => {
+            errs.push(FieldError::required("spec.controller", ""));
         }
         "NetworkPolicy" => errs.extend(label_selector(obj.pointer("/spec/podSelector"), "spec.podSelector")),
         "Role" | "ClusterRole" => {
