@@ -281,7 +281,7 @@ pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease"
 // yet (ReplicationControllers, DaemonSets, StatefulSets, Jobs and CronJobs
 // keep their spec until one exists), and RBAC objects are not enforced.
 pub static REPLICATION_CONTROLLERS: ResourceType = resource!("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", ["rc"],
-    namespaced: true, subresources: ["status"], etcd: "/registry/controllers", all: true,
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/controllers", all: true,
     schema: ReplicationController, create_on_update: false, fields: &["status.replicas"]);
 pub static PERSISTENT_VOLUME_CLAIMS: ResourceType = resource!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ["pvc"],
     namespaced: true, subresources: ["status"], etcd: "/registry/persistentvolumeclaims", all: false,
@@ -293,7 +293,7 @@ pub static DAEMON_SETS: ResourceType = resource!("apps", "v1", "DaemonSet", "dae
     namespaced: true, subresources: ["status"], etcd: "/registry/daemonsets", all: true,
     schema: DaemonSet, create_on_update: false, fields: &[]);
 pub static STATEFUL_SETS: ResourceType = resource!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"],
-    namespaced: true, subresources: ["status"], etcd: "/registry/statefulsets", all: true,
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/statefulsets", all: true,
     schema: StatefulSet, create_on_update: false, fields: &[]);
 pub static HORIZONTAL_POD_AUTOSCALERS: ResourceType = resource!("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", ["hpa"],
     namespaced: true, subresources: ["status"], etcd: "/registry/horizontalpodautoscalers", all: true,

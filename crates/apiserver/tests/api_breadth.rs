@@ -32,7 +32,7 @@ fn json_of(kc: &Kubeconfig, args: &[&str]) -> Value {
 
 #[test]
 fn a_multi_document_manifest_applies_and_every_kind_is_listed_with_kubectls_columns() {
-    let (_etcd, _api, kc) = start();
+    let (_etcd, api, kc) = start();
     let out = kubectl_ok(&kc, &["apply", "-f", &manifest()]);
     for created in [
         "configmap/web-config created",
@@ -126,6 +126,20 @@ fn a_multi_document_manifest_applies_and_every_kind_is_listed_with_kubectls_colu
     let job = json_of(&kc, &["get", "job", "pi"]);
     assert_eq!((job["spec"]["backoffLimit"].as_i64(), job["spec"]["completions"].as_i64()), (Some(6), Some(1)));
     assert_eq!(json_of(&kc, &["get", "ds", "agent"])["metadata"]["generation"], 1);
+    // `/scale` of the kinds upstream scales (kubectl scale, kubectl's autoscaler targets).
+    assert_eq!(
+        kubectl_ok(&kc, &["scale", "rc", "legacy", "--replicas=3"]).trim(),
+        "replicationcontroller/legacy scaled"
+    );
+    assert_eq!(kubectl_ok(&kc, &["scale", "sts", "db", "--replicas=1"]).trim(), "statefulset.apps/db scaled");
+    assert_eq!(rows("rc")[1][1], "3");
+    assert_eq!(rows("sts")[1][1], "0/1");
+    let (_, scale) = http("GET", &api.url, "/api/v1/namespaces/default/replicationcontrollers/legacy/scale", None, "");
+    let scale: Value = serde_json::from_str(&scale).unwrap();
+    assert_eq!(
+        (scale["spec"]["replicas"].as_i64(), scale["status"]["selector"].as_str()),
+        (Some(3), Some("app=legacy"))
+    );
     // Deleting works for every kind, cluster-scoped too.
     let deleted = kubectl_ok(&kc, &["delete", "-f", &manifest()]);
     assert!(deleted.contains("persistentvolume \"pv-data\" deleted"), "{deleted}");
