@@ -66,6 +66,7 @@ pub fn set_defaults(kind: &str, obj: &mut Value) {
             if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
                 default_job_spec(spec);
             }
+            generate_job_selector(obj);
             "/spec/template/spec"
         }
         "CronJob" => {
@@ -104,6 +105,44 @@ pub fn set_defaults(kind: &str, obj: &mut Value) {
     };
     if let Some(pod_spec) = obj.pointer_mut(template) {
         default_pod_spec(pod_spec);
+    }
+}
+
+/// Upstream's Job strategy: unless `manualSelector`, a Job selects its pods
+/// by its own uid, and its template carries that label (and its name), so two
+/// Jobs never share pods. The Job's own labels, when it has none, are its
+/// template's. The same uid gives the same selector, so an update is a no-op.
+fn generate_job_selector(obj: &mut Value) {
+    use crate::well_known::{
+        JOB_CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_JOB_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
+    };
+    let (uid, name) = (s(obj, "/metadata/uid").to_string(), s(obj, "/metadata/name").to_string());
+    let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
+    if uid.is_empty() || manual || obj.pointer("/spec/selector").is_some() {
+        return;
+    }
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    spec.insert("selector".into(), json!({"matchLabels": {JOB_CONTROLLER_UID_LABEL: uid}}));
+    let template = entry(spec, "template", json!({}));
+    let Some(template) = template.as_object_mut() else { return };
+    let meta = entry(template, "metadata", json!({}));
+    let Some(meta) = meta.as_object_mut() else { return };
+    let labels = entry(meta, "labels", json!({}));
+    if let Some(labels) = labels.as_object_mut() {
+        for (k, v) in [
+            (JOB_CONTROLLER_UID_LABEL, &uid),
+            (JOB_NAME_LABEL, &name),
+            (LEGACY_JOB_CONTROLLER_UID_LABEL, &uid),
+            (LEGACY_JOB_NAME_LABEL, &name),
+        ] {
+            labels.insert(k.into(), json!(v));
+        }
+    }
+    let template_labels = labels.clone();
+    if let Some(job_meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if job_meta.get("labels").and_then(Value::as_object).is_none_or(Map::is_empty) {
+            job_meta.insert("labels".into(), template_labels);
+        }
     }
 }
 
@@ -476,8 +515,19 @@ mod tests {
             ]
         );
         let mut job = json!({"spec":{"template":{"spec":{"containers":[{"name":"c"}],"restartPolicy":"Never"}}}});
+        job["metadata"] = json!({"name": "pi", "uid": "u-1"});
         set_defaults("Job", &mut job);
         assert_eq!((job["spec"]["completions"].as_i64(), job["spec"]["backoffLimit"].as_i64()), (Some(1), Some(6)));
+        assert_eq!(job["spec"]["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u-1"}}));
+        let labels = &job["spec"]["template"]["metadata"]["labels"];
+        assert_eq!((labels["job-name"].as_str(), labels["controller-uid"].as_str()), (Some("pi"), Some("u-1")));
+        assert_eq!(&job["metadata"]["labels"], labels);
+        let again = {
+            let mut j = job.clone();
+            set_defaults("Job", &mut j);
+            j
+        };
+        assert_eq!(again, job);
         assert!(messages("Job", job).is_empty());
         assert_eq!(
             messages("CronJob", json!({"spec":{}})),

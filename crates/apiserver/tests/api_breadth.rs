@@ -169,6 +169,9 @@ fn kubectl_creates_ingresses_jobs_and_rbac_objects() {
     let job = json_of(&kc, &["get", "job", "pi"]);
     assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
     assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["command"][0], "perl");
+    // Its pods are selected by its uid, as upstream's Job strategy makes it.
+    assert_eq!(job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], job["metadata"]["uid"]);
+    assert_eq!(job["spec"]["template"]["metadata"]["labels"]["job-name"], "pi");
     assert_eq!(
         ok(&["create", "cronjob", "tick", "--image=busybox", "--schedule=*/1 * * * *"]),
         "cronjob.batch/tick created"
