@@ -62,3 +62,9 @@ pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
 
 /// Where the controller-manager's leader election Lease lives.
 pub const LEADER_ELECTION_NAMESPACE: &str = "kube-system";
+/// The labels upstream's Job strategy gives a Job's pods (and selects them
+/// by): the Job's uid and name, each also under its legacy unprefixed key.
+pub const JOB_CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+pub const LEGACY_JOB_CONTROLLER_UID_LABEL: &str = "controller-uid";
+pub const LEGACY_JOB_NAME_LABEL: &str = "job-name";

@@ -83,7 +83,7 @@ pub async fn get(
     // `all` is a category: the resources the table puts in it, in
     // discovery order (pods before services), as kubectl lists them.
     let types: Vec<&ResourceType> = if type_ == "all" {
-        resources::ALL.iter().copied().filter(|r| r.in_category_all).collect()
+        resources::discovery_order().into_iter().filter(|r| r.in_category_all).collect()
     } else {
         type_.split(',').map(resource).collect::<Result<_, _>>()?
     };
