@@ -50,3 +50,13 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The kubelet's `nodeLeaseDurationSeconds` default; it renews every quarter of it.
 pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+
+/// The `spec.loadBalancerClass` our service-lb controller answers to; a
+/// LoadBalancer Service with no class is ours too (the default
+/// implementation), one with any other class is left to its owner.
+pub const LOAD_BALANCER_CLASS: &str = "mini-k8s.io/service-lb";
+
+/// Requests specific load-balancer addresses, comma-separated: MetalLB's
+/// annotation (the successor of the deprecated `spec.loadBalancerIP`),
+/// so that manifests written for MetalLB work unchanged.
+pub const LOAD_BALANCER_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";

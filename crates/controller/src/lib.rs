@@ -1,6 +1,7 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments (with pod garbage collection), the scheduler, and
-//! a `default` ServiceAccount in every namespace.
+//! a `default` ServiceAccount in every namespace, and LoadBalancer
+//! addresses from a pool (service-lb).
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
 //! never touches the kernel, so it works against a real Kubernetes
@@ -18,6 +19,9 @@
 //!   its events and reconcile, binding through `pods/binding`.
 //! - [`serviceaccount::desired`]: the accounts a namespace lacks (`default`);
 //!   [`serviceaccount::controller`]: its events and reconcile.
+//! - [`servicelb::desired`]: which address each LoadBalancer Service holds,
+//!   from the pool ([`servicelb::pool`]) and the Services' status (pure);
+//!   [`servicelb::controller`]: writes it through `services/status`.
 //! - [`events`]: the Events a learner sees.
 //!
 //! Each `controller.rs` is a `Reconciler` (its `on_event` and `reconcile`);
@@ -29,3 +33,4 @@ pub mod endpoints;
 pub mod events;
 pub mod scheduler;
 pub mod serviceaccount;
+pub mod servicelb;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-const ALL: [&str; 4] = ["endpoints", "deployment", "scheduler", "serviceaccount"];
+const ALL: [&str; 5] = ["endpoints", "deployment", "scheduler", "serviceaccount", "service-lb"];
 
 /// Runs the controllers: Endpoints and EndpointSlices from selectors,
 /// Deployments (with pod garbage collection), the scheduler, and the
@@ -21,9 +21,15 @@ struct Flags {
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
     /// EndpointSlices), `deployment` (with pod garbage collection), `scheduler`,
-    /// `serviceaccount` (a `default` ServiceAccount in every namespace).
+    /// `serviceaccount` (a `default` ServiceAccount in every namespace),
+    /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(long, default_value = "endpoints,deployment,scheduler,serviceaccount", value_delimiter = ',')]
     controllers: Vec<String>,
+
+    /// The service-lb controller's addresses: ranges and CIDRs, comma-separated
+    /// (`172.28.0.200-172.28.0.250`, `192.168.10.0/28`), as MetalLB's IPAddressPool.
+    #[arg(long)]
+    lb_pool: Option<String>,
 }
 
 #[tokio::main]
@@ -32,6 +38,11 @@ async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     for c in &flags.controllers {
         anyhow::ensure!(ALL.contains(&c.as_str()), "unknown controller {c:?}: choose from {}", ALL.join(", "));
+    }
+    let lb_pool: controller::servicelb::pool::Pool =
+        flags.lb_pool.as_deref().unwrap_or("").parse().map_err(|e| anyhow::anyhow!("--lb-pool: {e}"))?;
+    if flags.controllers.iter().any(|c| c == "service-lb") {
+        anyhow::ensure!(!lb_pool.is_empty(), "the service-lb controller needs --lb-pool");
     }
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
@@ -56,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             "endpoints" => tokio::spawn(controller::endpoints::controller::run(client, done)),
             "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
+            "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),
             _ => tokio::spawn(controller::scheduler::controller::run(client, done)),
         });
         tracing::info!("{c} controller running");
