@@ -60,3 +60,7 @@ pub const LOAD_BALANCER_CLASS: &str = "mini-k8s.io/service-lb";
 /// annotation (the successor of the deprecated `spec.loadBalancerIP`),
 /// so that manifests written for MetalLB work unchanged.
 pub const LOAD_BALANCER_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
+
+/// A node with this label takes no part in external load balancers (upstream's
+/// `node.kubernetes.io/exclude-from-external-load-balancers`): it never announces.
+pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
