@@ -42,7 +42,7 @@ pub fn validate(svc: &Service, old: Option<&Service>) -> Vec<FieldError> {
         let detail = "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'";
         return vec![FieldError::invalid(FIELD, port.to_string(), detail)];
     }
-    if port < 0 || port > 65535 {
+    if !(0..=65535).contains(&port) {
         return vec![FieldError::invalid(FIELD, port.to_string(), "must be between 1 and 65535, inclusive")];
     }
     if let Some(old) = old {
