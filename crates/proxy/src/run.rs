@@ -9,6 +9,7 @@
 use crate::backend::Backend;
 use crate::changes::{ChangeTracker, ObjectKey};
 use crate::desired::{service_of, Node};
+use crate::healthcheck::HealthServers;
 use crate::status::Status;
 use futures_util::stream;
 use informer::cache::{watch, Cache};
@@ -67,6 +68,8 @@ struct Proxy {
     pending_triggers: Vec<(ObjectKey, jiff::Timestamp)>,
     /// Services whose rules changed and are not yet reported as programmed.
     unreported: BTreeSet<ObjectKey>,
+    /// The health check node ports of Local LoadBalancers.
+    health: HealthServers,
 }
 
 impl Proxy {
@@ -128,6 +131,7 @@ impl Reconciler for Proxy {
         let started = Instant::now();
         let full = self.last_full.is_none_or(|t| started.duration_since(t) >= self.opts.resync);
         let changed = self.tracker.update();
+        self.update_health_checks();
         self.unreported.extend(self.tracker.updated_services().iter().cloned());
         if !full && changed.is_empty() {
             self.pending_triggers.clear();
@@ -163,6 +167,14 @@ impl Reconciler for Proxy {
 }
 
 impl Proxy {
+    fn update_health_checks(&mut self) {
+        let services: Vec<&Service> = self.services.values().map(|s| s.as_ref()).collect();
+        let slices: Vec<&EndpointSlice> = self.slices.values().map(|s| s.as_ref()).collect();
+        let want = crate::healthcheck::desired(&services, &slices, &self.opts.node_name);
+        let addresses = self.this_node().addresses;
+        self.health.update(want, &addresses);
+    }
+
     /// Come back for the next full sync, which repairs drift.
     fn next_resync(&self, now: Instant) -> Action {
         let due = self.last_full.map_or(now, |t| t + self.opts.resync);
@@ -190,7 +202,9 @@ pub async fn run(
         addresses: node_addresses(&opts, None),
         scheduler: opts.scheduler.clone(),
     };
+    let health = HealthServers::new(status.clone());
     let mut proxy = Proxy {
+        health,
         tracker: ChangeTracker::new(node),
         opts,
         backend,
@@ -198,6 +212,7 @@ pub async fn run(
         services: Cache::default(),
         slices: Cache::default(),
         nodes: Cache::default(),
+
         last_full: None,
         pending_triggers: Vec::new(),
         unreported: BTreeSet::new(),
