@@ -270,7 +270,7 @@ table ip mini-kube-proxy {
         }))
         .unwrap();
         let node = crate::desired::Node { name: "n".into(), addresses: vec![], scheduler: "rr".into() };
-        let state = crate::desired::desired_state(&[svc.clone()], &[slice.clone()], &node);
+        let state = crate::desired::desired_state(std::slice::from_ref(&svc), std::slice::from_ref(&slice), &node);
         let rules = ruleset(&state);
         let want =
             "  chain filter-prerouting { type filter hook prerouting priority -110; policy accept; jump firewall; }
