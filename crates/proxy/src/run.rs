@@ -37,6 +37,9 @@ pub struct Options {
     /// `--nodeport-addresses`; empty: the Node's InternalIPs.
     pub nodeport_addresses: Vec<IpAddr>,
     pub resync: Duration,
+    /// `--lb-announce-interface`: where this node holds the LoadBalancer
+    /// addresses it wins ([`crate::announce`]).
+    pub announce_interface: Option<String>,
 }
 
 /// The addresses NodePorts listen on: the flag's, or the Node's InternalIPs.
@@ -70,13 +73,18 @@ struct Proxy {
     unreported: BTreeSet<ObjectKey>,
     /// The health check node ports of Local LoadBalancers.
     health: HealthServers,
+    /// The LoadBalancer addresses this node announces, if it announces.
+    announced: Option<crate::backend::HeldAddresses>,
 }
 
 impl Proxy {
     fn this_node(&self) -> Node {
         Node {
             name: self.opts.node_name.clone(),
-            addresses: node_addresses(&self.opts, self.nodes.values().next().map(|n| n.as_ref())),
+            addresses: node_addresses(
+                &self.opts,
+                self.nodes.get(&(String::new(), self.opts.node_name.clone())).map(|n| n.as_ref()),
+            ),
             scheduler: self.opts.scheduler.clone(),
         }
     }
@@ -132,6 +140,7 @@ impl Reconciler for Proxy {
         let full = self.last_full.is_none_or(|t| started.duration_since(t) >= self.opts.resync);
         let changed = self.tracker.update();
         self.update_health_checks();
+        self.announce(full);
         self.unreported.extend(self.tracker.updated_services().iter().cloned());
         if !full && changed.is_empty() {
             self.pending_triggers.clear();
@@ -167,6 +176,30 @@ impl Reconciler for Proxy {
 }
 
 impl Proxy {
+    /// Holds exactly the LoadBalancer addresses this node wins. A failure
+    /// is logged and retried at the next sync; it never fails the rules.
+    fn announce(&mut self, full: bool) {
+        let Some(held) = self.announced.as_mut() else { return };
+        let nodes: Vec<crate::announce::Candidate> =
+            self.nodes.values().map(|n| crate::announce::candidate(n)).collect();
+        let services: Vec<&Service> = self.services.values().map(|s| s.as_ref()).collect();
+        let slices = &self.slices;
+        let slices_of = |svc: &Service| -> Vec<&EndpointSlice> {
+            let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
+            slices.values().filter(|s| service_of(s) == Some(key)).map(|s| s.as_ref()).collect()
+        };
+        let mine: BTreeSet<IpAddr> = crate::announce::announcements(&services, slices_of, &nodes)
+            .into_iter()
+            .filter(|(_, node)| *node == self.opts.node_name)
+            .map(|(ip, _)| ip)
+            .collect();
+        match held.sync(&mine, full) {
+            Ok(before) if before != mine => tracing::info!(?mine, "announcing"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("announcing {mine:?}: {e}"),
+        }
+    }
+
     fn update_health_checks(&mut self) {
         let services: Vec<&Service> = self.services.values().map(|s| s.as_ref()).collect();
         let slices: Vec<&EndpointSlice> = self.slices.values().map(|s| s.as_ref()).collect();
@@ -189,11 +222,11 @@ pub async fn run(
     status: Status,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let by_name = watcher::Config::default().fields(&format!("metadata.name={}", opts.node_name));
+    // Every Node, not only this one: the announcer election needs them all.
     let events = stream::select_all([
         watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
         watch(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default(), Watched::Slice),
-        watch(Api::<NodeObject>::all(client.clone()), by_name, Watched::Node),
+        watch(Api::<NodeObject>::all(client.clone()), watcher::Config::default(), Watched::Node),
     ]);
     // A failed sync is retried in full after 1 s, doubling up to the resync period.
     let backoff = Backoff { first: Duration::from_secs(1), max: opts.resync };
@@ -203,8 +236,10 @@ pub async fn run(
         scheduler: opts.scheduler.clone(),
     };
     let health = HealthServers::new(status.clone());
+    let announced = opts.announce_interface.as_deref().map(crate::backend::announce_holder);
     let mut proxy = Proxy {
         health,
+        announced,
         tracker: ChangeTracker::new(node),
         opts,
         backend,
@@ -218,5 +253,11 @@ pub async fn run(
         unreported: BTreeSet::new(),
     };
     informer::reconcile::run(&mut proxy, events, backoff, shutdown).await;
+    // A stopped proxy announces nothing: another node's must take over.
+    if let Some(held) = proxy.announced.as_mut() {
+        if let Err(e) = held.sync(&BTreeSet::new(), true) {
+            tracing::warn!("releasing the announced addresses: {e}");
+        }
+    }
     Ok(())
 }
