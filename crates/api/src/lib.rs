@@ -9,6 +9,7 @@
 //! - [`field_errors`]: upstream's field errors (`spec.ports[0].port: Invalid
 //!   value: 0: ...`) and name rules (DNS labels and subdomains).
 //! - [`service`]: Service defaulting and validation, the heart of the API.
+//! - [`service_lb`]: `healthCheckNodePort`'s rules (LoadBalancer with Local).
 //! - [`addresses`]: which IPs externalIPs, Endpoints and EndpointSlices may
 //!   name (never loopback, unspecified or link-local).
 //! - [`workloads`]: defaults and checks for Pods, Deployments and names.
@@ -48,6 +49,7 @@ pub mod readiness;
 pub mod resources;
 pub mod selectors;
 pub mod service;
+pub mod service_lb;
 pub mod smp;
 pub mod stored;
 pub mod well_known;

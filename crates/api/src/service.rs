@@ -104,6 +104,7 @@ pub fn set_defaults(svc: &mut Service) {
 /// replace -f svc.yaml` does) keeps them: upstream's `patchAllocatedValues`.
 pub fn keep_allocated_values(new: &mut Service, old: &Service) {
     normalize_cluster_ips(new, old);
+    crate::service_lb::carry_over(new, old);
     let (Some(new_spec), Some(old_spec)) = (new.spec.as_mut(), old.spec.as_ref()) else { return };
     let same_kind_of_ip = new_spec.type_.as_deref() != Some("ExternalName");
     if same_kind_of_ip
@@ -222,6 +223,7 @@ pub fn validate(svc: &Service, old: Option<&Service>) -> Vec<FieldError> {
             errs.extend(crate::addresses::non_special_ip(&field, ip));
         }
     }
+    errs.extend(crate::service_lb::validate(svc, old));
     if let Some(old) = old {
         validate_update(svc, old, &mut errs);
     }

@@ -68,3 +68,16 @@ pub const JOB_CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 pub const LEGACY_JOB_CONTROLLER_UID_LABEL: &str = "controller-uid";
 pub const LEGACY_JOB_NAME_LABEL: &str = "job-name";
+/// The `spec.loadBalancerClass` our service-lb controller answers to; a
+/// LoadBalancer Service with no class is ours too (the default
+/// implementation), one with any other class is left to its owner.
+pub const LOAD_BALANCER_CLASS: &str = "mini-k8s.io/service-lb";
+
+/// Requests specific load-balancer addresses, comma-separated: MetalLB's
+/// annotation (the successor of the deprecated `spec.loadBalancerIP`),
+/// so that manifests written for MetalLB work unchanged.
+pub const LOAD_BALANCER_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
+
+/// A node with this label takes no part in external load balancers (upstream's
+/// `node.kubernetes.io/exclude-from-external-load-balancers`): it never announces.
+pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";

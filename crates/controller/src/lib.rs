@@ -1,7 +1,8 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments (with pod garbage collection), the scheduler, and
-//! a `default` ServiceAccount in every namespace, and node lifecycle (nodes
-//! whose kubelet went silent). `--leader-elect` runs them in one replica at
+//! a `default` ServiceAccount in every namespace, node lifecycle (nodes
+//! whose kubelet went silent), and LoadBalancer addresses from a pool
+//! (service-lb). `--leader-elect` runs them in one replica at
 //! a time (`informer::leader`).
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
@@ -23,6 +24,9 @@
 //! - [`nodelifecycle::desired`]: when a silent node turns Ready Unknown,
 //!   its taints, its pods marked not Ready; [`nodelifecycle::controller`]:
 //!   its events and reconcile (a requeue when the grace period would end).
+//! - [`servicelb::desired`]: which address each LoadBalancer Service holds,
+//!   from the pool ([`servicelb::pool`]) and the Services' status (pure);
+//!   [`servicelb::controller`]: writes it through `services/status`.
 //! - [`events`]: the Events a learner sees.
 //!
 //! Each `controller.rs` is a `Reconciler` (its `on_event` and `reconcile`);
@@ -35,3 +39,4 @@ pub mod events;
 pub mod nodelifecycle;
 pub mod scheduler;
 pub mod serviceaccount;
+pub mod servicelb;

@@ -4,7 +4,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 5] = ["endpoints", "deployment", "scheduler", "serviceaccount", "nodelifecycle"];
+const ALL: [&str; 6] = ["endpoints", "deployment", "scheduler", "serviceaccount", "nodelifecycle", "service-lb"];
 
 /// Runs the controllers: Endpoints and EndpointSlices from selectors,
 /// Deployments (with pod garbage collection), the scheduler, the service
@@ -24,7 +24,8 @@ struct Flags {
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
     /// EndpointSlices), `deployment` (with pod garbage collection), `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
-    /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready).
+    /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
+    /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(long, default_value = "endpoints,deployment,scheduler,serviceaccount,nodelifecycle", value_delimiter = ',')]
     controllers: Vec<String>,
 
@@ -36,6 +37,11 @@ struct Flags {
     /// The same for a node that never posted a Ready condition.
     #[arg(long, default_value = "60s", value_parser = duration)]
     node_startup_grace_period: Duration,
+
+    /// The service-lb controller's addresses: ranges and CIDRs, comma-separated
+    /// (`172.28.0.200-172.28.0.250`, `192.168.10.0/28`), as MetalLB's IPAddressPool.
+    #[arg(long)]
+    lb_pool: Option<String>,
 
     #[command(flatten)]
     election: Election,
@@ -83,6 +89,11 @@ async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     for c in &flags.controllers {
         anyhow::ensure!(ALL.contains(&c.as_str()), "unknown controller {c:?}: choose from {}", ALL.join(", "));
+    }
+    let lb_pool: controller::servicelb::pool::Pool =
+        flags.lb_pool.as_deref().unwrap_or("").parse().map_err(|e| anyhow::anyhow!("--lb-pool: {e}"))?;
+    if flags.controllers.iter().any(|c| c == "service-lb") {
+        anyhow::ensure!(!lb_pool.is_empty(), "the service-lb controller needs --lb-pool");
     }
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
@@ -134,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
+            "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),
             _ => tokio::spawn(controller::scheduler::controller::run(client, done)),
         });
         tracing::info!("{c} controller running");
