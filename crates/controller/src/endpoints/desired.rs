@@ -176,7 +176,6 @@ pub fn desired_endpoints<'a>(
             hostname: e.hostname.clone(),
             node_name: e.node_name.clone(),
             target_ref: Some(e.target.clone()),
-            ..Default::default()
         };
         let subset = match subsets.iter_mut().find(|s| s.ports.as_deref() == Some(e.ports.as_slice())) {
             Some(s) => s,
