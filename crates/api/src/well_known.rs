@@ -50,3 +50,11 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The kubelet's `nodeLeaseDurationSeconds` default; it renews every quarter of it.
 pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+
+/// The label of the cluster DNS pods and their `kube-dns` Service (kubeadm's
+/// DNS add-on): `k8s-app: kube-dns`, in [`DNS_NAMESPACE`].
+pub const DNS_APP_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+pub const DNS_NAMESPACE: &str = "kube-system";
+/// The cluster DNS pods' `health` port (CoreDNS's `:8080`), where
+/// cluster-dns also serves `/programmed`.
+pub const DNS_HEALTH_PORT: u16 = 8080;
