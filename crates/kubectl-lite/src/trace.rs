@@ -386,7 +386,7 @@ Pods:
                 assert_eq!(t, at.parse::<jiff::Timestamp>().unwrap());
                 line
             });
-            assert_eq!(got.as_deref().map_err(String::as_str), want.map_err(|e| e), "{report:?}");
+            assert_eq!(got.as_deref().map_err(String::as_str), want, "{report:?}");
         }
         let text = trace(&json!({"metadata":{"name":"x","namespace":"default"}}), &[], &[], &[], &[], &[]);
         assert!(text.contains("  (not resolvable) no DNS pods (k8s-app=kube-dns in kube-system)\n"), "{text}");
