@@ -143,7 +143,7 @@ enum Cmd {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
-    /// A Service's life as a timeline: created, allocated, endpoints, programmed on each node; and its pods.
+    /// A Service's life as a timeline: created, allocated, endpoints, programmed on each node, resolvable on each DNS pod; and its pods.
     Trace {
         #[arg(value_name = "TYPE")]
         type_: String,
