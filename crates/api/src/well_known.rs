@@ -81,3 +81,10 @@ pub const LOAD_BALANCER_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
 /// A node with this label takes no part in external load balancers (upstream's
 /// `node.kubernetes.io/exclude-from-external-load-balancers`): it never announces.
 pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+/// The label of the cluster DNS pods and their `kube-dns` Service (kubeadm's
+/// DNS add-on): `k8s-app: kube-dns`, in [`DNS_NAMESPACE`].
+pub const DNS_APP_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+pub const DNS_NAMESPACE: &str = "kube-system";
+/// The cluster DNS pods' `health` port (CoreDNS's `:8080`), where
+/// cluster-dns also serves `/programmed`.
+pub const DNS_HEALTH_PORT: u16 = 8080;
