@@ -50,3 +50,11 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The kubelet's `nodeLeaseDurationSeconds` default; it renews every quarter of it.
 pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+
+/// The cluster's DNS domain (kubelet's `--cluster-domain`, kubeadm's
+/// `DefaultServiceDNSDomain`).
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The cluster DNS Service's address (kubelet's `--cluster-dns`): kubeadm
+/// gives the `kube-dns` Service the 10th address of the Service range.
+pub const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
