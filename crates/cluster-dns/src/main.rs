@@ -45,7 +45,7 @@ struct Flags {
     #[arg(long, default_value_t = 2000)]
     forward_timeout_ms: u64,
 
-    /// The apiserver's URL (otherwise --kubeconfig, KUBECONFIG, ~/.kube/config or the in-cluster environment).
+    /// The apiserver's URL (otherwise --kubeconfig, KUBECONFIG, the in-cluster environment or ~/.kube/config).
     #[arg(long, env = "KUBE_SERVER")]
     server: Option<String>,
 

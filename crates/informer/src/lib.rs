@@ -3,7 +3,8 @@
 //! what changed, and the one watch → coalesce → reconcile loop.
 //!
 //! # Layout
-//! - [`client`]: `--server`, `--kubeconfig`, or kube-rs's inference.
+//! - [`client`]: `--server`, `--kubeconfig`, the in-cluster environment
+//!   (`KUBERNETES_SERVICE_HOST`/`_PORT`), or kube-rs's inference.
 //! - [`cache`]: a watch as a stream, and the cache it feeds, which reports
 //!   (before, after) for every change and diffs relists.
 //! - [`queue`]: which keys to reconcile now and which later (retries with
