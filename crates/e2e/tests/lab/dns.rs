@@ -72,7 +72,7 @@ fn serves(table: &str, head: &str, backends: &BTreeSet<String>) -> bool {
 }
 
 /// Whether busybox's nslookup output holds the Service's A record.
-fn answered(nslookup: &str, cluster_ip: &str) -> bool {
+fn has_answer(nslookup: &str, cluster_ip: &str) -> bool {
     nslookup.contains("Name:\tmyapp.default.svc.cluster.local\nAddress: ")
         && nslookup.contains(&format!("Address: {cluster_ip}\n"))
 }
@@ -137,7 +137,7 @@ pub fn from_inside_a_pod(kc: &Kubeconfig, cluster_ip: &str, client: &str) {
         || in_pod(kc, "default", client, &["nslookup", "myapp"]),
         // busybox asks every search domain (A and AAAA) and exits 1 when any is
         // NXDOMAIN, as `myapp.svc.cluster.local` is: read the answer, not the status.
-        |(_, out)| answered(out, cluster_ip),
+        |(_, out)| has_answer(out, cluster_ip),
     );
     println!("lab: nslookup myapp (in {client})\n{}", lookup.1);
     let hello = r#"Hello MyApp | Version: v2 | <a href="hostname.html">Pod Name</a>"#;
@@ -165,7 +165,7 @@ pub fn from_inside_a_pod(kc: &Kubeconfig, cluster_ip: &str, client: &str) {
     let mut answered = 0;
     loop {
         let (_, out) = in_pod(kc, "default", client, &["nslookup", "myapp"]);
-        match answered(&out, cluster_ip) {
+        match has_answer(&out, cluster_ip) {
             true => answered += 1,
             false => failures.push(out),
         }
