@@ -88,3 +88,10 @@ pub const DNS_NAMESPACE: &str = "kube-system";
 /// The cluster DNS pods' `health` port (CoreDNS's `:8080`), where
 /// cluster-dns also serves `/programmed`.
 pub const DNS_HEALTH_PORT: u16 = 8080;
+/// The cluster's DNS domain (kubelet's `--cluster-domain`, kubeadm's
+/// `DefaultServiceDNSDomain`).
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The cluster DNS Service's address (kubelet's `--cluster-dns`): kubeadm
+/// gives the `kube-dns` Service the 10th address of the Service range.
+pub const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
