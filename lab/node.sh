@@ -11,5 +11,7 @@ else
   echo "lab-node: this kernel has no IPVS (/proc/net/ip_vs is missing): using nftables" >&2
   mode=nftables
 fi
-kubelet-lite --server "$server" --node-ip "$node_ip" --pod-cidr "$pod_cidr" &
+# Pods resolve names through the kube-dns Service (kubeadm's address and domain).
+kubelet-lite --server "$server" --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
+  --cluster-dns 10.96.0.10 --cluster-domain cluster.local &
 exec proxy --server "$server" --proxy-mode "$mode" --nodeport-addresses "$node_ip"

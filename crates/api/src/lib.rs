@@ -9,6 +9,7 @@
 //! - [`field_errors`]: upstream's field errors (`spec.ports[0].port: Invalid
 //!   value: 0: ...`) and name rules (DNS labels and subdomains).
 //! - [`service`]: Service defaulting and validation, the heart of the API.
+//! - [`service_lb`]: `healthCheckNodePort`'s rules (LoadBalancer with Local).
 //! - [`addresses`]: which IPs externalIPs, Endpoints and EndpointSlices may
 //!   name (never loopback, unspecified or link-local).
 //! - [`workloads`]: defaults and checks for Pods, Deployments and names.
@@ -19,11 +20,16 @@
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
 //!   operations, 3 MiB of copies).
 //! - [`protobuf`]: the protobuf bodies of kubectl's typed commands, as JSON.
-//! - [`printers`]: the columns and cells of `kubectl get` tables.
+//! - [`printers`]: the columns and cells of `kubectl get` tables;
+//!   [`printers_more`] those of the kinds stored without a controller.
+//! - [`stored`]: defaults and validation of those kinds (workloads without a
+//!   controller yet, storage claims, networking, policy, RBAC objects).
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
 //! - [`readiness`]: whether a Pod or a Node is ready.
 //! - [`well_known`]: labels, annotations, media types and defaults that
 //!   several components spell the same way, defined once.
+//! - [`wire`]: JSON in kube-apiserver's field order (`kind`, `apiVersion`,
+//!   `metadata`, `spec`, `status`; a Status's own order).
 //! - [`json`]: small helpers for reading `serde_json::Value` objects.
 //!
 //! Objects are `k8s-openapi` types where a rule needs the schema (Service)
@@ -37,13 +43,17 @@ pub mod field_errors;
 pub mod json;
 pub mod json_patch_limits;
 pub mod printers;
+pub mod printers_more;
 pub mod protobuf;
 pub mod readiness;
 pub mod resources;
 pub mod selectors;
 pub mod service;
+pub mod service_lb;
 pub mod smp;
+pub mod stored;
 pub mod well_known;
+pub mod wire;
 pub mod workloads;
 
 pub use k8s_openapi;

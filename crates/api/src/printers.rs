@@ -21,18 +21,18 @@ pub struct Column {
     pub priority: i32,
 }
 
-const fn col(name: &'static str, type_: &'static str, priority: i32, description: &'static str) -> Column {
+pub(crate) const fn col(name: &'static str, type_: &'static str, priority: i32, description: &'static str) -> Column {
     Column { name, type_, format: if name.is_empty() { "name" } else { "" }, description, priority }
 }
 
-const NAME: Column = Column {
+pub(crate) const NAME: Column = Column {
     name: "Name",
     type_: "string",
     format: "name",
     description: "Name must be unique within a namespace.",
     priority: 0,
 };
-const AGE: Column = col(
+pub(crate) const AGE: Column = col(
     "Age",
     "string",
     0,
@@ -124,7 +124,7 @@ pub fn columns(kind: &str) -> Vec<Column> {
             AGE,
         ],
         "ServiceAccount" => vec![NAME, col("Secrets", "string", 0, "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."), AGE],
-        _ => vec![NAME, AGE],
+        other => crate::printers_more::columns(other).unwrap_or_else(|| vec![NAME, AGE]),
     }
 }
 
@@ -133,7 +133,7 @@ fn key_count(obj: &Value, pointer: &str) -> usize {
     obj.pointer(pointer).and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
-fn or_none(s: String) -> String {
+pub(crate) fn or_none(s: String) -> String {
     if s.is_empty() {
         "<none>".to_string()
     } else {
@@ -141,17 +141,17 @@ fn or_none(s: String) -> String {
     }
 }
 
-fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+pub(crate) fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
     v.pointer(pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Seconds since an RFC 3339 timestamp at `pointer`, or None if absent.
-fn since(v: &Value, pointer: &str, now: jiff::Timestamp) -> Option<i64> {
+pub(crate) fn since(v: &Value, pointer: &str, now: jiff::Timestamp) -> Option<i64> {
     let t: jiff::Timestamp = s(v, pointer).parse().ok()?;
     Some(now.as_second() - t.as_second())
 }
 
-fn age(v: &Value, pointer: &str, now: jiff::Timestamp) -> String {
+pub(crate) fn age(v: &Value, pointer: &str, now: jiff::Timestamp) -> String {
     since(v, pointer, now).map_or_else(|| "<unknown>".to_string(), human_duration)
 }
 
@@ -165,7 +165,7 @@ pub fn format_labels(map: Option<&Value>) -> String {
 }
 
 /// A LabelSelector (`matchLabels` + `matchExpressions`) as one string.
-fn format_label_selector(sel: Option<&Value>) -> String {
+pub(crate) fn format_label_selector(sel: Option<&Value>) -> String {
     let Some(sel) = sel else { return "<none>".to_string() };
     let mut parts = Vec::new();
     if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
@@ -358,10 +358,12 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         }
         "Node" => {
             let ready = arr(obj, "/status/conditions").iter().find(|c| s(c, "/type") == "Ready");
+            // Upstream prints "NotReady" for False *and* Unknown (a node
+            // whose kubelet went silent); "Unknown" only without a Ready condition.
             let mut status = match ready.map(|c| s(c, "/status")) {
                 Some("True") => "Ready".to_string(),
-                Some("False") => "NotReady".to_string(),
-                _ => "Unknown".to_string(),
+                Some(_) => "NotReady".to_string(),
+                None => "Unknown".to_string(),
             };
             if obj.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
                 status.push_str(",SchedulingDisabled");
@@ -429,7 +431,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
                 name,
             ]
         }
-        _ => vec![name, json!(created)],
+        other => crate::printers_more::cells(other, obj, now).unwrap_or_else(|| vec![name, json!(created)]),
     }
 }
 
@@ -521,6 +523,9 @@ mod tests {
         let row = cells("Node", &n, now());
         assert_eq!(row[1..3], [json!("Ready"), json!("control-plane")]);
         assert_eq!(row[5], json!("172.20.0.3"));
+        let silent = json!({"metadata":{"name":"node1"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}});
+        assert_eq!(cells("Node", &silent, now())[1], json!("NotReady"));
+        assert_eq!(cells("Node", &json!({"metadata":{"name":"node1"}}), now())[1], json!("Unknown"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! this?": the typed schema, the selectable fields, create-on-update.
 
 use k8s_openapi::api::{
-    apps::v1 as apps, coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
+    core::v1 as core, discovery::v1 as discovery, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
@@ -31,6 +32,23 @@ pub enum Schema {
     ConfigMap,
     Secret,
     ServiceAccount,
+    // Stored and shown; their controllers are later work.
+    ReplicationController,
+    DaemonSet,
+    StatefulSet,
+    Job,
+    CronJob,
+    HorizontalPodAutoscaler,
+    PodDisruptionBudget,
+    PersistentVolumeClaim,
+    PersistentVolume,
+    Ingress,
+    IngressClass,
+    NetworkPolicy,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -55,6 +73,22 @@ impl Schema {
             Schema::ConfigMap => round_trip::<core::ConfigMap>(v),
             Schema::Secret => round_trip::<core::Secret>(v),
             Schema::ServiceAccount => round_trip::<core::ServiceAccount>(v),
+            Schema::ReplicationController => round_trip::<core::ReplicationController>(v),
+            Schema::DaemonSet => round_trip::<apps::DaemonSet>(v),
+            Schema::StatefulSet => round_trip::<apps::StatefulSet>(v),
+            Schema::Job => round_trip::<batch::Job>(v),
+            Schema::CronJob => round_trip::<batch::CronJob>(v),
+            Schema::HorizontalPodAutoscaler => round_trip::<autoscaling::HorizontalPodAutoscaler>(v),
+            Schema::PodDisruptionBudget => round_trip::<policy::PodDisruptionBudget>(v),
+            Schema::PersistentVolumeClaim => round_trip::<core::PersistentVolumeClaim>(v),
+            Schema::PersistentVolume => round_trip::<core::PersistentVolume>(v),
+            Schema::Ingress => round_trip::<networking::Ingress>(v),
+            Schema::IngressClass => round_trip::<networking::IngressClass>(v),
+            Schema::NetworkPolicy => round_trip::<networking::NetworkPolicy>(v),
+            Schema::Role => round_trip::<rbac::Role>(v),
+            Schema::ClusterRole => round_trip::<rbac::ClusterRole>(v),
+            Schema::RoleBinding => round_trip::<rbac::RoleBinding>(v),
+            Schema::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(v),
         }
     }
 }
@@ -248,9 +282,62 @@ pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease"
     namespaced: true, subresources: [], etcd: "/registry/leases", all: false,
     schema: Lease, create_on_update: true, fields: &[]);
 
-/// Every served resource, in upstream's discovery order (by name within a group), which kubectl
-/// follows, e.g. for `get all`: pods before services.
-pub static ALL: [&ResourceType; 13] = [
+// The kinds real manifests and kubectl's default prune list name: stored,
+// listed, watched and shown with kubectl's columns. None has a controller
+// yet (ReplicationControllers, DaemonSets, StatefulSets, Jobs and CronJobs
+// keep their spec until one exists), and RBAC objects are not enforced.
+pub static REPLICATION_CONTROLLERS: ResourceType = resource!("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", ["rc"],
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/controllers", all: true,
+    schema: ReplicationController, create_on_update: false, fields: &["status.replicas"]);
+pub static PERSISTENT_VOLUME_CLAIMS: ResourceType = resource!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ["pvc"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/persistentvolumeclaims", all: false,
+    schema: PersistentVolumeClaim, create_on_update: false, fields: &[]);
+pub static PERSISTENT_VOLUMES: ResourceType = resource!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", ["pv"],
+    namespaced: false, subresources: ["status"], etcd: "/registry/persistentvolumes", all: false,
+    schema: PersistentVolume, create_on_update: false, fields: &[]);
+pub static DAEMON_SETS: ResourceType = resource!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", ["ds"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/daemonsets", all: true,
+    schema: DaemonSet, create_on_update: false, fields: &[]);
+pub static STATEFUL_SETS: ResourceType = resource!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"],
+    namespaced: true, subresources: ["status", "scale"], etcd: "/registry/statefulsets", all: true,
+    schema: StatefulSet, create_on_update: false, fields: &[]);
+pub static HORIZONTAL_POD_AUTOSCALERS: ResourceType = resource!("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", ["hpa"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/horizontalpodautoscalers", all: true,
+    schema: HorizontalPodAutoscaler, create_on_update: false, fields: &[]);
+pub static CRON_JOBS: ResourceType = resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", ["cj"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/cronjobs", all: true,
+    schema: CronJob, create_on_update: false, fields: &[]);
+pub static JOBS: ResourceType = resource!("batch", "v1", "Job", "jobs", "job", [],
+    namespaced: true, subresources: ["status"], etcd: "/registry/jobs", all: true,
+    schema: Job, create_on_update: false, fields: &["status.successful"]);
+pub static INGRESS_CLASSES: ResourceType = resource!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", [],
+    namespaced: false, subresources: [], etcd: "/registry/ingressclasses", all: false,
+    schema: IngressClass, create_on_update: false, fields: &[]);
+pub static INGRESSES: ResourceType = resource!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", ["ing"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/ingress", all: false,
+    schema: Ingress, create_on_update: false, fields: &[]);
+pub static NETWORK_POLICIES: ResourceType = resource!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", ["netpol"],
+    namespaced: true, subresources: [], etcd: "/registry/networkpolicies", all: false,
+    schema: NetworkPolicy, create_on_update: false, fields: &[]);
+pub static POD_DISRUPTION_BUDGETS: ResourceType = resource!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", ["pdb"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/poddisruptionbudgets", all: false,
+    schema: PodDisruptionBudget, create_on_update: false, fields: &[]);
+pub static CLUSTER_ROLE_BINDINGS: ResourceType = resource!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", [],
+    namespaced: false, subresources: [], etcd: "/registry/clusterrolebindings", all: false,
+    schema: ClusterRoleBinding, create_on_update: false, fields: &[]);
+pub static CLUSTER_ROLES: ResourceType = resource!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", [],
+    namespaced: false, subresources: [], etcd: "/registry/clusterroles", all: false,
+    schema: ClusterRole, create_on_update: false, fields: &[]);
+pub static ROLE_BINDINGS: ResourceType = resource!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", [],
+    namespaced: true, subresources: [], etcd: "/registry/rolebindings", all: false,
+    schema: RoleBinding, create_on_update: false, fields: &[]);
+pub static ROLES: ResourceType = resource!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", [],
+    namespaced: true, subresources: [], etcd: "/registry/roles", all: false,
+    schema: Role, create_on_update: false, fields: &[]);
+
+/// Every served resource. [`discovery_order`] is the order clients see; rows
+/// added together stay together here (one block per change eases merges).
+pub static ALL: [&ResourceType; 29] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
     &EVENTS,
@@ -264,6 +351,23 @@ pub static ALL: [&ResourceType; 13] = [
     &REPLICA_SETS,
     &ENDPOINT_SLICES,
     &LEASES,
+    // the breadth of the API (issue #12), by group, each by name
+    &PERSISTENT_VOLUME_CLAIMS,
+    &PERSISTENT_VOLUMES,
+    &REPLICATION_CONTROLLERS,
+    &DAEMON_SETS,
+    &STATEFUL_SETS,
+    &HORIZONTAL_POD_AUTOSCALERS,
+    &CRON_JOBS,
+    &JOBS,
+    &INGRESS_CLASSES,
+    &INGRESSES,
+    &NETWORK_POLICIES,
+    &POD_DISRUPTION_BUDGETS,
+    &CLUSTER_ROLE_BINDINGS,
+    &CLUSTER_ROLES,
+    &ROLE_BINDINGS,
+    &ROLES,
 ];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
@@ -274,6 +378,16 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
             out.push((r.group, r.version));
         }
     }
+    out
+}
+
+/// Every resource in upstream's discovery order: by group version (core
+/// first), then by plural within it, whatever the order of [`ALL`]'s rows.
+/// kubectl follows it, e.g. `get all` lists pods before services.
+pub fn discovery_order() -> Vec<&'static ResourceType> {
+    let gvs = group_versions();
+    let mut out: Vec<&ResourceType> = ALL.to_vec();
+    out.sort_by_key(|r| (gvs.iter().position(|gv| *gv == (r.group, r.version)), r.plural));
     out
 }
 
@@ -333,6 +447,26 @@ mod tests {
         assert_eq!(find_by_user_name("cm"), Some(&CONFIG_MAPS));
         assert_eq!(find_by_user_name("sa"), Some(&SERVICE_ACCOUNTS));
         assert_eq!(find_by_user_name("secret"), Some(&SECRETS));
+        for (name, r) in [
+            ("rc", &REPLICATION_CONTROLLERS),
+            ("ds", &DAEMON_SETS),
+            ("sts", &STATEFUL_SETS),
+            ("cj", &CRON_JOBS),
+            ("jobs.batch", &JOBS),
+            ("hpa", &HORIZONTAL_POD_AUTOSCALERS),
+            ("pdb", &POD_DISRUPTION_BUDGETS),
+            ("pvc", &PERSISTENT_VOLUME_CLAIMS),
+            ("pv", &PERSISTENT_VOLUMES),
+            ("ing", &INGRESSES),
+            ("ingressclass", &INGRESS_CLASSES),
+            ("netpol", &NETWORK_POLICIES),
+            ("role", &ROLES),
+            ("rolebindings.rbac.authorization.k8s.io", &ROLE_BINDINGS),
+            ("ClusterRole", &CLUSTER_ROLES),
+            ("clusterrolebinding", &CLUSTER_ROLE_BINDINGS),
+        ] {
+            assert_eq!(find_by_user_name(name), Some(r), "{name}");
+        }
     }
 
     #[test]
@@ -351,10 +485,39 @@ mod tests {
     }
 
     #[test]
+    fn discovery_orders_by_name_within_a_group() {
+        let all: Vec<&str> = discovery_order().iter().filter(|r| r.in_category_all).map(|r| r.plural).collect();
+        assert_eq!(
+            all,
+            [
+                "pods",
+                "replicationcontrollers",
+                "services",
+                "daemonsets",
+                "deployments",
+                "statefulsets",
+                "horizontalpodautoscalers",
+                "cronjobs",
+                "jobs"
+            ]
+        );
+    }
+
+    #[test]
     fn group_versions_are_listed_once_core_first() {
         assert_eq!(
             group_versions(),
-            vec![("", "v1"), ("apps", "v1"), ("discovery.k8s.io", "v1"), ("coordination.k8s.io", "v1")]
+            vec![
+                ("", "v1"),
+                ("apps", "v1"),
+                ("discovery.k8s.io", "v1"),
+                ("coordination.k8s.io", "v1"),
+                ("autoscaling", "v2"),
+                ("batch", "v1"),
+                ("networking.k8s.io", "v1"),
+                ("policy", "v1"),
+                ("rbac.authorization.k8s.io", "v1"),
+            ]
         );
         assert_eq!(DEPLOYMENTS.api_version(), "apps/v1");
         assert_eq!(DEPLOYMENTS.group_version_path(), "/apis/apps/v1");

@@ -103,6 +103,8 @@ pub fn set_defaults(svc: &mut Service) {
 /// On update, a user who leaves out the allocated values (as `kubectl
 /// replace -f svc.yaml` does) keeps them: upstream's `patchAllocatedValues`.
 pub fn keep_allocated_values(new: &mut Service, old: &Service) {
+    normalize_cluster_ips(new, old);
+    crate::service_lb::carry_over(new, old);
     let (Some(new_spec), Some(old_spec)) = (new.spec.as_mut(), old.spec.as_ref()) else { return };
     let same_kind_of_ip = new_spec.type_.as_deref() != Some("ExternalName");
     if same_kind_of_ip
@@ -124,6 +126,24 @@ pub fn keep_allocated_values(new: &mut Service, old: &Service) {
                     .and_then(|o| o.node_port);
             }
         }
+    }
+}
+
+/// An update that changes (or clears) `clusterIP` but leaves `clusterIPs`
+/// as it was meant the same change of both: upstream's
+/// `normalizeClusterIPs`, so that validation speaks of `clusterIPs[0]`.
+fn normalize_cluster_ips(new: &mut Service, old: &Service) {
+    let (Some(new_spec), Some(old_spec)) = (new.spec.as_mut(), old.spec.as_ref()) else { return };
+    let (old_ip, new_ip) =
+        (old_spec.cluster_ip.clone().unwrap_or_default(), new_spec.cluster_ip.clone().unwrap_or_default());
+    let same_ips = new_spec.cluster_ips == old_spec.cluster_ips;
+    if old_ip.is_empty() || !same_ips || old_ip == new_ip {
+        return;
+    }
+    if new_ip.is_empty() {
+        new_spec.cluster_ips = None;
+    } else if let Some(first) = new_spec.cluster_ips.as_mut().and_then(|ips| ips.first_mut()) {
+        *first = new_ip;
     }
 }
 
@@ -203,6 +223,7 @@ pub fn validate(svc: &Service, old: Option<&Service>) -> Vec<FieldError> {
             errs.extend(crate::addresses::non_special_ip(&field, ip));
         }
     }
+    errs.extend(crate::service_lb::validate(svc, old));
     if let Some(old) = old {
         validate_update(svc, old, &mut errs);
     }
@@ -354,7 +375,8 @@ fn validate_update(svc: &Service, old: &Service, errs: &mut Vec<FieldError>) {
     if !either_external {
         if let (Some(new0), Some(old0)) = (new_ips.first(), old_ips.first()) {
             if new0 != old0 {
-                errs.push(FieldError::invalid("spec.clusterIPs[0]", quote(new0), "may not change once set"));
+                let shown = crate::field_errors::quote_list(&new_ips);
+                errs.push(FieldError::invalid("spec.clusterIPs[0]", shown, "may not change once set"));
             }
         }
     }
@@ -504,7 +526,16 @@ mod tests {
         set_defaults(&mut changed);
         assert_eq!(
             messages(&validate(&changed, Some(&old))),
-            vec![r#"spec.clusterIPs[0]: Invalid value: "10.96.0.11": may not change once set"#]
+            vec![r#"spec.clusterIPs[0]: Invalid value: []string{"10.96.0.11"}: may not change once set"#]
+        );
+        // kubectl edit of clusterIP alone: clusterIPs follows, then the same refusal.
+        let mut edited = old.clone();
+        edited.spec.as_mut().unwrap().cluster_ip = Some("10.96.0.12".into());
+        keep_allocated_values(&mut edited, &old);
+        set_defaults(&mut edited);
+        assert_eq!(
+            messages(&validate(&edited, Some(&old))),
+            vec![r#"spec.clusterIPs[0]: Invalid value: []string{"10.96.0.12"}: may not change once set"#]
         );
         let mut omitted = svc(json!({"metadata":{"name":"a"},"spec":{"type":"NodePort","ports":[{"port":80}]}}));
         keep_allocated_values(&mut omitted, &old);

@@ -66,3 +66,48 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// The kubelet's `nodeLeaseDurationSeconds` default; it renews every quarter of it.
 pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
+
+/// The taint the node lifecycle controller puts on a node whose Ready
+/// condition is `Unknown` (its kubelet stopped reporting), with both the
+/// NoSchedule and the NoExecute effect (upstream's `v1.TaintNodeUnreachable`).
+pub const TAINT_NODE_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+/// Its sibling for a node whose kubelet reports Ready `False`
+/// (upstream's `v1.TaintNodeNotReady`).
+pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
+
+/// Where the controller-manager's leader election Lease lives.
+pub const LEADER_ELECTION_NAMESPACE: &str = "kube-system";
+/// The labels upstream's Job strategy gives a Job's pods (and selects them
+/// by): the Job's uid and name, each also under its legacy unprefixed key.
+pub const JOB_CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+pub const LEGACY_JOB_CONTROLLER_UID_LABEL: &str = "controller-uid";
+pub const LEGACY_JOB_NAME_LABEL: &str = "job-name";
+/// The `spec.loadBalancerClass` our service-lb controller answers to; a
+/// LoadBalancer Service with no class is ours too (the default
+/// implementation), one with any other class is left to its owner.
+pub const LOAD_BALANCER_CLASS: &str = "mini-k8s.io/service-lb";
+
+/// Requests specific load-balancer addresses, comma-separated: MetalLB's
+/// annotation (the successor of the deprecated `spec.loadBalancerIP`),
+/// so that manifests written for MetalLB work unchanged.
+pub const LOAD_BALANCER_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
+
+/// A node with this label takes no part in external load balancers (upstream's
+/// `node.kubernetes.io/exclude-from-external-load-balancers`): it never announces.
+pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+/// The label of the cluster DNS pods and their `kube-dns` Service (kubeadm's
+/// DNS add-on): `k8s-app: kube-dns`, in [`DNS_NAMESPACE`].
+pub const DNS_APP_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+pub const DNS_NAMESPACE: &str = "kube-system";
+/// The cluster DNS pods' `health` port (CoreDNS's `:8080`), where
+/// cluster-dns also serves `/programmed`.
+pub const DNS_HEALTH_PORT: u16 = 8080;
+/// The cluster's DNS domain (kubelet's `--cluster-domain`, kubeadm's
+/// `DefaultServiceDNSDomain`).
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The cluster DNS Service's address (kubelet's `--cluster-dns`): kubeadm
+/// gives the `kube-dns` Service the 10th address of the Service range.
+pub const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";

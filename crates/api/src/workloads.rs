@@ -11,6 +11,7 @@ pub fn name_rule(kind: &str) -> fn(&str) -> Vec<String> {
     match kind {
         "Service" => dns1035_label,
         "Namespace" => dns1123_label,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => crate::stored::path_segment_name,
         _ => dns1123_subdomain,
     }
 }

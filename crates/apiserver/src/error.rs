@@ -62,7 +62,7 @@ pub struct ApiError {
 /// Every response is JSON with an explicit Content-Type, whatever the client
 /// preferred (kubectl describe asks for protobuf first).
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
-    let mut resp = (code, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    let mut resp = (code, api::wire::to_vec(body)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }

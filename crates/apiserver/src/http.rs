@@ -233,12 +233,12 @@ async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
             if items.len() > 1 {
                 items.push(b',');
             }
-            let _ = serde_json::to_writer(&mut items, &obj);
+            api::wire::write(&mut items, &obj);
         })
         .await?;
     items.push(b']');
     let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
-    let mut body = serde_json::to_vec(&head).unwrap_or_default();
+    let mut body = api::wire::to_vec(&head);
     body.pop(); // the closing brace: the items go in before it
     body.extend_from_slice(b",\"items\":");
     body.extend_from_slice(&items);

@@ -230,7 +230,7 @@ mod tests {
     fn unknown_paths_are_not_found() {
         for p in [
             "/api/v2/services",
-            "/apis/batch/v1/jobs",
+            "/apis/storage.k8s.io/v1/storageclasses",
             "/api/v1/widgets",
             "/api/v1/namespaces/default/nodes",
             "/api/v1/namespaces/d/services/x/scale",

@@ -236,7 +236,7 @@ impl Out {
         } else {
             obj
         };
-        let mut bytes = serde_json::to_vec(&json!({ "type": ty, "object": obj })).unwrap_or_default();
+        let mut bytes = api::wire::event_to_vec(&json!({ "type": ty, "object": obj }));
         bytes.push(b'\n');
         self.tx.send(Bytes::from(bytes)).await.map_err(|_| Gone)
     }

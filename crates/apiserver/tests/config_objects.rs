@@ -38,7 +38,7 @@ fn discovery_paths_answer_with_a_trailing_slash() {
     let (_, core) = get(&api, "/api/v1/");
     assert_eq!(core["kind"], "APIResourceList");
     // A group not served is still a 404 Status, slash or not.
-    for p in ["/apis/batch", "/apis/batch/", "/apis/batch/v1/"] {
+    for p in ["/apis/storage.k8s.io", "/apis/storage.k8s.io/", "/apis/storage.k8s.io/v1/"] {
         let (code, status) = get(&api, p);
         assert_eq!((code, status["kind"].as_str()), (404, Some("Status")), "{p}");
     }

@@ -15,3 +15,16 @@ fn python_client_creates_lists_patches_replaces_and_deletes() {
     assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("python client: create, list, patch, replace, delete ok"), "{stdout}");
 }
+
+/// `utils.create_from_yaml` of a multi-document file of five kinds, and
+/// its per-object conflicts the second time (see `python/create_from_yaml.py`).
+#[test]
+fn python_client_creates_a_mixed_manifest_from_yaml() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/create_from_yaml.py");
+    let out = Command::new("python3").arg(script).arg(&api.url).output().expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("python client: create_from_yaml of a mixed manifest ok"), "{stdout}");
+}

@@ -195,6 +195,10 @@ impl Index {
         self.namespaces.get(namespace)?.services.get(name)
     }
 
+    pub fn slice(&self, namespace: &str, name: &str) -> Option<&SliceEntry> {
+        self.namespaces.get(namespace)?.slices.get(name)
+    }
+
     /// The slices of one Service.
     pub fn slices_of<'a>(&'a self, namespace: &str, service: &str) -> impl Iterator<Item = &'a SliceEntry> + 'a {
         let ns = self.namespaces.get(namespace);

@@ -13,14 +13,16 @@
 //! - [`wire`]: packets screened and decoded, answers encoded and truncated to fit (EDNS0). Pure.
 //! - [`forward`]: names outside the zone, to the node's resolvers, with a deadline.
 //! - [`server`]: the UDP and TCP listeners.
-//! - [`watch`]: the API watch feeding the index.
-//! - [`status`]: `/health`, `/ready` and `/metrics` with CoreDNS's names.
+//! - [`watch`]: the API watch feeding the index, on the shared loop (`informer::reconcile`).
+//! - [`programmed`]: when each Service's name became resolvable, after what (`/programmed`).
+//! - [`status`]: `/health` (and `/programmed`), `/ready` and `/metrics` with CoreDNS's names.
 //! - `main.rs`: the flags (CoreDNS's and kubelet's names) and the one shutdown story.
 
 pub mod answer;
 pub mod forward;
 pub mod index;
 pub mod names;
+pub mod programmed;
 pub mod server;
 pub mod status;
 pub mod watch;

@@ -45,7 +45,7 @@ struct Flags {
     #[arg(long, default_value_t = 2000)]
     forward_timeout_ms: u64,
 
-    /// The apiserver's URL (otherwise --kubeconfig, KUBECONFIG, ~/.kube/config or the in-cluster environment).
+    /// The apiserver's URL (otherwise --kubeconfig, KUBECONFIG, the in-cluster environment or ~/.kube/config).
     #[arg(long, env = "KUBE_SERVER")]
     server: Option<String>,
 
@@ -53,7 +53,8 @@ struct Flags {
     #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
 
-    /// The `health` plugin's address: `GET /health` → `OK`.
+    /// The `health` plugin's address: `GET /health` → `OK`; also `GET /programmed`
+    /// (when each Service's name became resolvable here: `kubectl-lite trace`).
     #[arg(long, default_value = ":8080")]
     health_address: String,
 
@@ -119,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
     let forwarder = Forwarder::new(upstreams.clone(), Duration::from_millis(flags.forward_timeout_ms), 1000);
     let server = Arc::new(Server { state: state.clone(), forwarder, metrics: metrics.clone() });
 
+    let programmed = cluster_dns::programmed::Programmed::default();
     let udp = Arc::new(tokio::net::UdpSocket::bind(listen).await?);
     let tcp = tokio::net::TcpListener::bind(listen).await?;
 
@@ -132,10 +134,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let workers = flags.udp_workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let tasks = vec![
-        tokio::spawn(cluster_dns::watch::run(client, state, metrics.clone(), shutdown())),
+        tokio::spawn(cluster_dns::watch::run(client, state, metrics.clone(), programmed.clone(), shutdown())),
         tokio::spawn(server::serve_udp(server.clone(), udp, workers, shutdown())),
         tokio::spawn(server::serve_tcp(server, tcp, shutdown())),
-        tokio::spawn(serve_http(address(&flags.health_address)?, status::health_app(), shutdown())),
+        tokio::spawn(serve_http(address(&flags.health_address)?, status::health_app(programmed), shutdown())),
         tokio::spawn(serve_http(address(&flags.ready_address)?, status::ready_app(metrics.clone()), shutdown())),
         tokio::spawn(serve_http(address(&flags.metrics_address)?, status::metrics_app(metrics), shutdown())),
     ];

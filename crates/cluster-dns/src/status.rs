@@ -193,8 +193,17 @@ impl Metrics {
     }
 }
 
-pub fn health_app() -> Router {
-    Router::new().route("/health", get(|| async { "OK" }))
+/// The `health` plugin's `/health`, and `/programmed` (JSON by
+/// `namespace/name`, for `kubectl-lite trace`) beside it, as the proxies
+/// serve theirs on their healthz port.
+pub fn health_app(programmed: crate::programmed::Programmed) -> Router {
+    Router::new().route("/health", get(|| async { "OK" })).route(
+        "/programmed",
+        get(move || {
+            let body = programmed.json().to_string();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body).into_response() }
+        }),
+    )
 }
 
 pub fn ready_app(metrics: Arc<Metrics>) -> Router {

@@ -3,8 +3,10 @@
 //! compression loops, over-long labels and names, many questions, unknown
 //! classes and types, mutated queries), then it must still answer over
 //! both; and a flood of questions for missing names must not grow its memory.
-//! No apiserver is needed: an unsynced server still answers (SERVFAIL for
-//! unknown names, the schema version's TXT).
+//! No apiserver is needed for most: an unsynced server still answers
+//! (SERVFAIL for unknown names, the schema version's TXT). The flood runs
+//! twice: unsynced (SERVFAIL), and synced against the real apiserver and
+//! etcd (NXDOMAIN with the SOA, the path a real cluster's typos take).
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
@@ -101,10 +103,16 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
-    let [port, a, b, c, api] = e2e::free_ports::<5>();
+    // An apiserver port nothing listens on: never synced.
+    start_at(&format!("http://127.0.0.1:{}", e2e::free_port())).0
+}
+
+/// The server against `api_url`, and its `/ready` URL.
+fn start_at(api_url: &str) -> (Server, String) {
+    let [port, a, b, c] = e2e::free_ports::<4>();
     let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cluster-dns"))
-        .args(["--server", &format!("http://127.0.0.1:{api}"), "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--server", api_url, "--listen", &format!("127.0.0.1:{port}")])
         .args(["--upstream", &dead.to_string(), "--forward-timeout-ms", "200"])
         .args(["--health-address", &format!("127.0.0.1:{a}"), "--ready-address", &format!("127.0.0.1:{b}")])
         .args(["--metrics-address", &format!("127.0.0.1:{c}")])
@@ -116,7 +124,7 @@ fn start() -> Server {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.contains("listening on"), "{line}");
-    Server { child, port }
+    (Server { child, port }, format!("http://127.0.0.1:{b}"))
 }
 
 /// The schema version over UDP: the server still answers.
@@ -199,7 +207,20 @@ fn malformed_packets_never_stop_the_server() {
 
 #[test]
 fn a_flood_of_missing_names_grows_no_memory() {
-    let server = start();
+    // Not synced: SERVFAIL, never a wrong NXDOMAIN.
+    flood_of_missing_names(&start(), ResponseCode::ServFail);
+}
+
+#[test]
+fn a_flood_of_missing_names_grows_no_memory_once_synced() {
+    let etcd = e2e::Etcd::start();
+    let api = e2e::Apiserver::start(&e2e::workspace_binary("apiserver"), &etcd, &[]);
+    let (server, ready) = start_at(&api.url);
+    e2e::eventually("synced", || e2e::http("GET", &ready, "/ready", None, "").0, |c| *c == 200);
+    flood_of_missing_names(&server, ResponseCode::NXDomain);
+}
+
+fn flood_of_missing_names(server: &Server, want: ResponseCode) {
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut buf = [0u8; 2048];
@@ -209,8 +230,7 @@ fn a_flood_of_missing_names_grows_no_memory() {
             client.send_to(&query(i as u16, &name, RecordType::A), ("127.0.0.1", server.port)).unwrap();
             let n = client.recv(&mut buf).expect("an answer");
             let m = Message::from_vec(&buf[..n]).unwrap();
-            // Not synced: SERVFAIL, never a wrong NXDOMAIN.
-            assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+            assert_eq!(m.metadata.response_code, want, "{name}");
         }
     };
     flood(0, 5_000); // warm up allocator and buffers

@@ -15,15 +15,22 @@ struct Dns {
     port: u16,
     ready: String,
     metrics: String,
+    health: String,
     _proc: Proc,
 }
 
 fn start_dns(api_url: &str) -> Dns {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cluster-dns"));
+    cmd.args(["--server", api_url]);
+    start_dns_with(cmd)
+}
+
+fn start_dns_with(mut cmd: Command) -> Dns {
     let [port, ready, metrics, health] = free_ports::<4>();
     // A port nothing listens on: forwarded names fail fast (SERVFAIL).
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cluster-dns"))
-        .args(["--server", api_url, "--listen", &format!("127.0.0.1:{port}")])
+    let mut child = cmd
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--upstream", &dead.to_string(), "--forward-timeout-ms", "300"])
         .args(["--ready-address", &format!("127.0.0.1:{ready}")])
         .args(["--metrics-address", &format!("127.0.0.1:{metrics}")])
@@ -39,6 +46,7 @@ fn start_dns(api_url: &str) -> Dns {
         port,
         ready: format!("http://127.0.0.1:{ready}"),
         metrics: format!("http://127.0.0.1:{metrics}"),
+        health: format!("http://127.0.0.1:{health}"),
         _proc: Proc::unwatched(child),
     }
 }
@@ -219,4 +227,97 @@ fn servfail_not_nxdomain_before_the_first_sync() {
     let out = dig(&dns, &["nope.default.svc.cluster.local"]);
     assert_eq!(status(&out), "SERVFAIL", "{out}");
     assert_eq!(short(&dns, &["dns-version.cluster.local", "TXT"]), ["\"1.1.0\""]);
+}
+
+/// A pod with `hostname: web-0` and `subdomain: hl`, through the real
+/// endpoints controller: the slice carries the hostname and DNS answers
+/// `web-0.hl.default.svc.cluster.local`. cluster-dns finds the API as a
+/// pod does, from `KUBERNETES_SERVICE_HOST`/`_PORT` alone, and says on
+/// `/programmed` when each name became resolvable and after what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_hostname_through_the_controller_in_cluster() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
+    let _controller = e2e::spawn(&workspace_binary("controller"), &["--server", &api.url]);
+    let url: url_parts::Url = url_parts::parse(&api.url);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cluster-dns"));
+    cmd.env_remove("KUBECONFIG")
+        .env_remove("KUBE_SERVER")
+        .env("HOME", "/nonexistent")
+        .env("KUBERNETES_SERVICE_HOST", &url.host)
+        .env("KUBERNETES_SERVICE_PORT", url.port.to_string());
+    let dns = start_dns_with(cmd);
+    eventually(
+        "ready from the in-cluster environment",
+        || http("GET", &dns.ready, "/ready", None, "").0,
+        |s| *s == 200,
+    );
+
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::default_namespaced(client.clone());
+    let pp = PostParams::default();
+    let http_port = json!([{"name": "http", "port": 80, "protocol": "TCP"}]);
+    let spec = json!({"clusterIP": "None", "selector": {"app": "web"}, "ports": http_port});
+    services.create(&pp, &obj(json!({"metadata": {"name": "hl"}, "spec": spec}))).await.unwrap();
+    let spec = json!({"selector": {"app": "web"}, "ports": http_port});
+    services.create(&pp, &obj(json!({"metadata": {"name": "web"}, "spec": spec}))).await.unwrap();
+    for (name, hostname, subdomain, ip) in
+        [("web-0", "web-0", "hl", "10.244.1.10"), ("other", "other", "elsewhere", "10.244.1.11")]
+    {
+        let pod = json!({"metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"hostname": hostname, "subdomain": subdomain, "nodeName": "node1",
+                "containers": [{"name": "c", "image": "nginx", "ports": [{"name": "http", "containerPort": 80}]}]}});
+        pods.create(&pp, &obj(pod)).await.unwrap();
+        let mut p = pods.get(name).await.unwrap();
+        p.status = Some(obj(json!({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True"}]})));
+        pods.replace_status(name, &pp, &p).await.unwrap();
+    }
+
+    eventually(
+        "web-0 by its hostname",
+        || short(&dns, &["web-0.hl.default.svc.cluster.local"]),
+        |v| v.as_slice() == ["10.244.1.10"],
+    );
+    // The other pod names another subdomain: under hl it is its dashed IP.
+    assert_eq!(short(&dns, &["10-244-1-11.hl.default.svc.cluster.local"]), ["10.244.1.11"]);
+    assert_eq!(status(&dig(&dns, &["other.hl.default.svc.cluster.local"])), "NXDOMAIN");
+    // One PTR per Service selecting the pod (CoreDNS's): by its hostname under hl only.
+    assert_eq!(
+        short(&dns, &["-x", "10.244.1.10"]),
+        ["10-244-1-10.web.default.svc.cluster.local.", "web-0.hl.default.svc.cluster.local."]
+    );
+
+    // /programmed: the headless name followed its endpoints, the ClusterIP one its creation.
+    let (code, body) = http("GET", &dns.health, "/programmed", None, "");
+    assert_eq!(code, 200, "{body}");
+    let programmed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(programmed["default/hl"]["trigger"], "endpoints", "{body}");
+    assert_eq!(programmed["default/web"]["trigger"], "created", "{body}");
+    for key in ["default/hl", "default/web"] {
+        let latency = programmed[key]["latencySeconds"].as_f64().unwrap_or(-1.0);
+        // creationTimestamp has whole seconds: the lag from it is under ~1 s more than the real one.
+        assert!((0.0..5.0).contains(&latency), "{key}: {body}");
+    }
+    services.delete("web", &DeleteParams::default()).await.unwrap();
+    eventually(
+        "a deleted Service leaves /programmed",
+        || http("GET", &dns.health, "/programmed", None, "").1,
+        |b| !b.contains("default/web"),
+    );
+}
+
+/// `http://127.0.0.1:PORT` → host and port (the harness's URLs are that simple).
+mod url_parts {
+    pub struct Url {
+        pub host: String,
+        pub port: u16,
+    }
+
+    pub fn parse(url: &str) -> Url {
+        let rest = url.trim_start_matches("http://").trim_end_matches('/');
+        let (host, port) = rest.rsplit_once(':').expect("host:port");
+        Url { host: host.to_string(), port: port.parse().expect("port") }
+    }
 }

@@ -1,7 +1,10 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
-//! owner reference), the scheduler, and
-//! a `default` ServiceAccount in every namespace.
+//! owner reference), the scheduler,
+//! a `default` ServiceAccount in every namespace, node lifecycle (nodes
+//! whose kubelet went silent), and LoadBalancer addresses from a pool
+//! (service-lb). `--leader-elect` runs them in one replica at
+//! a time (`informer::leader`).
 //!
 //! A pure API client through the `kube` crate: it never talks to etcd and
 //! never touches the kernel, so it works against a real Kubernetes
@@ -23,6 +26,12 @@
 //!   its events and reconcile, binding through `pods/binding`.
 //! - [`serviceaccount::desired`]: the accounts a namespace lacks (`default`);
 //!   [`serviceaccount::controller`]: its events and reconcile.
+//! - [`nodelifecycle::desired`]: when a silent node turns Ready Unknown,
+//!   its taints, its pods marked not Ready; [`nodelifecycle::controller`]:
+//!   its events and reconcile (a requeue when the grace period would end).
+//! - [`servicelb::desired`]: which address each LoadBalancer Service holds,
+//!   from the pool ([`servicelb::pool`]) and the Services' status (pure);
+//!   [`servicelb::controller`]: writes it through `services/status`.
 //! - [`events`]: the Events a learner sees.
 //!
 //! Each `controller.rs` is a `Reconciler` (its `on_event` and `reconcile`);
@@ -33,6 +42,8 @@ pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod garbage;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount;
+pub mod servicelb;

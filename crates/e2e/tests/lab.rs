@@ -1,7 +1,11 @@
 //! The lab, end to end: `docker compose up`, then the tutorial
 //! (`shared/seed/kubernetes-service.md`) command by command, with the real
-//! kubectl, checked with curl from the nodes. Prints the figures the lab
-//! issue asks for (time to a Ready cluster, image size, programming latency).
+//! kubectl, checked with curl from the nodes; then the cluster DNS from
+//! inside a pod (`lab/dns.rs`). Prints the figures the lab issue asks for
+//! (time to a Ready cluster, image size, programming latency).
+
+#[path = "lab/dns.rs"]
+mod dns;
 
 use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Kubeconfig};
 use std::collections::BTreeSet;
@@ -85,6 +89,8 @@ fn the_tutorial_in_the_compose_lab() {
         |r| r.len() == 3 && r[1..].iter().all(|n| n[1] == "Ready"),
     );
     let ready_after = up_at.elapsed();
+    // The DNS add-on, as kubeadm applies it once the apiserver answers.
+    dns::apply_addon(&kc);
 
     // 2. The tutorial's Deployment and Service.
     let examples = repo().join("examples");
@@ -123,6 +129,9 @@ fn the_tutorial_in_the_compose_lab() {
             |s| *s == names,
         );
     }
+
+    // 3b. The cluster DNS, from inside one of the pods.
+    dns::from_inside_a_pod(&kc, &cluster_ip, &running[0][0]);
 
     // 4. NodePort: on both nodes' IPs.
     kubectl_ok(&kc, &["patch", "svc", "myapp", "-p", r#"{"spec":{"type":"NodePort"}}"#]);

@@ -1,17 +1,52 @@
-//! How the controller finds its apiserver: `--server URL`, or
-//! `--kubeconfig FILE`, or kube-rs's usual inference (`KUBECONFIG`,
-//! `~/.kube/config`, in-cluster), as every Kubernetes client does.
+//! How a component finds its apiserver: `--server URL`, or `--kubeconfig
+//! FILE`, or, inside a pod, the `kubernetes` Service the kubelet names in
+//! the environment (`KUBERNETES_SERVICE_HOST`/`_PORT`, client-go's
+//! `InClusterConfig`), or kube-rs's usual inference (`KUBECONFIG`,
+//! `~/.kube/config`).
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::Path;
 
+/// The variables every pod gets for the `kubernetes` Service (and that
+/// client-go's `InClusterConfig` reads).
+pub const SERVICE_HOST_ENV: &str = "KUBERNETES_SERVICE_HOST";
+pub const SERVICE_PORT_ENV: &str = "KUBERNETES_SERVICE_PORT";
+
+/// The apiserver's URL from the in-cluster environment, or None outside a
+/// pod (either variable unset or empty). An IPv6 host is bracketed, as
+/// client-go's `net.JoinHostPort` does.
+///
+/// Plain `http`, not client-go's `https`: this apiserver serves no TLS yet
+/// (and pods get no service-account token to send), so the `kubernetes`
+/// Service leads to its plain port. When TLS lands this becomes `https`
+/// with the mounted CA and token.
+pub fn in_cluster_url(host: Option<&str>, port: Option<&str>) -> Option<String> {
+    let (host, port) = (host?.trim(), port?.trim());
+    if host.is_empty() || port.is_empty() {
+        return None;
+    }
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+    Some(format!("http://{host}:{port}"))
+}
+
+/// A component's client config. The in-cluster environment comes before
+/// `~/.kube/config`, as for a controller in a pod (client-go's
+/// `BuildConfigFromFlags("", "")`), so a DNS pod reaches the API through
+/// the `kubernetes` Service whatever files the node has.
 pub async fn config(server: Option<&str>, kubeconfig: Option<&Path>) -> anyhow::Result<kube::Config> {
+    if server.is_none() && kubeconfig.is_none() {
+        let var = |name| std::env::var(name).ok();
+        if let Some(url) = in_cluster_url(var(SERVICE_HOST_ENV).as_deref(), var(SERVICE_PORT_ENV).as_deref()) {
+            tracing::info!("in-cluster: the apiserver at {url} ({SERVICE_HOST_ENV}, {SERVICE_PORT_ENV})");
+            return Ok(kube::Config::new(url.parse()?));
+        }
+    }
     config_in_context(server, kubeconfig, None).await
 }
 
-/// As [`config`], with kubectl's `--context`: that context of the
-/// kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config`)
-/// instead of its current one.
+/// As kubectl finds its cluster: `--server`, else that context (`--context`)
+/// of the kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else
+/// `~/.kube/config`) instead of its current one, else kube-rs's inference.
 pub async fn config_in_context(
     server: Option<&str>,
     kubeconfig: Option<&Path>,
@@ -29,4 +64,24 @@ pub async fn config_in_context(
         return Ok(kube::Config::from_kubeconfig(&options).await?);
     }
     Ok(kube::Config::infer().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_in_cluster_environment() {
+        for (host, port, want) in [
+            (Some("10.96.0.1"), Some("443"), Some("http://10.96.0.1:443")),
+            (Some("fd00:10:96::1"), Some("443"), Some("http://[fd00:10:96::1]:443")),
+            (Some(" 10.96.0.1 "), Some("6443\n"), Some("http://10.96.0.1:6443")),
+            (Some("10.96.0.1"), None, None),
+            (None, Some("443"), None),
+            (Some(""), Some("443"), None),
+            (Some("10.96.0.1"), Some(""), None),
+        ] {
+            assert_eq!(in_cluster_url(host, port).as_deref(), want, "{host:?} {port:?}");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! what changed, and the one watch → coalesce → reconcile loop.
 //!
 //! # Layout
-//! - [`client`]: `--server`, `--kubeconfig`, or kube-rs's inference.
+//! - [`client`]: `--server`, `--kubeconfig`, the in-cluster environment
+//!   (`KUBERNETES_SERVICE_HOST`/`_PORT`), or kube-rs's inference.
 //! - [`cache`]: a watch as a stream, and the cache it feeds, which reports
 //!   (before, after) for every change and diffs relists.
 //! - [`queue`]: which keys to reconcile now and which later (retries with
@@ -11,10 +12,13 @@
 //! - [`reconcile`]: the loop every controller and the proxy run: a
 //!   [`reconcile::Reconciler`] says only what an event touches and how one
 //!   key is reconciled. Start here to write a controller.
+//! - [`leader`]: leader election through a Lease (`--leader-elect`): the
+//!   pure step, and the elector that acquires, renews and releases.
 //! - [`process`]: logs, the node's name, and the shutdown signal.
 
 pub mod cache;
 pub mod client;
+pub mod leader;
 pub mod process;
 pub mod queue;
 pub mod reconcile;

@@ -83,7 +83,7 @@ pub async fn get(
     // `all` is a category: the resources the table puts in it, in
     // discovery order (pods before services), as kubectl lists them.
     let types: Vec<&ResourceType> = if type_ == "all" {
-        resources::ALL.iter().copied().filter(|r| r.in_category_all).collect()
+        resources::discovery_order().into_iter().filter(|r| r.in_category_all).collect()
     } else {
         type_.split(',').map(resource).collect::<Result<_, _>>()?
     };
@@ -529,12 +529,14 @@ pub async fn ipvs(client: &Client, node: Option<&str>, rules_port: u16, out: &mu
 }
 
 /// `kubectl-lite trace svc NAME`: the Service's timeline and its pods
-/// ([`crate::trace`]), from the apiserver and every node's proxy.
+/// ([`crate::trace`]), from the apiserver, every node's proxy and every
+/// cluster DNS pod (at its pod IP, on `dns_port`).
 pub async fn trace(
     client: &Client,
     type_: &str,
     name: &str,
     proxy_port: u16,
+    dns_port: u16,
     scope: &Scope,
     out: &mut String,
 ) -> Result<(), CliError> {
@@ -557,6 +559,23 @@ pub async fn trace(
         };
         reports.push((node, report));
     }
-    out.push_str(&crate::trace::trace(&svc, &slices, &pods, &events, &reports));
+    let (label, value) = api::well_known::DNS_APP_LABEL;
+    let dns_pods_path =
+        format!("{}?labelSelector={label}%3D{value}", PODS.collection_path(Some(api::well_known::DNS_NAMESPACE)));
+    let mut dns = Vec::new();
+    for pod in items(&client::get_json(client, &dns_pods_path).await?) {
+        let (pod_name, ip) = (pod["metadata"]["name"].as_str().unwrap_or(""), pod["status"]["podIP"].as_str());
+        let report = match ip.filter(|ip| !ip.is_empty()) {
+            None => Err("it has no pod IP yet".to_string()),
+            Some(ip) => match client::from_proxy(ip, dns_port, "/programmed").await {
+                Ok(text) => serde_json::from_str::<Value>(&text)
+                    .map(|v| v.get(format!("{ns}/{name}")).cloned())
+                    .map_err(|e| format!("{ip}:{dns_port} answered, but not with JSON: {e}")),
+                Err(e) => Err(format!("no answer from {ip}:{dns_port}: {e}")),
+            },
+        };
+        dns.push((pod_name.to_string(), report));
+    }
+    out.push_str(&crate::trace::trace(&svc, &slices, &pods, &events, &reports, &dns));
     Ok(())
 }

@@ -312,7 +312,9 @@ pub fn node(
     map_lines(&mut out, "Labels", n.pointer("/metadata/labels"), "=", &[]);
     map_lines(&mut out, "Annotations", n.pointer("/metadata/annotations"), ": ", &[LAST_APPLIED]);
     out.push_str(&format!("CreationTimestamp:\t{}\n", rfc1123z(s(n, "/metadata/creationTimestamp"))));
-    let taints = n.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut taints = n.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+    // kubectl sorts them by effect, then key: NoExecute before NoSchedule.
+    taints.sort_by(|a, b| (s(a, "/effect"), s(a, "/key")).cmp(&(s(b, "/effect"), s(b, "/key"))));
     if taints.is_empty() {
         out.push_str("Taints:\t<none>\n");
     }
@@ -495,6 +497,19 @@ Events:                   <none>
             json!({"spec":{"holderIdentity":"node1","leaseDurationSeconds":40,"renewTime":"2026-11-26T03:19:58.123456Z"}}),
         );
         insta::assert_snapshot!(node(&n, &lease, &[p], &[], now()));
+    }
+
+    #[test]
+    fn a_silent_nodes_taints_are_sorted_as_kubectl_sorts_them() {
+        let n = json!({"metadata":{"name":"node1"},"spec":{"taints":[
+            {"key":"node.kubernetes.io/unreachable","effect":"NoSchedule"},{"key":"node.kubernetes.io/unreachable","effect":"NoExecute"}]}});
+        let text = node(&n, &Err(String::new()), &[], &[], now());
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("unreachable")).collect();
+        assert!(
+            lines[0].starts_with("Taints:") && lines[0].ends_with("node.kubernetes.io/unreachable:NoExecute"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with("node.kubernetes.io/unreachable:NoSchedule"), "{text}");
     }
 
     #[test]

@@ -143,7 +143,7 @@ enum Cmd {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
-    /// A Service's life as a timeline: created, allocated, endpoints, programmed on each node; and its pods.
+    /// A Service's life as a timeline: created, allocated, endpoints, programmed on each node, resolvable on each DNS pod; and its pods.
     Trace {
         #[arg(value_name = "TYPE")]
         type_: String,
@@ -151,6 +151,9 @@ enum Cmd {
         /// The port the proxies serve /programmed on.
         #[arg(long, default_value_t = 10256)]
         proxy_port: u16,
+        /// The port the DNS pods serve /programmed on (their health port).
+        #[arg(long, default_value_t = api::well_known::DNS_HEALTH_PORT)]
+        dns_port: u16,
     },
     /// Each node's proxy table, as `ipvsadm -Ln` prints it.
     Ipvs {
@@ -250,8 +253,8 @@ async fn run(flags: Flags, out: &mut String) -> Result<(), CliError> {
             commands::expose(&client, &type_, &name, &options, &scope, out).await?
         }
         Cmd::Completion { .. } => {}
-        Cmd::Trace { type_, name, proxy_port } => {
-            commands::trace(&client, &type_, &name, proxy_port, &scope, out).await?
+        Cmd::Trace { type_, name, proxy_port, dns_port } => {
+            commands::trace(&client, &type_, &name, proxy_port, dns_port, &scope, out).await?
         }
         Cmd::Ipvs { node, rules_port } => commands::ipvs(&client, node.as_deref(), rules_port, out).await?,
     }

@@ -9,7 +9,11 @@
 //!   (with `eventTime` in microseconds);
 //! - each node's proxy: `/programmed` on its healthz port, when the
 //!   Service's rules reached that node's kernel and how long after the
-//!   trigger.
+//!   trigger;
+//! - each cluster DNS pod (`k8s-app=kube-dns`): `/programmed` on its health
+//!   port, when the Service's name became resolvable there, and how long
+//!   after the Service's creation (whole seconds, as `creationTimestamp`
+//!   has them) or, for a headless Service, after the endpoint change.
 //!
 //! Then each pod of the namespace, and why it is, or is not, an endpoint.
 
@@ -23,6 +27,10 @@ use api::well_known::LAST_CHANGE_TRIGGER_TIME as TRIGGER_TIME;
 /// What a node's proxy says of the Service: its `/programmed` entry, none
 /// (no rules there yet), or why it could not be asked.
 pub type NodeReport = (String, Result<Option<Value>, String>);
+
+/// What a DNS pod says of the Service's name: its `/programmed` entry,
+/// none (not resolvable there yet), or why it could not be asked.
+pub type DnsReport = (String, Result<Option<Value>, String>);
 
 fn time(t: &str) -> Option<jiff::Timestamp> {
     t.parse().ok()
@@ -95,9 +103,37 @@ pub fn verdict(pod: &Value, svc: &Value, endpoints: &BTreeMap<String, (bool, Str
     }
 }
 
+/// The timeline step of one DNS pod's report, or the line saying why there is none.
+pub fn dns_step(pod: &str, report: &Result<Option<Value>, String>) -> Result<(jiff::Timestamp, String), String> {
+    match report {
+        Ok(Some(p)) => {
+            let at = time(s(p, "/resolvableAt")).ok_or_else(|| format!("{pod}: an entry without resolvableAt: {p}"))?;
+            let after = match s(p, "/trigger") {
+                "created" => "the Service's creation",
+                "endpoints" => "the endpoint change",
+                _ => "",
+            };
+            let lag = match (p["latencySeconds"].as_f64(), after) {
+                (Some(l), a) if !a.is_empty() => format!(", {:.1} ms after {a}", l * 1000.0),
+                _ => String::new(),
+            };
+            Ok((at, format!("resolvable on DNS pod {pod}{lag}")))
+        }
+        Ok(None) => Err(format!("{pod}: its DNS does not resolve the name yet")),
+        Err(e) => Err(format!("{pod}: could not ask: {e}")),
+    }
+}
+
 /// The trace of `svc`, from its slices, the namespace's pods, its events
-/// and the proxies' reports.
-pub fn trace(svc: &Value, slices: &[Value], pods: &[Value], events: &[Value], nodes: &[NodeReport]) -> String {
+/// and the proxies' and DNS pods' reports.
+pub fn trace(
+    svc: &Value,
+    slices: &[Value],
+    pods: &[Value],
+    events: &[Value],
+    nodes: &[NodeReport],
+    dns: &[DnsReport],
+) -> String {
     let (ns, name) = (s(svc, "/metadata/namespace"), s(svc, "/metadata/name"));
     let mut out = String::new();
     let ports: Vec<String> = svc
@@ -188,6 +224,20 @@ pub fn trace(svc: &Value, slices: &[Value], pods: &[Value], events: &[Value], no
             Err(e) => unreachable.push(format!("{node}: {e}")),
         }
     }
+    let mut unresolved = Vec::new();
+    for (pod, report) in dns {
+        match dns_step(pod, report) {
+            Ok(step) => steps.push(step),
+            Err(line) => unresolved.push(line),
+        }
+    }
+    if dns.iter().any(|(_, r)| r.is_err()) {
+        // kubectl-lite asks each DNS pod at its pod IP, directly.
+        unresolved.push("(DNS pods are asked at their pod IPs, which may be unroutable from where kubectl-lite runs: run it on a node)".into());
+    }
+    if dns.is_empty() {
+        unresolved.push("no DNS pods (k8s-app=kube-dns in kube-system)".into());
+    }
     steps.sort_by_key(|(t, _)| *t);
     out.push_str("Timeline:\n");
     let mut previous: Option<jiff::Timestamp> = None;
@@ -198,6 +248,9 @@ pub fn trace(svc: &Value, slices: &[Value], pods: &[Value], events: &[Value], no
     }
     for line in unreachable {
         out.push_str(&format!("  (not programmed) {line}\n"));
+    }
+    for line in unresolved {
+        out.push_str(&format!("  (not resolvable) {line}\n"));
     }
 
     // Every pod of the namespace, and its part.
@@ -282,16 +335,27 @@ mod tests {
             ),
             ("node2".to_string(), Err("the proxy did not answer at 172.28.0.12:10256".to_string())),
         ];
-        let text = trace(&svc, &slices, &pods, &events, &nodes);
+        let dns = vec![
+            (
+                "coredns-5d78c9869d-abcde".to_string(),
+                Ok(Some(json!({"resolvableAt":"2026-11-26T03:18:24.009Z","trigger":"created",
+                    "triggerTime":"2026-11-26T03:18:24Z","latencySeconds":0.009}))),
+            ),
+            ("coredns-5d78c9869d-fghij".to_string(), Err("no answer from 10.244.2.3:8080".to_string())),
+        ];
+        let text = trace(&svc, &slices, &pods, &events, &nodes, &dns);
         let want = "\
 Service default/myapp: NodePort 10.108.46.110, ports 80/TCP -> http, NodePort 30080
 
 Timeline:
   03:18:24.000             created by the apiserver; ClusterIP 10.108.46.110 and NodePort 30080 allocated in the same etcd transaction
-  03:18:30.512    +6.512s  a change to the selected pods triggers EndpointSlice myapp-x7k2p
+  03:18:24.009     +9.0ms  resolvable on DNS pod coredns-5d78c9869d-abcde, 9.0 ms after the Service's creation
+  03:18:30.512    +6.503s  a change to the selected pods triggers EndpointSlice myapp-x7k2p
   03:18:30.530      +18ms  EndpointsUpdated by endpoint-controller: Endpoints: 10.244.1.31:80 ready; 10.244.1.32:80 not ready
   03:18:30.548      +18ms  programmed on node1: 2 virtual servers, 2 real servers, 36.0 ms after the trigger
   (not programmed) node2: the proxy did not answer at 172.28.0.12:10256
+  (not resolvable) coredns-5d78c9869d-fghij: could not ask: no answer from 10.244.2.3:8080
+  (not resolvable) (DNS pods are asked at their pod IPs, which may be unroutable from where kubectl-lite runs: run it on a node)
 
 Pods:
   a   10.244.1.31   node1   endpoint 10.244.1.31:80 (ready)
@@ -299,6 +363,33 @@ Pods:
   c   10.244.1.33   node1   left out: labels app=other do not match the selector app=myapp
 ";
         assert_eq!(text, want);
+    }
+
+    /// Each DNS pod's report, as one timeline step or one line saying why not.
+    #[test]
+    fn dns_reports() {
+        let at = "2026-12-02T04:00:01.250Z";
+        for (report, want) in [
+            (
+                Ok(Some(json!({"resolvableAt": at, "trigger": "endpoints", "latencySeconds": 0.0125}))),
+                Ok("resolvable on DNS pod dns-a, 12.5 ms after the endpoint change"),
+            ),
+            (
+                Ok(Some(json!({"resolvableAt": at, "trigger": "created", "latencySeconds": 1.25}))),
+                Ok("resolvable on DNS pod dns-a, 1250.0 ms after the Service's creation"),
+            ),
+            (Ok(Some(json!({"resolvableAt": at}))), Ok("resolvable on DNS pod dns-a")),
+            (Ok(None), Err("dns-a: its DNS does not resolve the name yet")),
+            (Err("connection refused".to_string()), Err("dns-a: could not ask: connection refused")),
+        ] {
+            let got = dns_step("dns-a", &report).map(|(t, line)| {
+                assert_eq!(t, at.parse::<jiff::Timestamp>().unwrap());
+                line
+            });
+            assert_eq!(got.as_deref().map_err(String::as_str), want, "{report:?}");
+        }
+        let text = trace(&json!({"metadata":{"name":"x","namespace":"default"}}), &[], &[], &[], &[], &[]);
+        assert!(text.contains("  (not resolvable) no DNS pods (k8s-app=kube-dns in kube-system)\n"), "{text}");
     }
 
     #[test]

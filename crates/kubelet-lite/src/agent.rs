@@ -4,7 +4,8 @@
 //! as it becomes ready; and take a deleted pod down gracefully: not ready
 //! first (so endpoints and proxies drop it), then stopped, then gone.
 
-use crate::demo_app::version_of;
+use crate::dns::{self, DnsSettings};
+use crate::images::{self, NodeContext};
 use crate::lease;
 use crate::runtime::{netns_name, Runtime, Sandbox};
 use crate::status::{node_status, pod_status};
@@ -12,7 +13,7 @@ use api::well_known::NODE_LEASE_NAMESPACE;
 use futures_util::StreamExt;
 use informer::cache::{watch, Cache};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
@@ -25,6 +26,8 @@ pub struct Options {
     pub runtime: Runtime,
     /// How long a deleted pod stays not-ready before it is stopped.
     pub drain: Duration,
+    /// `--cluster-dns`, `--cluster-domain`, `--resolv-conf`: each pod's resolver.
+    pub dns: DnsSettings,
 }
 
 /// What the agent knows of one pod it runs.
@@ -35,13 +38,51 @@ struct Running {
     draining_since: Option<Instant>,
 }
 
+/// The pod's TCP ports: what answers a connect once its servers run.
 fn ports_of(pod: &Pod) -> Vec<u16> {
     pod.spec
         .iter()
         .flat_map(|s| &s.containers)
         .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
         .filter_map(|p| u16::try_from(p.container_port).ok())
         .collect()
+}
+
+/// The in-cluster environment every container gets, as the kubelet gives
+/// it: where the `kubernetes` Service is (`KUBERNETES_SERVICE_HOST`,
+/// `KUBERNETES_SERVICE_PORT`, and the `KUBERNETES_PORT*` forms), so a client
+/// inside the pod reaches the API through the proxy at 10.96.0.1:443.
+async fn in_cluster_env(client: &Client) -> Vec<(String, String)> {
+    let svc = match Api::<Service>::namespaced(client.clone(), "default").get("kubernetes").await {
+        Ok(svc) => svc,
+        Err(e) => {
+            tracing::warn!("the kubernetes Service, for the pods' environment: {e}");
+            return Vec::new();
+        }
+    };
+    let spec = svc.spec.unwrap_or_default();
+    let (Some(ip), Some(port)) = (
+        spec.cluster_ip.filter(|ip| ip != "None"),
+        spec.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).or(spec.ports.iter().flatten().next()),
+    ) else {
+        return Vec::new();
+    };
+    let n = port.port;
+    let tcp = format!("tcp://{ip}:{n}");
+    [
+        ("KUBERNETES_SERVICE_HOST", ip.clone()),
+        ("KUBERNETES_SERVICE_PORT", n.to_string()),
+        ("KUBERNETES_SERVICE_PORT_HTTPS", n.to_string()),
+        ("KUBERNETES_PORT", tcp.clone()),
+        (&format!("KUBERNETES_PORT_{n}_TCP"), tcp),
+        (&format!("KUBERNETES_PORT_{n}_TCP_PROTO"), "tcp".into()),
+        (&format!("KUBERNETES_PORT_{n}_TCP_PORT"), n.to_string()),
+        (&format!("KUBERNETES_PORT_{n}_TCP_ADDR"), ip),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 fn kernel_version() -> String {
@@ -236,8 +277,6 @@ async fn sync(
         if !running.contains_key(&uid) {
             let netns = netns_name(&uid);
             let ports = ports_of(pod);
-            let image =
-                pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
             let adopted = orphans.remove(&netns);
             let ip = match adopted {
                 Some(ip) => ip,
@@ -260,11 +299,27 @@ async fn sync(
                 None => tracing::info!(pod = name, netns, %ip, "created a sandbox"),
             }
             let sandbox = Sandbox { netns: netns.clone(), ip, servers: Vec::new() };
+            // The resolver files first, so every process of the pod reads
+            // them from its start; an adopted pod keeps those it has.
+            if adopted.is_none() || !opts.runtime.etc_netns.join(&netns).exists() {
+                let (files, warnings) = dns::pod_files(pod, &ip.to_string(), &opts.dns);
+                for w in warnings {
+                    tracing::warn!(pod = name, "{w}");
+                }
+                if let Err(e) = opts.runtime.write_etc(&netns, &files) {
+                    tracing::error!(pod = name, "the pod's /etc files: {e:#}");
+                }
+            }
             // An adopted pod whose servers still answer keeps them.
             let servers = if adopted.is_some() && sandbox.listening(&ports) {
                 Vec::new()
             } else {
-                opts.runtime.start(&netns, &name, version_of(&image), &ports).unwrap_or_default()
+                let ctx = NodeContext { cluster_domain: opts.dns.cluster_domain.clone() };
+                let env = in_cluster_env(client).await;
+                opts.runtime.start(&netns, &images::processes(pod, &ctx), &env).unwrap_or_else(|e| {
+                    tracing::error!(pod = name, "starting its processes: {e:#}");
+                    Vec::new()
+                })
             };
             let started = jiff::Timestamp::now();
             running.insert(
@@ -279,9 +334,7 @@ async fn sync(
         }
         if let Some(r) = running.get_mut(&uid) {
             let ready = crate::probe::probes(pod).iter().all(|p| crate::probe::check(r.sandbox.ip, p));
-            let has_ip =
-                pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(r.sandbox.ip.to_string().as_str());
-            if r.reported_ready != Some(ready) || !has_ip {
+            if crate::status::needs_report(pod, r.reported_ready, ready, &r.sandbox.ip.to_string()) {
                 report(&api, pod, r, opts, ready).await;
             }
         }

@@ -44,10 +44,12 @@ pub fn probes(pod: &Pod) -> Vec<Probe> {
             Some(p) if p.tcp_socket.is_some() => {
                 out.extend(port(c, &p.tcp_socket.as_ref().expect("checked").port).map(|port| Probe::Tcp { port }));
             }
+            // UDP ports cannot be checked with a connect: only TCP ones count.
             _ => out.extend(
                 c.ports
                     .iter()
                     .flatten()
+                    .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
                     .filter_map(|p| u16::try_from(p.container_port).ok())
                     .map(|port| Probe::Tcp { port }),
             ),
@@ -95,7 +97,7 @@ mod tests {
         let p = pod(json!([
             {"name":"web","ports":[{"name":"http","containerPort":8080}],"readinessProbe":{"httpGet":{"path":"/healthz","port":"http"}}},
             {"name":"db","ports":[{"containerPort":5432}],"readinessProbe":{"tcpSocket":{"port":5432}}},
-            {"name":"plain","ports":[{"containerPort":80},{"containerPort":81}]},
+            {"name":"plain","ports":[{"containerPort":80},{"containerPort":81},{"containerPort":53,"protocol":"UDP"}]},
             {"name":"none"},
         ]));
         assert_eq!(

@@ -4,13 +4,19 @@
 //! ```text
 //! node: bridge cni0 10.244.1.1/24 ── veth klhXXXXXXXX ──┐
 //! pod netns kl-XXXXXXXX: eth0 10.244.1.5/24, default via 10.244.1.1
-//!                        demo app on each container port
+//!                        its processes (the image table: `images`)
+//! /etc/netns/kl-XXXXXXXX/{resolv.conf,hosts,hostname}
 //! ```
+//!
+//! The pod's `/etc` files need no mount namespace of our own: `ip netns
+//! exec NAME` gives the command one and bind-mounts each file of
+//! `/etc/netns/NAME/` over `/etc/`, so every process started that way sees them.
 
+use crate::images::{Process, Program};
 use ipnet::Ipv4Net;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -44,6 +50,10 @@ pub struct Runtime {
     pub pod_cidr: Ipv4Net,
     /// This binary: the demo app runs as `kubelet-lite demo-app`.
     pub self_exe: PathBuf,
+    /// The `cluster-dns` binary, for CoreDNS's image.
+    pub cluster_dns_exe: PathBuf,
+    /// Where `ip netns exec` finds each namespace's `/etc` files: `/etc/netns`.
+    pub etc_netns: PathBuf,
 }
 
 /// The namespace of a pod: `kl-` and the first 8 characters of its uid.
@@ -92,26 +102,47 @@ impl Runtime {
         Ok(())
     }
 
-    /// Starts the demo app on each port, inside the pod's namespace.
-    pub fn start(&self, netns: &str, pod: &str, version: &str, ports: &[u16]) -> anyhow::Result<Vec<Child>> {
-        ports
+    /// Writes the pod's `/etc` files where `ip netns exec` mounts them from.
+    pub fn write_etc(&self, netns: &str, files: &[(&str, String)]) -> anyhow::Result<()> {
+        let dir = self.etc_netns.join(netns);
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+        for (name, content) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, content).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn program(&self, p: Program) -> &Path {
+        match p {
+            Program::SelfExe => &self.self_exe,
+            Program::ClusterDns => &self.cluster_dns_exe,
+        }
+    }
+
+    /// Starts the pod's processes inside its namespaces: `ip netns exec
+    /// kl-XXXXXXXX cluster-dns --listen :53 ...`, each with `env`.
+    pub fn start(&self, netns: &str, processes: &[Process], env: &[(String, String)]) -> anyhow::Result<Vec<Child>> {
+        processes
             .iter()
-            .map(|port| {
+            .map(|p| {
                 Command::new("ip")
                     .args(["netns", "exec", netns])
-                    .arg(&self.self_exe)
-                    .args(["demo-app", "--pod", pod, "--version", version, "--port", &port.to_string()])
+                    .arg(self.program(p.program))
+                    .args(&p.args)
+                    .envs(env.iter().map(|(k, v)| (k, v)))
                     .stdout(Stdio::null())
-                    .stderr(Stdio::null())
+                    // The DNS server's log joins the node agent's (`docker compose logs node1`).
+                    .stderr(if p.program == Program::ClusterDns { Stdio::inherit() } else { Stdio::null() })
                     .spawn()
-                    .map_err(Into::into)
+                    .map_err(|e| anyhow::anyhow!("starting {}: {e}", self.program(p.program).display()))
             })
             .collect()
     }
 
     /// Stops every process in the pod (its servers, also those an earlier
     /// run of the agent started and this one adopted) and removes the
-    /// namespace (its veth goes with it).
+    /// namespace (its veth goes with it) and its `/etc` files.
     pub fn destroy(&self, sandbox: &mut Sandbox) {
         for child in &mut sandbox.servers {
             let _ = child.kill();
@@ -123,6 +154,7 @@ impl Runtime {
             let _ = Command::new("kill").arg("-KILL").args(&pids).status();
         }
         let _ = ip(&["netns", "del", &sandbox.netns]);
+        let _ = std::fs::remove_dir_all(self.etc_netns.join(&sandbox.netns));
     }
 
     /// Routes another node's pods through that node: `ip route replace
@@ -156,12 +188,18 @@ mod tests {
     #[test]
     fn names_and_addresses() {
         assert_eq!(netns_name("9164349e-a8a1-4cca-b0ef-2913acd52a2a"), "kl-9164349e");
-        let rt =
-            Runtime { bridge: "cni0".into(), pod_cidr: "10.244.1.0/24".parse().unwrap(), self_exe: PathBuf::new() };
+        let runtime = |bridge: &str, cidr: &str| Runtime {
+            bridge: bridge.into(),
+            pod_cidr: cidr.parse().unwrap(),
+            self_exe: PathBuf::new(),
+            cluster_dns_exe: PathBuf::new(),
+            etc_netns: PathBuf::new(),
+        };
+        let rt = runtime("cni0", "10.244.1.0/24");
         assert_eq!(rt.gateway(), Ipv4Addr::new(10, 244, 1, 1));
         let taken: BTreeSet<Ipv4Addr> = [Ipv4Addr::new(10, 244, 1, 2)].into();
         assert_eq!(rt.allocate(&taken), Some(Ipv4Addr::new(10, 244, 1, 3)));
-        let tiny = Runtime { bridge: "b".into(), pod_cidr: "10.0.0.0/30".parse().unwrap(), self_exe: PathBuf::new() };
+        let tiny = runtime("b", "10.0.0.0/30");
         assert_eq!(tiny.allocate(&[Ipv4Addr::new(10, 0, 0, 2)].into()), None);
     }
 }

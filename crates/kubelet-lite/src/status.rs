@@ -80,6 +80,16 @@ pub fn node_status(name: &str, node_ip: &str, kernel: &str) -> NodeStatus {
     .expect("a valid NodeStatus")
 }
 
+/// Whether the pod's status must be written again: its readiness changed
+/// since the last report, or the API's copy says otherwise than this node
+/// does (no IP yet, or a Ready the node lifecycle controller turned False
+/// while this node was unreachable: the kubelet's status manager puts it
+/// right when it is heard again).
+pub fn needs_report(pod: &Pod, reported_ready: Option<bool>, ready: bool, ip: &str) -> bool {
+    let has_ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(ip);
+    reported_ready != Some(ready) || !has_ip || api::readiness::pod_ready(pod) != ready
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +110,32 @@ mod tests {
         let cells = api::printers::cells("Pod", &pod_json, jiff::Timestamp::now());
         assert_eq!(cells[1..4], [json!("1/1"), json!("Running"), json!("0")]);
         assert_eq!(cells[5..7], [json!("10.244.1.31"), json!("k8s-node01")]);
+    }
+
+    #[test]
+    fn a_status_marked_not_ready_elsewhere_is_reported_again() {
+        let pod = |ready: &str| -> Pod {
+            serde_json::from_value(
+                json!({"status":{"podIP":"10.244.1.31","conditions":[{"type":"Ready","status":ready}]}}),
+            )
+            .unwrap()
+        };
+        // (API's Ready, last reported, probed now) -> write?
+        let cases = [
+            ("True", Some(true), true, false),
+            ("True", Some(true), false, true),
+            ("False", Some(false), false, false),
+            ("False", Some(true), true, true), // the node controller marked it while we were away
+            ("True", None, true, true),
+        ];
+        for (api_ready, reported, ready, want) in cases {
+            assert_eq!(
+                needs_report(&pod(api_ready), reported, ready, "10.244.1.31"),
+                want,
+                "{api_ready} {reported:?} {ready}"
+            );
+        }
+        assert!(needs_report(&pod("True"), Some(true), true, "10.244.1.99"), "another IP");
     }
 
     #[test]

@@ -81,6 +81,23 @@ fn curl_the_cluster_ip_like_the_tutorial() {
     }
     let cluster_ip = table_rows(&kubectl_ok(&kc, &["get", "svc", "myapp"]))[1][2].clone();
 
+    // Every process of a pod reads the resolver files the kubelet wrote for it:
+    // `ip netns exec` mounts /etc/netns/<pod netns>/ over /etc.
+    let netns_of = |pod: &str| {
+        let uid = kubectl_ok(&kc, &["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"]);
+        format!("kl-{}", uid.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>())
+    };
+    let pod_netns: Vec<String> = running.iter().map(|r| netns_of(&r[0])).collect();
+    for (row, netns) in running.iter().zip(&pod_netns) {
+        let cat = |file: &str| String::from_utf8_lossy(&exec(netns, &["cat", file]).stdout).into_owned();
+        assert_eq!(
+            cat("/etc/resolv.conf"),
+            "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+        );
+        assert_eq!(cat("/etc/hostname"), format!("{}\n", row[0]));
+        assert!(cat("/etc/hosts").ends_with(&format!("{}\t{}\n", row[5], row[0])), "{}", cat("/etc/hosts"));
+    }
+
     let hello = eventually("curl the ClusterIP", || curl(&node, &format!("http://{cluster_ip}")), Option::is_some);
     assert_eq!(hello.unwrap(), r#"Hello MyApp | Version: v2 | <a href="hostname.html">Pod Name</a>"#);
     let names: BTreeSet<String> = running.iter().map(|r| r[0].clone()).collect();
@@ -148,6 +165,10 @@ fn curl_the_cluster_ip_like_the_tutorial() {
         || String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).contains("kl-"),
         |left| !left,
     );
+    // Their /etc files go with them.
+    for netns in &pod_netns {
+        assert!(!Path::new("/etc/netns").join(netns).exists(), "/etc/netns/{netns} left behind");
+    }
     // And their servers, the adopted ones included.
     let servers = || {
         let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();

@@ -218,6 +218,20 @@ pub const IPVS_ADDRESSES: AddressHolder = AddressHolder { device: DUMMY, dummy: 
 pub const USERSPACE_ADDRESSES: AddressHolder =
     AddressHolder { device: "lo", dummy: false, label: Some("lo:kube-proxy") };
 
+/// Where a node announces the LoadBalancer addresses it wins: labelled
+/// addresses (`<device>:lb`) on its network interface, so the kernel answers
+/// ARP for them there, as MetalLB's speaker does for its own. Made once at
+/// start-up from the flag, so leaking the two short strings is fine.
+pub fn announce_holder(device: &str) -> HeldAddresses {
+    let label: String = format!("{device}:lb").chars().take(15).collect();
+    let holder = AddressHolder {
+        device: Box::leak(device.to_string().into_boxed_str()),
+        dummy: false,
+        label: Some(Box::leak(label.into_boxed_str())),
+    };
+    HeldAddresses::new(holder)
+}
+
 impl AddressHolder {
     fn index(&self, links: &mut Links) -> anyhow::Result<Option<u32>> {
         links.index(self.device)

@@ -151,6 +151,18 @@ impl ChangeTracker {
                 self.parts.insert(svc.clone(), new);
             }
             for vs in touched {
+                let ranges = self
+                    .claims
+                    .get(&vs)
+                    .and_then(|c| c.last())
+                    .and_then(|w| self.parts.get(w)?.source_ranges.get(&vs).cloned());
+                if self.state.source_ranges.get(&vs) != ranges.as_ref() {
+                    match ranges {
+                        Some(r) => self.state.source_ranges.insert(vs, r),
+                        None => self.state.source_ranges.remove(&vs),
+                    };
+                    changed.insert(vs);
+                }
                 let value = self.winner(&vs);
                 if self.state.table.get(&vs) != value.as_ref() {
                     match value {

@@ -36,6 +36,9 @@ pub struct DesiredState {
     /// The node's own addresses, where NodePorts listen (the IPVS mode owns
     /// the virtual servers on them in the NodePort range).
     pub node_addresses: BTreeSet<IpAddr>,
+    /// `spec.loadBalancerSourceRanges`: for a LoadBalancer address's virtual
+    /// servers, the only clients let through (nftables mode).
+    pub source_ranges: BTreeMap<VirtualServerKey, Vec<ipnet::IpNet>>,
 }
 
 fn endpoint_ready(e: &k8s_openapi::api::discovery::v1::Endpoint) -> bool {
@@ -115,6 +118,13 @@ pub fn desired_state(services: &[Service], slices: &[EndpointSlice], node: &Node
     for svc in services {
         let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
         let part = service_state(svc, by_service.get(&key).map(Vec::as_slice).unwrap_or_default(), node);
+        // The later Service wins a virtual server, its source ranges with it.
+        for key in part.table.keys() {
+            match part.source_ranges.get(key) {
+                Some(r) => state.source_ranges.insert(*key, r.clone()),
+                None => state.source_ranges.remove(key),
+            };
+        }
         state.table.extend(part.table);
         state.bound_addresses.extend(part.bound_addresses);
     }
@@ -157,6 +167,9 @@ pub fn service_state(svc: &Service, slices: &[&EndpointSlice], node: &Node) -> D
             .flatten()
             .filter_map(|i| i.ip.as_deref()?.parse().ok())
             .collect();
+        // Malformed ranges are skipped (kube-proxy logs and ignores them too).
+        let source_ranges: Vec<ipnet::IpNet> =
+            spec.load_balancer_source_ranges.iter().flatten().filter_map(|r| r.trim().parse().ok()).collect();
         for port in spec.ports.iter().flatten() {
             let Some(protocol) = Protocol::parse(port.protocol.as_deref().unwrap_or("TCP")) else { continue };
             let Ok(number) = u16::try_from(port.port) else { continue };
@@ -170,6 +183,13 @@ pub fn service_state(svc: &Service, slices: &[&EndpointSlice], node: &Node) -> D
             for ip in external_ips.iter().chain(&lb_ips) {
                 state.table.insert(VirtualServerKey { protocol, address: *ip, port: number }, vs(external_local));
                 state.bound_addresses.insert(*ip);
+            }
+            if !source_ranges.is_empty() {
+                for ip in &lb_ips {
+                    state
+                        .source_ranges
+                        .insert(VirtualServerKey { protocol, address: *ip, port: number }, source_ranges.clone());
+                }
             }
             if let Some(node_port) = port.node_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) {
                 for ip in &node.addresses {

@@ -22,13 +22,19 @@
 //! - [`userspace`]: the proxy's own sockets, forwarding round-robin.
 //! - [`backend`]: the only code that changes the kernel (and which IPVS
 //!   virtual servers are the proxy's: `--service-node-port-range`).
+//! - [`announce`]: which node holds each load-balancer address (MetalLB's
+//!   layer-2 election, pure).
+//! - [`healthcheck`]: kube-proxy's health check node ports (Local
+//!   LoadBalancers): which, the answer (pure), and their listeners.
 //! - [`run`]: the proxy's events and sync, run by the shared loop
 //!   (`informer::reconcile`); [`status`]: `/healthz`, `/rules`, `/metrics`.
 
+pub mod announce;
 pub mod backend;
 pub mod changes;
 pub mod desired;
 pub mod fake;
+pub mod healthcheck;
 pub mod ipvs;
 pub mod model;
 pub mod nftables;

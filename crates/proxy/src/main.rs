@@ -72,6 +72,12 @@ struct Flags {
     /// Compute and print the table (as `ipvsadm -Ln`), touch nothing.
     #[arg(long)]
     dry_run: bool,
+
+    /// Announce the LoadBalancer addresses this node wins (MetalLB's
+    /// layer-2 election) by holding them on this interface, so the kernel
+    /// answers ARP for them there. Unset: announce nothing.
+    #[arg(long)]
+    lb_announce_interface: Option<String>,
 }
 
 #[tokio::main]
@@ -101,8 +107,15 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = informer::process::terminated();
     tracing::info!(node = node_name, mode = flags.proxy_mode, dry_run = flags.dry_run, "proxy running");
-    let opts =
-        Options { node_name, scheduler: flags.ipvs_scheduler, nodeport_addresses: flags.nodeport_addresses, resync };
+    // A dry run touches no kernel: it announces nothing either.
+    let announce_interface = flags.lb_announce_interface.filter(|_| !flags.dry_run);
+    let opts = Options {
+        node_name,
+        scheduler: flags.ipvs_scheduler,
+        nodeport_addresses: flags.nodeport_addresses,
+        resync,
+        announce_interface,
+    };
     proxy::run::run(client, opts, backend, status, shutdown).await
 }
 

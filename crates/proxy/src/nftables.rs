@@ -82,7 +82,41 @@ pub fn ruleset(state: &DesiredState) -> String {
             );
         }
     }
+    out.push_str(&firewall(state));
     let _ = write!(out, "{sets}  chain services {{\n{services}  }}\n{chains}}}\n");
+    out
+}
+
+/// `spec.loadBalancerSourceRanges`: a filter chain that runs before the
+/// DNAT (priority -110, so the destination is still the LoadBalancer
+/// address) and drops what comes from outside the ranges. Nothing when no
+/// Service has ranges, so the usual ruleset stays as it was.
+fn firewall(state: &DesiredState) -> String {
+    let mut rules = String::new();
+    for (key, ranges) in &state.source_ranges {
+        let IpAddr::V4(address) = key.address else { continue };
+        let v4: Vec<String> =
+            ranges.iter().filter(|r| matches!(r, ipnet::IpNet::V4(_))).map(|r| r.to_string()).collect();
+        if v4.is_empty() || !state.table.contains_key(key) {
+            continue;
+        }
+        let proto = l4(key.protocol);
+        let _ = writeln!(
+            rules,
+            "    ip daddr {address} {proto} dport {} ip saddr != {{ {} }} drop",
+            key.port,
+            v4.join(", ")
+        );
+    }
+    if rules.is_empty() {
+        return rules;
+    }
+    let mut out = String::new();
+    out.push_str(
+        "  chain filter-prerouting { type filter hook prerouting priority -110; policy accept; jump firewall; }\n",
+    );
+    out.push_str("  chain filter-output { type filter hook output priority -110; policy accept; jump firewall; }\n");
+    let _ = write!(out, "  chain firewall {{\n{rules}  }}\n");
     out
 }
 
@@ -217,6 +251,41 @@ table ip mini-kube-proxy {
         state.bound_addresses.insert(cluster_ip);
         state.node_addresses.insert(node_ip);
         state
+    }
+
+    #[test]
+    fn source_ranges_drop_other_clients_before_the_dnat() {
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.5.5", "selector": {"app": "web"},
+                "loadBalancerSourceRanges": ["10.1.0.0/24", " 192.168.0.0/16", "nonsense"],
+                "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "172.28.0.200", "ipMode": "VIP"}]}},
+        }))
+        .unwrap();
+        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "ports": [{"port": 8080}],
+            "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}}],
+        }))
+        .unwrap();
+        let node = crate::desired::Node { name: "n".into(), addresses: vec![], scheduler: "rr".into() };
+        let state = crate::desired::desired_state(std::slice::from_ref(&svc), std::slice::from_ref(&slice), &node);
+        let rules = ruleset(&state);
+        let want =
+            "  chain filter-prerouting { type filter hook prerouting priority -110; policy accept; jump firewall; }
+  chain filter-output { type filter hook output priority -110; policy accept; jump firewall; }
+  chain firewall {
+    ip daddr 172.28.0.200 tcp dport 80 ip saddr != { 10.1.0.0/24, 192.168.0.0/16 } drop
+  }
+";
+        assert!(rules.contains(want), "{rules}");
+        // Only the LoadBalancer address is filtered, not the ClusterIP.
+        assert_eq!(rules.matches(" drop").count(), 1);
+        // Without ranges, the ruleset has no firewall at all.
+        let mut open = svc;
+        open.spec.as_mut().unwrap().load_balancer_source_ranges = None;
+        assert!(!ruleset(&crate::desired::desired_state(&[open], &[slice], &node)).contains("firewall"));
     }
 
     #[test]

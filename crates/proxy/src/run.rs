@@ -9,6 +9,7 @@
 use crate::backend::Backend;
 use crate::changes::{ChangeTracker, ObjectKey};
 use crate::desired::{service_of, Node};
+use crate::healthcheck::HealthServers;
 use crate::status::Status;
 use futures_util::stream;
 use informer::cache::{watch, Cache};
@@ -36,6 +37,9 @@ pub struct Options {
     /// `--nodeport-addresses`; empty: the Node's InternalIPs.
     pub nodeport_addresses: Vec<IpAddr>,
     pub resync: Duration,
+    /// `--lb-announce-interface`: where this node holds the LoadBalancer
+    /// addresses it wins ([`crate::announce`]).
+    pub announce_interface: Option<String>,
 }
 
 /// The addresses NodePorts listen on: the flag's, or the Node's InternalIPs.
@@ -67,13 +71,20 @@ struct Proxy {
     pending_triggers: Vec<(ObjectKey, jiff::Timestamp)>,
     /// Services whose rules changed and are not yet reported as programmed.
     unreported: BTreeSet<ObjectKey>,
+    /// The health check node ports of Local LoadBalancers.
+    health: HealthServers,
+    /// The LoadBalancer addresses this node announces, if it announces.
+    announced: Option<crate::backend::HeldAddresses>,
 }
 
 impl Proxy {
     fn this_node(&self) -> Node {
         Node {
             name: self.opts.node_name.clone(),
-            addresses: node_addresses(&self.opts, self.nodes.values().next().map(|n| n.as_ref())),
+            addresses: node_addresses(
+                &self.opts,
+                self.nodes.get(&(String::new(), self.opts.node_name.clone())).map(|n| n.as_ref()),
+            ),
             scheduler: self.opts.scheduler.clone(),
         }
     }
@@ -128,6 +139,8 @@ impl Reconciler for Proxy {
         let started = Instant::now();
         let full = self.last_full.is_none_or(|t| started.duration_since(t) >= self.opts.resync);
         let changed = self.tracker.update();
+        self.update_health_checks();
+        self.announce(full);
         self.unreported.extend(self.tracker.updated_services().iter().cloned());
         if !full && changed.is_empty() {
             self.pending_triggers.clear();
@@ -163,6 +176,38 @@ impl Reconciler for Proxy {
 }
 
 impl Proxy {
+    /// Holds exactly the LoadBalancer addresses this node wins. A failure
+    /// is logged and retried at the next sync; it never fails the rules.
+    fn announce(&mut self, full: bool) {
+        let Some(held) = self.announced.as_mut() else { return };
+        let nodes: Vec<crate::announce::Candidate> =
+            self.nodes.values().map(|n| crate::announce::candidate(n)).collect();
+        let services: Vec<&Service> = self.services.values().map(|s| s.as_ref()).collect();
+        let slices = &self.slices;
+        let slices_of = |svc: &Service| -> Vec<&EndpointSlice> {
+            let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
+            slices.values().filter(|s| service_of(s) == Some(key)).map(|s| s.as_ref()).collect()
+        };
+        let mine: BTreeSet<IpAddr> = crate::announce::announcements(&services, slices_of, &nodes)
+            .into_iter()
+            .filter(|(_, node)| *node == self.opts.node_name)
+            .map(|(ip, _)| ip)
+            .collect();
+        match held.sync(&mine, full) {
+            Ok(before) if before != mine => tracing::info!(?mine, "announcing"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("announcing {mine:?}: {e}"),
+        }
+    }
+
+    fn update_health_checks(&mut self) {
+        let services: Vec<&Service> = self.services.values().map(|s| s.as_ref()).collect();
+        let slices: Vec<&EndpointSlice> = self.slices.values().map(|s| s.as_ref()).collect();
+        let want = crate::healthcheck::desired(&services, &slices, &self.opts.node_name);
+        let addresses = self.this_node().addresses;
+        self.health.update(want, &addresses);
+    }
+
     /// Come back for the next full sync, which repairs drift.
     fn next_resync(&self, now: Instant) -> Action {
         let due = self.last_full.map_or(now, |t| t + self.opts.resync);
@@ -177,11 +222,11 @@ pub async fn run(
     status: Status,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let by_name = watcher::Config::default().fields(&format!("metadata.name={}", opts.node_name));
+    // Every Node, not only this one: the announcer election needs them all.
     let events = stream::select_all([
         watch(Api::<Service>::all(client.clone()), watcher::Config::default(), Watched::Service),
         watch(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default(), Watched::Slice),
-        watch(Api::<NodeObject>::all(client.clone()), by_name, Watched::Node),
+        watch(Api::<NodeObject>::all(client.clone()), watcher::Config::default(), Watched::Node),
     ]);
     // A failed sync is retried in full after 1 s, doubling up to the resync period.
     let backoff = Backoff { first: Duration::from_secs(1), max: opts.resync };
@@ -190,7 +235,11 @@ pub async fn run(
         addresses: node_addresses(&opts, None),
         scheduler: opts.scheduler.clone(),
     };
+    let health = HealthServers::new(status.clone());
+    let announced = opts.announce_interface.as_deref().map(crate::backend::announce_holder);
     let mut proxy = Proxy {
+        health,
+        announced,
         tracker: ChangeTracker::new(node),
         opts,
         backend,
@@ -198,10 +247,17 @@ pub async fn run(
         services: Cache::default(),
         slices: Cache::default(),
         nodes: Cache::default(),
+
         last_full: None,
         pending_triggers: Vec::new(),
         unreported: BTreeSet::new(),
     };
     informer::reconcile::run(&mut proxy, events, backoff, shutdown).await;
+    // A stopped proxy announces nothing: another node's must take over.
+    if let Some(held) = proxy.announced.as_mut() {
+        if let Err(e) = held.sync(&BTreeSet::new(), true) {
+            tracing::warn!("releasing the announced addresses: {e}");
+        }
+    }
     Ok(())
 }

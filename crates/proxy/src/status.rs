@@ -143,6 +143,14 @@ impl Status {
         crate::render::ipvsadm_ln(&self.lock().table)
     }
 
+    /// Synced recently enough: `/healthz`'s 200, and the health check
+    /// node ports' `serviceProxyHealthy`.
+    pub fn is_healthy(&self) -> bool {
+        let s = self.lock();
+        let now = jiff::Timestamp::now();
+        s.last_sync.is_some_and(|t| now.duration_since(t).as_secs_f64() < self.healthy_for.as_secs_f64())
+    }
+
     fn healthz(&self) -> (StatusCode, String) {
         let s = self.lock();
         let now = jiff::Timestamp::now();

@@ -31,6 +31,9 @@ pub enum Ty {
     /// Bytes, base64 in JSON.
     Bytes,
     Msg(Message),
+    /// A Go struct embedded with `json:",inline"`: a message on the wire,
+    /// its fields merged into the parent's in JSON.
+    Inline(Message),
     /// `map<string, string>`
     MapStr,
     /// `map<string, bytes>`
@@ -100,6 +103,19 @@ pub const POINTER_FIELDS: &[&str] = &[
     "defaultMode",
     "mode",
     "optional",
+    // Jobs and CronJobs
+    "completions",
+    "parallelism",
+    "backoffLimit",
+    "suspend",
+    "ttlSecondsAfterFinished",
+    "startingDeadlineSeconds",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
+    // HorizontalPodAutoscalers (`kubectl autoscale`)
+    "minReplicas",
+    "averageUtilization",
+    "stabilizationWindowSeconds",
 ];
 
 /// The magic that starts every Kubernetes protobuf body.
@@ -212,6 +228,10 @@ pub fn decode_message(bytes: &[u8], message: Message) -> Result<Map<String, Valu
                 if let Some(m) = map.as_object_mut() {
                     m.insert(key, value);
                 }
+            }
+            Ty::Inline(m) => {
+                let Wire::Len(b) = wire else { return err(format!("{}: not length-delimited", field.json)) };
+                out.extend(decode_message(b, m)?);
             }
             // Packed repeated numbers: several varints in one length-delimited field.
             Ty::Int if field.repeated && matches!(wire, Wire::Len(_)) => {

@@ -15,6 +15,15 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("v1", "ConfigMap", CORE_V1_CONFIG_MAP),
     ("v1", "Secret", CORE_V1_SECRET),
     ("v1", "ServiceAccount", CORE_V1_SERVICE_ACCOUNT),
+    ("batch/v1", "Job", BATCH_V1_JOB),
+    ("batch/v1", "CronJob", BATCH_V1_CRON_JOB),
+    ("networking.k8s.io/v1", "Ingress", NETWORKING_V1_INGRESS),
+    ("rbac.authorization.k8s.io/v1", "Role", RBAC_V1_ROLE),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", RBAC_V1_ROLE_BINDING),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", RBAC_V1_CLUSTER_ROLE),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", RBAC_V1_CLUSTER_ROLE_BINDING),
+    ("policy/v1", "PodDisruptionBudget", POLICY_V1_POD_DISRUPTION_BUDGET),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -43,17 +52,17 @@ pub static APPS_V1_DEPLOYMENT: Message = &[
 
 pub static CORE_V1_CONFIG_MAP: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(4, "immutable", Bool),
     Field::one(2, "data", MapStr),
     Field::one(3, "binaryData", MapBytes),
-    Field::one(4, "immutable", Bool),
 ];
 
 pub static CORE_V1_SECRET: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
-    Field::one(2, "data", MapBytes),
-    Field::one(3, "type", Str),
-    Field::one(4, "stringData", MapStr),
     Field::one(5, "immutable", Bool),
+    Field::one(2, "data", MapBytes),
+    Field::one(4, "stringData", MapStr),
+    Field::one(3, "type", Str),
 ];
 
 pub static CORE_V1_SERVICE_ACCOUNT: Message = &[
@@ -61,6 +70,57 @@ pub static CORE_V1_SERVICE_ACCOUNT: Message = &[
     Field::list(2, "secrets", Msg(CORE_V1_OBJECT_REFERENCE)),
     Field::list(3, "imagePullSecrets", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::one(4, "automountServiceAccountToken", Bool),
+];
+
+pub static BATCH_V1_JOB: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(BATCH_V1_JOB_SPEC)),
+    Field::one(3, "status", Msg(BATCH_V1_JOB_STATUS)),
+];
+
+pub static BATCH_V1_CRON_JOB: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(BATCH_V1_CRON_JOB_SPEC)),
+    Field::one(3, "status", Msg(BATCH_V1_CRON_JOB_STATUS)),
+];
+
+pub static NETWORKING_V1_INGRESS: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(NETWORKING_V1_INGRESS_SPEC)),
+    Field::one(3, "status", Msg(NETWORKING_V1_INGRESS_STATUS)),
+];
+
+pub static RBAC_V1_ROLE: Message =
+    &[Field::one(1, "metadata", Msg(META_V1_OBJECT_META)), Field::list(2, "rules", Msg(RBAC_V1_POLICY_RULE))];
+
+pub static RBAC_V1_ROLE_BINDING: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::list(2, "subjects", Msg(RBAC_V1_SUBJECT)),
+    Field::one(3, "roleRef", Msg(RBAC_V1_ROLE_REF)),
+];
+
+pub static RBAC_V1_CLUSTER_ROLE: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::list(2, "rules", Msg(RBAC_V1_POLICY_RULE)),
+    Field::one(3, "aggregationRule", Msg(RBAC_V1_AGGREGATION_RULE)),
+];
+
+pub static RBAC_V1_CLUSTER_ROLE_BINDING: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::list(2, "subjects", Msg(RBAC_V1_SUBJECT)),
+    Field::one(3, "roleRef", Msg(RBAC_V1_ROLE_REF)),
+];
+
+pub static POLICY_V1_POD_DISRUPTION_BUDGET: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(POLICY_V1_POD_DISRUPTION_BUDGET_SPEC)),
+    Field::one(3, "status", Msg(POLICY_V1_POD_DISRUPTION_BUDGET_STATUS)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC)),
+    Field::one(3, "status", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS)),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -205,6 +265,132 @@ pub static APPS_V1_DEPLOYMENT_STATUS: Message = &[
     Field::one(8, "collisionCount", Int),
 ];
 
+pub static CORE_V1_OBJECT_REFERENCE: Message = &[
+    Field::one(1, "kind", Str),
+    Field::one(2, "namespace", Str),
+    Field::one(3, "name", Str),
+    Field::one(4, "uid", Str),
+    Field::one(5, "apiVersion", Str),
+    Field::one(6, "resourceVersion", Str),
+    Field::one(7, "fieldPath", Str),
+];
+
+pub static CORE_V1_LOCAL_OBJECT_REFERENCE: Message = &[Field::one(1, "name", Str)];
+
+pub static BATCH_V1_JOB_SPEC: Message = &[
+    Field::one(1, "parallelism", Int),
+    Field::one(2, "completions", Int),
+    Field::one(3, "activeDeadlineSeconds", Int),
+    Field::one(11, "podFailurePolicy", Msg(BATCH_V1_POD_FAILURE_POLICY)),
+    Field::one(16, "successPolicy", Msg(BATCH_V1_SUCCESS_POLICY)),
+    Field::one(7, "backoffLimit", Int),
+    Field::one(12, "backoffLimitPerIndex", Int),
+    Field::one(13, "maxFailedIndexes", Int),
+    Field::one(4, "selector", Msg(META_V1_LABEL_SELECTOR)),
+    Field::one(5, "manualSelector", Bool),
+    Field::one(6, "template", Msg(CORE_V1_POD_TEMPLATE_SPEC)),
+    Field::one(8, "ttlSecondsAfterFinished", Int),
+    Field::one(9, "completionMode", Str),
+    Field::one(10, "suspend", Bool),
+    Field::one(14, "podReplacementPolicy", Str),
+    Field::one(15, "managedBy", Str),
+];
+
+pub static BATCH_V1_JOB_STATUS: Message = &[
+    Field::list(1, "conditions", Msg(BATCH_V1_JOB_CONDITION)),
+    Field::one(2, "startTime", Time),
+    Field::one(3, "completionTime", Time),
+    Field::one(4, "active", Int),
+    Field::one(5, "succeeded", Int),
+    Field::one(6, "failed", Int),
+    Field::one(11, "terminating", Int),
+    Field::one(7, "completedIndexes", Str),
+    Field::one(10, "failedIndexes", Str),
+    Field::one(8, "uncountedTerminatedPods", Msg(BATCH_V1_UNCOUNTED_TERMINATED_PODS)),
+    Field::one(9, "ready", Int),
+];
+
+pub static BATCH_V1_CRON_JOB_SPEC: Message = &[
+    Field::one(1, "schedule", Str),
+    Field::one(8, "timeZone", Str),
+    Field::one(2, "startingDeadlineSeconds", Int),
+    Field::one(3, "concurrencyPolicy", Str),
+    Field::one(4, "suspend", Bool),
+    Field::one(5, "jobTemplate", Msg(BATCH_V1_JOB_TEMPLATE_SPEC)),
+    Field::one(6, "successfulJobsHistoryLimit", Int),
+    Field::one(7, "failedJobsHistoryLimit", Int),
+];
+
+pub static BATCH_V1_CRON_JOB_STATUS: Message = &[
+    Field::list(1, "active", Msg(CORE_V1_OBJECT_REFERENCE)),
+    Field::one(4, "lastScheduleTime", Time),
+    Field::one(5, "lastSuccessfulTime", Time),
+];
+
+pub static NETWORKING_V1_INGRESS_SPEC: Message = &[
+    Field::one(4, "ingressClassName", Str),
+    Field::one(1, "defaultBackend", Msg(NETWORKING_V1_INGRESS_BACKEND)),
+    Field::list(2, "tls", Msg(NETWORKING_V1_INGRESS_TLS)),
+    Field::list(3, "rules", Msg(NETWORKING_V1_INGRESS_RULE)),
+];
+
+pub static NETWORKING_V1_INGRESS_STATUS: Message =
+    &[Field::one(1, "loadBalancer", Msg(NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS))];
+
+pub static RBAC_V1_POLICY_RULE: Message = &[
+    Field::list(1, "verbs", Str),
+    Field::list(2, "apiGroups", Str),
+    Field::list(3, "resources", Str),
+    Field::list(4, "resourceNames", Str),
+    Field::list(5, "nonResourceURLs", Str),
+];
+
+pub static RBAC_V1_SUBJECT: Message = &[
+    Field::one(1, "kind", Str),
+    Field::one(2, "apiGroup", Str),
+    Field::one(3, "name", Str),
+    Field::one(4, "namespace", Str),
+];
+
+pub static RBAC_V1_ROLE_REF: Message =
+    &[Field::one(1, "apiGroup", Str), Field::one(2, "kind", Str), Field::one(3, "name", Str)];
+
+pub static RBAC_V1_AGGREGATION_RULE: Message = &[Field::list(1, "clusterRoleSelectors", Msg(META_V1_LABEL_SELECTOR))];
+
+pub static POLICY_V1_POD_DISRUPTION_BUDGET_SPEC: Message = &[
+    Field::one(1, "minAvailable", IntOrString),
+    Field::one(2, "selector", Msg(META_V1_LABEL_SELECTOR)),
+    Field::one(3, "maxUnavailable", IntOrString),
+    Field::one(4, "unhealthyPodEvictionPolicy", Str),
+];
+
+pub static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Message = &[
+    Field::one(1, "observedGeneration", Int),
+    Field::one(2, "disruptedPods", Map(&Time)),
+    Field::one(3, "disruptionsAllowed", Int),
+    Field::one(4, "currentHealthy", Int),
+    Field::one(5, "desiredHealthy", Int),
+    Field::one(6, "expectedPods", Int),
+    Field::list(7, "conditions", Msg(META_V1_CONDITION)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC: Message = &[
+    Field::one(1, "scaleTargetRef", Msg(AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE)),
+    Field::one(2, "minReplicas", Int),
+    Field::one(3, "maxReplicas", Int),
+    Field::list(4, "metrics", Msg(AUTOSCALING_V2_METRIC_SPEC)),
+    Field::one(5, "behavior", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = &[
+    Field::one(1, "observedGeneration", Int),
+    Field::one(2, "lastScaleTime", Time),
+    Field::one(3, "currentReplicas", Int),
+    Field::one(4, "desiredReplicas", Int),
+    Field::list(5, "currentMetrics", Msg(AUTOSCALING_V2_METRIC_STATUS)),
+    Field::list(6, "conditions", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION)),
+];
+
 pub static META_V1_OWNER_REFERENCE: Message = &[
     Field::one(5, "apiVersion", Str),
     Field::one(1, "kind", Str),
@@ -255,7 +441,7 @@ pub static CORE_V1_NAMESPACE_CONDITION: Message = &[
 ];
 
 pub static CORE_V1_VOLUME: Message =
-    &[Field::one(1, "name", Str), Field::one(2, "volumeSource", Msg(CORE_V1_VOLUME_SOURCE))];
+    &[Field::one(1, "name", Str), Field::one(2, "volumeSource", Inline(CORE_V1_VOLUME_SOURCE))];
 
 pub static CORE_V1_CONTAINER: Message = &[
     Field::one(1, "name", Str),
@@ -286,7 +472,7 @@ pub static CORE_V1_CONTAINER: Message = &[
 ];
 
 pub static CORE_V1_EPHEMERAL_CONTAINER: Message = &[
-    Field::one(1, "ephemeralContainerCommon", Msg(CORE_V1_EPHEMERAL_CONTAINER_COMMON)),
+    Field::one(1, "ephemeralContainerCommon", Inline(CORE_V1_EPHEMERAL_CONTAINER_COMMON)),
     Field::one(2, "targetContainerName", Str),
 ];
 
@@ -305,8 +491,6 @@ pub static CORE_V1_POD_SECURITY_CONTEXT: Message = &[
     Field::one(11, "appArmorProfile", Msg(CORE_V1_APP_ARMOR_PROFILE)),
     Field::one(13, "seLinuxChangePolicy", Str),
 ];
-
-pub static CORE_V1_LOCAL_OBJECT_REFERENCE: Message = &[Field::one(1, "name", Str)];
 
 pub static CORE_V1_AFFINITY: Message = &[
     Field::one(1, "nodeAffinity", Msg(CORE_V1_NODE_AFFINITY)),
@@ -422,6 +606,72 @@ pub static APPS_V1_DEPLOYMENT_CONDITION: Message = &[
     Field::one(5, "message", Str),
 ];
 
+pub static BATCH_V1_POD_FAILURE_POLICY: Message = &[Field::list(1, "rules", Msg(BATCH_V1_POD_FAILURE_POLICY_RULE))];
+
+pub static BATCH_V1_SUCCESS_POLICY: Message = &[Field::list(1, "rules", Msg(BATCH_V1_SUCCESS_POLICY_RULE))];
+
+pub static BATCH_V1_JOB_CONDITION: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "status", Str),
+    Field::one(3, "lastProbeTime", Time),
+    Field::one(4, "lastTransitionTime", Time),
+    Field::one(5, "reason", Str),
+    Field::one(6, "message", Str),
+];
+
+pub static BATCH_V1_UNCOUNTED_TERMINATED_PODS: Message =
+    &[Field::list(1, "succeeded", Str), Field::list(2, "failed", Str)];
+
+pub static BATCH_V1_JOB_TEMPLATE_SPEC: Message =
+    &[Field::one(1, "metadata", Msg(META_V1_OBJECT_META)), Field::one(2, "spec", Msg(BATCH_V1_JOB_SPEC))];
+
+pub static NETWORKING_V1_INGRESS_BACKEND: Message = &[
+    Field::one(4, "service", Msg(NETWORKING_V1_INGRESS_SERVICE_BACKEND)),
+    Field::one(3, "resource", Msg(CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE)),
+];
+
+pub static NETWORKING_V1_INGRESS_TLS: Message = &[Field::list(1, "hosts", Str), Field::one(2, "secretName", Str)];
+
+pub static NETWORKING_V1_INGRESS_RULE: Message =
+    &[Field::one(1, "host", Str), Field::one(2, "ingressRuleValue", Inline(NETWORKING_V1_INGRESS_RULE_VALUE))];
+
+pub static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Message =
+    &[Field::list(1, "ingress", Msg(NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS))];
+
+pub static AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE: Message =
+    &[Field::one(1, "kind", Str), Field::one(2, "name", Str), Field::one(3, "apiVersion", Str)];
+
+pub static AUTOSCALING_V2_METRIC_SPEC: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "object", Msg(AUTOSCALING_V2_OBJECT_METRIC_SOURCE)),
+    Field::one(3, "pods", Msg(AUTOSCALING_V2_PODS_METRIC_SOURCE)),
+    Field::one(4, "resource", Msg(AUTOSCALING_V2_RESOURCE_METRIC_SOURCE)),
+    Field::one(7, "containerResource", Msg(AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE)),
+    Field::one(5, "external", Msg(AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR: Message = &[
+    Field::one(1, "scaleUp", Msg(AUTOSCALING_V2_HPA_SCALING_RULES)),
+    Field::one(2, "scaleDown", Msg(AUTOSCALING_V2_HPA_SCALING_RULES)),
+];
+
+pub static AUTOSCALING_V2_METRIC_STATUS: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "object", Msg(AUTOSCALING_V2_OBJECT_METRIC_STATUS)),
+    Field::one(3, "pods", Msg(AUTOSCALING_V2_PODS_METRIC_STATUS)),
+    Field::one(4, "resource", Msg(AUTOSCALING_V2_RESOURCE_METRIC_STATUS)),
+    Field::one(7, "containerResource", Msg(AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS)),
+    Field::one(5, "external", Msg(AUTOSCALING_V2_EXTERNAL_METRIC_STATUS)),
+];
+
+pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "status", Str),
+    Field::one(3, "lastTransitionTime", Time),
+    Field::one(4, "reason", Str),
+    Field::one(5, "message", Str),
+];
+
 pub static CORE_V1_CLIENT_IP_CONFIG: Message = &[Field::one(1, "timeoutSeconds", Int)];
 
 pub static CORE_V1_LOAD_BALANCER_INGRESS: Message = &[
@@ -447,7 +697,7 @@ pub static CORE_V1_VOLUME_SOURCE: Message = &[
     Field::one(13, "cinder", Msg(CORE_V1_CINDER_VOLUME_SOURCE)),
     Field::one(14, "cephfs", Msg(CORE_V1_CEPH_FS_VOLUME_SOURCE)),
     Field::one(15, "flocker", Msg(CORE_V1_FLOCKER_VOLUME_SOURCE)),
-    Field::one(16, "downwardApi", Msg(CORE_V1_DOWNWARD_APIVOLUME_SOURCE)),
+    Field::one(16, "downwardAPI", Msg(CORE_V1_DOWNWARD_APIVOLUME_SOURCE)),
     Field::one(17, "fc", Msg(CORE_V1_FC_VOLUME_SOURCE)),
     Field::one(18, "azureFile", Msg(CORE_V1_AZURE_FILE_VOLUME_SOURCE)),
     Field::one(19, "configMap", Msg(CORE_V1_CONFIG_MAP_VOLUME_SOURCE)),
@@ -457,7 +707,7 @@ pub static CORE_V1_VOLUME_SOURCE: Message = &[
     Field::one(23, "photonPersistentDisk", Msg(CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE)),
     Field::one(26, "projected", Msg(CORE_V1_PROJECTED_VOLUME_SOURCE)),
     Field::one(24, "portworxVolume", Msg(CORE_V1_PORTWORX_VOLUME_SOURCE)),
-    Field::one(25, "scaleIo", Msg(CORE_V1_SCALE_IO_VOLUME_SOURCE)),
+    Field::one(25, "scaleIO", Msg(CORE_V1_SCALE_IO_VOLUME_SOURCE)),
     Field::one(27, "storageos", Msg(CORE_V1_STORAGE_OS_VOLUME_SOURCE)),
     Field::one(28, "csi", Msg(CORE_V1_CSIVOLUME_SOURCE)),
     Field::one(29, "ephemeral", Msg(CORE_V1_EPHEMERAL_VOLUME_SOURCE)),
@@ -500,7 +750,7 @@ pub static CORE_V1_VOLUME_MOUNT: Message = &[
 pub static CORE_V1_VOLUME_DEVICE: Message = &[Field::one(1, "name", Str), Field::one(2, "devicePath", Str)];
 
 pub static CORE_V1_PROBE: Message = &[
-    Field::one(1, "handler", Msg(CORE_V1_PROBE_HANDLER)),
+    Field::one(1, "handler", Inline(CORE_V1_PROBE_HANDLER)),
     Field::one(2, "initialDelaySeconds", Int),
     Field::one(3, "timeoutSeconds", Int),
     Field::one(4, "periodSeconds", Int),
@@ -620,6 +870,87 @@ pub static META_V1_LABEL_SELECTOR_REQUIREMENT: Message =
 pub static APPS_V1_ROLLING_UPDATE_DEPLOYMENT: Message =
     &[Field::one(1, "maxUnavailable", IntOrString), Field::one(2, "maxSurge", IntOrString)];
 
+pub static BATCH_V1_POD_FAILURE_POLICY_RULE: Message = &[
+    Field::one(1, "action", Str),
+    Field::one(2, "onExitCodes", Msg(BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT)),
+    Field::list(3, "onPodConditions", Msg(BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN)),
+];
+
+pub static BATCH_V1_SUCCESS_POLICY_RULE: Message =
+    &[Field::one(1, "succeededIndexes", Str), Field::one(2, "succeededCount", Int)];
+
+pub static NETWORKING_V1_INGRESS_SERVICE_BACKEND: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "port", Msg(NETWORKING_V1_SERVICE_BACKEND_PORT))];
+
+pub static CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE: Message =
+    &[Field::one(1, "apiGroup", Str), Field::one(2, "kind", Str), Field::one(3, "name", Str)];
+
+pub static NETWORKING_V1_INGRESS_RULE_VALUE: Message =
+    &[Field::one(1, "http", Msg(NETWORKING_V1_HTTP_INGRESS_RULE_VALUE))];
+
+pub static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Message = &[
+    Field::one(1, "ip", Str),
+    Field::one(2, "hostname", Str),
+    Field::list(4, "ports", Msg(NETWORKING_V1_INGRESS_PORT_STATUS)),
+];
+
+pub static AUTOSCALING_V2_OBJECT_METRIC_SOURCE: Message = &[
+    Field::one(1, "describedObject", Msg(AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE)),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+    Field::one(3, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+];
+
+pub static AUTOSCALING_V2_PODS_METRIC_SOURCE: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+];
+
+pub static AUTOSCALING_V2_RESOURCE_METRIC_SOURCE: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET))];
+
+pub static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE: Message = &[
+    Field::one(1, "name", Str),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+    Field::one(3, "container", Str),
+];
+
+pub static AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "target", Msg(AUTOSCALING_V2_METRIC_TARGET)),
+];
+
+pub static AUTOSCALING_V2_HPA_SCALING_RULES: Message = &[
+    Field::one(3, "stabilizationWindowSeconds", Int),
+    Field::one(1, "selectPolicy", Str),
+    Field::list(2, "policies", Msg(AUTOSCALING_V2_HPA_SCALING_POLICY)),
+    Field::one(4, "tolerance", Quantity),
+];
+
+pub static AUTOSCALING_V2_OBJECT_METRIC_STATUS: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+    Field::one(3, "describedObject", Msg(AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE)),
+];
+
+pub static AUTOSCALING_V2_PODS_METRIC_STATUS: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+];
+
+pub static AUTOSCALING_V2_RESOURCE_METRIC_STATUS: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS))];
+
+pub static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS: Message = &[
+    Field::one(1, "name", Str),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+    Field::one(3, "container", Str),
+];
+
+pub static AUTOSCALING_V2_EXTERNAL_METRIC_STATUS: Message = &[
+    Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
+    Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
+];
+
 pub static CORE_V1_PORT_STATUS: Message =
     &[Field::one(1, "port", Int), Field::one(2, "protocol", Str), Field::one(3, "error", Str)];
 
@@ -717,7 +1048,7 @@ pub static CORE_V1_DOWNWARD_APIVOLUME_SOURCE: Message =
     &[Field::list(1, "items", Msg(CORE_V1_DOWNWARD_APIVOLUME_FILE)), Field::one(2, "defaultMode", Int)];
 
 pub static CORE_V1_FC_VOLUME_SOURCE: Message = &[
-    Field::list(1, "targetWwNs", Str),
+    Field::list(1, "targetWWNs", Str),
     Field::one(2, "lun", Int),
     Field::one(3, "fsType", Str),
     Field::one(4, "readOnly", Bool),
@@ -728,7 +1059,7 @@ pub static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message =
     &[Field::one(1, "secretName", Str), Field::one(2, "shareName", Str), Field::one(3, "readOnly", Bool)];
 
 pub static CORE_V1_CONFIG_MAP_VOLUME_SOURCE: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::list(2, "items", Msg(CORE_V1_KEY_TO_PATH)),
     Field::one(3, "defaultMode", Int),
     Field::one(4, "optional", Bool),
@@ -803,10 +1134,10 @@ pub static CORE_V1_EPHEMERAL_VOLUME_SOURCE: Message =
 pub static CORE_V1_IMAGE_VOLUME_SOURCE: Message = &[Field::one(1, "reference", Str), Field::one(2, "pullPolicy", Str)];
 
 pub static CORE_V1_CONFIG_MAP_ENV_SOURCE: Message =
-    &[Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
+    &[Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
 
 pub static CORE_V1_SECRET_ENV_SOURCE: Message =
-    &[Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
+    &[Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)), Field::one(2, "optional", Bool)];
 
 pub static CORE_V1_ENV_VAR_SOURCE: Message = &[
     Field::one(1, "fieldRef", Msg(CORE_V1_OBJECT_FIELD_SELECTOR)),
@@ -871,6 +1202,39 @@ pub static CORE_V1_LINUX_CONTAINER_USER: Message =
 
 pub static CORE_V1_RESOURCE_HEALTH: Message = &[Field::one(1, "resourceID", Str), Field::one(2, "health", Str)];
 
+pub static BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT: Message =
+    &[Field::one(1, "containerName", Str), Field::one(2, "operator", Str), Field::list(3, "values", Int)];
+
+pub static BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN: Message =
+    &[Field::one(1, "type", Str), Field::one(2, "status", Str)];
+
+pub static NETWORKING_V1_SERVICE_BACKEND_PORT: Message = &[Field::one(1, "name", Str), Field::one(2, "number", Int)];
+
+pub static NETWORKING_V1_HTTP_INGRESS_RULE_VALUE: Message =
+    &[Field::list(1, "paths", Msg(NETWORKING_V1_HTTP_INGRESS_PATH))];
+
+pub static NETWORKING_V1_INGRESS_PORT_STATUS: Message =
+    &[Field::one(1, "port", Int), Field::one(2, "protocol", Str), Field::one(3, "error", Str)];
+
+pub static AUTOSCALING_V2_METRIC_TARGET: Message = &[
+    Field::one(1, "type", Str),
+    Field::one(2, "value", Quantity),
+    Field::one(3, "averageValue", Quantity),
+    Field::one(4, "averageUtilization", Int),
+];
+
+pub static AUTOSCALING_V2_METRIC_IDENTIFIER: Message =
+    &[Field::one(1, "name", Str), Field::one(2, "selector", Msg(META_V1_LABEL_SELECTOR))];
+
+pub static AUTOSCALING_V2_HPA_SCALING_POLICY: Message =
+    &[Field::one(1, "type", Str), Field::one(2, "value", Int), Field::one(3, "periodSeconds", Int)];
+
+pub static AUTOSCALING_V2_METRIC_VALUE_STATUS: Message = &[
+    Field::one(1, "value", Quantity),
+    Field::one(2, "averageValue", Quantity),
+    Field::one(3, "averageUtilization", Int),
+];
+
 pub static CORE_V1_KEY_TO_PATH: Message =
     &[Field::one(1, "key", Str), Field::one(2, "path", Str), Field::one(3, "mode", Int)];
 
@@ -902,13 +1266,13 @@ pub static CORE_V1_RESOURCE_FIELD_SELECTOR: Message =
     &[Field::one(1, "containerName", Str), Field::one(2, "resource", Str), Field::one(3, "divisor", Quantity)];
 
 pub static CORE_V1_CONFIG_MAP_KEY_SELECTOR: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::one(2, "key", Str),
     Field::one(3, "optional", Bool),
 ];
 
 pub static CORE_V1_SECRET_KEY_SELECTOR: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::one(2, "key", Str),
     Field::one(3, "optional", Bool),
 ];
@@ -941,8 +1305,14 @@ pub static CORE_V1_NODE_SELECTOR_TERM: Message = &[
     Field::list(2, "matchFields", Msg(CORE_V1_NODE_SELECTOR_REQUIREMENT)),
 ];
 
+pub static NETWORKING_V1_HTTP_INGRESS_PATH: Message = &[
+    Field::one(1, "path", Str),
+    Field::one(3, "pathType", Str),
+    Field::one(2, "backend", Msg(NETWORKING_V1_INGRESS_BACKEND)),
+];
+
 pub static CORE_V1_SECRET_PROJECTION: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::list(2, "items", Msg(CORE_V1_KEY_TO_PATH)),
     Field::one(4, "optional", Bool),
 ];
@@ -950,7 +1320,7 @@ pub static CORE_V1_SECRET_PROJECTION: Message = &[
 pub static CORE_V1_DOWNWARD_APIPROJECTION: Message = &[Field::list(1, "items", Msg(CORE_V1_DOWNWARD_APIVOLUME_FILE))];
 
 pub static CORE_V1_CONFIG_MAP_PROJECTION: Message = &[
-    Field::one(1, "localObjectReference", Msg(CORE_V1_LOCAL_OBJECT_REFERENCE)),
+    Field::one(1, "localObjectReference", Inline(CORE_V1_LOCAL_OBJECT_REFERENCE)),
     Field::list(2, "items", Msg(CORE_V1_KEY_TO_PATH)),
     Field::one(4, "optional", Bool),
 ];
@@ -996,22 +1366,9 @@ pub static CORE_V1_NODE_SELECTOR_REQUIREMENT: Message =
 pub static CORE_V1_VOLUME_RESOURCE_REQUIREMENTS: Message =
     &[Field::one(1, "limits", Map(&Quantity)), Field::one(2, "requests", Map(&Quantity))];
 
-pub static CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE: Message =
-    &[Field::one(1, "apiGroup", Str), Field::one(2, "kind", Str), Field::one(3, "name", Str)];
-
 pub static CORE_V1_TYPED_OBJECT_REFERENCE: Message = &[
     Field::one(1, "apiGroup", Str),
     Field::one(2, "kind", Str),
     Field::one(3, "name", Str),
     Field::one(4, "namespace", Str),
-];
-
-pub static CORE_V1_OBJECT_REFERENCE: Message = &[
-    Field::one(1, "kind", Str),
-    Field::one(2, "namespace", Str),
-    Field::one(3, "name", Str),
-    Field::one(4, "uid", Str),
-    Field::one(5, "apiVersion", Str),
-    Field::one(6, "resourceVersion", Str),
-    Field::one(7, "fieldPath", Str),
 ];

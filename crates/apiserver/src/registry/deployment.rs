@@ -36,11 +36,15 @@ impl Strategy for DeploymentStrategy {
     }
 }
 
-/// A Deployment seen through its `/scale` subresource (`autoscaling/v1 Scale`).
+/// A Deployment (or a ReplicationController, a StatefulSet) seen through its
+/// `/scale` subresource (`autoscaling/v1 Scale`).
 pub fn to_scale(deploy: &Value) -> Value {
     let meta = &deploy["metadata"];
-    let selector = deploy
-        .pointer("/spec/selector/matchLabels")
+    // A LabelSelector's matchLabels, or a ReplicationController's plain map.
+    let labels = deploy.pointer("/spec/selector/matchLabels").or_else(|| {
+        deploy.pointer("/spec/selector").filter(|s| s.as_object().is_some_and(|m| m.values().all(Value::is_string)))
+    });
+    let selector = labels
         .and_then(Value::as_object)
         .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
         .unwrap_or_default();

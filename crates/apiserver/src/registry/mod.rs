@@ -14,7 +14,8 @@
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
-//! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`] (ConfigMap, Secret): other strategies.
+//! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`] (ConfigMap, Secret): other strategies;
+//!   [`stored`] the kinds stored and shown without a controller.
 //! - this file: the verbs.
 
 pub mod config;
@@ -26,6 +27,7 @@ pub mod objects;
 pub mod patch;
 pub mod pod;
 pub mod service;
+pub mod stored;
 pub mod strategy;
 
 use crate::allocation::{AllocateError, Allocators};
@@ -80,6 +82,19 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Endpoints | Schema::Node | Schema::Event | Schema::EndpointSlice | Schema::ServiceAccount => {
             &strategy::Plain
         }
+        Schema::ReplicationController
+        | Schema::DaemonSet
+        | Schema::StatefulSet
+        | Schema::Job
+        | Schema::CronJob
+        | Schema::HorizontalPodAutoscaler
+        | Schema::PodDisruptionBudget
+        | Schema::PersistentVolumeClaim
+        | Schema::PersistentVolume
+        | Schema::Ingress
+        | Schema::IngressClass
+        | Schema::NetworkPolicy => &stored::WITH_SPEC,
+        Schema::Role | Schema::ClusterRole | Schema::RoleBinding | Schema::ClusterRoleBinding => &stored::RBAC,
     }
 }
 

@@ -37,7 +37,7 @@ use api::resources::{ResourceType, SERVICES};
 use api::service::{needs_cluster_ip, needs_node_ports};
 use k8s_openapi::api::core::v1::Service;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 pub struct ServiceStrategy;
@@ -120,7 +120,12 @@ impl Strategy for ServiceStrategy {
             allocators.mark_port(port, true);
             if alloc.static_ports.contains(&port) {
                 let svc: Service = serde_json::from_value(obj.clone()).unwrap_or_default();
-                return Err(port_error(name, port_index(&svc, port), port, AllocationError::Allocated("port")));
+                let taken = AllocationError::Allocated("port");
+                if api::service_lb::health_check_node_port(&svc) == port {
+                    let field = FieldError::invalid("spec.healthCheckNodePort", port.to_string(), taken.to_string());
+                    return Err(ApiError::invalid(&SERVICES, name, &[field]));
+                }
+                return Err(port_error(name, port_index(&svc, port), port, taken));
             }
         }
         Ok(())
@@ -150,6 +155,7 @@ pub fn claims_of(svc: &Service) -> Claims {
             .into_iter()
             .flatten()
             .filter_map(|p| p.node_port)
+            .chain(spec.and_then(|s| s.health_check_node_port))
             .filter(|p| *p != 0)
             .collect(),
     }
@@ -229,6 +235,8 @@ pub fn allocate(
         spec.ports.iter_mut().flatten().for_each(|p| p.node_port = None);
     }
 
+    health_check_node_port(allocators, svc, &old_claims, &mut alloc, &name)?;
+
     let new_claims = claims_of(svc);
     if new_claims.ports.len() > MAX_NODE_PORTS {
         alloc.undo_reservations(allocators);
@@ -243,6 +251,51 @@ pub fn allocate(
         ports: old_claims.ports.difference(&new_claims.ports).copied().collect(),
     };
     Ok(alloc)
+}
+
+/// `healthCheckNodePort`, for a LoadBalancer with `externalTrafficPolicy:
+/// Local` only (validation refused it elsewhere): the user's, checked
+/// against the range and the Service's own NodePorts, or one picked from
+/// the NodePort range. It is one more claimed NodePort key.
+fn health_check_node_port(
+    allocators: &Allocators,
+    svc: &mut Service,
+    old_claims: &Claims,
+    alloc: &mut Allocation,
+    name: &str,
+) -> Result<(), AllocateError> {
+    if !api::service_lb::needs_health_check_node_port(svc) {
+        return Ok(());
+    }
+    let spec = svc.spec.get_or_insert_with(Default::default);
+    let own: BTreeSet<i32> = spec.ports.iter().flatten().filter_map(|p| p.node_port).collect();
+    let invalid = |port: i32, err: AllocationError| {
+        let field = FieldError::invalid("spec.healthCheckNodePort", port.to_string(), err.to_string());
+        AllocateError::Invalid(ApiError::invalid(&SERVICES, name, &[field]))
+    };
+    match spec.health_check_node_port.filter(|p| *p != 0) {
+        Some(port) if own.contains(&port) => {
+            alloc.undo_reservations(allocators);
+            return Err(invalid(port, AllocationError::Allocated("port")));
+        }
+        Some(port) if !old_claims.ports.contains(&port) => {
+            if let Err(e) = allocators.port_range.offset(port) {
+                alloc.undo_reservations(allocators);
+                return Err(invalid(port, e));
+            }
+            alloc.static_ports.insert(port);
+        }
+        Some(_) => {}
+        None => {
+            let port = allocators.pick_port().map_err(|_| {
+                alloc.undo_reservations(allocators);
+                AllocateError::RangeFull("nodePort")
+            })?;
+            alloc.picked.ports.insert(port);
+            spec.health_check_node_port = Some(port);
+        }
+    }
+    Ok(())
 }
 
 /// The most distinct NodePorts one Service may hold. Each new value is a
@@ -348,6 +401,42 @@ mod tests {
         let change = allocate(&a, &mut to_external, Some(&old)).unwrap();
         assert_eq!(change.release.ips.len(), 1);
         assert_eq!(to_external.spec.unwrap().cluster_ip, None);
+    }
+
+    #[test]
+    fn health_check_node_port_for_local_load_balancers_only() {
+        let a = allocators();
+        let local = |extra: serde_json::Value| {
+            let mut spec = json!({"type":"LoadBalancer","externalTrafficPolicy":"Local","ports":[{"port":80}]});
+            spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            svc(json!({"metadata":{"name":"a"},"spec":spec}))
+        };
+        let mut picked = local(json!({"allocateLoadBalancerNodePorts": false}));
+        let alloc = allocate(&a, &mut picked, None).unwrap();
+        let hc = picked.spec.as_ref().unwrap().health_check_node_port.unwrap();
+        assert_eq!(alloc.claim.ports, BTreeSet::from([hc]), "no NodePorts, but a health check port");
+        let mut given = local(json!({"healthCheckNodePort": 30005}));
+        let alloc = allocate(&a, &mut given, None).unwrap();
+        assert!(alloc.static_ports.contains(&30005) && alloc.claim.ports.len() == 2);
+        // To Cluster: released with the policy.
+        let mut cluster = given.clone();
+        cluster.spec.as_mut().unwrap().external_traffic_policy = Some("Cluster".into());
+        api::service_lb::carry_over(&mut cluster, &given);
+        let change = allocate(&a, &mut cluster, Some(&given)).unwrap();
+        assert_eq!(change.release.ports, BTreeSet::from([30005]));
+        // Out of range, or one of its own NodePorts: upstream's words.
+        let mut outside = local(json!({"healthCheckNodePort": 8080}));
+        let err = ApiError::from(allocate(&a, &mut outside, None).unwrap_err());
+        assert_eq!(
+            err.message,
+            r#"Service "a" is invalid: spec.healthCheckNodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-30099"#
+        );
+        let mut own = local(json!({"healthCheckNodePort": 30007, "ports": [{"port": 80, "nodePort": 30007}]}));
+        let err = ApiError::from(allocate(&a, &mut own, None).unwrap_err());
+        assert_eq!(
+            err.message,
+            r#"Service "a" is invalid: spec.healthCheckNodePort: Invalid value: 30007: provided port is already allocated"#
+        );
     }
 
     #[test]

@@ -39,8 +39,25 @@ pub struct PodEndpoint {
     /// The pod's own readiness, whatever the Service publishes.
     pub serving: bool,
     pub terminating: bool,
+    /// The pod's `spec.hostname`, when DNS should name the endpoint by it
+    /// ([`should_set_hostname`]): `<hostname>.<svc>.<ns>.svc.<zone>`.
+    pub hostname: Option<String>,
     /// The Service's ports this pod serves, resolved to its container ports.
     pub ports: Vec<EndpointPort>,
+}
+
+/// Whether an endpoint of `svc` carries the pod's hostname: only when the
+/// pod asks for one (`spec.hostname`) *and* names this Service as its
+/// `spec.subdomain`, in the same namespace (upstream's
+/// `ShouldSetHostname`). A pod with a hostname behind some other Service
+/// is, there, just its dashed IP.
+pub fn should_set_hostname(pod: &Pod, svc: &Service) -> bool {
+    let spec = pod.spec.as_ref();
+    let hostname = spec.and_then(|s| s.hostname.as_deref()).unwrap_or("");
+    let subdomain = spec.and_then(|s| s.subdomain.as_deref()).unwrap_or("");
+    !hostname.is_empty()
+        && subdomain == svc.metadata.name.as_deref().unwrap_or("")
+        && pod.metadata.namespace == svc.metadata.namespace
 }
 
 /// `spec.selector` as a selector; None for a Service without one (its
@@ -108,6 +125,9 @@ pub fn pod_endpoints<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>)
                 ready: serving || publish_not_ready,
                 serving,
                 terminating: pod.metadata.deletion_timestamp.is_some(),
+                hostname: should_set_hostname(pod, svc)
+                    .then(|| pod.spec.as_ref().and_then(|s| s.hostname.clone()))
+                    .flatten(),
                 ports,
             })
         })
@@ -153,9 +173,9 @@ pub fn desired_endpoints<'a>(
     for e in endpoints.into_iter().filter(|e| !e.ports.is_empty()) {
         let address = EndpointAddress {
             ip: e.ip.clone(),
+            hostname: e.hostname.clone(),
             node_name: e.node_name.clone(),
             target_ref: Some(e.target.clone()),
-            ..Default::default()
         };
         let subset = match subsets.iter_mut().find(|s| s.ports.as_deref() == Some(e.ports.as_slice())) {
             Some(s) => s,
@@ -224,6 +244,7 @@ fn slice_endpoint(e: &PodEndpoint) -> Endpoint {
             serving: Some(e.serving),
             terminating: Some(e.terminating),
         }),
+        hostname: e.hostname.clone(),
         node_name: e.node_name.clone(),
         target_ref: Some(e.target.clone()),
         ..Default::default()
@@ -514,5 +535,34 @@ mod tests {
         let pods = [pod("a", "10.0.0.1", true, labels())];
         let plan = plan_slices(&tutorial(), &pods, &[placeholder], None);
         assert_eq!((plan.create.len(), plan.delete.len()), (1, 1));
+    }
+
+    /// Upstream's `ShouldSetHostname`, case by case: (hostname, subdomain,
+    /// namespace) of the pod, against the headless `myapp` in `default`.
+    #[test]
+    fn the_hostname_is_set_only_for_the_service_the_pod_names_as_its_subdomain() {
+        let s = svc(json!({"clusterIP":"None","selector":{"app":"myapp"},"ports":[{"port":80}]}));
+        for (hostname, subdomain, namespace, want) in [
+            ("web-0", "myapp", "default", Some("web-0")),
+            ("web-0", "other", "default", None),
+            ("web-0", "", "default", None),
+            ("", "myapp", "default", None),
+            ("web-0", "myapp", "elsewhere", None),
+        ] {
+            let mut p = pod("p", "10.0.0.1", true, json!({"app":"myapp"}));
+            p.metadata.namespace = Some(namespace.into());
+            let spec = p.spec.as_mut().unwrap();
+            (spec.hostname, spec.subdomain) = (Some(hostname.into()), Some(subdomain.into()));
+            // A pod in another namespace is never an endpoint: ask the rule itself.
+            assert_eq!(should_set_hostname(&p, &s), want.is_some(), "{hostname}/{subdomain}/{namespace}");
+            if namespace == "default" {
+                let slice = &plan_slices(&s, [&p], &[], None).create[0];
+                assert_eq!(slice.endpoints[0].hostname.as_deref(), want, "{hostname}/{subdomain}");
+                let ep = desired_endpoints(&s, [&p], None).unwrap();
+                let subsets = ep.subsets.unwrap();
+                let address = &subsets[0].addresses.as_ref().unwrap()[0];
+                assert_eq!(address.hostname.as_deref(), want, "Endpoints too");
+            }
+        }
     }
 }

@@ -103,7 +103,7 @@ async fn schedule(client: &Client, pods: &mut Cache<Pod>, nodes: &Cache<Node>, r
                 let path = format!("{}/binding", PODS.path(Some(&key.0), &key.1));
                 let req = http::Request::post(path)
                     .header("Content-Type", "application/json")
-                    .body(serde_json::to_vec(&binding).unwrap_or_default());
+                    .body(binding.to_string().into_bytes());
                 let Ok(req) = req else { continue };
                 match client.request_text(req).await {
                     Ok(_) => {

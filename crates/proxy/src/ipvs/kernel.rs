@@ -174,7 +174,7 @@ impl IpvsApi for IpvsKernel {
         Ok(out)
     }
 
-    /// Applies operations in order, [`BATCH`] per datagram; stops after the
+    /// Applies operations in order, `BATCH` per datagram; stops after the
     /// first batch with a refusal (the caller then rereads the table).
     fn apply(&mut self, ops: &[Op]) -> anyhow::Result<()> {
         for batch in ops.chunks(BATCH) {

@@ -1,6 +1,6 @@
 //! IPVS's generic netlink family (`include/uapi/linux/ip_vs.h`): each
 //! [`Op`] as the request the kernel takes, and its dump replies read back
-//! into the [`Table`] model. Pure: [`super::kernel`] does the IO.
+//! into the [`Table`](crate::model::Table) model. Pure: [`super::kernel`] does the IO.
 
 use super::netlink::{find, request, Attr, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use crate::model::{Protocol, RealServer, RealServerKey, VirtualServerKey};

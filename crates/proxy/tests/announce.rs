@@ -1,0 +1,98 @@
+//! Announcing LoadBalancer addresses for real: the service-lb controller
+//! assigns an address, two proxies (node1, node2, each in its own network
+//! namespace) elect its announcer as MetalLB's speakers do, and exactly
+//! the winner holds it on its interface; when the winner's Node stops
+//! being Ready, the other takes it over and the first lets it go.
+
+use e2e::netns::{exec, NodeNet};
+use e2e::{eventually_async, spawn, workspace_binary, Apiserver, Etcd, Proc};
+use k8s_openapi::api::core::v1::{Node, Service};
+use kube::api::{Api, PostParams};
+use proxy::announce::{announcer, Candidate};
+use serde_json::json;
+use std::path::Path;
+
+async fn set_node(client: &kube::Client, name: &str, ip: &str, ready: bool) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    if nodes.get_opt(name).await.unwrap().is_none() {
+        let node = serde_json::from_value(json!({"metadata":{"name":name}})).unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+    }
+    let mut node = nodes.get(name).await.unwrap();
+    let status = if ready { "True" } else { "Unknown" };
+    node.status = Some(
+        serde_json::from_value(json!({"addresses":[{"type":"InternalIP","address":ip}],
+            "conditions":[{"type":"Ready","status":status}]}))
+        .unwrap(),
+    );
+    nodes.replace_status(name, &PostParams::default(), &node).await.unwrap();
+}
+
+fn holds(ns: &str, ip: &str) -> bool {
+    let out = exec(ns, &["ip", "-4", "addr", "show", "dev", "br0"]);
+    String::from_utf8_lossy(&out.stdout).contains(&format!("inet {ip}/32"))
+}
+
+fn proxy(ns: &str, api_url: &str, node: &str) -> Proc {
+    let bin = Path::new(env!("CARGO_BIN_EXE_proxy"));
+    spawn(
+        Path::new("ip"),
+        &[
+            "netns",
+            "exec",
+            ns,
+            bin.to_str().unwrap(),
+            "--server",
+            api_url,
+            "--proxy-mode",
+            "nftables",
+            "--hostname-override",
+            node,
+            "--lb-announce-interface",
+            "br0",
+            "--sync-period",
+            "2",
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_the_elected_node_holds_the_address_and_hands_it_over() {
+    let tag = format!("mka{}", std::process::id() % 10000);
+    let subnet = (std::process::id() % 50) as u8 * 2 + 120;
+    let (net1, net2) = (NodeNet::new(&format!("{tag}a"), subnet, 0), NodeNet::new(&format!("{tag}b"), subnet + 1, 0));
+    let etcd = Etcd::start();
+    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net1.host_ip]);
+    let _controller = spawn(
+        &workspace_binary("controller"),
+        &["--server", &api.url, "--controllers", "endpoints,service-lb", "--lb-pool", "172.28.9.200-172.28.9.201"],
+    );
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    set_node(&client, "node1", &net1.node_ip, true).await;
+    set_node(&client, "node2", &net2.node_ip, true).await;
+    let svc: Service = serde_json::from_value(json!({"metadata":{"name":"web"},"spec":{
+        "type":"LoadBalancer","selector":{"app":"myapp"},"ports":[{"port":80}]}}))
+    .unwrap();
+    Api::<Service>::default_namespaced(client.clone()).create(&PostParams::default(), &svc).await.unwrap();
+    let ip = "172.28.9.200";
+    let _p1 = proxy(&net1.node.name, &api.url, "node1");
+    let _p2 = proxy(&net2.node.name, &api.url, "node2");
+
+    let both = [Candidate { name: "node1".into(), eligible: true }, Candidate { name: "node2".into(), eligible: true }];
+    let winner = announcer(ip.parse().unwrap(), &both, None).unwrap().to_string();
+    let (win_ns, other_ns, win_ip) = if winner == "node1" {
+        (&net1.node.name, &net2.node.name, &net1.node_ip)
+    } else {
+        (&net2.node.name, &net1.node.name, &net2.node_ip)
+    };
+    eventually_async("the winner holds it", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (true, false))
+        .await;
+
+    // The winner's Node is no longer Ready: the other node takes over, and
+    // the first lets go (its proxy still runs: it must not keep answering).
+    set_node(&client, &winner, win_ip, false).await;
+    eventually_async("handed over", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (false, true)).await;
+    // Back: the address returns to the winner, held once.
+    set_node(&client, &winner, win_ip, true).await;
+    eventually_async("back", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (true, false)).await;
+}
