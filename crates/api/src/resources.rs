@@ -495,6 +495,7 @@ mod tests {
                 "services",
                 "daemonsets",
                 "deployments",
+                "replicasets",
                 "statefulsets",
                 "horizontalpodautoscalers",
                 "cronjobs",
