@@ -20,8 +20,7 @@
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
 //!   operations, 3 MiB of copies).
 //! - [`protobuf`]: the protobuf bodies of kubectl's typed commands, as JSON.
-//! - [`printers`]: the columns and cells of `kubectl get` tables;
-//!   [`printers_more`] those of the kinds stored without a controller.
+//! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`stored`]: defaults and validation of those kinds (workloads without a
 //!   controller yet, storage claims, networking, policy, RBAC objects).
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
@@ -43,7 +42,6 @@ pub mod field_errors;
 pub mod json;
 pub mod json_patch_limits;
 pub mod printers;
-pub mod printers_more;
 pub mod protobuf;
 pub mod readiness;
 pub mod resources;

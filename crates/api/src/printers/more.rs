@@ -1,12 +1,12 @@
 //! Table printers of the kinds that are stored and shown (issue #12):
 //! workloads without a controller yet, storage claims, networking, policy
 //! and RBAC objects. The columns are kubectl 1.32's (upstream's
-//! `pkg/printers/internalversion`); [`crate::printers`] asks here for every
-//! kind it does not print itself.
+//! `pkg/printers/internalversion`); [`super`] asks here for every kind
+//! [`super::core`] does not print.
 
+use super::format::{age, arr, col, format_label_selector, format_labels, or_none, since, Column, AGE, NAME};
 use crate::duration::human_duration;
 use crate::json::str_at as s;
-use crate::printers::{age, arr, col, format_label_selector, format_labels, or_none, since, Column, AGE, NAME};
 use serde_json::{json, Value};
 
 const CONTAINERS: Column = col("Containers", "string", 1, "Names of each container in the template.");
