@@ -8,6 +8,8 @@
 //!                                    pod ns 10.244.1.2   pod ns 10.244.1.3
 //! ```
 
+use crate::{spawn, Proc};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn ip(args: &[&str]) -> Output {
@@ -90,6 +92,24 @@ impl NodeNet {
             pod_nets.push(pod);
         }
         Self { node, pods: pod_nets, host_ip, node_ip, host_link }
+    }
+
+    /// Starts `binary` in the node's network namespace only (`nsenter
+    /// --net`): `ip netns exec` would also give it a mount namespace of its
+    /// own, and the pod namespaces kubelet-lite mounts would die with it (a
+    /// real node has one).
+    pub fn spawn(&self, binary: &Path, args: &[&str]) -> Proc {
+        let netns = format!("--net=/run/netns/{}", self.node.name);
+        let mut all = vec![netns.as_str(), binary.to_str().expect("a UTF-8 path")];
+        all.extend_from_slice(args);
+        spawn(Path::new("nsenter"), &all)
+    }
+
+    /// kubelet-lite's flags for this namespace as `node1`: its address, the
+    /// pod CIDR of `br0`, and the apiserver at `server`.
+    pub fn kubelet_args<'a>(&'a self, server: &'a str) -> Vec<&'a str> {
+        let node = ["--hostname-override", "node1", "--node-ip", &self.node_ip];
+        [["--server", server].as_slice(), &node, &["--pod-cidr", "10.244.1.0/24", "--bridge", "br0"]].concat()
     }
 
     /// The IP of pod `i`.

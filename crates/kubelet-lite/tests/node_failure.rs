@@ -34,23 +34,9 @@ fn a_killed_node_agent_turns_its_node_not_ready_and_a_restarted_one_recovers_it(
         &workspace_binary("controller"),
         &["--server", &api.url, "--controllers", "nodelifecycle", "--node-monitor-grace-period", "13s"],
     );
-    let netns = format!("--net=/run/netns/{}", net.node.name);
-    let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite")).to_str().unwrap();
-    let args = [
-        &netns,
-        kubelet,
-        "--server",
-        &api.url,
-        "--hostname-override",
-        "node1",
-        "--node-ip",
-        &net.node_ip,
-        "--pod-cidr",
-        "10.244.1.0/24",
-        "--bridge",
-        "br0",
-    ];
-    let start = || spawn(Path::new("nsenter"), &args);
+    let args = net.kubelet_args(&api.url);
+    let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite"));
+    let start = || net.spawn(kubelet, &args);
     let agent: Proc = start();
     eventually("node1 Ready", || health(&kc), |h| h.0 == "True");
 

@@ -3,7 +3,7 @@
 //! as a user would (`get lease`, `describe node`).
 
 use e2e::netns::NodeNet;
-use e2e::{eventually, kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,23 +27,9 @@ fn the_node_lease_is_created_renewed_and_recreated() {
     let etcd = Etcd::start();
     let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
     let kc = Kubeconfig::new(&api.url);
-    let netns = format!("--net=/run/netns/{}", net.node.name);
-    let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite")).to_str().unwrap();
-    let args = [
-        &netns,
-        kubelet,
-        "--server",
-        &api.url,
-        "--hostname-override",
-        "node1",
-        "--node-ip",
-        &net.node_ip,
-        "--pod-cidr",
-        "10.244.1.0/24",
-        "--bridge",
-        "br0",
-    ];
-    let _kubelet = spawn(Path::new("nsenter"), &args);
+    let args = net.kubelet_args(&api.url);
+    let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite"));
+    let _kubelet = net.spawn(kubelet, &args);
 
     let first = eventually("the node Lease exists", || lease(&kc), Option::is_some).unwrap();
     let created = Instant::now();

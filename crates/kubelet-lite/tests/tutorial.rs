@@ -35,29 +35,9 @@ fn curl_the_cluster_ip_like_the_tutorial() {
     let kc = Kubeconfig::new(&api.url);
     let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url]);
     let node = net.node.name.clone();
-    // Only the node's network namespace: `ip netns exec` would also give
-    // each process a mount namespace of its own, and the pod namespaces a
-    // kubelet-lite mounts would die with it (a real node has one).
-    let netns_path = format!("--net=/run/netns/{node}");
-    let in_node = |bin: &Path, args: &[&str]| {
-        let mut all = vec![netns_path.as_str(), bin.to_str().unwrap()];
-        all.extend_from_slice(args);
-        spawn(Path::new("nsenter"), &all)
-    };
-    let kubelet_args = [
-        "--server",
-        &api.url,
-        "--hostname-override",
-        "node1",
-        "--node-ip",
-        &net.node_ip,
-        "--pod-cidr",
-        "10.244.1.0/24",
-        "--bridge",
-        "br0",
-    ];
-    let kubelet = in_node(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &kubelet_args);
-    let _proxy = in_node(
+    let (kubelet_bin, kubelet_args) = (Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), net.kubelet_args(&api.url));
+    let kubelet = net.spawn(kubelet_bin, &kubelet_args);
+    let _proxy = net.spawn(
         &workspace_binary("proxy"),
         &["--server", &api.url, "--proxy-mode", "nftables", "--hostname-override", "node1"],
     );
@@ -109,7 +89,7 @@ fn curl_the_cluster_ip_like_the_tutorial() {
 
     // A restarted kubelet-lite adopts its pods: same pods, same IPs, still answering.
     drop(kubelet);
-    let _kubelet = in_node(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &kubelet_args);
+    let _kubelet = net.spawn(kubelet_bin, &kubelet_args);
     std::thread::sleep(Duration::from_secs(2));
     let after = eventually("3 pods still Running", || pods(&kc), |p| p.len() == 3 && p.iter().all(|r| r[1] == "1/1"));
     let ips = |rows: &[Vec<String>]| rows.iter().map(|r| (r[0].clone(), r[5].clone())).collect::<BTreeSet<_>>();
