@@ -140,6 +140,16 @@ pub fn dns1123_label(s: &str) -> Vec<String> {
     out
 }
 
+/// The rule of RBAC object names (`system:controller:x` is one): upstream's
+/// `IsValidPathSegmentName`, anything a URL path segment can carry.
+pub fn path_segment_name(name: &str) -> Vec<String> {
+    match name {
+        "." => vec!["may not be '.'".to_string()],
+        ".." => vec!["may not be '..'".to_string()],
+        _ => ["/", "%"].iter().filter(|c| name.contains(*c)).map(|c| format!("may not contain '{c}'")).collect(),
+    }
+}
+
 pub fn dns1035_label(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > 63 {
@@ -193,6 +203,13 @@ pub fn validate_name(name: &str, rule: fn(&str) -> Vec<String>) -> Vec<FieldErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rbac_names_are_path_segments() {
+        assert!(path_segment_name("system:controller:x").is_empty());
+        assert_eq!(path_segment_name(".."), ["may not be '..'"]);
+        assert_eq!(path_segment_name("a/b%"), ["may not contain '/'", "may not contain '%'"]);
+    }
 
     #[test]
     fn messages_read_like_upstream() {

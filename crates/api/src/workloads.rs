@@ -2,7 +2,9 @@
 //! Deployments (defaults as upstream's, so `kubectl describe` has no holes),
 //! and the name rule of every kind.
 
-use crate::field_errors::{dns1035_label, dns1123_label, dns1123_subdomain, validate_name, FieldError};
+use crate::field_errors::{
+    dns1035_label, dns1123_label, dns1123_subdomain, path_segment_name, validate_name, FieldError,
+};
 use crate::selectors::LabelSelector;
 use serde_json::{json, Map, Value};
 
@@ -11,7 +13,7 @@ pub fn name_rule(kind: &str) -> fn(&str) -> Vec<String> {
     match kind {
         "Service" => dns1035_label,
         "Namespace" => dns1123_label,
-        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => crate::stored::path_segment_name,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => path_segment_name,
         _ => dns1123_subdomain,
     }
 }

@@ -13,16 +13,6 @@ use serde_json::{Map, Value};
 mod defaults;
 pub use defaults::set_defaults;
 
-/// The rule of RBAC object names (`system:controller:x` is one): upstream's
-/// `IsValidPathSegmentName`, anything a URL path segment can carry.
-pub fn path_segment_name(name: &str) -> Vec<String> {
-    match name {
-        "." => vec!["may not be '.'".to_string()],
-        ".." => vec!["may not be '..'".to_string()],
-        _ => ["/", "%"].iter().filter(|c| name.contains(*c)).map(|c| format!("may not contain '{c}'")).collect(),
-    }
-}
-
 /// Checks an object of `kind` on every write; `old` is the stored object of an update.
 pub fn validate(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -342,13 +332,6 @@ mod tests {
 
     fn messages(kind: &str, obj: Value) -> Vec<String> {
         validate(kind, &obj, None).iter().map(ToString::to_string).collect()
-    }
-
-    #[test]
-    fn rbac_names_are_path_segments() {
-        assert!(path_segment_name("system:controller:x").is_empty());
-        assert_eq!(path_segment_name(".."), ["may not be '..'"]);
-        assert_eq!(path_segment_name("a/b%"), ["may not contain '/'", "may not contain '%'"]);
     }
 
     #[test]
