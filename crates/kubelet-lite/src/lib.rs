@@ -14,9 +14,12 @@
 //! - [`status`]: a pod's and the Node's status, as pure functions.
 //! - [`probe`]: readiness, from the pod's `readinessProbe` (httpGet,
 //!   tcpSocket) or else every container port accepting connections.
+//! - [`cri_log`]: container logs in the CRI format at the kubelet's paths
+//!   (`/var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log`): write, parse.
 //! - [`demo_app`]: the built-in HTTP app that answers like `myapp:v2`.
 
 pub mod agent;
+pub mod cri_log;
 pub mod demo_app;
 pub mod dns;
 pub mod images;
