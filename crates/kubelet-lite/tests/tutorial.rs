@@ -4,7 +4,7 @@
 //! kubectl; checked with curl from the node, as the tutorial does.
 
 use e2e::netns::{exec, NodeNet};
-use e2e::{eventually, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use e2e::{eventually, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -44,7 +44,13 @@ fn curl_the_cluster_ip_like_the_tutorial() {
         all.extend_from_slice(args);
         spawn(Path::new("nsenter"), &all)
     };
+    let scratch = ScratchDir::new("tutorial");
+    let (logs, root) = (scratch.0.join("logs"), scratch.0.join("root"));
     let kubelet_args = [
+        "--pod-logs-dir",
+        logs.to_str().unwrap(),
+        "--root-dir",
+        root.to_str().unwrap(),
         "--server",
         &api.url,
         "--hostname-override",
@@ -160,10 +166,14 @@ fn curl_the_cluster_ip_like_the_tutorial() {
     eventually("the ClusterIP stops answering", || curl(&node, &format!("http://{cluster_ip}")), Option::is_none);
     kubectl_ok(&kc, &["delete", "deployment", "myapp-deploy"]);
     eventually("pods gone", || pods(&kc), Vec::is_empty);
+    // (The list is the machine's: other tests' pods may be in it.)
     eventually(
         "sandboxes gone",
-        || String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).contains("kl-"),
-        |left| !left,
+        || {
+            let list = String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).into_owned();
+            pod_netns.iter().filter(|n| list.contains(n.as_str())).cloned().collect::<Vec<_>>()
+        },
+        Vec::is_empty,
     );
     // Their /etc files go with them.
     for netns in &pod_netns {
