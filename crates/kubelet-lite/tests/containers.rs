@@ -96,6 +96,58 @@ spec:
     ports: [{containerPort: 80}]
 "#;
 
+/// Should the test fail, its pods still go (and their sandboxes with them)
+/// while the node agent runs: dropped before it.
+struct DeletePodsOnDrop<'a>(&'a Kubeconfig);
+
+impl Drop for DeletePodsOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = e2e::kubectl(self.0, &["delete", "pod", "--all", "--wait=false"]);
+        for _ in 0..100 {
+            let out = e2e::kubectl(self.0, &["get", "pods", "-o", "name"]);
+            if out.stdout.is_empty() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+/// A ConfigMap as files (items, modes, a subPath) and as variables. The
+/// mount paths are under the test's scratch directory: containers share
+/// the node's root, where a missing mount point is created.
+fn volumes_pod(mnt: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{greeting: hello, app.conf: "x=1"}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: volumes}}
+spec:
+  nodeName: node1
+  restartPolicy: Never
+  volumes:
+  - name: cfg
+    configMap: {{name: settings, defaultMode: 0400, items: [{{key: greeting, path: greet/ing}}, {{key: app.conf, path: app.conf, mode: 0640}}]}}
+  - name: scratch
+    emptyDir: {{}}
+  containers:
+  - name: c
+    image: alpine
+    command: [sh, -c, 'cat {mnt}/config/greet/ing; echo; cat {mnt}/app.conf; echo; stat -c %a {mnt}/config/greet/ing {mnt}/config/app.conf; echo "env $CFG_greeting"; touch {mnt}/config/new || echo read-only; echo data > {mnt}/data/file && cat {mnt}/data/file']
+    envFrom: [{{configMapRef: {{name: settings}}, prefix: CFG_}}]
+    volumeMounts:
+    - {{name: cfg, mountPath: {mnt}/config}}
+    - {{name: cfg, mountPath: {mnt}/app.conf, subPath: app.conf}}
+    - {{name: scratch, mountPath: {mnt}/data}}
+"#
+    )
+}
+
 #[test]
 fn containers_run_their_commands_log_and_end_like_a_kubelets() {
     let tag = format!("kc{}", std::process::id() % 10000);
@@ -114,6 +166,7 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
         "--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(),
         "--crash-loop-backoff-ms", "1000"];
     let _kubelet = spawn(Path::new("nsenter"), &args);
+    let _cleanup = DeletePodsOnDrop(&kc);
     eventually(
         "node1 Ready",
         || table_rows(&kubectl_ok(&kc, &["get", "nodes"])),
@@ -124,7 +177,11 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
     kubectl_ok(&kc, &["apply", "-f", examples.join("svc.yaml").to_str().unwrap()]);
     let cluster_ip = kubectl_ok(&kc, &["get", "svc", "myapp", "-o", "jsonpath={.spec.clusterIP}"]);
     let kubernetes_ip = kubectl_ok(&kc, &["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
-    for (name, yaml) in [("envdump", ENV_POD), ("exit3", EXIT3_POD), ("crash", CRASH_POD), ("web", NGINX_POD)] {
+    let mnt = scratch.0.join("mnt").to_string_lossy().into_owned();
+    let volumes = volumes_pod(&mnt);
+    for (name, yaml) in
+        [("envdump", ENV_POD), ("exit3", EXIT3_POD), ("crash", CRASH_POD), ("web", NGINX_POD), ("volumes", &volumes)]
+    {
         apply(&kc, &scratch.0, name, yaml);
     }
 
@@ -211,8 +268,14 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
         "{access:?}"
     );
 
+    // ConfigMap files with their modes, read-only; its keys as variables; an emptyDir to write.
+    eventually("volumes Completed", || columns(&kc, "volumes"), |c| c.0 == "Completed");
+    let out = stdout_lines(&log_file(&logs, &pod(&kc, "volumes"), "c", 0));
+    assert_eq!(out, ["hello", "x=1", "400", "640", "env hello", "read-only", "data"], "{out:?}");
+    assert!(!Path::new(&mnt).join("config/greet").exists(), "the mount stayed inside the container");
+
     // Deleting the pods stops every process they started, and their logs go.
-    let uids: Vec<String> = ["envdump", "exit3", "crash", "web"]
+    let uids: Vec<String> = ["envdump", "exit3", "crash", "web", "volumes"]
         .iter()
         .map(|n| pod(&kc, n)["metadata"]["uid"].as_str().unwrap().to_string())
         .collect();
