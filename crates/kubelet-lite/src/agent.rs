@@ -285,9 +285,17 @@ async fn sync(
                 }
             }
             // An adopted pod whose servers still answer keeps its processes.
-            let count = pod.spec.as_ref().map_or(0, |s| s.containers.len());
             let keep = adopted.is_some() && sandbox.listening(&ports);
-            let containers = (0..count).map(|_| if keep { Run::adopted() } else { Run::pending() }).collect();
+            let reported = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
+            let containers = pod
+                .spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .map(|c| match keep {
+                    true => Run::adopted(reported.iter().find(|s| s.name == c.name)),
+                    false => Run::pending(),
+                })
+                .collect();
             running.insert(
                 uid.clone(),
                 Running {

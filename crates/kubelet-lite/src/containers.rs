@@ -40,13 +40,18 @@ impl Run {
         Run { life: lifecycle::Container::waiting("ContainerCreating"), child: None, start_at: Some(Timestamp::now()) }
     }
 
-    /// A container found running when the agent started.
-    pub fn adopted() -> Run {
-        let life = lifecycle::Container {
-            state: State::Running { started_at: Timestamp::now() },
-            ..lifecycle::Container::waiting("")
+    /// A container of a pod found running when the agent started: as the
+    /// pod's status last said, still running unless it had ended (its
+    /// processes were left running, unwatched; a crash loop goes on).
+    pub fn adopted(status: Option<&k8s_openapi::api::core::v1::ContainerStatus>) -> Run {
+        let now = Timestamp::now();
+        let running = State::Running { started_at: now };
+        let life = match status.map(|s| lifecycle::from_status(s, now)) {
+            Some(life) => life,
+            None => lifecycle::Container { state: running, ..lifecycle::Container::waiting("") },
         };
-        Run { life, child: None, start_at: None }
+        let start_at = matches!(life.state, State::Waiting { .. }).then_some(now);
+        Run { life, child: None, start_at }
     }
 }
 

@@ -179,6 +179,30 @@ pub fn phase(policy: RestartPolicy, containers: &[Container]) -> &'static str {
     }
 }
 
+/// A container as the pod's status last reported it: what a restarted
+/// agent takes over (its restarts, its previous end, whether it ended).
+pub fn from_status(s: &k8s_openapi::api::core::v1::ContainerStatus, now: Timestamp) -> Container {
+    let terminated = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| Terminated {
+        exit_code: t.exit_code,
+        started_at: t.started_at.as_ref().map_or(now, |t| t.0),
+        finished_at: t.finished_at.as_ref().map_or(now, |t| t.0),
+    };
+    let state = s.state.as_ref();
+    let state = match (state.and_then(|s| s.terminated.as_ref()), state.and_then(|s| s.waiting.as_ref())) {
+        (Some(t), _) => State::Terminated(terminated(t)),
+        (_, Some(w)) => State::Waiting { reason: w.reason.clone().unwrap_or_default(), message: w.message.clone() },
+        _ => State::Running {
+            started_at: state.and_then(|s| s.running.as_ref()?.started_at.as_ref()).map_or(now, |t| t.0),
+        },
+    };
+    Container {
+        state,
+        restart_count: u32::try_from(s.restart_count).unwrap_or(0),
+        last: s.last_state.as_ref().and_then(|l| l.terminated.as_ref()).map(terminated),
+        ready: s.ready,
+    }
+}
+
 fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -275,6 +299,22 @@ mod tests {
         ];
         for (policy, containers, want) in cases {
             assert_eq!(phase(*policy, containers), *want, "{policy:?} {containers:?}");
+        }
+    }
+
+    #[test]
+    fn a_reported_status_read_back() {
+        let mut c = exited(3, 2);
+        c.last = Some(Terminated { exit_code: 1, started_at: at(0), finished_at: at(1) });
+        let running = Container { state: State::Running { started_at: at(9) }, ready: true, ..c.clone() };
+        let waiting = Container {
+            state: State::Waiting { reason: "CrashLoopBackOff".into(), message: Some("m".into()) },
+            ..c.clone()
+        };
+        for want in [c, running, waiting] {
+            let status: k8s_openapi::api::core::v1::ContainerStatus =
+                serde_json::from_value(container_status("c", "i", "x", &want)).unwrap();
+            assert_eq!(from_status(&status, at(100)), want);
         }
     }
 

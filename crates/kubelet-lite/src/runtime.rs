@@ -214,9 +214,9 @@ impl Runtime {
     }
 
     /// Stops what is left of a container's process group (its shim has
-    /// exited, or is to be stopped): `kill -KILL -- -<pgid>`.
+    /// exited, or is to be stopped): `kill -s KILL -<pgid>` (procps' and busybox's).
     pub fn stop_group(&self, pgid: u32) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill").args(["-s", "KILL", &format!("-{pgid}")]).stderr(Stdio::null()).status();
     }
 
     /// Stops every process in the pod (its servers, also those an earlier

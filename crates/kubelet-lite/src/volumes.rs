@@ -52,6 +52,7 @@ pub struct File {
 /// The files of a volume made from `data` (a ConfigMap's or Secret's keys).
 /// A missing key named in `items` is an error unless the source is optional.
 pub fn files(
+    kind: &str,
     data: &BTreeMap<String, Vec<u8>>,
     items: Option<&[KeyToPath]>,
     default_mode: Option<i32>,
@@ -65,7 +66,11 @@ pub fn files(
             .filter_map(|i| match data.get(&i.key) {
                 Some(v) => Some(Ok(File { path: i.path.clone(), content: v.clone(), mode: mode(i.mode) })),
                 None if optional => None,
-                None => Some(Err(format!("configmap references non-existent config key: {}", i.key))),
+                None => Some(Err(format!(
+                    "{kind} references non-existent {} key: {}",
+                    if kind == "secret" { "secret" } else { "config" },
+                    i.key
+                ))),
             })
             .collect(),
     }
@@ -97,7 +102,7 @@ pub fn write(
                     ))
                 }
             };
-            files(&data, src.items.as_deref(), src.default_mode, optional)?
+            files("configmap", &data, src.items.as_deref(), src.default_mode, optional)?
         } else if let Some(src) = &v.secret {
             let name = src.secret_name.clone().unwrap_or_default();
             let optional = src.optional == Some(true);
@@ -116,7 +121,7 @@ pub fn write(
                     ))
                 }
             };
-            files(&data, src.items.as_deref(), src.default_mode, optional)?
+            files("secret", &data, src.items.as_deref(), src.default_mode, optional)?
         } else {
             Vec::new()
         };
@@ -229,22 +234,29 @@ mod tests {
         let data: BTreeMap<String, Vec<u8>> =
             [("a".to_string(), b"1".to_vec()), ("b.conf".to_string(), b"x=2".to_vec())].into();
         let f = |path: &str, content: &[u8], mode: u32| File { path: path.into(), content: content.to_vec(), mode };
-        assert_eq!(files(&data, None, None, false).unwrap(), vec![f("a", b"1", 0o644), f("b.conf", b"x=2", 0o644)]);
-        assert_eq!(files(&data, None, Some(0o400), false).unwrap()[0].mode, 0o400);
+        assert_eq!(
+            files("configmap", &data, None, None, false).unwrap(),
+            vec![f("a", b"1", 0o644), f("b.conf", b"x=2", 0o644)]
+        );
+        assert_eq!(files("configmap", &data, None, Some(0o400), false).unwrap()[0].mode, 0o400);
         let items: Vec<KeyToPath> = serde_json::from_value(
             json!([{"key":"b.conf","path":"conf/app.conf"},{"key":"a","path":"a.txt","mode":0o600}]),
         )
         .unwrap();
         assert_eq!(
-            files(&data, Some(&items), Some(0o440), false).unwrap(),
+            files("configmap", &data, Some(&items), Some(0o440), false).unwrap(),
             vec![f("conf/app.conf", b"x=2", 0o440), f("a.txt", b"1", 0o600)]
         );
         let missing: Vec<KeyToPath> = serde_json::from_value(json!([{"key":"nope","path":"n"}])).unwrap();
         assert_eq!(
-            files(&data, Some(&missing), None, false),
+            files("configmap", &data, Some(&missing), None, false),
             Err("configmap references non-existent config key: nope".into())
         );
-        assert_eq!(files(&data, Some(&missing), None, true), Ok(vec![]));
+        assert_eq!(files("configmap", &data, Some(&missing), None, true), Ok(vec![]));
+        assert_eq!(
+            files("secret", &data, Some(&missing), None, false),
+            Err("secret references non-existent secret key: nope".into())
+        );
     }
 
     #[test]

@@ -148,6 +148,30 @@ spec:
     )
 }
 
+const SERVERS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnames}
+spec:
+  nodeName: node1
+  containers: [{name: c, image: registry.k8s.io/serve_hostname, ports: [{containerPort: 9376}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: netexec}
+spec:
+  nodeName: node1
+  containers:
+  - {name: c, image: registry.k8s.io/e2e-test-images/agnhost:2.53, args: [netexec, --http-port=8081], ports: [{containerPort: 8081}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo}
+spec:
+  nodeName: node1
+  containers: [{name: c, image: registry.k8s.io/echoserver:1.10, ports: [{containerPort: 8080}]}]
+"#;
+
 #[test]
 fn containers_run_their_commands_log_and_end_like_a_kubelets() {
     let tag = format!("kc{}", std::process::id() % 10000);
@@ -165,7 +189,7 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
         "--node-ip", &net.node_ip, "--pod-cidr", "10.244.1.0/24", "--bridge", "br0",
         "--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(),
         "--crash-loop-backoff-ms", "1000"];
-    let _kubelet = spawn(Path::new("nsenter"), &args);
+    let mut kubelet = spawn(Path::new("nsenter"), &args);
     let _cleanup = DeletePodsOnDrop(&kc);
     eventually(
         "node1 Ready",
@@ -179,9 +203,14 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
     let kubernetes_ip = kubectl_ok(&kc, &["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
     let mnt = scratch.0.join("mnt").to_string_lossy().into_owned();
     let volumes = volumes_pod(&mnt);
-    for (name, yaml) in
-        [("envdump", ENV_POD), ("exit3", EXIT3_POD), ("crash", CRASH_POD), ("web", NGINX_POD), ("volumes", &volumes)]
-    {
+    for (name, yaml) in [
+        ("envdump", ENV_POD),
+        ("exit3", EXIT3_POD),
+        ("crash", CRASH_POD),
+        ("web", NGINX_POD),
+        ("volumes", &volumes),
+        ("servers", SERVERS),
+    ] {
         apply(&kc, &scratch.0, name, yaml);
     }
 
@@ -274,8 +303,40 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
     assert_eq!(out, ["hello", "x=1", "400", "640", "env hello", "read-only", "data"], "{out:?}");
     assert!(!Path::new(&mnt).join("config/greet").exists(), "the mount stayed inside the container");
 
+    // The other servers, each as its image answers.
+    let get = |pod_name: &str, port: u16, path: &str| {
+        let p = eventually(
+            &format!("{pod_name} ready"),
+            || pod(&kc, pod_name),
+            |p| p["status"]["containerStatuses"][0]["ready"] == true,
+        );
+        let url = format!("http://{}:{port}{path}", p["status"]["podIP"].as_str().unwrap());
+        String::from_utf8_lossy(&exec(&node, &["curl", "-s", "--max-time", "2", &url]).stdout).into_owned()
+    };
+    assert_eq!(get("hostnames", 9376, "/"), "hostnames");
+    assert_eq!(get("netexec", 8081, "/hostname"), "netexec");
+    assert_eq!(get("netexec", 8081, "/echo?msg=hello"), "hello");
+    assert!(get("netexec", 8081, "/clientip").starts_with("10.244.1.1:"));
+    assert!(get("echo", 8080, "/x?y=1").contains("\tclient_address=10.244.1.1\n\tmethod=GET\n\treal path=/x\n"));
+    // A busybox client in a pod of its own, with busybox's wget.
+    let client = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: client}}\nspec:\n  nodeName: node1\n  restartPolicy: Never\n  containers:\n  - {{name: c, image: busybox, command: [wget, -qO-, 'http://{web_ip}/']}}\n"
+    );
+    apply(&kc, &scratch.0, "client", &client);
+    eventually("client Completed", || columns(&kc, "client"), |c| c.0 == "Completed");
+    let page = stdout_lines(&log_file(&logs, &pod(&kc, "client"), "c", 0));
+    assert!(page.contains(&"<h1>Welcome to nginx!</h1>".to_string()), "{page:?}");
+
+    // A restarted node agent keeps what it knew: ended containers stay ended.
+    drop(kubelet);
+    kubelet = spawn(Path::new("nsenter"), &args);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(columns(&kc, "envdump").0, "Completed");
+    assert_eq!(columns(&kc, "exit3").0, "Error");
+    assert_eq!(get("hostnames", 9376, "/"), "hostnames");
+
     // Deleting the pods stops every process they started, and their logs go.
-    let uids: Vec<String> = ["envdump", "exit3", "crash", "web", "volumes"]
+    let uids: Vec<String> = ["envdump", "exit3", "crash", "web", "volumes", "hostnames", "netexec", "echo", "client"]
         .iter()
         .map(|n| pod(&kc, n)["metadata"]["uid"].as_str().unwrap().to_string())
         .collect();
@@ -288,4 +349,5 @@ fn containers_run_their_commands_log_and_end_like_a_kubelets() {
     };
     eventually("no process of the pods left", left, Vec::is_empty);
     eventually("their log directories gone", || std::fs::read_dir(&logs).map_or(0, |d| d.count()), |n| *n == 0);
+    drop(kubelet);
 }
