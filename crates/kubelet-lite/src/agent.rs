@@ -123,7 +123,6 @@ async fn sync_lease(client: &Client, opts: &Options, cached: &mut Option<Lease>)
 
 pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     opts.runtime.ensure_bridge()?;
-    opts.runtime.ensure_applets()?;
     // The apiserver may not be up yet (a lab starting): keep trying.
     let mut shutdown = std::pin::pin!(shutdown);
     while let Err(e) = register(&client, &opts).await {
@@ -133,6 +132,9 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
             _ = &mut shutdown => return Ok(()),
         }
     }
+    // The shell images' tools, before any pod starts (after the Node is
+    // registered: linking a few hundred applets the first time takes a moment).
+    opts.runtime.ensure_applets()?;
     let nodes: Api<Node> = Api::all(client.clone());
     let on_this_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node_name));
     let mut pod_events = watch(Api::<Pod>::all(client.clone()), on_this_node, |e| e);

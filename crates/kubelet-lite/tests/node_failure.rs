@@ -52,6 +52,7 @@ fn a_killed_node_agent_turns_its_node_not_ready_and_a_restarted_one_recovers_it(
     ];
     let start = || spawn(Path::new("nsenter"), &args);
     let agent: Proc = start();
+    eventually("node1 registered", || e2e::kubectl(&kc, &["get", "node", "node1"]).status.success(), |ok| *ok);
     eventually("node1 Ready", || health(&kc), |h| h.0 == "True");
 
     // Alive past the grace period: still Ready, never tainted.
