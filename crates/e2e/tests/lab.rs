@@ -1,9 +1,12 @@
 //! The lab, end to end: `docker compose up`, then the tutorial
 //! (`shared/seed/kubernetes-service.md`) command by command, with the real
 //! kubectl, checked with curl from the nodes; then the cluster DNS from
-//! inside a pod (`lab/dns.rs`). Prints the figures the lab issue asks for
-//! (time to a Ready cluster, image size, programming latency).
+//! inside a pod (`lab/dns.rs`), and a busybox pod's command
+//! (`lab/containers.rs`). Prints the figures the lab issue asks for (time
+//! to a Ready cluster, image size, programming latency).
 
+#[path = "lab/containers.rs"]
+mod containers;
 #[path = "lab/dns.rs"]
 mod dns;
 
@@ -132,6 +135,8 @@ fn the_tutorial_in_the_compose_lab() {
 
     // 3b. The cluster DNS, from inside one of the pods.
     dns::from_inside_a_pod(&kc, &cluster_ip, &running[0][0]);
+    // 3c. A busybox pod's command: the Service's variables, wget to the ClusterIP, its CRI log.
+    containers::check(&kc, &e2e::ScratchDir::new("lab-client").0, &cluster_ip);
 
     // 4. NodePort: on both nodes' IPs.
     kubectl_ok(&kc, &["patch", "svc", "myapp", "-p", r#"{"spec":{"type":"NodePort"}}"#]);

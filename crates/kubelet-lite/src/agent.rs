@@ -4,16 +4,17 @@
 //! as it becomes ready; and take a deleted pod down gracefully: not ready
 //! first (so endpoints and proxies drop it), then stopped, then gone.
 
+use crate::containers::{self, Run};
 use crate::dns::{self, DnsSettings};
-use crate::images::{self, NodeContext};
 use crate::lease;
+use crate::lifecycle::{self, Backoff};
 use crate::runtime::{netns_name, Runtime, Sandbox};
 use crate::status::{node_status, pod_status};
 use api::well_known::NODE_LEASE_NAMESPACE;
 use futures_util::StreamExt;
 use informer::cache::{watch, Cache};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
@@ -28,14 +29,22 @@ pub struct Options {
     pub drain: Duration,
     /// `--cluster-dns`, `--cluster-domain`, `--resolv-conf`: each pod's resolver.
     pub dns: DnsSettings,
+    /// The crash-loop back-off (the kubelet's 10 s doubling to 5 min).
+    pub backoff: Backoff,
 }
 
 /// What the agent knows of one pod it runs.
 struct Running {
     sandbox: Sandbox,
+    /// One per container of the pod's spec, in order.
+    containers: Vec<Run>,
     started: jiff::Timestamp,
     reported_ready: Option<bool>,
+    /// The containers as last reported: a change is reported again.
+    reported: Option<Vec<lifecycle::Container>>,
     draining_since: Option<Instant>,
+    /// Its log directory (`/var/log/pods/<ns>_<pod>_<uid>`).
+    logs: std::path::PathBuf,
 }
 
 /// The pod's TCP ports: what answers a connect once its servers run.
@@ -47,42 +56,6 @@ fn ports_of(pod: &Pod) -> Vec<u16> {
         .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
         .filter_map(|p| u16::try_from(p.container_port).ok())
         .collect()
-}
-
-/// The in-cluster environment every container gets, as the kubelet gives
-/// it: where the `kubernetes` Service is (`KUBERNETES_SERVICE_HOST`,
-/// `KUBERNETES_SERVICE_PORT`, and the `KUBERNETES_PORT*` forms), so a client
-/// inside the pod reaches the API through the proxy at 10.96.0.1:443.
-async fn in_cluster_env(client: &Client) -> Vec<(String, String)> {
-    let svc = match Api::<Service>::namespaced(client.clone(), "default").get("kubernetes").await {
-        Ok(svc) => svc,
-        Err(e) => {
-            tracing::warn!("the kubernetes Service, for the pods' environment: {e}");
-            return Vec::new();
-        }
-    };
-    let spec = svc.spec.unwrap_or_default();
-    let (Some(ip), Some(port)) = (
-        spec.cluster_ip.filter(|ip| ip != "None"),
-        spec.ports.iter().flatten().find(|p| p.name.as_deref() == Some("https")).or(spec.ports.iter().flatten().next()),
-    ) else {
-        return Vec::new();
-    };
-    let n = port.port;
-    let tcp = format!("tcp://{ip}:{n}");
-    [
-        ("KUBERNETES_SERVICE_HOST", ip.clone()),
-        ("KUBERNETES_SERVICE_PORT", n.to_string()),
-        ("KUBERNETES_SERVICE_PORT_HTTPS", n.to_string()),
-        ("KUBERNETES_PORT", tcp.clone()),
-        (&format!("KUBERNETES_PORT_{n}_TCP"), tcp),
-        (&format!("KUBERNETES_PORT_{n}_TCP_PROTO"), "tcp".into()),
-        (&format!("KUBERNETES_PORT_{n}_TCP_PORT"), n.to_string()),
-        (&format!("KUBERNETES_PORT_{n}_TCP_ADDR"), ip),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }
 
 fn kernel_version() -> String {
@@ -159,6 +132,9 @@ pub async fn run(client: Client, opts: Options, shutdown: impl std::future::Futu
             _ = &mut shutdown => return Ok(()),
         }
     }
+    // The shell images' tools, before any pod starts (after the Node is
+    // registered: linking a few hundred applets the first time takes a moment).
+    opts.runtime.ensure_applets()?;
     let nodes: Api<Node> = Api::all(client.clone());
     let on_this_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node_name));
     let mut pod_events = watch(Api::<Pod>::all(client.clone()), on_this_node, |e| e);
@@ -265,7 +241,7 @@ async fn sync(
                         report(&api, pod, r, opts, false).await;
                     } else if since.elapsed() >= opts.drain {
                         if let Some(mut r) = running.remove(&uid) {
-                            opts.runtime.destroy(&mut r.sandbox);
+                            remove(opts, &mut r, &uid);
                         }
                         let _ = api.delete(&name, &DeleteParams::default().grace_period(0)).await;
                     }
@@ -298,7 +274,7 @@ async fn sync(
                 Some(_) => tracing::info!(pod = name, netns, %ip, "adopted the sandbox of an earlier run"),
                 None => tracing::info!(pod = name, netns, %ip, "created a sandbox"),
             }
-            let sandbox = Sandbox { netns: netns.clone(), ip, servers: Vec::new() };
+            let sandbox = Sandbox { netns: netns.clone(), ip };
             // The resolver files first, so every process of the pod reads
             // them from its start; an adopted pod keeps those it has.
             if adopted.is_none() || !opts.runtime.etc_netns.join(&netns).exists() {
@@ -310,31 +286,46 @@ async fn sync(
                     tracing::error!(pod = name, "the pod's /etc files: {e:#}");
                 }
             }
-            // An adopted pod whose servers still answer keeps them.
-            let servers = if adopted.is_some() && sandbox.listening(&ports) {
-                Vec::new()
-            } else {
-                let ctx = NodeContext { cluster_domain: opts.dns.cluster_domain.clone() };
-                let env = in_cluster_env(client).await;
-                opts.runtime.start(&netns, &images::processes(pod, &ctx), &env).unwrap_or_else(|e| {
-                    tracing::error!(pod = name, "starting its processes: {e:#}");
-                    Vec::new()
+            // An adopted pod whose servers still answer keeps its processes.
+            let keep = adopted.is_some() && sandbox.listening(&ports);
+            let reported = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
+            let containers = pod
+                .spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .map(|c| match keep {
+                    true => Run::adopted(reported.iter().find(|s| s.name == c.name)),
+                    false => Run::pending(),
                 })
-            };
-            let started = jiff::Timestamp::now();
+                .collect();
             running.insert(
                 uid.clone(),
                 Running {
-                    sandbox: Sandbox { servers, ..sandbox },
-                    started,
+                    sandbox,
+                    containers,
+                    started: jiff::Timestamp::now(),
                     reported_ready: None,
+                    reported: None,
                     draining_since: None,
+                    logs: pod_logs(opts, pod),
                 },
             );
         }
         if let Some(r) = running.get_mut(&uid) {
             let ready = crate::probe::probes(pod).iter().all(|p| crate::probe::check(r.sandbox.ip, p));
-            if crate::status::needs_report(pod, r.reported_ready, ready, &r.sandbox.ip.to_string()) {
+            let node = containers::Node {
+                runtime: &opts.runtime,
+                node_name: &opts.node_name,
+                node_ip: &opts.node_ip,
+                cluster_domain: &opts.dns.cluster_domain,
+                backoff: opts.backoff,
+            };
+            containers::sync(client, &node, pod, &r.sandbox, &mut r.containers, ready).await;
+            let lives: Vec<lifecycle::Container> = r.containers.iter().map(|c| c.life.clone()).collect();
+            let ready = !lives.is_empty() && lives.iter().all(|c| c.ready);
+            if crate::status::needs_report(pod, r.reported_ready, ready, &r.sandbox.ip.to_string())
+                || r.reported.as_ref() != Some(&lives)
+            {
                 report(&api, pod, r, opts, ready).await;
             }
         }
@@ -343,17 +334,40 @@ async fn sync(
     let gone: Vec<String> = running.keys().filter(|uid| !alive.contains(*uid)).cloned().collect();
     for uid in gone {
         if let Some(mut r) = running.remove(&uid) {
-            opts.runtime.destroy(&mut r.sandbox);
+            remove(opts, &mut r, &uid);
         }
     }
 }
 
+/// The pod's log directory on this node.
+fn pod_logs(opts: &Options, pod: &Pod) -> std::path::PathBuf {
+    let m = &pod.metadata;
+    crate::cri_log::pod_logs_dir(
+        &opts.runtime.pod_logs_dir,
+        m.namespace.as_deref().unwrap_or("default"),
+        m.name.as_deref().unwrap_or_default(),
+        m.uid.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Stops every process of the pod and removes what the node kept of it:
+/// its sandbox, volumes and logs (the kubelet's garbage collection, at once).
+fn remove(opts: &Options, r: &mut Running, uid: &str) {
+    opts.runtime.destroy(&mut r.sandbox);
+    let _ = std::fs::remove_dir_all(opts.runtime.root_dir.join("pods").join(uid));
+    let _ = std::fs::remove_dir_all(&r.logs);
+}
+
 async fn report(api: &Api<Pod>, pod: &Pod, r: &mut Running, opts: &Options, ready: bool) {
     let mut updated = pod.clone();
-    updated.status = Some(pod_status(pod, &r.sandbox.ip.to_string(), &opts.node_ip, ready, r.started));
+    let lives: Vec<lifecycle::Container> = r.containers.iter().map(|c| c.life.clone()).collect();
+    updated.status = Some(pod_status(pod, &r.sandbox.ip.to_string(), &opts.node_ip, r.started, &lives));
     let name = pod.metadata.name.clone().unwrap_or_default();
     match api.replace_status(&name, &PostParams::default(), &updated).await {
-        Ok(_) => r.reported_ready = Some(ready),
+        Ok(_) => {
+            r.reported_ready = Some(ready);
+            r.reported = Some(lives);
+        }
         Err(e) => tracing::debug!(pod = name, "status: {e}"),
     }
 }

@@ -1,7 +1,9 @@
 //! The lab's node agent: registers its Node, runs the pods bound to it as
-//! network namespaces (the tutorial's demo app, or `cluster-dns` for
-//! CoreDNS's image), gives each pod the resolver files a kubelet writes, and
-//! reports their status as a kubelet does.
+//! network namespaces (each container a process tree running what its image
+//! stands for: a built-in server, `cluster-dns` for CoreDNS, or its command
+//! with the node's busybox), gives each pod the resolver files a kubelet
+//! writes, keeps container logs as the kubelet does, and reports their
+//! status as a kubelet does.
 //!
 //! # Layout
 //! - [`agent`]: the loop (Node registration and heartbeat, pods in, status out). Start here.
@@ -9,18 +11,32 @@
 //! - [`runtime`]: pods as network namespaces on the node's bridge (`ip`),
 //!   their processes, their `/etc` files under `/etc/netns/<pod netns>/`.
 //! - [`images`]: the image table: what a container's image runs here (pure).
+//! - [`containers`]: a pod's containers started, watched and restarted;
+//!   [`lifecycle`] decides (restart policy, back-off, phase: pure);
+//!   [`env`] makes their environment (`env`, `envFrom`, Service variables: pure).
+//! - [`shim`]: each container's shim (its output into the CRI log, its exit code);
+//!   [`volumes`]: ConfigMap, Secret and emptyDir volumes, bind-mounted by the shim.
 //! - [`dns`]: a pod's `/etc/resolv.conf` (`dnsPolicy`, `dnsConfig`),
 //!   `/etc/hosts` and hostname, as the kubelet writes them (pure).
 //! - [`status`]: a pod's and the Node's status, as pure functions.
 //! - [`probe`]: readiness, from the pod's `readinessProbe` (httpGet,
 //!   tcpSocket) or else every container port accepting connections.
-//! - [`demo_app`]: the built-in HTTP app that answers like `myapp:v2`.
+//! - [`cri_log`]: container logs in the CRI format at the kubelet's paths
+//!   (`/var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log`): write, parse.
+//! - [`demo_app`]: the built-in HTTP servers that answer like `myapp:v2`,
+//!   nginx, serve_hostname, agnhost netexec and echoserver.
 
 pub mod agent;
+pub mod containers;
+pub mod cri_log;
 pub mod demo_app;
 pub mod dns;
+pub mod env;
 pub mod images;
 pub mod lease;
+pub mod lifecycle;
 pub mod probe;
 pub mod runtime;
+pub mod shim;
 pub mod status;
+pub mod volumes;

@@ -50,6 +50,19 @@ struct Flags {
     #[arg(long, global = true, default_value = "/etc/resolv.conf")]
     resolv_conf: String,
 
+    /// Where containers' logs are kept (CRI format, one directory per pod).
+    #[arg(long, global = true, default_value = kubelet_lite::cri_log::DEFAULT_POD_LOGS_DIR)]
+    pod_logs_dir: PathBuf,
+
+    /// The node agent's state: busybox applets for the shell images, the pods' volumes.
+    #[arg(long, global = true, default_value = "/var/lib/kubelet")]
+    root_dir: PathBuf,
+
+    /// The crash-loop back-off's first delay, in milliseconds (doubling at
+    /// each restart up to 30 times this: the kubelet's 10 s and 5 min).
+    #[arg(long, global = true, default_value_t = 10_000)]
+    crash_loop_backoff_ms: u64,
+
     /// The `cluster-dns` binary run for CoreDNS's image (default: next to
     /// this one if it is there, else from PATH).
     #[arg(long, global = true)]
@@ -58,14 +71,35 @@ struct Flags {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// The demo app (run by the agent inside each pod).
+    /// The built-in servers (run by the agent inside each pod).
     DemoApp {
+        /// Which image it answers like.
+        #[arg(long, value_enum, default_value = "myapp")]
+        mode: kubelet_lite::demo_app::Mode,
         #[arg(long)]
         pod: String,
         #[arg(long)]
         version: String,
-        #[arg(long, default_value_t = 80)]
-        port: u16,
+        /// A port to serve on (repeatable).
+        #[arg(long, default_values_t = [80])]
+        port: Vec<u16>,
+    },
+    /// A container's shim (run by the agent in the pod's namespaces): bind
+    /// its volumes, start its command, keep its output in the CRI log file,
+    /// exit with its exit code.
+    Shim {
+        /// The container's log file.
+        #[arg(long)]
+        log: PathBuf,
+        /// The hostname to set (in the UTS namespace the agent made for it).
+        #[arg(long = "hostname")]
+        pod_hostname: Option<String>,
+        /// `SOURCE:TARGET[:ro]`: a bind mount made before the command starts (repeatable).
+        #[arg(long = "bind")]
+        binds: Vec<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
 }
 
@@ -73,9 +107,22 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     informer::process::init_logging();
     let flags = Flags::parse();
-    if let Some(Cmd::DemoApp { pod, version, port }) = flags.command {
-        let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
-        return Ok(kubelet_lite::demo_app::serve(listener, pod, version).await?);
+    match flags.command {
+        Some(Cmd::DemoApp { mode, pod, version, port }) => {
+            let mut servers = tokio::task::JoinSet::new();
+            for port in port {
+                let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+                servers.spawn(kubelet_lite::demo_app::serve(listener, mode, pod.clone(), version.clone()));
+            }
+            while let Some(done) = servers.join_next().await {
+                done??;
+            }
+            return Ok(());
+        }
+        Some(Cmd::Shim { log, pod_hostname, binds, command }) => {
+            std::process::exit(kubelet_lite::shim::run(&log, pod_hostname.as_deref(), &binds, &command))
+        }
+        None => {}
     }
     let node_name = informer::process::node_name(flags.hostname_override)?;
     let node_ip = flags.node_ip.ok_or_else(|| {
@@ -98,6 +145,8 @@ async fn main() -> anyhow::Result<()> {
         self_exe,
         cluster_dns_exe,
         etc_netns: "/etc/netns".into(),
+        pod_logs_dir: flags.pod_logs_dir,
+        root_dir: flags.root_dir,
     };
     // The kubelet reads the node's resolv.conf once; so does this agent.
     let node_resolv_conf = match flags.resolv_conf.as_str() {
@@ -118,6 +167,10 @@ async fn main() -> anyhow::Result<()> {
         runtime,
         drain: Duration::from_secs(flags.drain_seconds),
         dns,
+        backoff: kubelet_lite::lifecycle::Backoff {
+            initial: Duration::from_millis(flags.crash_loop_backoff_ms),
+            max: Duration::from_millis(flags.crash_loop_backoff_ms.saturating_mul(30)),
+        },
     };
     let shutdown = informer::process::terminated();
     kubelet_lite::agent::run(client, opts, shutdown).await

@@ -115,7 +115,7 @@ mod tests {
     async fn checks_look_for_real() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        tokio::spawn(crate::demo_app::serve(listener, "p".into(), "v2".into()));
+        tokio::spawn(crate::demo_app::serve(listener, crate::demo_app::Mode::Myapp, "p".into(), "v2".into()));
         let ip = Ipv4Addr::LOCALHOST;
         let (good, bad) =
             (Probe::Http { port, path: "/healthz".into() }, Probe::Http { port, path: "/missing".into() });

@@ -11,13 +11,21 @@
 //! The pod's `/etc` files need no mount namespace of our own: `ip netns
 //! exec NAME` gives the command one and bind-mounts each file of
 //! `/etc/netns/NAME/` over `/etc/`, so every process started that way sees them.
+//!
+//! Each container is a process tree under its shim (`shim`), in a process
+//! group of its own so that stopping it stops everything it started:
+//!
+//! ```text
+//! ip netns exec kl-XXXXXXXX unshare -u kubelet-lite shim --hostname <pod> \
+//!     --log /var/log/pods/<ns>_<pod>_<uid>/<c>/0.log -- sh -c '...'
+//! ```
 
 use crate::images::{Process, Program};
 use ipnet::Ipv4Net;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn ip(args: &[&str]) -> anyhow::Result<String> {
@@ -29,11 +37,25 @@ fn ip(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A running pod: its namespace, address and server processes.
+/// A running pod: its namespace and address.
 pub struct Sandbox {
     pub netns: String,
     pub ip: Ipv4Addr,
-    pub servers: Vec<Child>,
+}
+
+/// The image's PATH (Docker's default, which busybox's and alpine's images
+/// keep), after the directory of the node's busybox applets.
+pub const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One container to start: what it runs, with what, and where its output goes.
+pub struct ContainerStart<'a> {
+    pub process: &'a Process,
+    pub env: &'a [(String, String)],
+    pub log: &'a Path,
+    /// `--bind` flags for its shim: its volume mounts.
+    pub binds: &'a [String],
+    /// The pod's hostname, set in the container's own UTS namespace.
+    pub hostname: &'a str,
 }
 
 impl Sandbox {
@@ -54,6 +76,18 @@ pub struct Runtime {
     pub cluster_dns_exe: PathBuf,
     /// Where `ip netns exec` finds each namespace's `/etc` files: `/etc/netns`.
     pub etc_netns: PathBuf,
+    /// `--pod-logs-dir`: the containers' CRI log files.
+    pub pod_logs_dir: PathBuf,
+    /// `--root-dir`: the busybox applets (`bin/`) and the pods' volumes (`pods/`).
+    pub root_dir: PathBuf,
+}
+
+/// A program's path on the node agent's own PATH (the name alone if none).
+fn which(name: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| name.into())
 }
 
 /// The namespace of a pod: `kl-` and the first 8 characters of its uid.
@@ -113,41 +147,82 @@ impl Runtime {
         Ok(())
     }
 
-    fn program(&self, p: Program) -> &Path {
+    fn program(&self, p: &Program) -> PathBuf {
         match p {
-            Program::SelfExe => &self.self_exe,
-            Program::ClusterDns => &self.cluster_dns_exe,
+            Program::SelfExe => self.self_exe.clone(),
+            Program::ClusterDns => self.cluster_dns_exe.clone(),
+            Program::Named(name) => name.into(),
         }
     }
 
-    /// Starts the pod's processes inside its namespaces: `ip netns exec
-    /// kl-XXXXXXXX cluster-dns --listen :53 ...`, each with `env`.
-    pub fn start(&self, netns: &str, processes: &[Process], env: &[(String, String)]) -> anyhow::Result<Vec<Child>> {
-        processes
-            .iter()
-            .map(|p| {
-                Command::new("ip")
-                    .args(["netns", "exec", netns])
-                    .arg(self.program(p.program))
-                    .args(&p.args)
-                    .envs(env.iter().map(|(k, v)| (k, v)))
-                    .stdout(Stdio::null())
-                    // The DNS server's log joins the node agent's (`docker compose logs node1`).
-                    .stderr(if p.program == Program::ClusterDns { Stdio::inherit() } else { Stdio::null() })
-                    .spawn()
-                    .map_err(|e| anyhow::anyhow!("starting {}: {e}", self.program(p.program).display()))
-            })
-            .collect()
+    /// The directory of busybox applets on the containers' PATH.
+    pub fn applets_dir(&self) -> PathBuf {
+        self.root_dir.join("bin")
+    }
+
+    /// Links every applet of the node's busybox into [`Runtime::applets_dir`]
+    /// (`busybox --list`), so `sh`, `wget`, `nslookup` in a container are
+    /// busybox's, as in the busybox image. Without busybox, the node's own.
+    pub fn ensure_applets(&self) -> anyhow::Result<()> {
+        let dir = self.applets_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+        let Ok(list) = Command::new("busybox").arg("--list").output() else {
+            tracing::warn!("no busybox on this node: containers run the node's own sh and tools");
+            return Ok(());
+        };
+        let busybox = which("busybox");
+        for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+            let link = dir.join(applet);
+            if link.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(&busybox, &link)
+                    .map_err(|e| anyhow::anyhow!("linking {}: {e}", link.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts one container inside the pod's namespaces, under its shim,
+    /// as the leader of a new process group.
+    pub fn start_container(&self, netns: &str, c: &ContainerStart) -> anyhow::Result<tokio::process::Child> {
+        let path = format!("{}:{IMAGE_PATH}", self.applets_dir().display());
+        // `ip` and `unshare` from the node's PATH: the container's (busybox first) is for its command.
+        let mut cmd = tokio::process::Command::new(which("ip"));
+        // `unshare -u`: a UTS namespace, so `hostname` is the pod's, as in a container.
+        cmd.args(["netns", "exec", netns])
+            .arg(which("unshare"))
+            .arg("-u")
+            .arg(&self.self_exe)
+            .arg("shim")
+            .args(["--hostname", c.hostname])
+            .arg("--log")
+            .arg(c.log)
+            .args(c.binds.iter().flat_map(|b| ["--bind", b]))
+            .arg("--")
+            .arg(self.program(&c.process.program))
+            .args(&c.process.args)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", "/root")
+            .envs(c.env.iter().map(|(k, v)| (k, v)))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // The shim's own complaints join the node agent's log.
+            .stderr(Stdio::inherit());
+        cmd.spawn()
+            .map_err(|e| anyhow::anyhow!("starting the shim of {}: {e}", self.program(&c.process.program).display()))
+    }
+
+    /// Stops what is left of a container's process group (its shim has
+    /// exited, or is to be stopped): `kill -s KILL -<pgid>` (procps' and busybox's).
+    pub fn stop_group(&self, pgid: u32) {
+        let _ = Command::new("kill").args(["-s", "KILL", &format!("-{pgid}")]).stderr(Stdio::null()).status();
     }
 
     /// Stops every process in the pod (its servers, also those an earlier
     /// run of the agent started and this one adopted) and removes the
     /// namespace (its veth goes with it) and its `/etc` files.
     pub fn destroy(&self, sandbox: &mut Sandbox) {
-        for child in &mut sandbox.servers {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
         let pids = ip(&["netns", "pids", &sandbox.netns]).unwrap_or_default();
         let pids: Vec<&str> = pids.split_whitespace().collect();
         if !pids.is_empty() {
@@ -194,6 +269,8 @@ mod tests {
             self_exe: PathBuf::new(),
             cluster_dns_exe: PathBuf::new(),
             etc_netns: PathBuf::new(),
+            pod_logs_dir: PathBuf::new(),
+            root_dir: PathBuf::new(),
         };
         let rt = runtime("cni0", "10.244.1.0/24");
         assert_eq!(rt.gateway(), Ipv4Addr::new(10, 244, 1, 1));

@@ -2,11 +2,23 @@
 //! kubelet writes it (so `kubectl get pod -o wide` reads like the
 //! tutorial's), and the Node's status.
 
-use k8s_openapi::api::core::v1::{NodeStatus, Pod, PodStatus};
+use crate::lifecycle;
+use k8s_openapi::api::core::v1::{Container, NodeStatus, Pod, PodStatus};
 use serde_json::json;
 
-/// A running pod's status: phase, IPs, conditions and one status per container.
-pub fn pod_status(pod: &Pod, pod_ip: &str, host_ip: &str, ready: bool, started: jiff::Timestamp) -> PodStatus {
+/// A pod's status: phase (from its containers' states and restart
+/// policy), IPs, conditions and one status per container.
+pub fn pod_status(
+    pod: &Pod,
+    pod_ip: &str,
+    host_ip: &str,
+    started: jiff::Timestamp,
+    containers: &[lifecycle::Container],
+) -> PodStatus {
+    let phase = lifecycle::phase(lifecycle::RestartPolicy::of(pod), containers);
+    let specs: Vec<&Container> = pod.spec.iter().flat_map(|s| s.containers.iter()).collect();
+    let ready = !containers.is_empty()
+        && containers.iter().all(|c| c.ready && matches!(c.state, lifecycle::State::Running { .. }));
     let started = started.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let flag = if ready { "True" } else { "False" };
     // Keep when each condition last changed: a kubelet does not move them on every report.
@@ -19,22 +31,40 @@ pub fn pod_status(pod: &Pod, pod_ip: &str, host_ip: &str, ready: bool, started: 
             .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_else(|| jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
     };
-    let condition = |ty: &str, status: &str| json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": previous(ty, status)});
-    let containers: Vec<serde_json::Value> = pod
-        .spec
+    let unready: Vec<&str> = specs
         .iter()
-        .flat_map(|s| s.containers.iter())
-        .map(|c| {
-            json!({
-                "name": c.name, "ready": ready, "started": true, "restartCount": 0,
-                "image": c.image.clone().unwrap_or_default(), "imageID": format!("lite://{}", c.image.clone().unwrap_or_default()),
-                "containerID": format!("lite://{}-{}", pod.metadata.name.clone().unwrap_or_default(), c.name),
-                "state": {"running": {"startedAt": started}},
-            })
+        .zip(containers)
+        .filter(|(_, c)| !(c.ready && matches!(c.state, lifecycle::State::Running { .. })))
+        .map(|(s, _)| s.name.as_str())
+        .collect();
+    let why = match phase {
+        "Succeeded" | "Failed" => json!({"reason": "PodCompleted"}),
+        _ if !ready => {
+            json!({"reason": "ContainersNotReady", "message": format!("containers with unready status: [{}]", unready.join(" "))})
+        }
+        _ => json!({}),
+    };
+    let condition = |ty: &str, status: &str| {
+        let mut c =
+            json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": previous(ty, status)});
+        if status == "False" {
+            for (k, v) in why.as_object().into_iter().flatten() {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let statuses: Vec<serde_json::Value> = specs
+        .iter()
+        .zip(containers)
+        .map(|(spec, c)| {
+            let image = spec.image.clone().unwrap_or_default();
+            lifecycle::container_status(&spec.name, &image, &format!("lite://{pod_name}-{}", spec.name), c)
         })
         .collect();
     serde_json::from_value(json!({
-        "phase": "Running",
+        "phase": phase,
         "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
         "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
         "startTime": started,
@@ -46,7 +76,7 @@ pub fn pod_status(pod: &Pod, pod_ip: &str, host_ip: &str, ready: bool, started: 
             condition("ContainersReady", flag),
             condition("PodScheduled", "True"),
         ],
-        "containerStatuses": containers,
+        "containerStatuses": statuses,
     }))
     .expect("a valid PodStatus")
 }
@@ -97,7 +127,12 @@ mod tests {
     #[test]
     fn a_running_pod_reads_like_kubectls() {
         let pod: Pod = serde_json::from_value(json!({"metadata":{"name":"myapp-deploy-77b578b6d-8jc6t"},"spec":{"containers":[{"name":"myapp","image":"myapp:v2"}]}})).unwrap();
-        let s = pod_status(&pod, "10.244.1.31", "192.168.66.20", true, jiff::Timestamp::UNIX_EPOCH);
+        let running = lifecycle::Container {
+            state: lifecycle::State::Running { started_at: jiff::Timestamp::UNIX_EPOCH },
+            ready: true,
+            ..lifecycle::Container::waiting("")
+        };
+        let s = pod_status(&pod, "10.244.1.31", "192.168.66.20", jiff::Timestamp::UNIX_EPOCH, &[running]);
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             (v["phase"].as_str(), v["podIP"].as_str(), v["hostIP"].as_str()),

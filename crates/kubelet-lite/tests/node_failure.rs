@@ -38,6 +38,7 @@ fn a_killed_node_agent_turns_its_node_not_ready_and_a_restarted_one_recovers_it(
     let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite"));
     let start = || net.spawn(kubelet, &args);
     let agent: Proc = start();
+    eventually("node1 registered", || e2e::kubectl(&kc, &["get", "node", "node1"]).status.success(), |ok| *ok);
     eventually("node1 Ready", || health(&kc), |h| h.0 == "True");
 
     // Alive past the grace period: still Ready, never tainted.

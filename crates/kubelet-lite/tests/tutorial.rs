@@ -4,7 +4,7 @@
 //! kubectl; checked with curl from the node, as the tutorial does.
 
 use e2e::netns::{exec, NodeNet};
-use e2e::{eventually, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use e2e::{eventually, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,7 +35,11 @@ fn curl_the_cluster_ip_like_the_tutorial() {
     let kc = Kubeconfig::new(&api.url);
     let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url]);
     let node = net.node.name.clone();
-    let (kubelet_bin, kubelet_args) = (Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), net.kubelet_args(&api.url));
+    let scratch = ScratchDir::new("tutorial");
+    let (logs, root) = (scratch.0.join("logs"), scratch.0.join("root"));
+    let dirs = ["--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap()];
+    let kubelet_bin = Path::new(env!("CARGO_BIN_EXE_kubelet-lite"));
+    let kubelet_args = [dirs.as_slice(), &net.kubelet_args(&api.url)].concat();
     let kubelet = net.spawn(kubelet_bin, &kubelet_args);
     let _proxy = net.spawn(
         &workspace_binary("proxy"),
@@ -140,10 +144,14 @@ fn curl_the_cluster_ip_like_the_tutorial() {
     eventually("the ClusterIP stops answering", || curl(&node, &format!("http://{cluster_ip}")), Option::is_none);
     kubectl_ok(&kc, &["delete", "deployment", "myapp-deploy"]);
     eventually("pods gone", || pods(&kc), Vec::is_empty);
+    // (The list is the machine's: other tests' pods may be in it.)
     eventually(
         "sandboxes gone",
-        || String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).contains("kl-"),
-        |left| !left,
+        || {
+            let list = String::from_utf8_lossy(&exec(&node, &["ip", "netns", "list"]).stdout).into_owned();
+            pod_netns.iter().filter(|n| list.contains(n.as_str())).cloned().collect::<Vec<_>>()
+        },
+        Vec::is_empty,
     );
     // Their /etc files go with them.
     for netns in &pod_netns {

@@ -167,16 +167,33 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
             let total = arr(obj, "/spec/containers").len();
             let ready = statuses.iter().filter(|c| c["ready"].as_bool() == Some(true)).count();
             let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+            // The latest restart: when a container's previous run ended.
+            let last_restart = statuses.iter().filter_map(|c| since(c, "/lastState/terminated/finishedAt", now)).min();
             let mut status = s(obj, "/status/phase").to_string();
             if !s(obj, "/status/reason").is_empty() {
                 status = s(obj, "/status/reason").to_string();
             }
-            for c in statuses {
-                if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
-                    status = reason.to_string();
-                } else if let Some(reason) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
-                    status = reason.to_string();
+            // As upstream's printPod: the first container's state has the last word.
+            let mut has_running = false;
+            for c in statuses.iter().rev() {
+                let reason = |p: &str| c.pointer(p).and_then(Value::as_str).filter(|r| !r.is_empty());
+                if let Some(r) = reason("/state/waiting/reason") {
+                    status = r.to_string();
+                } else if let Some(r) = reason("/state/terminated/reason") {
+                    status = r.to_string();
+                } else if let Some(t) = c.pointer("/state/terminated") {
+                    status = match t["signal"].as_i64().unwrap_or(0) {
+                        0 => format!("ExitCode:{}", t["exitCode"].as_i64().unwrap_or(0)),
+                        sig => format!("Signal:{sig}"),
+                    };
+                } else if c["ready"].as_bool() == Some(true) && c.pointer("/state/running").is_some() {
+                    has_running = true;
                 }
+            }
+            if status == "Completed" && has_running {
+                let ready_condition =
+                    arr(obj, "/status/conditions").iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+                status = if ready_condition { "Running" } else { "NotReady" }.to_string();
             }
             if obj.pointer("/metadata/deletionTimestamp").is_some() {
                 status = "Terminating".to_string();
@@ -188,7 +205,10 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 name,
                 json!(format!("{ready}/{total}")),
                 json!(status),
-                json!(restarts.to_string()),
+                json!(match last_restart {
+                    Some(secs) if restarts > 0 => format!("{restarts} ({} ago)", human_duration(secs)),
+                    _ => restarts.to_string(),
+                }),
                 json!(created),
                 json!(or_none(s(obj, "/status/podIP").to_string())),
                 json!(or_none(s(obj, "/spec/nodeName").to_string())),
@@ -384,6 +404,36 @@ mod tests {
         assert_eq!(row[3], json!("<pending>"));
         assert_eq!(row[4], json!("80:30080/TCP,53:30053/UDP"));
         assert_eq!(row[5], json!("<unknown>"));
+    }
+
+    #[test]
+    fn pod_status_column_as_print_pod() {
+        let row = |phase: &str, statuses: Value| {
+            let pod = json!({"metadata":{"name":"p","creationTimestamp":"2026-11-25T11:52:16Z"},"spec":{"containers":[{"name":"a"},{"name":"b"}]},
+                "status":{"phase":phase,"containerStatuses":statuses,"conditions":[{"type":"Ready","status":"False"}]}});
+            let cells = cells("Pod", &pod, now());
+            (cells[2].as_str().unwrap().to_string(), cells[3].as_str().unwrap().to_string())
+        };
+        let running = json!({"ready":true,"restartCount":0,"state":{"running":{}}});
+        let done = |code: i64, reason: &str| json!({"restartCount":0,"state":{"terminated":{"exitCode":code,"reason":reason}}});
+        let crash = json!({"restartCount":3,"state":{"waiting":{"reason":"CrashLoopBackOff"}},
+            "lastState":{"terminated":{"exitCode":1,"reason":"Error","finishedAt":"2026-11-25T11:58:00Z"}}});
+        for (phase, statuses, want) in [
+            ("Succeeded", json!([done(0, "Completed"), done(0, "Completed")]), ("Completed", "0")),
+            ("Failed", json!([done(3, "Error"), done(0, "Completed")]), ("Error", "0")),
+            ("Failed", json!([done(0, "Completed"), done(3, "Error")]), ("Completed", "0")),
+            ("Running", json!([crash, running]), ("CrashLoopBackOff", "3 (2m ago)")),
+            ("Running", json!([done(0, "Completed"), running]), ("NotReady", "0")),
+            ("Failed", json!([done(137, ""), running]), ("ExitCode:137", "0")),
+            ("Failed", json!([{"state":{"terminated":{"exitCode":0,"signal":9}}}]), ("Signal:9", "0")),
+            (
+                "Pending",
+                json!([{"restartCount":0,"state":{"waiting":{"reason":"ContainerCreating"}}}]),
+                ("ContainerCreating", "0"),
+            ),
+        ] {
+            assert_eq!(row(phase, statuses.clone()), (want.0.to_string(), want.1.to_string()), "{statuses}");
+        }
     }
 
     #[test]
