@@ -5,11 +5,26 @@
 //! through here; a deleted Deployment's pods go in two steps.
 
 use informer::cache::{Cache, Key};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+
+/// The owner reference a controller puts on what it makes (`controller:
+/// true`: at most one per object; `blockOwnerDeletion`: a foreground delete
+/// of the owner waits for it).
+pub fn controller_reference<O: Resource<DynamicType = ()>>(owner: &O) -> OwnerReference {
+    OwnerReference {
+        api_version: O::api_version(&()).into_owned(),
+        kind: O::kind(&()).into_owned(),
+        name: owner.meta().name.clone().unwrap_or_default(),
+        uid: owner.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
 
 /// The namespace and name of `meta`'s controlling owner of `kind`.
 pub fn owner_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, kind: &str) -> Option<Key> {

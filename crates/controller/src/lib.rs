@@ -1,6 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
-//! owner reference), the scheduler,
+//! owner reference), ReplicationControllers, the scheduler,
 //! a `default` ServiceAccount in every namespace, node lifecycle (nodes
 //! whose kubelet went silent), and LoadBalancer addresses from a pool
 //! (service-lb). `--leader-elect` runs them in one replica at
@@ -20,7 +20,9 @@
 //!   [`deployment::replicasets`] (hash, revisions) and [`deployment::status`]
 //!   (conditions); [`deployment::controller`]: its events and reconcile.
 //! - [`replicaset::desired`]: a ReplicaSet's pods to create and delete, and
-//!   its status; [`replicaset::controller`]: its events and reconcile.
+//!   its status; [`replicaset::controller`]: its events and reconcile;
+//!   [`replicaset::kind`]: the same for ReplicationControllers (one
+//!   implementation, two kinds).
 //! - [`garbage`]: what is collected when its controlling owner is gone.
 //! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
 //!   its events and reconcile, binding through `pods/binding`.
