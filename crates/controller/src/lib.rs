@@ -1,6 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
-//! owner reference), ReplicationControllers, the scheduler,
+//! owner reference), ReplicationControllers, StatefulSets, the scheduler,
 //! a `default` ServiceAccount in every namespace, node lifecycle (nodes
 //! whose kubelet went silent), and LoadBalancer addresses from a pool
 //! (service-lb). `--leader-elect` runs them in one replica at
@@ -23,6 +23,11 @@
 //!   its status; [`replicaset::controller`]: its events and reconcile;
 //!   [`replicaset::kind`]: the same for ReplicationControllers (one
 //!   implementation, two kinds).
+//! - [`statefulset::desired`]: a StatefulSet's next step (ordinal pods,
+//!   ordered start, reverse scale down and rolling update) and status;
+//!   [`statefulset::controller`]: its reconcile.
+//! - [`owned`]: the one loop of the controllers that own pods (these, and
+//!   the DaemonSet's and the Job's): their events, writes and garbage.
 //! - [`garbage`]: what is collected when its controlling owner is gone.
 //! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
 //!   its events and reconcile, binding through `pods/binding`.
@@ -45,7 +50,9 @@ pub mod endpoints;
 pub mod events;
 pub mod garbage;
 pub mod nodelifecycle;
+pub mod owned;
 pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount;
 pub mod servicelb;
+pub mod statefulset;

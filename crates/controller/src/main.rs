@@ -1,16 +1,17 @@
 //! `controller`: the controller-manager binary.
 
 use clap::Parser;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::ReplicationController;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "endpoints",
     "deployment",
     "replicaset",
     "replicationcontroller",
+    "statefulset",
     "scheduler",
     "serviceaccount",
     "nodelifecycle",
@@ -34,13 +35,13 @@ struct Flags {
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
     /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods),
-    /// `replicationcontroller` (theirs), `scheduler`,
+    /// `replicationcontroller` (theirs), `statefulset`, `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
     /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
     /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(
         long,
-        default_value = "endpoints,deployment,replicaset,replicationcontroller,scheduler,serviceaccount,nodelifecycle",
+        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,scheduler,serviceaccount,nodelifecycle",
         value_delimiter = ','
     )]
     controllers: Vec<String>,
@@ -159,10 +160,9 @@ async fn main() -> anyhow::Result<()> {
         loops.push(match c.as_str() {
             "endpoints" => tokio::spawn(controller::endpoints::controller::run(client, done)),
             "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
-            "replicaset" => tokio::spawn(controller::replicaset::controller::run::<ReplicaSet>(client, done)),
-            "replicationcontroller" => {
-                tokio::spawn(controller::replicaset::controller::run::<ReplicationController>(client, done))
-            }
+            "replicaset" => tokio::spawn(controller::owned::run::<ReplicaSet>(client, done)),
+            "replicationcontroller" => tokio::spawn(controller::owned::run::<ReplicationController>(client, done)),
+            "statefulset" => tokio::spawn(controller::owned::run::<StatefulSet>(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
             "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),

@@ -3,31 +3,16 @@
 //! equality map). One planner and one loop serve both; this trait is all that
 //! differs: where the fields sit, and the status type's name.
 
+use crate::owned::{Owned, PodOwner};
+use informer::cache::Key;
+use informer::reconcile::Action;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController, ReplicationControllerStatus};
-use k8s_openapi::NamespaceResourceScope;
-use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::fmt::Debug;
 
 /// A kind whose controller keeps `replicas` pods of its template.
-pub trait Replicated:
-    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-    + Clone
-    + PartialEq
-    + Debug
-    + DeserializeOwned
-    + Serialize
-    + Send
-    + Sync
-    + 'static
-{
-    /// The name in `--controllers` and in logs.
-    const CONTROLLER: &'static str;
-    /// The events' source, as upstream's.
-    const COMPONENT: &'static str;
-
+pub trait Replicated: PodOwner {
     /// `spec.replicas` (default 1).
     fn replicas(&self) -> i32;
     fn min_ready_seconds(&self) -> i32;
@@ -40,10 +25,16 @@ pub trait Replicated:
 /// The spec fields both kinds spell alike; only the status differs.
 macro_rules! replicated {
     ($kind:ty, $controller:literal, $component:literal, $get:expr, $set:expr) => {
-        impl Replicated for $kind {
+        impl PodOwner for $kind {
             const CONTROLLER: &'static str = $controller;
             const COMPONENT: &'static str = $component;
 
+            async fn reconcile(state: &mut Owned<Self>, key: &Key) -> Result<Action, kube::Error> {
+                super::controller::reconcile(state, key).await
+            }
+        }
+
+        impl Replicated for $kind {
             fn replicas(&self) -> i32 {
                 self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
             }
