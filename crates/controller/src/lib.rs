@@ -1,6 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
-//! owner reference), ReplicationControllers, StatefulSets, the scheduler,
+//! owner reference), ReplicationControllers, StatefulSets, DaemonSets, the scheduler,
 //! a `default` ServiceAccount in every namespace, node lifecycle (nodes
 //! whose kubelet went silent), and LoadBalancer addresses from a pool
 //! (service-lb). `--leader-elect` runs them in one replica at
@@ -26,6 +26,9 @@
 //! - [`statefulset::desired`]: a StatefulSet's next step (ordinal pods,
 //!   ordered start, reverse scale down and rolling update) and status;
 //!   [`statefulset::controller`]: its reconcile.
+//! - [`daemonset::desired`]: which nodes a DaemonSet runs on (nodeSelector,
+//!   taints and tolerations), its pods to create and delete, the rolling
+//!   update within `maxUnavailable`, and status; [`daemonset::controller`].
 //! - [`owned`]: the one loop of the controllers that own pods (these, and
 //!   the DaemonSet's and the Job's): their events, writes and garbage.
 //! - [`garbage`]: what is collected when its controlling owner is gone.
@@ -45,6 +48,7 @@
 //! the loop itself (watch → coalesce → gate on synced → reconcile or retry),
 //! the caches and the client are shared with the proxy: the `informer` crate.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;

@@ -1,17 +1,18 @@
 //! `controller`: the controller-manager binary.
 
 use clap::Parser;
-use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::ReplicationController;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "endpoints",
     "deployment",
     "replicaset",
     "replicationcontroller",
     "statefulset",
+    "daemonset",
     "scheduler",
     "serviceaccount",
     "nodelifecycle",
@@ -35,13 +36,13 @@ struct Flags {
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
     /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods),
-    /// `replicationcontroller` (theirs), `statefulset`, `scheduler`,
+    /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
     /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
     /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(
         long,
-        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,scheduler,serviceaccount,nodelifecycle",
+        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,scheduler,serviceaccount,nodelifecycle",
         value_delimiter = ','
     )]
     controllers: Vec<String>,
@@ -163,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             "replicaset" => tokio::spawn(controller::owned::run::<ReplicaSet>(client, done)),
             "replicationcontroller" => tokio::spawn(controller::owned::run::<ReplicationController>(client, done)),
             "statefulset" => tokio::spawn(controller::owned::run::<StatefulSet>(client, done)),
+            "daemonset" => tokio::spawn(controller::owned::run::<DaemonSet>(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
             "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),
