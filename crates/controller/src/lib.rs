@@ -1,6 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
-//! owner reference), ReplicationControllers, StatefulSets, DaemonSets, the scheduler,
+//! owner reference), ReplicationControllers, StatefulSets, DaemonSets, Jobs, the scheduler,
 //! a `default` ServiceAccount in every namespace, node lifecycle (nodes
 //! whose kubelet went silent), and LoadBalancer addresses from a pool
 //! (service-lb). `--leader-elect` runs them in one replica at
@@ -29,6 +29,9 @@
 //! - [`daemonset::desired`]: which nodes a DaemonSet runs on (nodeSelector,
 //!   taints and tolerations), its pods to create and delete, the rolling
 //!   update within `maxUnavailable`, and status; [`daemonset::controller`].
+//! - [`job::desired`]: a Job's pods (completions, parallelism, backoff) and
+//!   its end in two steps (`SuccessCriteriaMet` then `Complete`,
+//!   `FailureTarget` then `Failed`); [`job::controller`]: its reconcile.
 //! - [`owned`]: the one loop of the controllers that own pods (these, and
 //!   the DaemonSet's and the Job's): their events, writes and garbage.
 //! - [`garbage`]: what is collected when its controlling owner is gone.
@@ -53,6 +56,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod garbage;
+pub mod job;
 pub mod nodelifecycle;
 pub mod owned;
 pub mod replicaset;

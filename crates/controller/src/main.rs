@@ -2,17 +2,19 @@
 
 use clap::Parser;
 use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ReplicationController;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 10] = [
+const ALL: [&str; 11] = [
     "endpoints",
     "deployment",
     "replicaset",
     "replicationcontroller",
     "statefulset",
     "daemonset",
+    "job",
     "scheduler",
     "serviceaccount",
     "nodelifecycle",
@@ -36,13 +38,13 @@ struct Flags {
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
     /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods),
-    /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `scheduler`,
+    /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `job`, `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
     /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
     /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(
         long,
-        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,scheduler,serviceaccount,nodelifecycle",
+        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,scheduler,serviceaccount,nodelifecycle",
         value_delimiter = ','
     )]
     controllers: Vec<String>,
@@ -165,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
             "replicationcontroller" => tokio::spawn(controller::owned::run::<ReplicationController>(client, done)),
             "statefulset" => tokio::spawn(controller::owned::run::<StatefulSet>(client, done)),
             "daemonset" => tokio::spawn(controller::owned::run::<DaemonSet>(client, done)),
+            "job" => tokio::spawn(controller::owned::run::<Job>(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
             "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),
