@@ -32,7 +32,7 @@ pub enum Schema {
     ConfigMap,
     Secret,
     ServiceAccount,
-    // Stored and shown; their controllers are later work.
+    // Stored and shown (the workloads' controllers: the controller crate).
     ReplicationController,
     DaemonSet,
     StatefulSet,
@@ -283,9 +283,9 @@ pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease"
     schema: Lease, create_on_update: true, fields: &[]);
 
 // The kinds real manifests and kubectl's default prune list name: stored,
-// listed, watched and shown with kubectl's columns. None has a controller
-// yet (ReplicationControllers, DaemonSets, StatefulSets, Jobs and CronJobs
-// keep their spec until one exists), and RBAC objects are not enforced.
+// listed, watched and shown with kubectl's columns. The workloads have
+// their controllers in the controller crate (ReplicationControllers,
+// DaemonSets, StatefulSets, Jobs, CronJobs); RBAC objects are not enforced.
 pub static REPLICATION_CONTROLLERS: ResourceType = resource!("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", ["rc"],
     namespaced: true, subresources: ["status", "scale"], etcd: "/registry/controllers", all: true,
     schema: ReplicationController, create_on_update: false, fields: &["status.replicas"]);

@@ -1,8 +1,10 @@
 //! Garbage collection by owner reference, as upstream's garbage collector
 //! does for what controllers make: an object whose controlling owner is gone
 //! (by uid: a new owner of the same name does not adopt it) is deleted, in
-//! the background. Deployment → ReplicaSets and ReplicaSet → Pods both go
-//! through here; a deleted Deployment's pods go in two steps.
+//! the background. Deployment → ReplicaSets, ReplicaSet, ReplicationController,
+//! StatefulSet, DaemonSet and Job → Pods, and CronJob → Jobs all go through
+//! here (the last five by [`crate::owned`]); a deleted Deployment's pods go
+//! in two steps, a CronJob's Jobs' pods too.
 
 use informer::cache::{Cache, Key};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;

@@ -1,6 +1,6 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
-//! owner reference), ReplicationControllers, StatefulSets, DaemonSets, Jobs, the scheduler,
+//! owner reference), ReplicationControllers, StatefulSets, DaemonSets, Jobs, CronJobs, the scheduler,
 //! a `default` ServiceAccount in every namespace, node lifecycle (nodes
 //! whose kubelet went silent), and LoadBalancer addresses from a pool
 //! (service-lb). `--leader-elect` runs them in one replica at
@@ -32,8 +32,12 @@
 //! - [`job::desired`]: a Job's pods (completions, parallelism, backoff) and
 //!   its end in two steps (`SuccessCriteriaMet` then `Complete`,
 //!   `FailureTarget` then `Failed`); [`job::controller`]: its reconcile.
+//! - [`cronjob::schedule`]: standard cron schedules (pure, a small parser);
+//!   [`cronjob::desired`]: what is due, the concurrency policy, history
+//!   limits and status, at a time passed in; [`cronjob::controller`].
 //! - [`owned`]: the one loop of the controllers that own pods (these, and
-//!   the DaemonSet's and the Job's): their events, writes and garbage.
+//!   the DaemonSet's and the Job's; the CronJob's, which owns Jobs): their
+//!   events, writes and garbage.
 //! - [`garbage`]: what is collected when its controlling owner is gone.
 //! - [`scheduler::desired`]: which node a pod goes to; [`scheduler::controller`]:
 //!   its events and reconcile, binding through `pods/binding`.
@@ -51,6 +55,7 @@
 //! the loop itself (watch → coalesce → gate on synced → reconcile or retry),
 //! the caches and the client are shared with the proxy: the `informer` crate.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;

@@ -2,12 +2,12 @@
 
 use clap::Parser;
 use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ReplicationController;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "endpoints",
     "deployment",
     "replicaset",
@@ -15,6 +15,7 @@ const ALL: [&str; 11] = [
     "statefulset",
     "daemonset",
     "job",
+    "cronjob",
     "scheduler",
     "serviceaccount",
     "nodelifecycle",
@@ -38,13 +39,13 @@ struct Flags {
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
     /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods),
-    /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `job`, `scheduler`,
+    /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `job`, `cronjob`, `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
     /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
     /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(
         long,
-        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,scheduler,serviceaccount,nodelifecycle",
+        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,cronjob,scheduler,serviceaccount,nodelifecycle",
         value_delimiter = ','
     )]
     controllers: Vec<String>,
@@ -168,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             "statefulset" => tokio::spawn(controller::owned::run::<StatefulSet>(client, done)),
             "daemonset" => tokio::spawn(controller::owned::run::<DaemonSet>(client, done)),
             "job" => tokio::spawn(controller::owned::run::<Job>(client, done)),
+            "cronjob" => tokio::spawn(controller::owned::run::<CronJob>(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
             "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),

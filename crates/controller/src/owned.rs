@@ -1,9 +1,10 @@
 //! The one loop of the controllers that own pods (ReplicaSets,
-//! ReplicationControllers, StatefulSets, DaemonSets, Jobs): watch the owners
-//! and the Pods (and the Nodes, for a DaemonSet); an owner that changed, or
-//! whose pods did, is reconciled by its kind's [`PodOwner::reconcile`]; a pod
-//! whose owner is gone is collected ([`crate::garbage`]), also after a
-//! controller restart. The kinds differ only in that one function.
+//! ReplicationControllers, StatefulSets, DaemonSets, Jobs) or Jobs
+//! (CronJobs): watch the owners and what they own (and the Nodes, for a
+//! DaemonSet); an owner that changed, or whose children did, is reconciled
+//! by its kind's [`Owner::reconcile`]; a child whose owner is gone is
+//! collected ([`crate::garbage`]), also after a controller restart. The
+//! kinds differ only in that one function.
 
 use crate::deployment::replicasets::controlled_by;
 use crate::events::{record, reference};
@@ -11,7 +12,7 @@ use crate::garbage;
 use futures_util::stream::{self, BoxStream};
 use informer::cache::{key_of, watch, Cache, Key};
 use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
@@ -22,8 +23,8 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::SystemTime;
 
-/// A kind whose controller makes pods.
-pub trait PodOwner:
+/// What an owner's controller makes (a Pod, a Job).
+pub trait Child:
     Resource<Scope = NamespaceResourceScope, DynamicType = ()>
     + Clone
     + PartialEq
@@ -34,6 +35,25 @@ pub trait PodOwner:
     + Sync
     + 'static
 {
+}
+
+impl<K> Child for K where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + PartialEq
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A kind whose controller makes children (pods, or Jobs).
+pub trait Owner: Child {
+    type Child: Child;
+
     /// The name in `--controllers` and in logs.
     const CONTROLLER: &'static str;
     /// The events' source, as upstream's.
@@ -45,71 +65,72 @@ pub trait PodOwner:
     fn reconcile(state: &mut Owned<Self>, key: &Key) -> impl Future<Output = Result<Action, kube::Error>> + Send;
 }
 
-pub enum Watched<K> {
+pub enum Watched<K: Owner> {
     Owner(Box<watcher::Event<K>>),
-    Pod(Box<watcher::Event<Pod>>),
+    Child(Box<watcher::Event<K::Child>>),
     Node(Box<watcher::Event<Node>>),
 }
 
 /// Orphans sort first: garbage goes before the owners of the same pass.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Work {
-    /// A pod whose owner may be gone.
+    /// A child whose owner may be gone.
     Orphan(Key),
     Owner(Key),
 }
 
 /// The caches and the client one reconcile works from.
-pub struct Owned<K> {
+pub struct Owned<K: Owner> {
     pub client: Client,
     pub owners: Cache<K>,
-    pub pods: Cache<Pod>,
+    pub children: Cache<K::Child>,
     /// Empty (and synced) unless [`PodOwner::WATCHES_NODES`].
     pub nodes: Cache<Node>,
 }
 
-impl<K: PodOwner> Owned<K> {
-    /// The pods `owner` controls (by uid: a namesake's pods are not its own).
-    pub fn pods_of(&self, owner: &K) -> Vec<Pod> {
+impl<K: Owner> Owned<K> {
+    /// The children `owner` controls (by uid: a namesake's are not its own).
+    pub fn children_of(&self, owner: &K) -> Vec<K::Child> {
         let ns = owner.meta().namespace.clone().unwrap_or_default();
-        self.pods
+        self.children
             .in_namespace(&ns)
-            .filter(|p| controlled_by(&p.metadata, owner.meta().uid.as_deref()))
+            .filter(|p| controlled_by(p.meta(), owner.meta().uid.as_deref()))
             .map(|p| p.as_ref().clone())
             .collect()
     }
 
-    /// Creates `pod` for `owner` and records `SuccessfulCreate` with the
-    /// message `message` makes of the new pod's name. The cache sees the pod at
+    /// Creates `child` for `owner` and records `SuccessfulCreate` with the
+    /// message `message` makes of the new child's name. The cache sees it at
     /// once, so the next decision counts it (no duplicate pods).
-    pub async fn create_pod(
+    pub async fn create(
         &mut self,
         owner: &K,
-        pod: &Pod,
+        child: &K::Child,
         message: impl Fn(&str) -> String,
     ) -> Result<(), kube::Error> {
         let ns = owner.meta().namespace.clone().unwrap_or_default();
-        let made = Api::<Pod>::namespaced(self.client.clone(), &ns).create(&PostParams::default(), pod).await?;
-        let name = made.metadata.name.clone().unwrap_or_default();
+        let made = Api::<K::Child>::namespaced(self.client.clone(), &ns).create(&PostParams::default(), child).await?;
+        let name = made.meta().name.clone().unwrap_or_default();
         self.event(owner, false, "SuccessfulCreate", message(&name)).await;
-        self.pods.write_through(made);
+        self.children.write_through(made);
         Ok(())
     }
 
-    /// Deletes the pod `name` of `owner`, recording `SuccessfulDelete` with `message`.
-    pub async fn delete_pod(&mut self, owner: &K, name: &str, message: String) -> Result<(), kube::Error> {
+    /// Deletes the child `name` of `owner` (its own children in the
+    /// background), recording `SuccessfulDelete` with `message`.
+    pub async fn delete(&mut self, owner: &K, name: &str, message: String) -> Result<(), kube::Error> {
         let ns = owner.meta().namespace.clone().unwrap_or_default();
-        match Api::<Pod>::namespaced(self.client.clone(), &ns).delete(name, &DeleteParams::default()).await {
+        match Api::<K::Child>::namespaced(self.client.clone(), &ns).delete(name, &DeleteParams::background()).await {
             Ok(either) => {
                 match either.left() {
-                    Some(p) => self.pods.write_through(p),
-                    None => self.pods.forget(&(ns, name.to_string())),
+                    Some(p) => self.children.write_through(p),
+                    None => self.children.forget(&(ns, name.to_string())),
                 }
                 self.event(owner, false, "SuccessfulDelete", message).await;
                 Ok(())
             }
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                self.pods.forget(&(ns, name.to_string()));
+                self.children.forget(&(ns, name.to_string()));
                 Ok(())
             }
             Err(e) => Err(e),
@@ -138,7 +159,7 @@ impl<K: PodOwner> Owned<K> {
     }
 }
 
-impl<K: PodOwner> Reconciler for Owned<K> {
+impl<K: Owner> Reconciler for Owned<K> {
     type Event = Watched<K>;
     type Key = Work;
     type Error = kube::Error;
@@ -151,15 +172,15 @@ impl<K: PodOwner> Reconciler for Owned<K> {
                 for (old, new) in self.owners.apply(*ev) {
                     match (old, new) {
                         (_, Some(o)) => touched.push(Work::Owner(key_of(o.as_ref()))),
-                        (Some(o), None) => touched.extend(self.pods_of(&o).iter().map(|p| Work::Orphan(key_of(p)))),
+                        (Some(o), None) => touched.extend(self.children_of(&o).iter().map(|p| Work::Orphan(key_of(p)))),
                         (None, None) => {}
                     }
                 }
             }
-            Watched::Pod(ev) => {
-                for (old, new) in self.pods.apply(*ev) {
+            Watched::Child(ev) => {
+                for (old, new) in self.children.apply(*ev) {
                     for pod in [old, new].into_iter().flatten() {
-                        if let Some(owner) = garbage::owner_key(&pod.metadata, &K::kind(&())) {
+                        if let Some(owner) = garbage::owner_key(pod.meta(), &K::kind(&())) {
                             touched.push(Work::Owner(owner));
                             touched.push(Work::Orphan(key_of(pod.as_ref())));
                         }
@@ -177,14 +198,14 @@ impl<K: PodOwner> Reconciler for Owned<K> {
     }
 
     fn synced(&self) -> bool {
-        self.owners.synced && self.pods.synced && self.nodes.synced
+        self.owners.synced && self.children.synced && self.nodes.synced
     }
 
     async fn reconcile(&mut self, work: &Work, _since: SystemTime) -> Result<Action, kube::Error> {
         match work {
             Work::Orphan(key) => {
                 let client = self.client.clone();
-                garbage::collect(&client, &mut self.pods, &self.owners, &K::kind(&()), key).await?;
+                garbage::collect(&client, &mut self.children, &self.owners, &K::kind(&()), key).await?;
                 Ok(Action::await_change())
             }
             Work::Owner(key) => match self.owners.get(key) {
@@ -195,11 +216,11 @@ impl<K: PodOwner> Reconciler for Owned<K> {
     }
 }
 
-/// Runs the controller of `K` and the garbage collector of its pods.
-pub async fn run<K: PodOwner>(client: Client, shutdown: impl Future<Output = ()>) {
+/// Runs the controller of `K` and the garbage collector of its children.
+pub async fn run<K: Owner>(client: Client, shutdown: impl Future<Output = ()>) {
     let mut watches: Vec<BoxStream<'static, Watched<K>>> = vec![
         watch(Api::<K>::all(client.clone()), watcher::Config::default(), Watched::Owner),
-        watch(Api::<Pod>::all(client.clone()), watcher::Config::default(), Watched::Pod),
+        watch(Api::<K::Child>::all(client.clone()), watcher::Config::default(), Watched::Child),
     ];
     let mut nodes = Cache::default();
     if K::WATCHES_NODES {
@@ -207,6 +228,6 @@ pub async fn run<K: PodOwner>(client: Client, shutdown: impl Future<Output = ()>
     } else {
         nodes.synced = true;
     }
-    let mut state = Owned::<K> { client, owners: Cache::default(), pods: Cache::default(), nodes };
+    let mut state = Owned::<K> { client, owners: Cache::default(), children: Cache::default(), nodes };
     informer::reconcile::run(&mut state, stream::select_all(watches), DEFAULT_BACKOFF, shutdown).await;
 }

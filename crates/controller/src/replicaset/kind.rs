@@ -3,16 +3,15 @@
 //! equality map). One planner and one loop serve both; this trait is all that
 //! differs: where the fields sit, and the status type's name.
 
-use crate::owned::{Owned, PodOwner};
-use informer::cache::Key;
-use informer::reconcile::Action;
+use crate::owned::Owner;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController, ReplicationControllerStatus};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController, ReplicationControllerStatus};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// A kind whose controller keeps `replicas` pods of its template.
-pub trait Replicated: PodOwner {
+/// A kind whose controller keeps `replicas` pods of its template (its
+/// [`Owner`] impl, in [`super::controller`], is the same for both).
+pub trait Replicated: Owner<Child = Pod> {
     /// `spec.replicas` (default 1).
     fn replicas(&self) -> i32;
     fn min_ready_seconds(&self) -> i32;
@@ -24,16 +23,7 @@ pub trait Replicated: PodOwner {
 
 /// The spec fields both kinds spell alike; only the status differs.
 macro_rules! replicated {
-    ($kind:ty, $controller:literal, $component:literal, $get:expr, $set:expr) => {
-        impl PodOwner for $kind {
-            const CONTROLLER: &'static str = $controller;
-            const COMPONENT: &'static str = $component;
-
-            async fn reconcile(state: &mut Owned<Self>, key: &Key) -> Result<Action, kube::Error> {
-                super::controller::reconcile(state, key).await
-            }
-        }
-
+    ($kind:ty, $get:expr, $set:expr) => {
         impl Replicated for $kind {
             fn replicas(&self) -> i32 {
                 self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
@@ -54,14 +44,10 @@ macro_rules! replicated {
     };
 }
 
-replicated!(ReplicaSet, "replicaset", "replicaset-controller", ReplicaSetStatus::clone, |s| s);
-replicated!(
-    ReplicationController,
-    "replicationcontroller",
-    "replication-controller",
-    same_fields,
-    |s: ReplicaSetStatus| same_fields::<_, ReplicationControllerStatus>(&s)
-);
+replicated!(ReplicaSet, ReplicaSetStatus::clone, |s| s);
+replicated!(ReplicationController, same_fields, |s: ReplicaSetStatus| same_fields::<_, ReplicationControllerStatus>(
+    &s
+));
 
 /// One status type as the other: their fields (and their conditions') have
 /// the same names and types, so the JSON round trip loses nothing.
