@@ -25,6 +25,7 @@
 //!   implementation, two kinds).
 //! - [`statefulset::desired`]: a StatefulSet's next step (ordinal pods,
 //!   ordered start, reverse scale down and rolling update) and status;
+//!   [`statefulset::revisions`]: its ControllerRevisions;
 //!   [`statefulset::controller`]: its reconcile.
 //! - [`daemonset::desired`]: which nodes a DaemonSet runs on (nodeSelector,
 //!   taints and tolerations), its pods to create and delete, the rolling

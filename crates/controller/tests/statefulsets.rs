@@ -4,7 +4,8 @@
 //! hostnames), OrderedReady start (a namespace where the test plays the
 //! kubelet by hand: `web-1` waits for `web-0` to be Running and Ready),
 //! reverse-ordered scale down, a rolling update in reverse ordinal order
-//! that `kubectl rollout status` follows, and garbage collection. In
+//! that `kubectl rollout status` follows, its ControllerRevisions (`kubectl
+//! rollout history`, `rollout undo`), and garbage collection. In
 //! `default`, a stand-in kubelet reports bound pods Running and Ready.
 
 #[path = "support/cluster.rs"]
@@ -191,11 +192,34 @@ async fn a_stateful_set_starts_in_order_rolls_in_reverse_and_names_its_pods() {
         ["web-2", "web-1", "web-0"].map(|p| format!("delete Pod {p} in StatefulSet web successful"))
     );
 
+    // The two templates are two ControllerRevisions, which kubectl lists.
+    assert_eq!(
+        kubectl_ok(kc, &["rollout", "history", "statefulset/web"]),
+        "statefulset.apps/web \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
+    );
+    let rows = table_rows(&kubectl_ok(kc, &["get", "controllerrevisions"]));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[1..].iter().all(|r| r[1] == "statefulset.apps/web"), "{rows:?}");
+    // undo: kubectl patches the set with revision 1's template; it becomes revision 3.
+    kubectl_ok(kc, &["rollout", "undo", "statefulset/web"]);
+    kubectl_ok(kc, &["rollout", "status", "statefulset/web", "--timeout=60s"]);
+    eventually_async(
+        "back at 1.27",
+        async || live_pods(&pods).await,
+        |p| p.len() == 3 && p.iter().all(|p| p.1 == "nginx:1.27"),
+    )
+    .await;
+    assert_eq!(
+        kubectl_ok(kc, &["rollout", "history", "statefulset/web"]),
+        "statefulset.apps/web \nREVISION  CHANGE-CAUSE\n2         <none>\n3         <none>\n\n"
+    );
+
     // Scale down: the highest ordinals go, in reverse order.
     kubectl_ok(kc, &["scale", "statefulset", "web", "--replicas=1"]);
     eventually_async("web-0 alone", async || live_pods(&pods).await, |p| names(p) == ["web-0"]).await;
-    let deleted = deleted_in_order(&events).await;
-    assert_eq!(deleted[3..], ["web-2", "web-1"].map(|p| format!("delete Pod {p} in StatefulSet web successful")));
+    // (Events are best effort and may land late: wait for the last two.)
+    let scale_down = ["web-2", "web-1"].map(|p| format!("delete Pod {p} in StatefulSet web successful"));
+    eventually_async("scale-down events", async || deleted_in_order(&events).await, |d| d.ends_with(&scale_down)).await;
 
     // Its pods go with it.
     kubectl_ok(kc, &["delete", "statefulset", "web"]);

@@ -5,3 +5,4 @@
 
 pub mod controller;
 pub mod desired;
+pub mod revisions;
