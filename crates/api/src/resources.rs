@@ -32,7 +32,7 @@ pub enum Schema {
     ConfigMap,
     Secret,
     ServiceAccount,
-    // Stored and shown; their controllers are later work.
+    // Stored and shown (the workloads' controllers: the controller crate).
     ReplicationController,
     DaemonSet,
     StatefulSet,
@@ -49,6 +49,7 @@ pub enum Schema {
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+    ControllerRevision,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -85,6 +86,7 @@ impl Schema {
             Schema::Ingress => round_trip::<networking::Ingress>(v),
             Schema::IngressClass => round_trip::<networking::IngressClass>(v),
             Schema::NetworkPolicy => round_trip::<networking::NetworkPolicy>(v),
+            Schema::ControllerRevision => round_trip::<apps::ControllerRevision>(v),
             Schema::Role => round_trip::<rbac::Role>(v),
             Schema::ClusterRole => round_trip::<rbac::ClusterRole>(v),
             Schema::RoleBinding => round_trip::<rbac::RoleBinding>(v),
@@ -283,9 +285,9 @@ pub static LEASES: ResourceType = resource!("coordination.k8s.io", "v1", "Lease"
     schema: Lease, create_on_update: true, fields: &[]);
 
 // The kinds real manifests and kubectl's default prune list name: stored,
-// listed, watched and shown with kubectl's columns. None has a controller
-// yet (ReplicationControllers, DaemonSets, StatefulSets, Jobs and CronJobs
-// keep their spec until one exists), and RBAC objects are not enforced.
+// listed, watched and shown with kubectl's columns. The workloads have
+// their controllers in the controller crate (ReplicationControllers,
+// DaemonSets, StatefulSets, Jobs, CronJobs); RBAC objects are not enforced.
 pub static REPLICATION_CONTROLLERS: ResourceType = resource!("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", ["rc"],
     namespaced: true, subresources: ["status", "scale"], etcd: "/registry/controllers", all: true,
     schema: ReplicationController, create_on_update: false, fields: &["status.replicas"]);
@@ -334,10 +336,15 @@ pub static ROLE_BINDINGS: ResourceType = resource!("rbac.authorization.k8s.io", 
 pub static ROLES: ResourceType = resource!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", [],
     namespaced: true, subresources: [], etcd: "/registry/roles", all: false,
     schema: Role, create_on_update: false, fields: &[]);
+/// A StatefulSet's or DaemonSet's template at one revision, made by their
+/// controllers (what `kubectl rollout history sts/...` lists).
+pub static CONTROLLER_REVISIONS: ResourceType = resource!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", [],
+    namespaced: true, subresources: [], etcd: "/registry/controllerrevisions", all: false,
+    schema: ControllerRevision, create_on_update: false, fields: &[]);
 
 /// Every served resource. [`discovery_order`] is the order clients see; rows
 /// added together stay together here (one block per change eases merges).
-pub static ALL: [&ResourceType; 29] = [
+pub static ALL: [&ResourceType; 30] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
     &EVENTS,
@@ -368,6 +375,8 @@ pub static ALL: [&ResourceType; 29] = [
     &CLUSTER_ROLES,
     &ROLE_BINDINGS,
     &ROLES,
+    // made by the workload controllers
+    &CONTROLLER_REVISIONS,
 ];
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...

@@ -26,6 +26,15 @@ pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 /// The hash of the pod template a Deployment's pod was made from.
 pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 
+/// The revision a StatefulSet's or DaemonSet's pod was made from
+/// (`<owner>-<template hash>`, a ControllerRevision's name upstream).
+pub const CONTROLLER_REVISION_HASH_LABEL: &str = "controller-revision-hash";
+
+/// A StatefulSet pod's own name and ordinal, as labels (so a Service can
+/// select one pod of the set).
+pub const STATEFUL_SET_POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+
 /// A Deployment's revision, and each of its ReplicaSets' (what `kubectl
 /// rollout history` lists and `rollout undo --to-revision` names).
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";

@@ -1,15 +1,32 @@
 //! Garbage collection by owner reference, as upstream's garbage collector
 //! does for what controllers make: an object whose controlling owner is gone
 //! (by uid: a new owner of the same name does not adopt it) is deleted, in
-//! the background. Deployment → ReplicaSets and ReplicaSet → Pods both go
-//! through here; a deleted Deployment's pods go in two steps.
+//! the background. Deployment → ReplicaSets, ReplicaSet, ReplicationController,
+//! StatefulSet, DaemonSet and Job → Pods, and CronJob → Jobs all go through
+//! here (the last five by [`crate::owned`]); a deleted Deployment's pods go
+//! in two steps, a CronJob's Jobs' pods too.
 
 use informer::cache::{Cache, Key};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+
+/// The owner reference a controller puts on what it makes (`controller:
+/// true`: at most one per object; `blockOwnerDeletion`: a foreground delete
+/// of the owner waits for it).
+pub fn controller_reference<O: Resource<DynamicType = ()>>(owner: &O) -> OwnerReference {
+    OwnerReference {
+        api_version: O::api_version(&()).into_owned(),
+        kind: O::kind(&()).into_owned(),
+        name: owner.meta().name.clone().unwrap_or_default(),
+        uid: owner.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
 
 /// The namespace and name of `meta`'s controlling owner of `kind`.
 pub fn owner_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, kind: &str) -> Option<Key> {

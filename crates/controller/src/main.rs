@@ -1,11 +1,26 @@
 //! `controller`: the controller-manager binary.
 
 use clap::Parser;
+use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::ReplicationController;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 7] =
-    ["endpoints", "deployment", "replicaset", "scheduler", "serviceaccount", "nodelifecycle", "service-lb"];
+const ALL: [&str; 12] = [
+    "endpoints",
+    "deployment",
+    "replicaset",
+    "replicationcontroller",
+    "statefulset",
+    "daemonset",
+    "job",
+    "cronjob",
+    "scheduler",
+    "serviceaccount",
+    "nodelifecycle",
+    "service-lb",
+];
 
 /// Runs the controllers: Endpoints and EndpointSlices from selectors,
 /// Deployments and ReplicaSets (with garbage collection), the scheduler, the service
@@ -23,13 +38,14 @@ struct Flags {
     kubeconfig: Option<PathBuf>,
 
     /// The controllers to run, comma-separated: `endpoints` (Endpoints and
-    /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods), `scheduler`,
+    /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods),
+    /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `job`, `cronjob`, `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
     /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
     /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(
         long,
-        default_value = "endpoints,deployment,replicaset,scheduler,serviceaccount,nodelifecycle",
+        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,cronjob,scheduler,serviceaccount,nodelifecycle",
         value_delimiter = ','
     )]
     controllers: Vec<String>,
@@ -148,7 +164,12 @@ async fn main() -> anyhow::Result<()> {
         loops.push(match c.as_str() {
             "endpoints" => tokio::spawn(controller::endpoints::controller::run(client, done)),
             "deployment" => tokio::spawn(controller::deployment::controller::run(client, done)),
-            "replicaset" => tokio::spawn(controller::replicaset::controller::run(client, done)),
+            "replicaset" => tokio::spawn(controller::owned::run::<ReplicaSet>(client, done)),
+            "replicationcontroller" => tokio::spawn(controller::owned::run::<ReplicationController>(client, done)),
+            "statefulset" => tokio::spawn(controller::owned::run::<StatefulSet>(client, done)),
+            "daemonset" => tokio::spawn(controller::owned::run::<DaemonSet>(client, done)),
+            "job" => tokio::spawn(controller::owned::run::<Job>(client, done)),
+            "cronjob" => tokio::spawn(controller::owned::run::<CronJob>(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
             "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),

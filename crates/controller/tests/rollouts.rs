@@ -7,8 +7,8 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use cluster::{fake_kubelet, register_node};
-use e2e::{eventually_async, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use cluster::Cluster;
+use e2e::{eventually_async, kubectl_ok, table_rows, Kubeconfig};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
@@ -48,25 +48,19 @@ fn image(tag: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rolls_deployments_through_replica_sets() {
-    let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
-    let kc = Kubeconfig::new(&api.url);
-    let _controller = spawn(Path::new(env!("CARGO_BIN_EXE_controller")), &["--server", &api.url]);
-    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    let cluster = Cluster::start().await;
+    let (kc, client) = (&cluster.kc, cluster.client.clone());
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
-    register_node(&Api::all(client.clone()), "k8s-node01", "192.168.66.20").await;
-    register_node(&Api::all(client.clone()), "k8s-node02", "192.168.66.21").await;
-    let kubelet = tokio::spawn(fake_kubelet(pods.clone()));
 
-    kubectl_ok(&kc, &["apply", "-f", &example("svc-deployment.yaml")]);
-    rolled_out(&kc);
-    let rows = get_rs(&kc);
+    kubectl_ok(kc, &["apply", "-f", &example("svc-deployment.yaml")]);
+    rolled_out(kc);
+    let rows = get_rs(kc);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let first = rows[0][0].clone();
     assert_eq!(rows[0][1..], ["3", "3", "3"], "DESIRED CURRENT READY");
     assert!(first.starts_with("myapp-deploy-") && first.len() > "myapp-deploy-".len() + 6, "{first}");
-    let rows = table_rows(&kubectl_ok(&kc, &["get", "rs", "-o", "wide"]));
+    let rows = table_rows(&kubectl_ok(kc, &["get", "rs", "-o", "wide"]));
     assert_eq!(rows[0], ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
     let hash = first.rsplit('-').next().unwrap();
     assert_eq!(rows[1][7], format!("app=myapp,pod-template-hash={hash},release=stabel"));
@@ -94,23 +88,23 @@ async fn kubectl_rolls_deployments_through_replica_sets() {
     }
 
     // A new image: a second ReplicaSet takes over, the first is kept at 0.
-    kubectl_ok(&kc, &["set", "image", "deployment/myapp-deploy", &format!("myapp={}", image("v3"))]);
-    rolled_out(&kc);
+    kubectl_ok(kc, &["set", "image", "deployment/myapp-deploy", &format!("myapp={}", image("v3"))]);
+    rolled_out(kc);
     let rows = eventually_async(
         "two replica sets",
-        async || get_rs(&kc),
+        async || get_rs(kc),
         |r| r.len() == 2 && r.iter().any(|r| r[0] == first && r[2] == "0"),
     )
     .await;
     let second = rows.iter().find(|r| r[0] != first).unwrap().clone();
     assert_eq!(second[1..], ["3", "3", "3"]);
     eventually_async("v3 pods", async || pod_images(&pods).await, |i| *i == vec![image("v3"); 3]).await;
-    let history = kubectl_ok(&kc, &["rollout", "history", "deployment/myapp-deploy"]);
+    let history = kubectl_ok(kc, &["rollout", "history", "deployment/myapp-deploy"]);
     assert_eq!(
         history,
         "deployment.apps/myapp-deploy \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
     );
-    let detail = kubectl_ok(&kc, &["rollout", "history", "deployment/myapp-deploy", "--revision=1"]);
+    let detail = kubectl_ok(kc, &["rollout", "history", "deployment/myapp-deploy", "--revision=1"]);
     assert!(detail.contains(&format!("Image:\t{}", image("v2"))) || detail.contains(&image("v2")), "{detail}");
 
     // The events a learner reads, in upstream's words.
@@ -128,7 +122,7 @@ async fn kubectl_rolls_deployments_through_replica_sets() {
         scaling.iter().any(|m| m.starts_with(&format!("Scaled down replica set {first} from 3 to "))),
         "{scaling:?}"
     );
-    let describe = kubectl_ok(&kc, &["describe", "deployment", "myapp-deploy"]);
+    let describe = kubectl_ok(kc, &["describe", "deployment", "myapp-deploy"]);
     assert!(describe.contains(&format!("OldReplicaSets:  {first} (0/0 replicas created)\n")), "{describe}");
     assert!(describe.contains(&format!("NewReplicaSet:   {} (3/3 replicas created)\n", second[0])), "{describe}");
     assert!(describe.contains("Progressing    True    NewReplicaSetAvailable"), "{describe}");
@@ -139,36 +133,36 @@ async fn kubectl_rolls_deployments_through_replica_sets() {
 
     // undo: back to revision 1's template, which becomes revision 3.
     assert_eq!(
-        kubectl_ok(&kc, &["rollout", "undo", "deployment/myapp-deploy"]),
+        kubectl_ok(kc, &["rollout", "undo", "deployment/myapp-deploy"]),
         "deployment.apps/myapp-deploy rolled back\n"
     );
-    rolled_out(&kc);
+    rolled_out(kc);
     eventually_async("v2 pods again", async || pod_images(&pods).await, |i| *i == vec![image("v2"); 3]).await;
-    let rows = get_rs(&kc);
+    let rows = get_rs(kc);
     assert_eq!(rows.len(), 2, "the old ReplicaSet is reused: {rows:?}");
     assert!(rows.iter().any(|r| r[0] == first && r[1] == "3"), "{rows:?}");
-    let history = kubectl_ok(&kc, &["rollout", "history", "deployment/myapp-deploy"]);
+    let history = kubectl_ok(kc, &["rollout", "history", "deployment/myapp-deploy"]);
     assert_eq!(
         history,
         "deployment.apps/myapp-deploy \nREVISION  CHANGE-CAUSE\n2         <none>\n3         <none>\n\n"
     );
     let a = rss.get(&first).await.unwrap().metadata.annotations.unwrap();
     assert_eq!(a["deployment.kubernetes.io/revision-history"], "1");
-    kubectl_ok(&kc, &["rollout", "undo", "deployment/myapp-deploy", "--to-revision=2"]);
-    rolled_out(&kc);
+    kubectl_ok(kc, &["rollout", "undo", "deployment/myapp-deploy", "--to-revision=2"]);
+    rolled_out(kc);
     eventually_async("v3 pods again", async || pod_images(&pods).await, |i| *i == vec![image("v3"); 3]).await;
 
     // pause: template changes wait; resume: they roll.
     assert_eq!(
-        kubectl_ok(&kc, &["rollout", "pause", "deployment/myapp-deploy"]),
+        kubectl_ok(kc, &["rollout", "pause", "deployment/myapp-deploy"]),
         "deployment.apps/myapp-deploy paused\n"
     );
-    kubectl_ok(&kc, &["set", "image", "deployment/myapp-deploy", &format!("myapp={}", image("v4"))]);
+    kubectl_ok(kc, &["set", "image", "deployment/myapp-deploy", &format!("myapp={}", image("v4"))]);
     eventually_async(
         "the Progressing condition says paused",
         async || {
             kubectl_ok(
-                &kc,
+                kc,
                 &[
                     "get",
                     "deploy",
@@ -182,14 +176,14 @@ async fn kubectl_rolls_deployments_through_replica_sets() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(get_rs(&kc).len(), 2, "no new ReplicaSet while paused");
+    assert_eq!(get_rs(kc).len(), 2, "no new ReplicaSet while paused");
     assert_eq!(
-        kubectl_ok(&kc, &["rollout", "resume", "deployment/myapp-deploy"]),
+        kubectl_ok(kc, &["rollout", "resume", "deployment/myapp-deploy"]),
         "deployment.apps/myapp-deploy resumed\n"
     );
-    rolled_out(&kc);
+    rolled_out(kc);
     eventually_async("v4 pods", async || pod_images(&pods).await, |i| *i == vec![image("v4"); 3]).await;
-    assert_eq!(get_rs(&kc).len(), 3);
+    assert_eq!(get_rs(kc).len(), 3);
 
     // restart: the same image, a new template (its restartedAt annotation), new pods.
     let before: Vec<String> = pods
@@ -201,10 +195,10 @@ async fn kubectl_rolls_deployments_through_replica_sets() {
         .filter_map(|p| p.metadata.name)
         .collect();
     assert_eq!(
-        kubectl_ok(&kc, &["rollout", "restart", "deployment/myapp-deploy"]),
+        kubectl_ok(kc, &["rollout", "restart", "deployment/myapp-deploy"]),
         "deployment.apps/myapp-deploy restarted\n"
     );
-    rolled_out(&kc);
+    rolled_out(kc);
     let fresh = eventually_async(
         "restarted pods",
         async || {
@@ -218,18 +212,17 @@ async fn kubectl_rolls_deployments_through_replica_sets() {
     )
     .await;
     assert_eq!(fresh.len(), 3);
-    assert_eq!(get_rs(&kc).len(), 4);
+    assert_eq!(get_rs(kc).len(), 4);
 
     // revisionHistoryLimit: old ReplicaSets at 0 beyond it are pruned.
     kubectl_ok(
-        &kc,
+        kc,
         &["patch", "deployment", "myapp-deploy", "--type=merge", "-p", r#"{"spec":{"revisionHistoryLimit":1}}"#],
     );
-    eventually_async("pruned to one old ReplicaSet", async || get_rs(&kc), |r| r.len() == 2).await;
+    eventually_async("pruned to one old ReplicaSet", async || get_rs(kc), |r| r.len() == 2).await;
 
     // Deleting the Deployment takes its ReplicaSets, and theirs pods, along.
-    kubectl_ok(&kc, &["delete", "deployment", "myapp-deploy"]);
-    eventually_async("replica sets collected", async || get_rs(&kc), Vec::is_empty).await;
+    kubectl_ok(kc, &["delete", "deployment", "myapp-deploy"]);
+    eventually_async("replica sets collected", async || get_rs(kc), Vec::is_empty).await;
     eventually_async("pods collected", async || pod_images(&pods).await, Vec::is_empty).await;
-    kubelet.abort();
 }

@@ -7,8 +7,8 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use cluster::{fake_kubelet, register_node};
-use e2e::{eventually_async, kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
+use cluster::Cluster;
+use e2e::{eventually_async, kubectl, kubectl_ok, table_rows};
 use k8s_openapi::api::core::v1::{Endpoints, Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
@@ -59,22 +59,16 @@ async fn endpoint_ips(eps: &Api<Endpoints>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
-    let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
-    let kc = Kubeconfig::new(&api.url);
-    let _controller = spawn(Path::new(env!("CARGO_BIN_EXE_controller")), &["--server", &api.url]);
-    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    let cluster = Cluster::start().await;
+    let (kc, client) = (&cluster.kc, cluster.client.clone());
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let eps: Api<Endpoints> = Api::default_namespaced(client.clone());
-    register_node(&Api::all(client.clone()), "k8s-node01", "192.168.66.20").await;
-    register_node(&Api::all(client.clone()), "k8s-node02", "192.168.66.21").await;
-    let kubelet = tokio::spawn(fake_kubelet(pods.clone()));
 
     assert_eq!(
-        kubectl_ok(&kc, &["apply", "-f", &example("svc-deployment.yaml")]).trim(),
+        kubectl_ok(kc, &["apply", "-f", &example("svc-deployment.yaml")]).trim(),
         "deployment.apps/myapp-deploy created"
     );
-    assert_eq!(kubectl_ok(&kc, &["apply", "-f", &example("svc.yaml")]).trim(), "service/myapp created");
+    assert_eq!(kubectl_ok(kc, &["apply", "-f", &example("svc.yaml")]).trim(), "service/myapp created");
 
     let three = eventually_async("3 pods running", async || deployment_pods(&pods).await, all_ready(3)).await;
     for (name, _, ip, _) in &three {
@@ -87,19 +81,19 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
     assert_eq!(per_node.values().copied().collect::<Vec<_>>(), [2, 1], "spread over both nodes: {per_node:?}");
     eventually_async("3 endpoints", async || endpoint_ips(&eps).await, |v| v.len() == 3).await;
 
-    let out = kubectl_ok(&kc, &["rollout", "status", "deployment/myapp-deploy", "--timeout=30s"]);
+    let out = kubectl_ok(kc, &["rollout", "status", "deployment/myapp-deploy", "--timeout=30s"]);
     assert!(out.contains(r#"deployment "myapp-deploy" successfully rolled out"#), "{out}");
-    let rows = table_rows(&kubectl_ok(&kc, &["get", "deploy"]));
+    let rows = table_rows(&kubectl_ok(kc, &["get", "deploy"]));
     assert_eq!(rows[1][..4], ["myapp-deploy", "3/3", "3", "3"]);
-    let rows = table_rows(&kubectl_ok(&kc, &["get", "pod", "-o", "wide"]));
+    let rows = table_rows(&kubectl_ok(kc, &["get", "pod", "-o", "wide"]));
     assert_eq!(rows[0][..7], ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]);
     assert!(rows[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running"), "{rows:?}");
 
     // Scale to 5 and back to 2.
-    kubectl_ok(&kc, &["scale", "deployment", "myapp-deploy", "--replicas=5"]);
+    kubectl_ok(kc, &["scale", "deployment", "myapp-deploy", "--replicas=5"]);
     eventually_async("5 pods", async || deployment_pods(&pods).await, all_ready(5)).await;
     eventually_async("5 endpoints", async || endpoint_ips(&eps).await, |v| v.len() == 5).await;
-    kubectl_ok(&kc, &["scale", "deployment", "myapp-deploy", "--replicas=2"]);
+    kubectl_ok(kc, &["scale", "deployment", "myapp-deploy", "--replicas=2"]);
     let two = eventually_async("2 pods", async || deployment_pods(&pods).await, all_ready(2)).await;
     let mut two_ips: Vec<String> = two.iter().map(|p| p.2.clone()).collect();
     two_ips.sort();
@@ -107,8 +101,8 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
 
     // A new image: a rolling update replaces every pod.
     let before: Vec<String> = two.iter().map(|p| p.0.clone()).collect();
-    kubectl_ok(&kc, &["set", "image", "deployment/myapp-deploy", "myapp=hub.xiaosha.com/library/myapp:v3"]);
-    let out = kubectl_ok(&kc, &["rollout", "status", "deployment/myapp-deploy", "--timeout=60s"]);
+    kubectl_ok(kc, &["set", "image", "deployment/myapp-deploy", "myapp=hub.xiaosha.com/library/myapp:v3"]);
+    let out = kubectl_ok(kc, &["rollout", "status", "deployment/myapp-deploy", "--timeout=60s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
     let after = eventually_async(
         "2 new pods",
@@ -152,14 +146,13 @@ async fn the_tutorial_deployment_is_scheduled_scaled_rolled_and_collected() {
     )
     .await;
     assert_eq!(why.unwrap(), "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.");
-    let rows = table_rows(&kubectl_ok(&kc, &["get", "events"]));
+    let rows = table_rows(&kubectl_ok(kc, &["get", "events"]));
     assert!(rows.iter().any(|r| r.contains(&"Scheduled".to_string())), "{rows:?}");
     assert!(rows.iter().any(|r| r.contains(&"SuccessfulCreate".to_string())), "{rows:?}");
 
     // Deleting the Deployment takes its pods along.
-    kubectl_ok(&kc, &["delete", "deployment", "myapp-deploy"]);
+    kubectl_ok(kc, &["delete", "deployment", "myapp-deploy"]);
     eventually_async("pods collected", async || deployment_pods(&pods).await, Vec::is_empty).await;
     eventually_async("no endpoints", async || endpoint_ips(&eps).await, Vec::is_empty).await;
-    assert!(kubectl(&kc, &["get", "pod", "picky"]).status.success(), "pods of nobody are left alone");
-    kubelet.abort();
+    assert!(kubectl(kc, &["get", "pod", "picky"]).status.success(), "pods of nobody are left alone");
 }

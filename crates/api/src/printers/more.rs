@@ -139,6 +139,12 @@ pub fn columns(kind: &str) -> Option<Vec<Column>> {
         ],
         "Role" | "ClusterRole" => vec![NAME, CREATED_AT],
         "RoleBinding" | "ClusterRoleBinding" => vec![NAME, ROLE, AGE, USERS, GROUPS, SERVICE_ACCOUNTS],
+        "ControllerRevision" => vec![
+            NAME,
+            col("Controller", "string", 0, "Controller of the object"),
+            col("Revision", "string", 0, "Revision indicates the revision of the state represented by Data."),
+            AGE,
+        ],
         _ => return None,
     })
 }
@@ -469,6 +475,18 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
             let [users, groups, sas] = subjects(obj);
             vec![name, json!(role), created, json!(users), json!(groups), json!(sas)]
         }
+        "ControllerRevision" => {
+            // `statefulset.apps/web`, as upstream's formatResourceName.
+            let owners = arr(obj, "/metadata/ownerReferences");
+            let controller =
+                owners.iter().find(|o| o.get("controller") == Some(&json!(true))).map_or("<none>".to_string(), |o| {
+                    let group = s(o, "/apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
+                    let kind = s(o, "/kind").to_lowercase();
+                    let kind = if group.is_empty() { kind } else { format!("{kind}.{group}") };
+                    format!("{kind}/{}", s(o, "/name"))
+                });
+            vec![name, json!(controller), json!(int(obj, "/revision")), created]
+        }
         _ => return None,
     })
 }
@@ -519,6 +537,7 @@ mod tests {
             "ClusterRole",
             "RoleBinding",
             "ClusterRoleBinding",
+            "ControllerRevision",
         ] {
             assert_eq!(
                 columns(kind).unwrap().len(),
@@ -568,6 +587,17 @@ mod tests {
         assert_eq!(
             cells("CronJob", &cj, now()).unwrap()[1..6],
             [json!("*/5 * * * *"), json!("<none>"), json!("False"), json!(0), json!("<none>")]
+        );
+    }
+
+    #[test]
+    fn a_controller_revision_names_its_controller() {
+        let rev = json!({"metadata":{"name":"web-6bf869c564","creationTimestamp":"2026-01-01T00:00:00Z",
+            "ownerReferences":[{"apiVersion":"apps/v1","kind":"StatefulSet","name":"web","uid":"u","controller":true}]},
+            "revision":2});
+        assert_eq!(
+            cells("ControllerRevision", &rev, now()).unwrap(),
+            [json!("web-6bf869c564"), json!("statefulset.apps/web"), json!(2), json!("10m")]
         );
     }
 }

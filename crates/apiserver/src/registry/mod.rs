@@ -95,6 +95,8 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         | Schema::IngressClass
         | Schema::NetworkPolicy => &stored::WITH_SPEC,
         Schema::Role | Schema::ClusterRole | Schema::RoleBinding | Schema::ClusterRoleBinding => &stored::RBAC,
+        // Data and a revision number, no spec (so no generation), as RBAC objects.
+        Schema::ControllerRevision => &stored::RBAC,
     }
 }
 

@@ -1,10 +1,11 @@
-//! What a ReplicaSet's pods should be, as a pure function: how many pods
-//! to create, which to delete (those that help least first, as upstream
-//! ranks them), and the status to report.
+//! What a ReplicaSet's (or a ReplicationController's) pods should be, as a
+//! pure function: how many pods to create, which to delete (those that help
+//! least first, as upstream ranks them), and the status to report.
 
-use crate::deployment::replicasets::owner_reference;
+use super::kind::Replicated;
+use crate::garbage::controller_reference;
 use api::readiness::pod_ready;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::ReplicaSetStatus;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
@@ -31,16 +32,16 @@ pub struct Plan {
 /// The pod a ReplicaSet makes from its template: the template's labels and
 /// annotations, a controller reference, and a name the apiserver completes
 /// (`myapp-deploy-77b578b6d-` + 5 characters).
-pub fn new_pod(rs: &ReplicaSet) -> Pod {
-    let template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
+pub fn new_pod<K: Replicated>(rs: &K) -> Pod {
+    let template = rs.template().cloned().unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
-            generate_name: Some(format!("{}-", rs.metadata.name.as_deref().unwrap_or_default())),
-            namespace: rs.metadata.namespace.clone(),
+            generate_name: Some(format!("{}-", rs.meta().name.as_deref().unwrap_or_default())),
+            namespace: rs.meta().namespace.clone(),
             labels: meta.labels,
             annotations: meta.annotations,
-            owner_references: Some(vec![owner_reference("ReplicaSet", &rs.metadata)]),
+            owner_references: Some(vec![controller_reference(rs)]),
             ..Default::default()
         },
         spec: template.spec,
@@ -104,10 +105,9 @@ fn deletion_order(pods: &mut [&Pod]) {
 }
 
 /// Plans one step towards `rs`'s replicas from the pods it controls, at `now` (seconds).
-pub fn plan(rs: &ReplicaSet, pods: &[&Pod], now: i64) -> Plan {
-    let spec = rs.spec.clone().unwrap_or_default();
-    let desired = spec.replicas.unwrap_or(1).max(0) as usize;
-    let min_ready = i64::from(spec.min_ready_seconds.unwrap_or(0));
+pub fn plan<K: Replicated>(rs: &K, pods: &[&Pod], now: i64) -> Plan {
+    let desired = rs.replicas().max(0) as usize;
+    let min_ready = i64::from(rs.min_ready_seconds());
     let mut active: Vec<&Pod> = pods.iter().copied().filter(|p| is_active(p)).collect();
     let mut out = Plan::default();
     if active.len() < desired {
@@ -119,7 +119,7 @@ pub fn plan(rs: &ReplicaSet, pods: &[&Pod], now: i64) -> Plan {
     }
 
     let template_labels =
-        spec.template.as_ref().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+        rs.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
     let fully_labeled = active
         .iter()
         .filter(|p| {
@@ -139,8 +139,8 @@ pub fn plan(rs: &ReplicaSet, pods: &[&Pod], now: i64) -> Plan {
         fully_labeled_replicas: Some(fully_labeled as i32),
         ready_replicas: Some(ready.len() as i32),
         available_replicas: Some(available as i32),
-        observed_generation: rs.metadata.generation,
-        conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
+        observed_generation: rs.meta().generation,
+        conditions: rs.replica_status().and_then(|s| s.conditions),
         ..Default::default()
     };
     out
@@ -149,6 +149,8 @@ pub fn plan(rs: &ReplicaSet, pods: &[&Pod], now: i64) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::core::v1::ReplicationController;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use serde_json::json;
 
@@ -229,5 +231,24 @@ mod tests {
         assert_eq!(early.recheck, Some(Duration::from_secs(20)));
         let later = plan(&r, &[&p], 130);
         assert_eq!((later.status.available_replicas, later.recheck), (Some(1), None));
+    }
+
+    #[test]
+    fn a_replication_controller_is_planned_as_a_replica_set() {
+        let rc: ReplicationController = serde_json::from_value(json!({
+            "metadata":{"name":"legacy","namespace":"default","uid":"rc-uid","generation":1},
+            "spec":{"replicas":2,"selector":{"app":"legacy"},
+                    "template":{"metadata":{"labels":{"app":"legacy"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}
+        }))
+        .unwrap();
+        let p = new_pod(&rc);
+        assert_eq!(p.metadata.generate_name.as_deref(), Some("legacy-"));
+        let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.api_version.as_str(), owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("v1", "ReplicationController", "rc-uid", Some(true))
+        );
+        let plan = plan(&rc, &[&p], 0);
+        assert_eq!((plan.create, plan.status.replicas, plan.status.observed_generation), (1, 1, Some(1)));
     }
 }

@@ -1,10 +1,44 @@
-//! What the workload tests share: registered Nodes and a stand-in kubelet.
+//! What the workload tests share: a control plane with two registered
+//! Nodes and a stand-in kubelet.
 
+use e2e::{spawn, workspace_binary, Apiserver, Etcd, Kubeconfig, Proc};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Real etcd and apiserver, the controller binary (default controllers),
+/// nodes `k8s-node01` and `k8s-node02`, and [`fake_kubelet`] for the
+/// `default` namespace. Dropped in field order: the kubelet first, etcd last.
+pub struct Cluster {
+    kubelet: tokio::task::JoinHandle<()>,
+    _controller: Proc,
+    _api: Apiserver,
+    _etcd: Etcd,
+    pub kc: Kubeconfig,
+    pub client: kube::Client,
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        let etcd = Etcd::start();
+        let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &[]);
+        let kc = Kubeconfig::new(&api.url);
+        let controller = spawn(std::path::Path::new(env!("CARGO_BIN_EXE_controller")), &["--server", &api.url]);
+        let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+        register_node(&Api::all(client.clone()), "k8s-node01", "192.168.66.20").await;
+        register_node(&Api::all(client.clone()), "k8s-node02", "192.168.66.21").await;
+        let kubelet = tokio::spawn(fake_kubelet(Api::default_namespaced(client.clone())));
+        Self { kubelet, _controller: controller, _api: api, _etcd: etcd, kc, client }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kubelet.abort();
+    }
+}
 
 pub async fn register_node(nodes: &Api<Node>, name: &str, ip: &str) {
     let node: Node =
