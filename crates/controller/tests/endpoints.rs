@@ -27,15 +27,11 @@ async fn make_pod(pods: &Api<Pod>, name: &str, node: &str, ip: &str, ready: bool
 }
 
 async fn set_ready(pods: &Api<Pod>, name: &str, ip: &str, ready: bool) {
-    let mut pod = pods.get(name).await.unwrap();
-    pod.status = Some(
-        serde_json::from_value(json!({
-            "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
-        }))
-        .unwrap(),
-    );
-    pods.replace_status(name, &PostParams::default(), &pod).await.unwrap();
+    let status = json!({
+        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+    });
+    e2e::replace_status(pods, name, status).await;
 }
 
 type Addresses = (Vec<String>, Vec<String>, Vec<i32>);

@@ -12,10 +12,10 @@
 mod cluster;
 
 use cluster::Cluster;
-use e2e::{eventually_async, kubectl_ok, table_rows, ScratchDir};
+use e2e::{eventually_async, kubectl_ok, replace_status, table_rows, ScratchDir};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::json;
 use std::time::Duration;
 
@@ -32,18 +32,13 @@ async fn running(pods: &Api<Pod>, job: &str) -> Vec<String> {
 
 /// Writes `name`'s status as its kubelet would once its container exited with `code`.
 async fn exit(pods: &Api<Pod>, name: &str, code: i32) {
-    let mut pod = pods.get(name).await.unwrap();
+    let container = pods.get(name).await.unwrap().spec.unwrap().containers[0].name.clone();
     let now = jiff::Timestamp::now().to_string();
     let (phase, reason) = if code == 0 { ("Succeeded", "Completed") } else { ("Failed", "Error") };
-    pod.status = Some(
-        serde_json::from_value(
-            json!({"phase":phase,"containerStatuses":[{"name":pod.spec.as_ref().unwrap().containers[0].name,
-            "image":"busybox","imageID":"","ready":false,"restartCount":0,
-            "state":{"terminated":{"exitCode":code,"reason":reason,"startedAt":now,"finishedAt":now}}}]}),
-        )
-        .unwrap(),
-    );
-    pods.replace_status(name, &PostParams::default(), &pod).await.unwrap();
+    let status = json!({"phase":phase,"containerStatuses":[{"name":container,
+        "image":"busybox","imageID":"","ready":false,"restartCount":0,
+        "state":{"terminated":{"exitCode":code,"reason":reason,"startedAt":now,"finishedAt":now}}}]});
+    replace_status(pods, name, status).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,21 +36,10 @@ async fn heartbeat(client: &kube::Client, name: &str) {
         }
     }
     let nodes: Api<Node> = Api::all(client.clone());
-    // The controller writes the node too: on a conflict, read again.
-    for _ in 0..10 {
-        let mut node = nodes.get(name).await.unwrap();
-        node.status = Some(
-            serde_json::from_value(json!({"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                "message": "kubelet is posting ready status", "lastHeartbeatTime": now(), "lastTransitionTime": now()}]}))
-            .unwrap(),
-        );
-        match nodes.replace_status(name, &PostParams::default(), &node).await {
-            Ok(_) => return,
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
-            Err(e) => panic!("node status: {e}"),
-        }
-    }
-    panic!("node status: conflicts without end");
+    // The controller writes the node too: the helper retries on a conflict.
+    let status = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+        "message": "kubelet is posting ready status", "lastHeartbeatTime": now(), "lastTransitionTime": now()}]});
+    e2e::replace_status(&nodes, name, status).await;
 }
 
 async fn make_pod(pods: &Api<Pod>, name: &str, node: &str, ip: &str) {
@@ -65,13 +54,9 @@ async fn make_pod(pods: &Api<Pod>, name: &str, node: &str, ip: &str) {
 
 /// The pod Running and Ready at `ip`, as its kubelet reports it.
 async fn set_ready(pods: &Api<Pod>, name: &str, ip: &str) {
-    let mut pod = pods.get(name).await.unwrap();
-    pod.status = Some(
-        serde_json::from_value(json!({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now()}]}))
-        .unwrap(),
-    );
-    pods.replace_status(name, &PostParams::default(), &pod).await.unwrap();
+    let status = json!({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now()}]});
+    e2e::replace_status(pods, name, status).await;
 }
 
 /// (ready, not ready) addresses of the Service's Endpoints.

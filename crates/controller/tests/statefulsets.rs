@@ -15,7 +15,7 @@ use cluster::Cluster;
 use e2e::{eventually_async, kubectl_ok, table_rows, Kubeconfig, ScratchDir};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::json;
 use std::time::Duration;
 
@@ -96,13 +96,9 @@ fn apply(kc: &Kubeconfig, text: &str) -> String {
 
 /// Reports `name` Running and Ready, as its kubelet would.
 async fn start(pods: &Api<Pod>, name: &str, ip: &str) {
-    let mut pod = pods.get(name).await.unwrap();
-    pod.status = Some(
-        serde_json::from_value(json!({"phase":"Running","podIP":ip,"podIPs":[{"ip":ip}],
-            "conditions":[{"type":"Ready","status":"True"}]}))
-        .unwrap(),
-    );
-    pods.replace_status(name, &PostParams::default(), &pod).await.unwrap();
+    let status =
+        json!({"phase":"Running","podIP":ip,"podIPs":[{"ip":ip}],"conditions":[{"type":"Ready","status":"True"}]});
+    e2e::replace_status(pods, name, status).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -472,6 +472,27 @@ pub async fn eventually_async<T: std::fmt::Debug>(
     panic!("{what}: last seen {last:?}");
 }
 
+/// Writes `status` as `name`'s whole status through its `/status`
+/// subresource, the way a kubelet's status manager does: read the object,
+/// replace its status, and on a 409 (a controller wrote it in between: a
+/// finalizer, a condition) read again and retry.
+pub async fn replace_status<K>(api: &kube::Api<K>, name: &str, status: serde_json::Value) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    for _ in 0..50 {
+        let mut object = serde_json::to_value(api.get(name).await.unwrap()).unwrap();
+        object["status"] = status.clone();
+        let object: K = serde_json::from_value(object).unwrap();
+        match api.replace_status(name, &kube::api::PostParams::default(), &object).await {
+            Ok(written) => return written,
+            Err(kube::Error::Api(e)) if e.code == 409 => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("{name}: status write failed: {e}"),
+        }
+    }
+    panic!("{name}: status write kept conflicting");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
