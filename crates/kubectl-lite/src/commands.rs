@@ -503,7 +503,8 @@ pub async fn api_resources(client: &Client, out: &mut String) -> Result<(), CliE
 }
 
 /// `kubectl-lite ipvs [--node NAME]`: every node's proxy table, read from
-/// the proxy's `/rules` on the node's InternalIP.
+/// the proxy's `/rules` on the node's InternalIP, shown for the mode its
+/// `/proxyMode` names ([`crate::decide::proxy_table_view`]).
 pub async fn ipvs(client: &Client, node: Option<&str>, rules_port: u16, out: &mut String) -> Result<(), CliError> {
     let mut found = false;
     for (name, ip) in client::node_addresses(client).await? {
@@ -513,7 +514,10 @@ pub async fn ipvs(client: &Client, node: Option<&str>, rules_port: u16, out: &mu
         found = true;
         let _ = writeln!(out, "# {name} ({ip})");
         match client::from_proxy(&ip, rules_port, "/rules").await {
-            Ok(text) => out.push_str(&text),
+            Ok(text) => {
+                let mode = client::from_proxy(&ip, rules_port, "/proxyMode").await.unwrap_or_default();
+                out.push_str(&crate::decide::proxy_table_view(&mode, &text));
+            }
             Err(e) => {
                 let _ = writeln!(out, "error: the proxy on {name} did not answer at {ip}:{rules_port}: {e}");
             }

@@ -1,6 +1,7 @@
 //! What the commands decide, as pure functions of the objects they read
 //! (table-tested here, no server needed): the order `--sort-by` gives,
-//! where a Deployment's rollout stands, and the Service `expose` makes.
+//! where a Deployment's rollout stands, the Service `expose` makes, and how
+//! `ipvs` shows a node's table for the mode its proxy runs.
 //! Each follows kubectl's own code (`sorter.go`, `rollout_status.go`,
 //! `expose.go`) and words its results as kubectl does.
 
@@ -119,10 +120,47 @@ pub fn expose_service(obj: &Value, o: &ExposeOptions<'_>) -> Result<Value, CliEr
     Ok(svc)
 }
 
+/// A node's proxy table (`/rules`, always in `ipvsadm -Ln`'s layout) as
+/// `kubectl-lite ipvs` shows it for the proxy's `mode` (its `/proxyMode`).
+/// In IPVS mode it is what `ipvsadm -Ln` on the node prints, banner and
+/// all; in any other mode the kernel has no IP Virtual Server, so the
+/// banner gives way to a line saying where the rules really are.
+pub fn proxy_table_view(mode: &str, rules: &str) -> String {
+    let (banner, rest) = rules.split_once('\n').unwrap_or((rules, ""));
+    if !banner.starts_with("IP Virtual Server") {
+        return rules.to_string();
+    }
+    let note = match mode.trim() {
+        "ipvs" | "" => return rules.to_string(), // "": a proxy too old to say
+        "nftables" => "# nftables mode: the kernel holds these as nftables rules (nft list table ip mini-kube-proxy)",
+        "userspace" => "# userspace mode: the proxy itself listens on these addresses and forwards",
+        "dry-run" => "# dry run: the proxy's computed table, programmed nowhere",
+        _ => return format!("# {} mode\n{rest}", mode.trim()),
+    };
+    format!("{note}\n{rest}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_node_table_says_which_mode_holds_it() {
+        let rules = "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\nTCP  10.96.0.1:443 rr\n";
+        let rows = "Prot LocalAddress:Port Scheduler Flags\nTCP  10.96.0.1:443 rr\n";
+        for (mode, want) in [
+            ("ipvs", rules.to_string()),
+            ("", rules.to_string()),
+            ("nftables", format!("# nftables mode: the kernel holds these as nftables rules (nft list table ip mini-kube-proxy)\n{rows}")),
+            ("userspace", format!("# userspace mode: the proxy itself listens on these addresses and forwards\n{rows}")),
+            ("dry-run", format!("# dry run: the proxy's computed table, programmed nowhere\n{rows}")),
+            ("ebpf", format!("# ebpf mode\n{rows}")),
+        ] {
+            assert_eq!(proxy_table_view(mode, rules), want, "{mode:?}");
+        }
+        assert_eq!(proxy_table_view("nftables", "not a table"), "not a table");
+    }
 
     #[test]
     fn rollout_status_in_kubectls_words() {

@@ -118,6 +118,17 @@ impl Backend {
         }
     }
 
+    /// The mode's name, as kube-proxy's `/proxyMode` says it (`dry-run`
+    /// for a proxy that programs nothing).
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Self::Nftables => "nftables",
+            Self::DryRun => "dry-run",
+            Self::Ipvs(_) => "ipvs",
+            Self::Userspace(..) => "userspace",
+        }
+    }
+
     /// The userspace mode, with no address held yet.
     pub fn userspace() -> Self {
         Self::Userspace(Default::default(), Mutex::new(HeldAddresses::new(USERSPACE_ADDRESSES)))

@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
     let resync = Duration::from_secs(flags.sync_period.max(1));
-    let status = Status::new(resync * 2 + Duration::from_secs(10));
+    let status = Status::new(resync * 2 + Duration::from_secs(10), backend.mode());
 
     let healthz = tokio::net::TcpListener::bind(flags.healthz_bind_address).await?;
     let metrics = tokio::net::TcpListener::bind(flags.metrics_bind_address).await?;

@@ -68,11 +68,13 @@ pub struct Status {
     inner: Arc<Mutex<Inner>>,
     /// How long after a sync `/healthz` still says healthy.
     pub healthy_for: Duration,
+    /// The mode running (`Backend::mode`), served on `/proxyMode`.
+    pub mode: &'static str,
 }
 
 impl Status {
-    pub fn new(healthy_for: Duration) -> Self {
-        Self { inner: Default::default(), healthy_for }
+    pub fn new(healthy_for: Duration, mode: &'static str) -> Self {
+        Self { inner: Default::default(), healthy_for, mode }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -186,14 +188,17 @@ impl Status {
     }
 }
 
-/// `/healthz`, `/livez` and `/rules`, on the healthz address.
+/// `/healthz`, `/livez`, `/rules` and `/proxyMode` (also on the metrics
+/// address, where kube-proxy serves it; here too so that one port tells
+/// `kubectl-lite ipvs` both the table and how the kernel holds it).
 pub fn healthz_app(status: Status) -> Router {
     let health = |s: Status| async move {
         let (code, body) = s.healthz();
         (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
-    let (a, b, c, d) = (status.clone(), status.clone(), status.clone(), status);
+    let (a, b, c, d, mode) = (status.clone(), status.clone(), status.clone(), status.clone(), status.mode);
     Router::new()
+        .route("/proxyMode", get(move || async move { mode }))
         .route("/healthz", get(move || health(a.clone())))
         .route("/livez", get(move || health(b.clone())))
         .route("/rules", get(move || async move { c.rules() }))
@@ -205,5 +210,8 @@ pub fn healthz_app(status: Status) -> Router {
 
 /// `/metrics`, on the metrics address.
 pub fn metrics_app(status: Status) -> Router {
-    Router::new().route("/metrics", get(move || async move { status.metrics() }))
+    let mode = status.mode;
+    Router::new()
+        .route("/metrics", get(move || async move { status.metrics() }))
+        .route("/proxyMode", get(move || async move { mode }))
 }

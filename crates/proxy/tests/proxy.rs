@@ -77,6 +77,9 @@ async fn dry_run_serves_the_ipvs_table_of_the_cluster() {
     let (code, body) = http("GET", &healthz_url, "/healthz", None, "");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("lastUpdated"));
+    // kube-proxy's `/proxyMode` (on the metrics port, here on both).
+    assert_eq!(http("GET", &proxy.metrics, "/proxyMode", None, ""), (200, "dry-run".into()));
+    assert_eq!(http("GET", &healthz_url, "/proxyMode", None, ""), (200, "dry-run".into()));
 
     // A pod turns not-ready: it leaves the table.
     make_pod(&pods, "b", "10.244.1.32", false).await;
