@@ -308,11 +308,11 @@ async fn delete(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respons
 async fn delete_collection(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let res = call.rp.resource;
     let (items, revision) = state.registry.list(res, &filter(res, call.ns(), call.query)?).await?;
-    let opts = DeleteOptions { grace_period: None, dry_run: call.query.dry_run() };
+    let opts = DeleteOptions { dry_run: call.query.dry_run(), ..Default::default() };
     let mut deleted = Vec::new();
     for item in items {
         let item_ns = Some(str_at(&item, "/metadata/namespace")).filter(|n| !n.is_empty());
-        match state.registry.delete(res, item_ns, str_at(&item, "/metadata/name"), opts).await {
+        match state.registry.delete(res, item_ns, str_at(&item, "/metadata/name"), opts.clone()).await {
             Ok(obj) => deleted.push(obj),
             Err(e) if e.reason == Reason::NotFound => {}
             Err(e) => return Err(e),

@@ -128,7 +128,8 @@ pub fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
     })
 }
 
-/// A DELETE's options: `?gracePeriodSeconds=&dryRun=`, or a `DeleteOptions` body.
+/// A DELETE's options: `?gracePeriodSeconds=&dryRun=`, or a `DeleteOptions`
+/// body (which alone can carry `preconditions`).
 pub fn delete_options(query: &Query, body: &[u8]) -> DeleteOptions {
     let opts: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let grace_period = query
@@ -137,7 +138,9 @@ pub fn delete_options(query: &Query, body: &[u8]) -> DeleteOptions {
         .or_else(|| opts.get("gracePeriodSeconds").and_then(Value::as_i64));
     let dry_run =
         query.dry_run() || opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
-    DeleteOptions { grace_period, dry_run }
+    let precondition =
+        |field: &str| opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str).map(String::from);
+    DeleteOptions { grace_period, dry_run, uid: precondition("uid"), resource_version: precondition("resourceVersion") }
 }
 
 /// The patch type a PATCH's Content-Type names (parameters ignored).
@@ -258,6 +261,8 @@ mod tests {
         let grace = delete_options(&Query::parse(Some("gracePeriodSeconds=5")), br#"{"gracePeriodSeconds":7}"#);
         assert_eq!(grace.grace_period, Some(5));
         assert!(delete_options(&Query::default(), br#"{"dryRun":["All"]}"#).dry_run);
+        let pre = delete_options(&Query::default(), br#"{"preconditions":{"uid":"u1","resourceVersion":"7"}}"#);
+        assert_eq!((pre.uid.as_deref(), pre.resource_version.as_deref()), (Some("u1"), Some("7")));
     }
 
     #[test]

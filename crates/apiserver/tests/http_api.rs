@@ -93,6 +93,26 @@ fn status_graceful_deletion_finalizers_and_dry_run() {
     assert_eq!(code, 200);
     assert_eq!(call(&api, "GET", &format!("{ep}/held"), None, Value::Null).0, 404);
 
+    // Preconditions: a delete of one incarnation, or one version, only.
+    let (_, cm) = call(&api, "POST", "/api/v1/namespaces/default/configmaps", None, json!({"metadata":{"name":"pre"}}));
+    let (uid, rv) = (cm["metadata"]["uid"].as_str().unwrap(), cm["metadata"]["resourceVersion"].as_str().unwrap());
+    let pre = "/api/v1/namespaces/default/configmaps/pre";
+    let (code, status) = call(&api, "DELETE", pre, None, json!({"preconditions":{"uid":"not-it"}}));
+    assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")), "{status}");
+    assert_eq!(
+        status["message"],
+        format!("Operation cannot be fulfilled on configmaps \"pre\": Precondition failed: UID in precondition: not-it, UID in object meta: {uid}")
+    );
+    let (code, status) = call(&api, "DELETE", pre, None, json!({"preconditions":{"resourceVersion":"1"}}));
+    assert_eq!(code, 409, "{status}");
+    assert_eq!(
+        status["message"],
+        format!("Operation cannot be fulfilled on configmaps \"pre\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {rv}")
+    );
+    let (code, _) = call(&api, "DELETE", pre, None, json!({"preconditions":{"uid":uid,"resourceVersion":rv}}));
+    assert_eq!(code, 200);
+    assert_eq!(call(&api, "GET", pre, None, Value::Null).0, 404);
+
     // deletecollection with a selector.
     for n in ["a", "b", "c"] {
         let tier = if n == "c" { "db" } else { "web" };

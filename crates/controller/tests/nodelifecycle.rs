@@ -2,7 +2,7 @@
 //! nodes whose heartbeats (Lease and status) the test writes, as
 //! kubelet-lite does; one goes silent, turns Ready Unknown after the grace
 //! period, is tainted, and its pod leaves the Service's endpoints; it
-//! heartbeats again and recovers.
+//! heartbeats again and recovers. Deleted, its Lease is collected.
 
 use e2e::{eventually_async, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -25,7 +25,10 @@ fn now() -> String {
 async fn heartbeat(client: &kube::Client, name: &str) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let renew = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": name},
+    // Owned by its Node, as the kubelet's: it goes when the Node goes.
+    let node_uid = Api::<Node>::all(client.clone()).get(name).await.unwrap().metadata.uid.unwrap();
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": name,
+        "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": node_uid}]},
         "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew}}))
     .unwrap();
     match leases.get_opt(name).await.unwrap() {
@@ -181,4 +184,11 @@ async fn a_silent_node_turns_unknown_and_its_pods_leave_the_endpoints() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(api::readiness::pod_ready(&pods.get("myapp-1").await.unwrap()));
     beats.abort();
+
+    // A Node deleted for good: its Lease goes with it (owner gone), the
+    // other node's stays.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    nodes.delete("node1", &Default::default()).await.unwrap();
+    eventually_async("node1's Lease collected", async || leases.get_opt("node1").await.unwrap(), |l| l.is_none()).await;
+    assert!(leases.get_opt("node2").await.unwrap().is_some());
 }

@@ -51,10 +51,29 @@ pub struct WriteOptions {
 }
 
 /// A DELETE's options (`DeleteOptions`, from the query or the body).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
     pub grace_period: Option<i64>,
     pub dry_run: bool,
+    /// `preconditions.uid`: delete only this incarnation of the name.
+    pub uid: Option<String>,
+    /// `preconditions.resourceVersion`: delete only this version.
+    pub resource_version: Option<String>,
+}
+
+impl DeleteOptions {
+    /// Upstream's words when a precondition does not hold (a 409 Conflict).
+    fn violated_by(&self, obj: &Value, mod_revision: i64) -> Option<String> {
+        let uid = str_at(obj, "/metadata/uid");
+        if let Some(want) = self.uid.as_deref().filter(|want| *want != uid) {
+            return Some(format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"));
+        }
+        let version = mod_revision.to_string();
+        let want = self.resource_version.as_deref().filter(|want| *want != version)?;
+        Some(format!(
+            "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {version}"
+        ))
+    }
 }
 
 /// The result of a write, and what to tell the client besides.
@@ -439,6 +458,9 @@ impl Registry {
                 return Err(ApiError::not_found(resource, name));
             };
             let obj = &current.object;
+            if let Some(why) = opts.violated_by(obj, current.mod_revision) {
+                return Err(ApiError::conflict_with(resource, name, &why));
+            }
             let has_finalizers =
                 obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
             let grace = strategy.grace_period(obj, grace_override);
@@ -501,12 +523,12 @@ impl Registry {
 
     /// Deletes everything in a namespace, before the namespace itself.
     async fn empty_namespace(&self, namespace: &str, dry_run: bool) -> Result<(), ApiError> {
-        let opts = DeleteOptions { grace_period: Some(0), dry_run };
+        let opts = DeleteOptions { grace_period: Some(0), dry_run, ..Default::default() };
         for resource in api::resources::ALL.iter().copied().filter(|r| r.namespaced) {
             let filter = Filter { namespace: Some(namespace.to_string()), ..Filter::default() };
             let (items, _) = self.list(resource, &filter).await?;
             for item in items {
-                match self.delete(resource, Some(namespace), str_at(&item, "/metadata/name"), opts).await {
+                match self.delete(resource, Some(namespace), str_at(&item, "/metadata/name"), opts.clone()).await {
                     Err(e) if e.reason != Reason::NotFound => return Err(e),
                     _ => {}
                 }

@@ -4,9 +4,10 @@
 //! and writes it: the node's status (through `nodes/status`), its taints,
 //! and each of its pods' status (through `pods/status`). A node that is
 //! still within its grace period comes back by itself when the period ends
-//! (a requeue): silence produces no event to wake on.
+//! (a requeue): silence produces no event to wake on. A node Lease whose
+//! Node is gone is deleted ([`lease_orphaned`]).
 
-use super::desired::{decide, observe, ready_status, Grace, Health};
+use super::desired::{decide, lease_orphaned, observe, ready_status, Grace, Health};
 use crate::events::{record, reference};
 use api::well_known::NODE_LEASE_NAMESPACE;
 use futures_util::stream;
@@ -14,7 +15,7 @@ use informer::cache::{watch, Cache};
 use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::watcher;
 use kube::Client;
 use std::collections::BTreeMap;
@@ -76,12 +77,29 @@ impl Reconciler for NodeLifecycle {
     }
 
     async fn reconcile(&mut self, name: &String, _since: SystemTime) -> Result<Action, kube::Error> {
-        let Some(node) = self.nodes.get(&(String::new(), name.clone())).cloned() else {
+        let node = self.nodes.get(&(String::new(), name.clone())).cloned();
+        let lease_key = (NODE_LEASE_NAMESPACE.to_string(), name.clone());
+        if let Some(lease) = self.leases.get(&lease_key).filter(|l| lease_orphaned(l, node.as_deref())).cloned() {
+            // The uid precondition: a Lease the node's next kubelet has
+            // just made again is not this one.
+            let uid = lease.metadata.uid.clone();
+            let params = DeleteParams {
+                preconditions: Some(Preconditions { uid, resource_version: None }),
+                ..Default::default()
+            };
+            let leases: Api<Lease> = Api::namespaced(self.client.clone(), NODE_LEASE_NAMESPACE);
+            match leases.delete(name, &params).await {
+                Ok(_) => tracing::info!(node = %name, "deleted the Lease of a Node that is gone"),
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(node) = node else {
             self.health.remove(name);
             return Ok(Action::await_change());
         };
         let now = jiff::Timestamp::now();
-        let lease = self.leases.get(&(NODE_LEASE_NAMESPACE.to_string(), name.clone()));
+        let lease = self.leases.get(&lease_key);
         let health = observe(self.health.get(name), &node, lease.map(|l| l.as_ref()), now);
         self.health.insert(name.clone(), health.clone());
         let on_node: Vec<&Pod> =

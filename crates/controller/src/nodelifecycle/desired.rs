@@ -53,6 +53,17 @@ fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {
     node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
 }
 
+/// Whether a node Lease has outlived its Node: it names a Node as its owner
+/// (kubelet-lite does, as the kubelet) and no owner it names is `node`, the
+/// Node of that name today (gone, or a new one with another uid). Upstream's
+/// garbage collector deletes such a Lease; here this controller does, since
+/// it watches both. A Lease that names no owner is nobody's to collect.
+pub fn lease_orphaned(lease: &Lease, node: Option<&Node>) -> bool {
+    let owners: Vec<_> = lease.metadata.owner_references.iter().flatten().filter(|o| o.kind == "Node").collect();
+    let alive = node.and_then(|n| n.metadata.uid.as_deref());
+    !owners.is_empty() && !owners.iter().any(|o| Some(o.uid.as_str()) == alive)
+}
+
 /// The node's Ready status: `True`, `False` or `Unknown` (no condition yet).
 pub fn ready_status(node: &Node) -> &str {
     condition(node, "Ready").map_or("Unknown", |c| c.status.as_str())

@@ -205,3 +205,27 @@ fn a_node_back_is_untainted_once_its_kubelet_posts_ready() {
     assert_eq!(d.taints, Some(vec![]));
     assert_eq!(d.status, None);
 }
+
+#[test]
+fn a_lease_is_orphaned_once_no_node_it_names_exists() {
+    let owned_by = |owners: serde_json::Value| -> Lease {
+        serde_json::from_value(
+            json!({"metadata": {"name": "node1", "namespace": "kube-node-lease", "ownerReferences": owners}}),
+        )
+        .unwrap()
+    };
+    let node1 =
+        |uid: &str| -> Node { serde_json::from_value(json!({"metadata": {"name": "node1", "uid": uid}})).unwrap() };
+    let by_node = owned_by(json!([{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": "u1"}]));
+    let unowned: Lease = serde_json::from_value(json!({"metadata": {"name": "node1"}})).unwrap();
+    let by_other_kind = owned_by(json!([{"apiVersion": "v1", "kind": "Pod", "name": "x", "uid": "p1"}]));
+    for (case, lease, node, orphaned) in [
+        ("its Node lives", &by_node, Some(node1("u1")), false),
+        ("its Node is gone", &by_node, None, true),
+        ("a new Node of the same name", &by_node, Some(node1("u2")), true),
+        ("no owner named", &unowned, None, false),
+        ("an owner that is no Node", &by_other_kind, None, false),
+    ] {
+        assert_eq!(lease_orphaned(lease, node.as_ref()), orphaned, "{case}");
+    }
+}
