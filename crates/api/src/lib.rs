@@ -16,6 +16,8 @@
 //! - [`config_data`]: ConfigMap and Secret data: keys, the 1 MiB limit,
 //!   `stringData`, `immutable`.
 //! - [`coordination`]: Lease validation (heartbeats and leader election).
+//! - [`service_account_token`]: TokenRequest defaults and validation, the
+//!   claims of a ServiceAccount's JWT, and the user a valid one names.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
 //!   operations, 3 MiB of copies).
@@ -47,6 +49,7 @@ pub mod readiness;
 pub mod resources;
 pub mod selectors;
 pub mod service;
+pub mod service_account_token;
 pub mod service_lb;
 pub mod smp;
 pub mod stored;

@@ -275,7 +275,7 @@ pub static SECRETS: ResourceType = resource!("", "v1", "Secret", "secrets", "sec
     namespaced: true, subresources: [], etcd: "/registry/secrets", all: false,
     schema: Secret, create_on_update: false, fields: &["type"]);
 pub static SERVICE_ACCOUNTS: ResourceType = resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ["sa"],
-    namespaced: true, subresources: [], etcd: "/registry/serviceaccounts", all: false,
+    namespaced: true, subresources: ["token"], etcd: "/registry/serviceaccounts", all: false,
     schema: ServiceAccount, create_on_update: false, fields: &[]);
 
 /// Heartbeats (`kube-node-lease/<node>`) and leader election. Upstream's Lease

@@ -89,6 +89,24 @@ pub struct Config {
     /// (upstream: 90 s, as Go's http.DefaultTransport keeps connections).
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+
+    /// The `iss` of the ServiceAccount tokens this apiserver signs (kubeadm's value).
+    #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
+    pub service_account_issuer: String,
+
+    /// The P-256 private key (PKCS#8 PEM) that signs ServiceAccount tokens.
+    /// Unset: a key made in memory at start (tokens die with the process).
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<std::path::PathBuf>,
+
+    /// More public keys (SPKI PEM) that verify ServiceAccount tokens: the
+    /// other apiservers', or an old key during a rotation. Repeatable.
+    #[arg(long)]
+    pub service_account_key_file: Vec<std::path::PathBuf>,
+
+    /// The audiences a token must name to be accepted (default: the issuer).
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
 }
 
 /// A duration as Go (and so every Kubernetes flag) writes it: `60s`, `1m30s`,

@@ -75,6 +75,7 @@ fn subresource_kind(
     match sub {
         "scale" => (("autoscaling", "v1", "Scale"), &["get", "patch", "update"]),
         "binding" => (("", "v1", "Binding"), &["create"]),
+        "token" => (("authentication.k8s.io", "v1", "TokenRequest"), &["create"]),
         _ => ((r.group, r.version, r.kind), &["get", "patch", "update"]),
     }
 }
@@ -100,7 +101,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
         for sub in r.subresources {
             let ((g, v, k), sub_verbs) = subresource_kind(sub, r);
             let mut e = json!({ "name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": k, "verbs": sub_verbs });
-            if *sub == "scale" {
+            if matches!(*sub, "scale" | "token") {
                 e["group"] = json!(g);
                 e["version"] = json!(v);
             }

@@ -139,16 +139,19 @@ impl ApiError {
     /// 422 with one cause per field error, as upstream's `NewInvalid`; the
     /// kind is named as its `GroupKind` prints (`Deployment.apps "x" is invalid`).
     pub fn invalid(resource: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        Self::invalid_kind(&qualified_kind(resource), resource.group, resource.kind, name, errors)
+    }
+
+    /// [`ApiError::invalid`] for a kind that is no served resource (a
+    /// subresource's, as `TokenRequest.authentication.k8s.io`).
+    pub fn invalid_kind(qualified: &str, group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
         let causes: Vec<Value> =
             errors.iter().map(|e| json!({ "reason": e.reason(), "message": e.body(), "field": e.field })).collect();
-        let mut err = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Reason::Invalid,
-            invalid_message(&qualified_kind(resource), name, errors),
-        );
-        let mut details = json!({ "name": name, "kind": resource.kind, "causes": causes });
-        if !resource.group.is_empty() {
-            details["group"] = json!(resource.group);
+        let mut err =
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, Reason::Invalid, invalid_message(qualified, name, errors));
+        let mut details = json!({ "name": name, "kind": kind, "causes": causes });
+        if !group.is_empty() {
+            details["group"] = json!(group);
         }
         err.details = Some(details);
         err

@@ -39,6 +39,8 @@ pub struct AppState {
     /// `host:port` other components reach us at.
     pub advertised: String,
     pub bookmark_interval: Duration,
+    /// Signs and checks ServiceAccount tokens.
+    pub tokens: crate::serviceaccount_token::ServiceAccountTokens,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -54,6 +56,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/apis/", get(groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root()) }))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
+        // ServiceAccount token issuer discovery: how anyone checks our tokens.
+        .route(
+            "/.well-known/openid-configuration",
+            get(|State(s): State<Arc<AppState>>| async move {
+                json_response(StatusCode::OK, &s.tokens.openid_configuration())
+            }),
+        )
+        .route(
+            "/openid/v1/jwks",
+            get(|State(s): State<Arc<AppState>>| async move { json_response(StatusCode::OK, &s.tokens.jwks()) }),
+        )
         // The fixed routes answer other methods with a Status, as resources do.
         .method_not_allowed_fallback(|m: Method, uri: axum::http::Uri| async move {
             ApiError::method_not_allowed(m.as_str(), uri.path()).into_response()
@@ -206,6 +219,7 @@ async fn dispatch(state: &Arc<AppState>, method: &Method, call: &Call<'_>) -> Re
         ("GET", Some(name), _) => get_one(state, call, name).await,
         ("POST", None, None) => create(state, call).await,
         ("POST", Some(name), Some("binding")) => bind(state, call, name).await,
+        ("POST", Some(name), Some("token")) => token_request(state, call, name).await,
         ("PUT", Some(name), sub) => update(state, call, name, sub).await,
         ("PATCH", Some(name), sub) => patch(state, call, name, sub).await,
         ("DELETE", Some(name), None) => delete(state, call, name).await,
@@ -298,6 +312,13 @@ async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>)
     let opts = write_options(call.query)?;
     let patched = state.registry.patch(call.rp.resource, call.ns(), name, sub, patch_type, patch, opts).await?;
     Ok(written(patched, StatusCode::CREATED))
+}
+
+/// `serviceaccounts/<name>/token`: a signed token for the ServiceAccount.
+async fn token_request(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
+    let request = call.object()?;
+    let issued = state.tokens.token_request(&state.registry, call.ns().unwrap_or_default(), name, request).await?;
+    Ok(json_response(StatusCode::CREATED, &issued))
 }
 
 async fn delete(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {

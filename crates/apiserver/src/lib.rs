@@ -15,6 +15,9 @@
 //! - [`table`]: `kubectl get`'s Table rendering.
 //! - [`request`]: what a path, query, Content-Type and Accept header ask
 //!   for (pure): the resource, filters, write/delete options, patch type.
+//! - [`serviceaccount_token`]: ServiceAccount tokens: the signing key, the
+//!   TokenRequest subresource (`kubectl create token`), checking a
+//!   presented token, the OIDC discovery documents.
 //! - [`discovery`]: `/version`, `/api`, `/apis`, resource lists, aggregated
 //!   discovery, minimal OpenAPI v3.
 //! - [`registry`]: the verbs over the store, generic, with a strategy per
@@ -39,6 +42,7 @@ pub mod metrics;
 pub mod registry;
 pub mod request;
 pub mod server;
+pub mod serviceaccount_token;
 pub mod shutdown;
 pub mod storage;
 pub mod table;
@@ -98,6 +102,12 @@ async fn connect(endpoints: &[String]) -> Result<storage::Store, String> {
 /// once; then the whole API, and the line tests wait for is printed.
 pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let ip_range = IpRange::new(config.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
+    let tokens = serviceaccount_token::ServiceAccountTokens::new(
+        &config.service_account_issuer,
+        &config.api_audiences,
+        config.service_account_signing_key_file.as_deref(),
+        &config.service_account_key_file,
+    )?;
     let listener = tokio::net::TcpListener::bind((config.bind_address, config.port))
         .await
         .context("binding the listen address")?;
@@ -158,6 +168,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         registry,
         caches,
         metrics: metrics::Metrics::default(),
+        tokens,
         advertised: format!("{}:{port}", config.advertised_ip()),
         bookmark_interval: Duration::from_secs(config.watch_bookmark_interval.max(1)),
     });

@@ -214,9 +214,14 @@ impl Runtime {
     }
 
     /// Stops what is left of a container's process group (its shim has
-    /// exited, or is to be stopped): `kill -s KILL -<pgid>` (procps' and busybox's).
+    /// exited, or is to be stopped): `killpg(pgid, SIGKILL)`. A system call,
+    /// not the `kill` command: `kill -<n>` parsed the wrong way, or a pgid
+    /// of 0 or 1, signals far more than one group (the whole machine, once).
     pub fn stop_group(&self, pgid: u32) {
-        let _ = Command::new("kill").args(["-s", "KILL", &format!("-{pgid}")]).stderr(Stdio::null()).status();
+        match i32::try_from(pgid).ok().filter(|&p| p > 1).and_then(rustix::process::Pid::from_raw) {
+            Some(group) => drop(rustix::process::kill_process_group(group, rustix::process::Signal::KILL)),
+            None => tracing::warn!(pgid, "not a container's process group: nothing signalled"),
+        }
     }
 
     /// Stops every process in the pod (its servers, also those an earlier
