@@ -75,6 +75,9 @@ fn subresource_kind(
     match sub {
         "scale" => (("autoscaling", "v1", "Scale"), &["get", "patch", "update"]),
         "binding" => (("", "v1", "Binding"), &["create"]),
+        "log" => (("", "v1", "Pod"), &["get"]),
+        "exec" => (("", "v1", "PodExecOptions"), &["create", "get"]),
+        "portforward" => (("", "v1", "PodPortForwardOptions"), &["create", "get"]),
         _ => ((r.group, r.version, r.kind), &["get", "patch", "update"]),
     }
 }

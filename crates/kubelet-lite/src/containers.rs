@@ -122,6 +122,9 @@ fn pod_ref(pod: &Pod) -> String {
     )
 }
 
+/// A container's shim, and the environment it was given.
+type Started = (tokio::process::Child, Vec<(String, String)>);
+
 /// Starts one container: its environment, its shim, its log file.
 fn start(
     opts: &Node<'_>,
@@ -130,7 +133,7 @@ fn start(
     sandbox: &Sandbox,
     src: &Sources,
     restart_count: u32,
-) -> Result<(tokio::process::Child, Vec<(String, String)>), (&'static str, String)> {
+) -> Result<Started, (&'static str, String)> {
     let env = env::container_env(pod, spec, src).map_err(|e| ("CreateContainerConfigError", e))?;
     let m = &pod.metadata;
     let mut base = vec![("HOSTNAME".to_string(), m.name.clone().unwrap_or_default())];

@@ -103,7 +103,7 @@ pub async fn exec(
     };
     let (info, c) = match find(&node, &namespace, &pod, &container) {
         Ok(found) => found,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if !matches!(c.state, State::Running { .. }) {
         return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
@@ -122,8 +122,8 @@ pub async fn exec(
     ws.on_upgrade(move |socket| session(socket, v5, child, opts))
 }
 
-/// The command, in the container's namespaces, as the leader of its own
-/// process group (so a client that goes away takes all of it down).
+/// The command, in the container's namespaces (`nsenter` execs it: the
+/// child is the command itself, killed when the client goes away).
 fn command(
     node: &Node,
     netns: &str,
@@ -161,7 +161,6 @@ fn command(
         .stdout(pipe(o.stdout))
         // With a tty, stderr is the terminal too.
         .stderr(pipe(o.stderr && !o.tty))
-        .process_group(0)
         .kill_on_drop(true);
     cmd
 }
@@ -169,13 +168,6 @@ fn command(
 /// `'it'\''s'`: one word for `sh -c`.
 pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid {
-        let _ =
-            std::process::Command::new("kill").args(["-s", "KILL", &format!("-{pid}")]).stderr(Stdio::null()).status();
-    }
 }
 
 async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Child, opts: ExecOptions) {
@@ -226,8 +218,8 @@ async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Chi
                 },
                 // The client went away: nothing of the command stays behind.
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    kill_group(pid);
-                    let _ = child.wait().await;
+                    tracing::debug!(?pid, "exec: the client went away; stopping the command");
+                    let _ = child.kill().await;
                     return;
                 }
                 Some(Ok(_)) => {}
@@ -235,8 +227,7 @@ async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Chi
             out = out_rx.recv(), if outputs_open => match out {
                 Some((channel, data)) => {
                     if socket.send(frame(channel, &data)).await.is_err() {
-                        kill_group(pid);
-                        let _ = child.wait().await;
+                        let _ = child.kill().await;
                         return;
                     }
                 }
@@ -250,8 +241,6 @@ async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Chi
             }
         }
     };
-    // What the command left running in its group goes with it.
-    kill_group(pid);
     let status = exit_status(&opts.command, code);
     let _ = socket.send(frame(ERROR, status.to_string().as_bytes())).await;
     let _ = socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;

@@ -87,12 +87,20 @@ pub fn error(code: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The pod and container a request names, or the kubelet's 404.
-pub fn find(node: &Node, namespace: &str, pod: &str, container: &str) -> Result<(PodInfo, ContainerInfo), Response> {
+pub fn find(
+    node: &Node,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Result<(PodInfo, ContainerInfo), Box<Response>> {
     let Some(info) = node.pods.get(namespace, pod) else {
-        return Err(error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist")));
+        return Err(Box::new(error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"))));
     };
     let Some(c) = info.containers.iter().find(|c| c.name == container).cloned() else {
-        return Err(error(StatusCode::NOT_FOUND, format!("container {container:?} not found in pod {pod:?}")));
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("container {container:?} not found in pod {pod:?}"),
+        )));
     };
     Ok((info, c))
 }
@@ -124,7 +132,7 @@ async fn container_logs(
     };
     let (info, c) = match find(&node, &namespace, &pod, &container) {
         Ok(found) => found,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let index = match log_file_index(&c, &pod, opts.previous) {
         Ok(i) => i,

@@ -165,21 +165,30 @@ async fn main() -> anyhow::Result<()> {
         cluster_domain: flags.cluster_domain,
         node_resolv_conf,
     };
-    // The kubelet API, before the Node says where it is.
-    let listener = tokio::net::TcpListener::bind((node_ip.as_str(), flags.port)).await?;
-    let kubelet_port = listener.local_addr()?.port();
+    // The kubelet API, before the Node says where it is (without it the
+    // node still runs its pods: logs and exec are what is lost).
     let published = std::sync::Arc::new(kubelet_lite::kubelet_api::NodePods::default());
-    let api = std::sync::Arc::new(kubelet_lite::kubelet_api::Node {
-        pods: published.clone(),
-        pod_logs_dir: runtime.pod_logs_dir.clone(),
-        path: runtime.container_path(),
-    });
-    tokio::spawn(async move {
-        if let Err(e) = kubelet_lite::kubelet_api::serve(listener, api).await {
-            tracing::error!("the kubelet API stopped: {e}");
+    let kubelet_port = match tokio::net::TcpListener::bind((node_ip.as_str(), flags.port)).await {
+        Ok(listener) => {
+            let port = listener.local_addr()?.port();
+            let api = std::sync::Arc::new(kubelet_lite::kubelet_api::Node {
+                pods: published.clone(),
+                pod_logs_dir: runtime.pod_logs_dir.clone(),
+                path: runtime.container_path(),
+            });
+            tokio::spawn(async move {
+                if let Err(e) = kubelet_lite::kubelet_api::serve(listener, api).await {
+                    tracing::error!("the kubelet API stopped: {e}");
+                }
+            });
+            tracing::info!(port, "kubelet API listening");
+            port
         }
-    });
-    tracing::info!(port = kubelet_port, "kubelet API listening");
+        Err(e) => {
+            tracing::error!("the kubelet API cannot listen on {node_ip}:{}: {e}", flags.port);
+            flags.port
+        }
+    };
     let opts = kubelet_lite::agent::Options {
         kubelet_port,
         published,
