@@ -138,7 +138,7 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
     {
         let label = format!("pods/{}", rp.subresource.as_deref().unwrap_or_default());
         let verb = if parts.method == Method::GET { "CONNECT" } else { "POST" };
-        let resp = match pod_streams::serve(&state, &rp, Request::from_parts(parts, body)).await {
+        let resp = match pod_streams::serve(&state.registry, &rp, Request::from_parts(parts, body)).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };

@@ -14,7 +14,7 @@
 //! those on the container's state are the kubelet's, its error text becomes the Status.
 
 use crate::error::ApiError;
-use crate::http::AppState;
+use crate::registry::Registry;
 use crate::request::{Query, ResourcePath};
 use api::resources::{NODES, PODS};
 use axum::body::Body;
@@ -157,12 +157,12 @@ pub fn encode(pairs: &[(&str, String)]) -> String {
 }
 
 /// Serves `pods/<name>/<sub>` for one of [`SUBRESOURCES`].
-pub async fn serve(state: &AppState, rp: &ResourcePath, req: Request) -> Result<Response, ApiError> {
+pub async fn serve(registry: &Registry, rp: &ResourcePath, req: Request) -> Result<Response, ApiError> {
     let ns = rp.namespace.as_deref().unwrap_or("default");
     let name = rp.name.as_deref().unwrap_or_default();
     let sub = rp.subresource.as_deref().unwrap_or_default();
     let query = Query::parse(req.uri().query());
-    let pod = state.registry.get(&PODS, Some(ns), name).await?;
+    let pod = registry.get(&PODS, Some(ns), name).await?;
     let path = match sub {
         "log" => {
             let c = container(&pod, query.get("container")).map_err(ApiError::bad_request)?;
@@ -181,7 +181,7 @@ pub async fn serve(state: &AppState, rp: &ResourcePath, req: Request) -> Result<
         }
         return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")));
     };
-    let node = state.registry.get(&NODES, None, node_name).await?;
+    let node = registry.get(&NODES, None, node_name).await?;
     let (ip, port) = kubelet_address(&node).map_err(ApiError::internal)?;
     proxy(req, &ip, port, &path).await
 }

@@ -11,16 +11,10 @@
 //! apimachinery `pkg/util/remotecommand/constants.go`, kubelet
 //! `cri/streaming/remotecommand/exec.go`.)
 
-use crate::kubelet_api::{error, find, Node};
-use crate::lifecycle::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State as Shared};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use serde_json::json;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -91,41 +85,10 @@ pub fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(bytes.into())
 }
 
-pub async fn exec(
-    Shared(node): Shared<Arc<Node>>,
-    Path((namespace, pod, container)): Path<(String, String, String)>,
-    Query(query): Query<Vec<(String, String)>>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Response {
-    let opts = match ExecOptions::parse(&query) {
-        Ok(o) => o,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let (info, c) = match find(&node, &namespace, &pod, &container) {
-        Ok(found) => found,
-        Err(resp) => return *resp,
-    };
-    if !matches!(c.state, State::Running { .. }) {
-        return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
-    }
-    let ws = match ws {
-        Ok(ws) => ws.protocols([V5, V4]),
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
-    };
-    let v5 = ws.selected_protocol().is_some_and(|p| p == V5);
-    let mut cmd = command(&node, &info.netns, c.pid, &c.env, &opts);
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("starting the command: {e}")),
-    };
-    tracing::info!(pod, container, command = ?opts.command, v5, "exec");
-    ws.on_upgrade(move |socket| session(socket, v5, child, opts))
-}
-
 /// The command, in the container's namespaces (`nsenter` execs it: the
 /// child is the command itself, killed when the client goes away).
-fn command(
-    node: &Node,
+pub fn command(
+    container_path: &str,
     netns: &str,
     pid: Option<u32>,
     env: &[(String, String)],
@@ -153,7 +116,7 @@ fn command(
     }
     let pipe = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
     cmd.env_clear()
-        .env("PATH", &node.path)
+        .env("PATH", container_path)
         .env("HOME", "/root")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("TERM", "xterm")
@@ -170,7 +133,7 @@ pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Child, opts: ExecOptions) {
+pub async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Child, opts: ExecOptions) {
     let pid = child.id();
     let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(16);
     for (channel, pipe) in [

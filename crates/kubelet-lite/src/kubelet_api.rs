@@ -10,9 +10,12 @@
 //! side only reads it (and the log files).
 
 use crate::cri_log;
+use crate::exec;
 use crate::lifecycle::State;
 use crate::log_query::{self, LogOptions};
 use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State as Shared};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -69,7 +72,7 @@ pub struct Node {
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
-        .route("/exec/{namespace}/{pod}/{container}", get(crate::exec::exec))
+        .route("/exec/{namespace}/{pod}/{container}", get(exec))
         .with_state(node)
 }
 
@@ -167,6 +170,38 @@ async fn container_logs(
         Some((Ok(next), (None, f)))
     });
     text(Body::from_stream(stream))
+}
+
+/// `/exec`: checked here, then the session is `exec.rs`'s.
+async fn exec(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let opts = match exec::ExecOptions::parse(&query) {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (info, c) = match find(&node, &namespace, &pod, &container) {
+        Ok(found) => found,
+        Err(resp) => return *resp,
+    };
+    if !matches!(c.state, State::Running { .. }) {
+        return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
+    }
+    let ws = match ws {
+        Ok(ws) => ws.protocols([exec::V5, exec::V4]),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
+    };
+    let v5 = ws.selected_protocol().is_some_and(|p| p == exec::V5);
+    let mut cmd = exec::command(&node.path, &info.netns, c.pid, &c.env, &opts);
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("starting the command: {e}")),
+    };
+    tracing::info!(pod, container, command = ?opts.command, v5, "exec");
+    ws.on_upgrade(move |socket| exec::session(socket, v5, child, opts))
 }
 
 fn text(body: Body) -> Response {
