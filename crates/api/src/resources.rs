@@ -250,7 +250,7 @@ pub static ENDPOINTS: ResourceType = resource!("", "v1", "Endpoints", "endpoints
     namespaced: true, subresources: [], etcd: "/registry/services/endpoints", all: false,
     schema: Endpoints, create_on_update: true, fields: &[]);
 pub static PODS: ResourceType = resource!("", "v1", "Pod", "pods", "pod", ["po"],
-    namespaced: true, subresources: ["status", "binding"], etcd: "/registry/pods", all: true,
+    namespaced: true, subresources: ["status", "binding", "log", "exec", "portforward"], etcd: "/registry/pods", all: true,
     schema: Pod, create_on_update: false, fields: &POD_FIELDS);
 pub static NODES: ResourceType = resource!("", "v1", "Node", "nodes", "node", ["no"],
     namespaced: false, subresources: ["status"], etcd: "/registry/minions", all: false,

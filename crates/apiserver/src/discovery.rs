@@ -76,6 +76,9 @@ fn subresource_kind(
         "scale" => (("autoscaling", "v1", "Scale"), &["get", "patch", "update"]),
         "binding" => (("", "v1", "Binding"), &["create"]),
         "token" => (("authentication.k8s.io", "v1", "TokenRequest"), &["create"]),
+        "log" => (("", "v1", "Pod"), &["get"]),
+        "exec" => (("", "v1", "PodExecOptions"), &["create", "get"]),
+        "portforward" => (("", "v1", "PodPortForwardOptions"), &["create", "get"]),
         _ => ((r.group, r.version, r.kind), &["get", "patch", "update"]),
     }
 }

@@ -6,6 +6,7 @@
 use crate::discovery;
 use crate::error::{json_response, ApiError, Reason};
 use crate::metrics::Metrics;
+use crate::pod_streams;
 use crate::registry::deployment::to_scale;
 use crate::registry::objects::parse_body;
 use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, Written};
@@ -145,6 +146,18 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
         }
         Err(e) => return e.into_response(),
     };
+    // Logs, exec and port-forward go to the pod's kubelet, upgrades and all.
+    if rp.resource.plural == "pods" && rp.subresource.as_deref().is_some_and(|s| pod_streams::SUBRESOURCES.contains(&s))
+    {
+        let label = format!("pods/{}", rp.subresource.as_deref().unwrap_or_default());
+        let verb = if parts.method == Method::GET { "CONNECT" } else { "POST" };
+        let resp = match pod_streams::serve(&state.registry, &rp, Request::from_parts(parts, body)).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        state.metrics.record(verb, &label, resp.status().as_u16(), started.elapsed());
+        return resp;
+    }
     let watch = query.flag("watch");
     // Refuse a declared oversize body before reading any of it.
     let declared =

@@ -11,6 +11,8 @@
 //! - [`http`]: `app(state)`, the axum router and `AppState`; discovery
 //!   routes, then one handler per verb (list, get, create, update, patch,
 //!   delete, delete_collection, bind, scale). Start reading here.
+//! - [`pod_streams`]: `pods/log`, `pods/exec`, `pods/portforward`, handed
+//!   to the pod's kubelet (logs streamed, upgrades spliced).
 //! - [`watch`]: one client's watch stream, as a state machine.
 //! - [`table`]: `kubectl get`'s Table rendering.
 //! - [`request`]: what a path, query, Content-Type and Accept header ask
@@ -39,6 +41,7 @@ pub mod health;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod pod_streams;
 pub mod registry;
 pub mod request;
 pub mod server;

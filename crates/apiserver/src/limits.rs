@@ -65,11 +65,15 @@ pub enum Kind {
 /// Upstream's `longRunningRequestCheck` and `nonMutatingRequestVerbs`, for
 /// the verbs this server has (pure).
 pub fn classify(method: &Method, path: &str, query: &Query) -> Kind {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Upstream's long-running subresources: a follow or a session lasts.
+    if matches!(segments.as_slice(), [.., "pods", _, "log" | "exec" | "attach" | "portforward"]) {
+        return Kind::LongRunning;
+    }
     if *method == Method::POST || *method == Method::PUT || *method == Method::PATCH || *method == Method::DELETE {
         return Kind::Mutating;
     }
     // `?watch=true`, or the old `/api/v1/watch/...` and `/apis/<g>/<v>/watch/...` paths.
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let watch_path = matches!(segments.as_slice(), ["api", _, "watch", ..] | ["apis", _, _, "watch", ..]);
     if *method == Method::GET && (query.flag("watch") || watch_path) {
         Kind::LongRunning
@@ -312,6 +316,9 @@ mod tests {
             (Method::GET, "/api/v1/services", "watch=false", Kind::ReadOnly),
             (Method::GET, "/api/v1/watch/namespaces/default/services", "", Kind::LongRunning),
             (Method::GET, "/apis/apps/v1/watch/deployments", "", Kind::LongRunning),
+            (Method::GET, "/api/v1/namespaces/d/pods/p/log", "follow=true", Kind::LongRunning),
+            (Method::GET, "/api/v1/namespaces/d/pods/p/exec", "command=ls", Kind::LongRunning),
+            (Method::POST, "/api/v1/namespaces/d/pods/p/exec", "command=ls", Kind::LongRunning),
             (Method::GET, "/api/v1/namespaces/default/services/watch", "", Kind::ReadOnly),
             (Method::HEAD, "/healthz", "", Kind::ReadOnly),
             (Method::POST, "/api/v1/namespaces/default/services", "watch=true", Kind::Mutating),

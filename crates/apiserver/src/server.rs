@@ -143,7 +143,8 @@ async fn connection(
             Ok::<_, std::convert::Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))
         }
     });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    // With upgrades: exec and port-forward turn the connection into a stream.
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let mut draining = false;
     loop {

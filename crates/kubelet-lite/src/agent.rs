@@ -31,6 +31,10 @@ pub struct Options {
     pub dns: DnsSettings,
     /// The crash-loop back-off (the kubelet's 10 s doubling to 5 min).
     pub backoff: Backoff,
+    /// The kubelet API's port (in the Node's `daemonEndpoints`).
+    pub kubelet_port: u16,
+    /// What the kubelet API serves from: the pods as this loop runs them.
+    pub published: std::sync::Arc<crate::kubelet_api::NodePods>,
 }
 
 /// What the agent knows of one pod it runs.
@@ -79,7 +83,7 @@ async fn register(client: &Client, opts: &Options) -> anyhow::Result<()> {
 
 async fn heartbeat(nodes: &Api<Node>, opts: &Options) -> anyhow::Result<()> {
     let mut node = nodes.get(&opts.node_name).await?;
-    node.status = Some(node_status(&opts.node_name, &opts.node_ip, &kernel_version()));
+    node.status = Some(node_status(&opts.node_name, &opts.node_ip, opts.kubelet_port, &kernel_version()));
     nodes.replace_status(&opts.node_name, &PostParams::default(), &node).await?;
     Ok(())
 }
@@ -330,6 +334,7 @@ async fn sync(
             }
         }
     }
+    publish(opts, pods, running);
     // Pods deleted outright (or moved away): their sandboxes go.
     let gone: Vec<String> = running.keys().filter(|uid| !alive.contains(*uid)).cloned().collect();
     for uid in gone {
@@ -337,6 +342,38 @@ async fn sync(
             remove(opts, &mut r, &uid);
         }
     }
+}
+
+/// Tells the kubelet API what runs now: each pod's containers, their state,
+/// the shim to enter for an exec and the environment it started with.
+fn publish(opts: &Options, pods: &Cache<Pod>, running: &BTreeMap<String, Running>) {
+    let mut published = BTreeMap::new();
+    for pod in pods.values() {
+        let Some(r) = pod.metadata.uid.as_ref().and_then(|uid| running.get(uid)) else { continue };
+        let specs = pod.spec.iter().flat_map(|s| &s.containers);
+        let containers = specs
+            .zip(&r.containers)
+            .map(|(spec, run)| crate::kubelet_api::ContainerInfo {
+                name: spec.name.clone(),
+                state: run.life.state.clone(),
+                has_last: run.life.last.is_some(),
+                restart_count: run.life.restart_count,
+                pid: run.child.as_ref().and_then(|c| c.id()),
+                env: run.env.clone(),
+            })
+            .collect();
+        let info = crate::kubelet_api::PodInfo {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            netns: r.sandbox.netns.clone(),
+            containers,
+        };
+        let key = (
+            pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        published.insert(key, info);
+    }
+    opts.published.publish(published);
 }
 
 /// The pod's log directory on this node.

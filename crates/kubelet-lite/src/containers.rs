@@ -32,12 +32,19 @@ pub struct Run {
     pub child: Option<tokio::process::Child>,
     /// When it is to start (again).
     pub start_at: Option<Timestamp>,
+    /// The environment of its last start (`kubectl exec` gets the same).
+    pub env: Vec<(String, String)>,
 }
 
 impl Run {
     /// A container yet to start.
     pub fn pending() -> Run {
-        Run { life: lifecycle::Container::waiting("ContainerCreating"), child: None, start_at: Some(Timestamp::now()) }
+        Run {
+            life: lifecycle::Container::waiting("ContainerCreating"),
+            child: None,
+            start_at: Some(Timestamp::now()),
+            env: Vec::new(),
+        }
     }
 
     /// A container of a pod found running when the agent started: as the
@@ -51,7 +58,7 @@ impl Run {
             None => lifecycle::Container { state: running, ..lifecycle::Container::waiting("") },
         };
         let start_at = matches!(life.state, State::Waiting { .. }).then_some(now);
-        Run { life, child: None, start_at }
+        Run { life, child: None, start_at, env: Vec::new() }
     }
 }
 
@@ -115,6 +122,9 @@ fn pod_ref(pod: &Pod) -> String {
     )
 }
 
+/// A container's shim, and the environment it was given.
+type Started = (tokio::process::Child, Vec<(String, String)>);
+
 /// Starts one container: its environment, its shim, its log file.
 fn start(
     opts: &Node<'_>,
@@ -123,7 +133,7 @@ fn start(
     sandbox: &Sandbox,
     src: &Sources,
     restart_count: u32,
-) -> Result<tokio::process::Child, (&'static str, String)> {
+) -> Result<Started, (&'static str, String)> {
     let env = env::container_env(pod, spec, src).map_err(|e| ("CreateContainerConfigError", e))?;
     let m = &pod.metadata;
     let mut base = vec![("HOSTNAME".to_string(), m.name.clone().unwrap_or_default())];
@@ -143,7 +153,9 @@ fn start(
     let binds: Vec<String> = crate::volumes::binds(&volumes, pod, spec).iter().map(|b| b.flag()).collect();
     let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).or_else(|| m.name.clone()).unwrap_or_default();
     let start = ContainerStart { process: &process, env: &base, log: &log, binds: &binds, hostname: &hostname };
-    opts.runtime.start_container(&sandbox.netns, &start).map_err(|e| ("RunContainerError", format!("{e:#}")))
+    let child =
+        opts.runtime.start_container(&sandbox.netns, &start).map_err(|e| ("RunContainerError", format!("{e:#}")))?;
+    Ok((child, base))
 }
 
 /// One pass over the pod's containers: note the exits, start what is due.
@@ -199,7 +211,8 @@ pub async fn sync(client: &Client, opts: &Node<'_>, pod: &Pod, sandbox: &Sandbox
         let first = matches!(&run.life.state, State::Waiting { .. }) && run.life.last.is_none();
         let restart_count = if first { 0 } else { run.life.restart_count + 1 };
         match start(opts, pod, spec, sandbox, &src, restart_count) {
-            Ok(child) => {
+            Ok((child, env)) => {
+                run.env = env;
                 if let State::Terminated(t) = &run.life.state {
                     run.life.last = Some(t.clone());
                 }

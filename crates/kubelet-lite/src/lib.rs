@@ -23,6 +23,8 @@
 //!   tcpSocket) or else every container port accepting connections.
 //! - [`cri_log`]: container logs in the CRI format at the kubelet's paths
 //!   (`/var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log`): write, parse.
+//! - [`kubelet_api`]: the kubelet API on its port: `/containerLogs` (the
+//!   filter is [`log_query`], pure) and `/exec` over WebSocket ([`exec`]).
 //! - [`demo_app`]: the built-in HTTP servers that answer like `myapp:v2`,
 //!   nginx, serve_hostname, agnhost netexec and echoserver.
 
@@ -32,9 +34,12 @@ pub mod cri_log;
 pub mod demo_app;
 pub mod dns;
 pub mod env;
+pub mod exec;
 pub mod images;
+pub mod kubelet_api;
 pub mod lease;
 pub mod lifecycle;
+pub mod log_query;
 pub mod probe;
 pub mod runtime;
 pub mod shim;

@@ -63,6 +63,10 @@ struct Flags {
     #[arg(long, global = true, default_value_t = 10_000)]
     crash_loop_backoff_ms: u64,
 
+    /// The kubelet API's port (container logs, exec), on --node-ip; 0: any free one.
+    #[arg(long, global = true, default_value_t = 10250)]
+    port: u16,
+
     /// The `cluster-dns` binary run for CoreDNS's image (default: next to
     /// this one if it is there, else from PATH).
     #[arg(long, global = true)]
@@ -161,7 +165,33 @@ async fn main() -> anyhow::Result<()> {
         cluster_domain: flags.cluster_domain,
         node_resolv_conf,
     };
+    // The kubelet API, before the Node says where it is (without it the
+    // node still runs its pods: logs and exec are what is lost).
+    let published = std::sync::Arc::new(kubelet_lite::kubelet_api::NodePods::default());
+    let kubelet_port = match tokio::net::TcpListener::bind((node_ip.as_str(), flags.port)).await {
+        Ok(listener) => {
+            let port = listener.local_addr()?.port();
+            let api = std::sync::Arc::new(kubelet_lite::kubelet_api::Node {
+                pods: published.clone(),
+                pod_logs_dir: runtime.pod_logs_dir.clone(),
+                path: runtime.container_path(),
+            });
+            tokio::spawn(async move {
+                if let Err(e) = kubelet_lite::kubelet_api::serve(listener, api).await {
+                    tracing::error!("the kubelet API stopped: {e}");
+                }
+            });
+            tracing::info!(port, "kubelet API listening");
+            port
+        }
+        Err(e) => {
+            tracing::error!("the kubelet API cannot listen on {node_ip}:{}: {e}", flags.port);
+            flags.port
+        }
+    };
     let opts = kubelet_lite::agent::Options {
+        kubelet_port,
+        published,
         node_name,
         node_ip,
         runtime,

@@ -83,7 +83,7 @@ pub struct Runtime {
 }
 
 /// A program's path on the node agent's own PATH (the name alone if none).
-fn which(name: &str) -> PathBuf {
+pub fn which(name: &str) -> PathBuf {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join(name))
         .find(|p| p.is_file())
@@ -181,10 +181,15 @@ impl Runtime {
         Ok(())
     }
 
+    /// A container's PATH: the busybox applets, then the image's.
+    pub fn container_path(&self) -> String {
+        format!("{}:{IMAGE_PATH}", self.applets_dir().display())
+    }
+
     /// Starts one container inside the pod's namespaces, under its shim,
     /// as the leader of a new process group.
     pub fn start_container(&self, netns: &str, c: &ContainerStart) -> anyhow::Result<tokio::process::Child> {
-        let path = format!("{}:{IMAGE_PATH}", self.applets_dir().display());
+        let path = self.container_path();
         // `ip` and `unshare` from the node's PATH: the container's (busybox first) is for its command.
         let mut cmd = tokio::process::Command::new(which("ip"));
         // `unshare -u`: a UTS namespace, so `hostname` is the pod's, as in a container.

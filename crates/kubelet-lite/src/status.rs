@@ -95,7 +95,7 @@ pub fn capacity() -> serde_json::Value {
 }
 
 /// The Node's status at a heartbeat.
-pub fn node_status(name: &str, node_ip: &str, kernel: &str) -> NodeStatus {
+pub fn node_status(name: &str, node_ip: &str, kubelet_port: u16, kernel: &str) -> NodeStatus {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     serde_json::from_value(json!({
         "capacity": capacity(),
@@ -103,6 +103,8 @@ pub fn node_status(name: &str, node_ip: &str, kernel: &str) -> NodeStatus {
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
                         "lastHeartbeatTime": now, "lastTransitionTime": now}],
         "addresses": [{"type": "InternalIP", "address": node_ip}, {"type": "Hostname", "address": name}],
+        // Where the apiserver reaches this node's kubelet API (logs, exec).
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
         "nodeInfo": {"kubeletVersion": "v1.32.0-lite", "kubeProxyVersion": "", "containerRuntimeVersion": "lite://0.1.0",
                      "osImage": "mini-k8s lab node", "kernelVersion": kernel, "operatingSystem": "linux", "architecture": "amd64",
                      "bootID": "", "machineID": "", "systemUUID": ""},
@@ -175,9 +177,10 @@ mod tests {
 
     #[test]
     fn node_status_is_ready_with_addresses() {
-        let s = serde_json::to_value(node_status("node1", "172.20.0.3", "6.1.0")).unwrap();
+        let s = serde_json::to_value(node_status("node1", "172.20.0.3", 10250, "6.1.0")).unwrap();
         assert_eq!(s["conditions"][0]["status"], "True");
         assert_eq!(s["addresses"][0], json!({"type":"InternalIP","address":"172.20.0.3"}));
+        assert_eq!(s["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
         assert!(s["capacity"]["memory"].as_str().unwrap().ends_with("Ki") && s["capacity"]["pods"] == "110");
     }
 }

@@ -1,0 +1,267 @@
+//! `kubectl exec` on the node: the kubelet API's `/exec/<ns>/<pod>/<container>`
+//! over WebSocket (`v5.channel.k8s.io`, or `v4.channel.k8s.io` for older
+//! clients such as the Python one). The command runs inside the container's
+//! namespaces (`nsenter` into its shim's network, mount and UTS namespaces:
+//! the pod's `/etc` files, its volumes, its hostname) with the environment
+//! the container was started with.
+//!
+//! Each binary message is a channel byte then data: 0 stdin, 1 stdout,
+//! 2 stderr, 3 the exit status (a `Status`, once, at the end), 4 resize;
+//! v5 adds 255, a half-close (`[255, 0]`: stdin is done). (Facts:
+//! apimachinery `pkg/util/remotecommand/constants.go`, kubelet
+//! `cri/streaming/remotecommand/exec.go`.)
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use serde_json::json;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+pub const V5: &str = "v5.channel.k8s.io";
+pub const V4: &str = "v4.channel.k8s.io";
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+const CLOSE: u8 = 255;
+
+/// `PodExecOptions` as the apiserver passes them to the kubelet (renamed:
+/// `input`, `output`, `error`, `tty`, and `command` repeated).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    pub command: Vec<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+impl ExecOptions {
+    pub fn parse(pairs: &[(String, String)]) -> Result<ExecOptions, String> {
+        let mut o = ExecOptions::default();
+        let on = |v: &str| matches!(v, "1" | "true" | "True" | "");
+        for (k, v) in pairs {
+            match k.as_str() {
+                "command" => o.command.push(v.clone()),
+                "input" | "stdin" => o.stdin = on(v),
+                "output" | "stdout" => o.stdout = on(v),
+                "error" | "stderr" => o.stderr = on(v),
+                "tty" => o.tty = on(v),
+                _ => {}
+            }
+        }
+        if o.command.is_empty() {
+            return Err("you must specify at least one command for the container".into());
+        }
+        if !(o.stdin || o.stdout || o.stderr) {
+            return Err("you must specify at least 1 of stdin, stdout, stderr".into());
+        }
+        Ok(o)
+    }
+}
+
+/// The Status written on the error channel at the end (what kubectl turns
+/// into `command terminated with exit code 3` and its own exit code).
+pub fn exit_status(command: &[String], code: i32) -> serde_json::Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({
+        "metadata": {}, "status": "Failure",
+        "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", command.join(" ")),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+/// A message on a channel.
+pub fn frame(channel: u8, data: &[u8]) -> Message {
+    let mut bytes = Vec::with_capacity(data.len() + 1);
+    bytes.push(channel);
+    bytes.extend_from_slice(data);
+    Message::Binary(bytes.into())
+}
+
+/// The command, in the container's namespaces (`nsenter` execs it: the
+/// child is the command itself, killed when the client goes away).
+pub fn command(
+    container_path: &str,
+    netns: &str,
+    pid: Option<u32>,
+    env: &[(String, String)],
+    o: &ExecOptions,
+) -> tokio::process::Command {
+    let mut cmd = match pid {
+        Some(pid) => {
+            let mut c = tokio::process::Command::new(crate::runtime::which("nsenter"));
+            c.args(["-t", &pid.to_string(), "-n", "-m", "-u", "--"]);
+            c
+        }
+        // A container adopted from an earlier run: its pod's namespace at least.
+        None => {
+            let mut c = tokio::process::Command::new(crate::runtime::which("ip"));
+            c.args(["netns", "exec", netns]);
+            c
+        }
+    };
+    if o.tty {
+        // A pty, from util-linux `script`: the command sees a terminal.
+        let line = o.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+        cmd.arg(crate::runtime::which("script")).args(["-qfec", &line, "/dev/null"]);
+    } else {
+        cmd.args(&o.command);
+    }
+    let pipe = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
+    cmd.env_clear()
+        .env("PATH", container_path)
+        .env("HOME", "/root")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("TERM", "xterm")
+        .stdin(pipe(o.stdin))
+        .stdout(pipe(o.stdout))
+        // With a tty, stderr is the terminal too.
+        .stderr(pipe(o.stderr && !o.tty))
+        .kill_on_drop(true);
+    cmd
+}
+
+/// `'it'\''s'`: one word for `sh -c`.
+pub fn shell_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+pub async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Child, opts: ExecOptions) {
+    let pid = child.id();
+    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(16);
+    for (channel, pipe) in [
+        (STDOUT, child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
+        (STDERR, child.stderr.take().map(|p| Box::new(p) as _)),
+    ] {
+        let Some(mut pipe) = pipe else { continue };
+        let tx = out_tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            while let Ok(n) = pipe.read(&mut buf).await {
+                if n == 0 || tx.send((channel, buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(out_tx);
+    // Stdin is written by its own task: a command that does not read must
+    // not stop its output from being sent.
+    let mut stdin_tx = child.stdin.take().map(|mut stdin| {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        tokio::spawn(async move {
+            while let Some(data) = rx.recv().await {
+                if stdin.write_all(&data).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tx
+    });
+    let mut outputs_open = true;
+    let code = loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Binary(data))) => match data.split_first() {
+                    Some((&STDIN, rest)) if !rest.is_empty() => {
+                        if let Some(tx) = &stdin_tx {
+                            let _ = tx.send(rest.to_vec());
+                        }
+                    }
+                    Some((&CLOSE, [STDIN, ..])) if v5 => stdin_tx = None,
+                    Some((&RESIZE, size)) => tracing::debug!(size = %String::from_utf8_lossy(size), "exec resize"),
+                    _ => {}
+                },
+                // The client went away: nothing of the command stays behind.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    tracing::debug!(?pid, "exec: the client went away; stopping the command");
+                    let _ = child.kill().await;
+                    return;
+                }
+                Some(Ok(_)) => {}
+            },
+            out = out_rx.recv(), if outputs_open => match out {
+                Some((channel, data)) => {
+                    if socket.send(frame(channel, &data)).await.is_err() {
+                        let _ = child.kill().await;
+                        return;
+                    }
+                }
+                None => outputs_open = false,
+            },
+            status = child.wait(), if !outputs_open => {
+                break match status {
+                    Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+                    Err(_) => 1,
+                };
+            }
+        }
+    };
+    let status = exit_status(&opts.command, code);
+    let _ = socket.send(frame(ERROR, status.to_string().as_bytes())).await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn parses_the_kubelets_query() {
+        let o = ExecOptions::parse(&pairs(&[
+            ("command", "sh"),
+            ("command", "-c"),
+            ("command", "exit 3"),
+            ("output", "1"),
+            ("error", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            o,
+            ExecOptions {
+                command: vec!["sh".into(), "-c".into(), "exit 3".into()],
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }
+        );
+        assert!(ExecOptions::parse(&pairs(&[("command", "cat"), ("input", "1"), ("tty", "1")])).unwrap().tty);
+        assert_eq!(
+            ExecOptions::parse(&pairs(&[("output", "1")])),
+            Err("you must specify at least one command for the container".into())
+        );
+        assert_eq!(
+            ExecOptions::parse(&pairs(&[("command", "ls")])),
+            Err("you must specify at least 1 of stdin, stdout, stderr".into())
+        );
+    }
+
+    #[test]
+    fn exit_status_as_kubectl_reads_it() {
+        assert_eq!(exit_status(&["true".into()], 0), json!({"metadata": {}, "status": "Success"}));
+        let s = exit_status(&["sh".into(), "-c".into(), "exit 3".into()], 3);
+        assert_eq!(s["reason"], "NonZeroExitCode");
+        assert_eq!(s["details"]["causes"][0], json!({"reason": "ExitCode", "message": "3"}));
+        assert_eq!(
+            s["message"],
+            "command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3"
+        );
+    }
+
+    #[test]
+    fn frames_and_quotes() {
+        assert_eq!(frame(STDOUT, b"hi"), Message::Binary(vec![1, b'h', b'i'].into()));
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,302 @@
+//! The kubelet's API on its port (10250), what the apiserver's `pods/log`
+//! and `pods/exec` reach (plain HTTP here: the lab has no node certificates):
+//!
+//! ```text
+//! GET /containerLogs/<ns>/<pod>/<container>?follow=true&tailLines=10&...  text/plain, streamed
+//! GET /exec/<ns>/<pod>/<container>?command=sh&command=-c&...&input=1&output=1&error=1&tty=1  WebSocket (exec.rs)
+//! ```
+//!
+//! The agent publishes what it runs into [`NodePods`] after each pass; this
+//! side only reads it (and the log files).
+
+use crate::cri_log;
+use crate::exec;
+use crate::lifecycle::State;
+use crate::log_query::{self, LogOptions};
+use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State as Shared};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// One container as the kubelet API sees it.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub state: State,
+    pub has_last: bool,
+    pub restart_count: u32,
+    /// Its shim's pid while it runs: exec enters its namespaces.
+    pub pid: Option<u32>,
+    /// The environment it was started with (exec gets the same).
+    pub env: Vec<(String, String)>,
+}
+
+/// One pod on this node.
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    pub uid: String,
+    pub netns: String,
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// The pods the agent runs, by `(namespace, name)`.
+#[derive(Debug, Default)]
+pub struct NodePods(RwLock<BTreeMap<(String, String), PodInfo>>);
+
+impl NodePods {
+    pub fn publish(&self, pods: BTreeMap<(String, String), PodInfo>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = pods;
+    }
+
+    pub fn get(&self, namespace: &str, pod: &str) -> Option<PodInfo> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).get(&(namespace.to_string(), pod.to_string())).cloned()
+    }
+}
+
+/// What the handlers share.
+pub struct Node {
+    pub pods: Arc<NodePods>,
+    pub pod_logs_dir: std::path::PathBuf,
+    /// The container's PATH inside it (the busybox applets first).
+    pub path: String,
+}
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
+        .route("/exec/{namespace}/{pod}/{container}", get(exec))
+        .with_state(node)
+}
+
+/// Serves the kubelet API until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>) -> std::io::Result<()> {
+    axum::serve(listener, router(node)).await
+}
+
+/// An error as the kubelet writes one: its status, the message as text
+/// (the apiserver makes the client's `Status` of it).
+pub fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    let mut resp = (code, message.into()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+/// The pod and container a request names, or the kubelet's 404.
+pub fn find(
+    node: &Node,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Result<(PodInfo, ContainerInfo), Box<Response>> {
+    let Some(info) = node.pods.get(namespace, pod) else {
+        return Err(Box::new(error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"))));
+    };
+    let Some(c) = info.containers.iter().find(|c| c.name == container).cloned() else {
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("container {container:?} not found in pod {pod:?}"),
+        )));
+    };
+    Ok((info, c))
+}
+
+/// Which log file of the container a request reads (its restart number),
+/// or why none (the kubelet's `validateContainerLogStatus`, pure).
+pub fn log_file_index(c: &ContainerInfo, pod: &str, previous: bool) -> Result<u32, String> {
+    let name = &c.name;
+    match (&c.state, previous) {
+        // Waiting after an exit: the run that just ended is both the current and the last.
+        (State::Waiting { .. }, true) if c.has_last => Ok(c.restart_count),
+        (_, true) if c.has_last && c.restart_count > 0 => Ok(c.restart_count - 1),
+        (_, true) => Err(format!("previous terminated container {name:?} in pod {pod:?} not found")),
+        (State::Waiting { reason, .. }, false) if !c.has_last => {
+            Err(format!("container {name:?} in pod {pod:?} is waiting to start: {reason}"))
+        }
+        (_, false) => Ok(c.restart_count),
+    }
+}
+
+async fn container_logs(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let opts = match LogOptions::parse(&query, jiff::Timestamp::now()) {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (info, c) = match find(&node, &namespace, &pod, &container) {
+        Ok(found) => found,
+        Err(resp) => return *resp,
+    };
+    let index = match log_file_index(&c, &pod, opts.previous) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let path = cri_log::container_log_path(&node.pod_logs_dir, &namespace, &pod, &info.uid, &container, index);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        // Started but nothing written yet: the shim creates the file.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return text(Body::empty()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to open log file: {e}")),
+    };
+    let mut filter = log_query::Filter::new(&opts);
+    let mut first = Vec::new();
+    if let Err(e) = file.read_to_end(&mut first) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read log file: {e}"));
+    }
+    let start = opts.tail_lines.map_or(0, |n| log_query::tail_start(&first, n));
+    let head = filter.push(&first[start..]);
+    // Follow only while this very run of the container is running.
+    let following = opts.follow && !opts.previous && matches!(c.state, State::Running { .. }) && !filter.done();
+    if !following {
+        return text(Body::from(head));
+    }
+    let offset = first.len() as u64;
+    let tail = Follow { node, namespace, pod, container, restart: index, file, offset, filter };
+    let stream = futures_util::stream::unfold((Some(head), tail), |(head, mut f)| async move {
+        if let Some(head) = head.filter(|h| !h.is_empty()) {
+            return Some((Ok::<_, std::io::Error>(head), (None, f)));
+        }
+        let next = f.next().await?;
+        Some((Ok(next), (None, f)))
+    });
+    text(Body::from_stream(stream))
+}
+
+/// `/exec`: checked here, then the session is `exec.rs`'s.
+async fn exec(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let opts = match exec::ExecOptions::parse(&query) {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (info, c) = match find(&node, &namespace, &pod, &container) {
+        Ok(found) => found,
+        Err(resp) => return *resp,
+    };
+    if !matches!(c.state, State::Running { .. }) {
+        return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
+    }
+    let ws = match ws {
+        Ok(ws) => ws.protocols([exec::V5, exec::V4]),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
+    };
+    let v5 = ws.selected_protocol().is_some_and(|p| p == exec::V5);
+    let mut cmd = exec::command(&node.path, &info.netns, c.pid, &c.env, &opts);
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("starting the command: {e}")),
+    };
+    tracing::info!(pod, container, command = ?opts.command, v5, "exec");
+    ws.on_upgrade(move |socket| exec::session(socket, v5, child, opts))
+}
+
+fn text(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    resp
+}
+
+/// A log file followed: new bytes as they are written, until the container
+/// stops (then what it wrote last) or the client goes (the stream is dropped).
+struct Follow {
+    node: Arc<Node>,
+    namespace: String,
+    pod: String,
+    container: String,
+    restart: u32,
+    file: std::fs::File,
+    offset: u64,
+    filter: log_query::Filter,
+}
+
+impl Follow {
+    fn running(&self) -> bool {
+        let c = self.node.pods.get(&self.namespace, &self.pod).and_then(|p| {
+            p.containers.into_iter().find(|c| c.name == self.container && c.restart_count == self.restart)
+        });
+        c.is_some_and(|c| matches!(c.state, State::Running { .. }))
+    }
+
+    fn read_more(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        if self.file.seek(SeekFrom::Start(self.offset)).is_ok() {
+            let _ = (&mut self.file).take(1 << 20).read_to_end(&mut buf);
+        }
+        self.offset += buf.len() as u64;
+        self.filter.push(&buf)
+    }
+
+    /// The next output, or `None` at the end.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if self.filter.done() {
+                return None;
+            }
+            let alive = self.running();
+            let out = self.read_more();
+            if !out.is_empty() {
+                return Some(out);
+            }
+            if !alive {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(state: State, has_last: bool, restart_count: u32) -> ContainerInfo {
+        ContainerInfo { name: "c".into(), state, has_last, restart_count, pid: None, env: vec![] }
+    }
+
+    #[test]
+    fn picks_the_log_file_as_the_kubelet() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let running = State::Running { started_at: now };
+        let creating = State::Waiting { reason: "ContainerCreating".into(), message: None };
+        let backoff = State::Waiting { reason: "CrashLoopBackOff".into(), message: None };
+        let cases = [
+            (container(running.clone(), false, 0), false, Ok(0)),
+            (container(running.clone(), true, 2), false, Ok(2)),
+            (container(running.clone(), true, 2), true, Ok(1)),
+            (container(backoff.clone(), true, 3), false, Ok(3)),
+            (container(backoff, true, 3), true, Ok(3)),
+            (
+                container(creating.clone(), false, 0),
+                false,
+                Err("container \"c\" in pod \"p\" is waiting to start: ContainerCreating".to_string()),
+            ),
+            (
+                container(creating, false, 0),
+                true,
+                Err("previous terminated container \"c\" in pod \"p\" not found".into()),
+            ),
+            (
+                container(running, false, 0),
+                true,
+                Err("previous terminated container \"c\" in pod \"p\" not found".into()),
+            ),
+        ];
+        for (c, previous, want) in cases {
+            assert_eq!(log_file_index(&c, "p", previous), want, "{c:?} previous={previous}");
+        }
+    }
+}
