@@ -16,6 +16,10 @@
 //! - [`config_data`]: ConfigMap and Secret data: keys, the 1 MiB limit,
 //!   `stringData`, `immutable`.
 //! - [`coordination`]: Lease validation (heartbeats and leader election).
+//! - [`crd`]: CustomResourceDefinitions: validation, status, the rows they
+//!   add to the resource table; [`custom_kind`] what a custom resource knows
+//!   of its CRD (schema, printer columns); [`structural`] the structural
+//!   schema's pruning, defaults and validation.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
 //!   operations, 3 MiB of copies).
@@ -37,6 +41,8 @@
 pub mod addresses;
 pub mod config_data;
 pub mod coordination;
+pub mod crd;
+pub mod custom_kind;
 pub mod duration;
 pub mod field_errors;
 pub mod json;
@@ -50,6 +56,7 @@ pub mod service;
 pub mod service_lb;
 pub mod smp;
 pub mod stored;
+pub mod structural;
 pub mod well_known;
 pub mod wire;
 pub mod workloads;
