@@ -15,10 +15,12 @@
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
 //! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`] (ConfigMap, Secret): other strategies;
+//!   [`custom`] CRDs and the objects they serve;
 //!   [`stored`] the kinds stored and shown without a controller.
 //! - this file: the verbs.
 
 pub mod config;
+pub mod custom;
 pub mod deployment;
 pub mod filter;
 pub mod lease;
@@ -97,6 +99,8 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Role | Schema::ClusterRole | Schema::RoleBinding | Schema::ClusterRoleBinding => &stored::RBAC,
         // Data and a revision number, no spec (so no generation), as RBAC objects.
         Schema::ControllerRevision => &stored::RBAC,
+        Schema::CustomResourceDefinition => &custom::CrdStrategy,
+        Schema::Custom(_) => &custom::CustomStrategy,
     }
 }
 
@@ -502,7 +506,7 @@ impl Registry {
     /// Deletes everything in a namespace, before the namespace itself.
     async fn empty_namespace(&self, namespace: &str, dry_run: bool) -> Result<(), ApiError> {
         let opts = DeleteOptions { grace_period: Some(0), dry_run };
-        for resource in api::resources::ALL.iter().copied().filter(|r| r.namespaced) {
+        for resource in api::resources::all().into_iter().filter(|r| r.namespaced) {
             let filter = Filter { namespace: Some(namespace.to_string()), ..Filter::default() };
             let (items, _) = self.list(resource, &filter).await?;
             for item in items {
