@@ -33,6 +33,8 @@ pub struct Crds {
     seen: Mutex<HashMap<String, Value>>,
     /// CRDs whose objects are being deleted by this process.
     cleaning: Mutex<HashSet<String>>,
+    /// CRDs marked for deletion: no new objects (upstream's 405).
+    terminating: Mutex<HashSet<String>>,
 }
 
 /// The part of a CRD its rows depend on.
@@ -49,6 +51,7 @@ impl Crds {
             caches: Mutex::default(),
             seen: Mutex::default(),
             cleaning: Mutex::default(),
+            terminating: Mutex::default(),
         }
     }
 
@@ -57,9 +60,21 @@ impl Crds {
         self.caches.lock().unwrap_or_else(|e| e.into_inner()).get(etcd_prefix).cloned()
     }
 
+    /// Whether the CRD `name` is being deleted.
+    pub fn terminating(&self, name: &str) -> bool {
+        self.terminating.lock().unwrap_or_else(|e| e.into_inner()).contains(name)
+    }
+
     /// Serves what `crd` (seen at `revision`) says. Cheap when nothing changed.
     pub fn learn(&self, crd: &Value, revision: i64) {
         let name = str_at(crd, "/metadata/name").to_string();
+        let mut terminating = self.terminating.lock().unwrap_or_else(|e| e.into_inner());
+        if crd.pointer("/metadata/deletionTimestamp").is_some() {
+            terminating.insert(name.clone());
+        } else {
+            terminating.remove(&name);
+        }
+        drop(terminating);
         let print = fingerprint(crd);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -77,6 +92,7 @@ impl Crds {
 
     fn forget(&self, name: &str) {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.terminating.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         resources::set_custom(name, Vec::new());
     }
 
@@ -157,6 +173,12 @@ impl Crds {
 
     /// Deletes every object of the CRD `name`, then its cleanup finalizer.
     async fn clean_up(&self, name: &str, registry: &Registry) {
+        // Written through status, the CRD gains its `Terminating` condition (`api::crd::with_status`).
+        if let Ok(crd) = registry.get(&CUSTOM_RESOURCE_DEFINITIONS, None, name).await {
+            let _ = registry
+                .update(&CUSTOM_RESOURCE_DEFINITIONS, None, name, Some("status"), crd, WriteOptions::default())
+                .await;
+        }
         loop {
             match self.try_clean_up(name, registry).await {
                 Ok(true) => return,

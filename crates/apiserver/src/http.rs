@@ -288,6 +288,13 @@ async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respon
 
 async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let opts = write_options(call.query)?;
+    if let Schema::Custom(kind) = call.rp.resource.schema {
+        if state.crds.terminating(&kind.crd_name) {
+            let mut e = ApiError::method_not_allowed("create", call.rp.resource.plural);
+            e.message = "create not allowed while custom resource definition is terminating".into();
+            return Err(e);
+        }
+    }
     let created = state.registry.create(call.rp.resource, call.ns(), call.object()?, opts).await?;
     learn(state, call.rp.resource, &created);
     Ok(written(created, StatusCode::CREATED))

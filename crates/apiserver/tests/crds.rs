@@ -178,6 +178,37 @@ fn a_non_structural_crd_is_refused_as_upstream() {
     );
 }
 
+/// A CRD whose objects have finalizers of their own stays, `Terminating`,
+/// until they are gone; meanwhile no new object may be created.
+#[test]
+fn a_deleted_crd_waits_for_its_objects_finalizers() {
+    let etcd = Etcd::start();
+    let (api, kc) = start(&etcd);
+    kubectl_ok(&kc, &["apply", "-f", &manifest("crd-crontab.yaml")]);
+    let held = r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"held","finalizers":["example.com/hold"]},"spec":{"cronSpec":"* * * * *"}}"#;
+    assert_eq!(http("POST", &api.url, CRONTABS, Some("application/json"), held).0, 201);
+    kubectl_ok(&kc, &["delete", "crd", "crontabs.stable.example.com", "--wait=false"]);
+    let crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crontabs.stable.example.com";
+    let terminating = |crd: &Value| {
+        crd["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| c["type"] == "Terminating" && c["reason"] == "InstanceDeletionInProgress")
+        })
+    };
+    eventually("the CRD is Terminating", || get_json(&api, crd_path).1, terminating);
+    let another = held.replace("\"held\"", "\"another\"");
+    let (code, body) = http("POST", &api.url, CRONTABS, Some("application/json"), &another);
+    assert_eq!(code, 405, "{body}");
+    assert!(body.contains("create not allowed while custom resource definition is terminating"), "{body}");
+    // The held object is being deleted; its finalizer removed, it goes, and so does the CRD.
+    let (_, obj) = get_json(&api, &format!("{CRONTABS}/held"));
+    assert!(obj["metadata"]["deletionTimestamp"].is_string(), "{obj}");
+    let unhold = r#"{"metadata":{"finalizers":null}}"#;
+    let (code, body) =
+        http("PATCH", &api.url, &format!("{CRONTABS}/held"), Some("application/merge-patch+json"), unhold);
+    assert_eq!(code, 200, "{body}");
+    eventually("the CRD is gone", || get_json(&api, crd_path).0, |c| *c == 404);
+}
+
 /// Two apiservers share one etcd: a CRD created through one is served by
 /// the other, which learns it from its watch on the CRDs, and its deletion too.
 #[test]
