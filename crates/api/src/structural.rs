@@ -323,7 +323,7 @@ fn check_string(text: &str, s: &Value, field: &str, out: &mut Vec<FieldError>) {
     if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
         if chars > max {
             let mut e = FieldError::too_long(field, 0);
-            e.detail = format!("may not be more than {max} bytes");
+            e.detail = format!("may not be more than {max} {}", if max == 1 { "byte" } else { "bytes" });
             out.push(e);
         }
     }

@@ -231,6 +231,10 @@ struct Out {
 
 impl Out {
     async fn send(&mut self, ty: &str, obj: Value) -> Result<(), Gone> {
+        let mut obj = obj;
+        if ty != "BOOKMARK" && ty != "ERROR" {
+            crate::registry::custom::as_served(self.res, &mut obj);
+        }
         let obj = if self.table && ty != "BOOKMARK" && ty != "ERROR" {
             let t = table::of_one(self.res, &obj, &self.query, !self.columns_sent);
             self.columns_sent = true;

@@ -209,6 +209,38 @@ fn a_deleted_crd_waits_for_its_objects_finalizers() {
     eventually("the CRD is gone", || get_json(&api, crd_path).0, |c| *c == 404);
 }
 
+/// A CRD serving two versions: one etcd prefix, each version's objects as
+/// read through it (no conversion webhook: only `apiVersion` differs), and
+/// discovery names both, the GA one preferred.
+#[test]
+fn the_versions_of_a_crd_share_its_objects() {
+    let etcd = Etcd::start();
+    let (api, _kc) = start(&etcd);
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster", "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [{"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                         {"name": "v1", "served": true, "storage": true, "schema": schema}]}});
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let (code, body) = http("POST", &api.url, crds, Some("application/json"), &crd.to_string());
+    assert_eq!(code, 201, "{body}");
+    let gadget = r#"{"apiVersion":"example.com/v1beta1","kind":"Gadget","metadata":{"name":"g"},"size":3}"#;
+    let (code, body) = http("POST", &api.url, "/apis/example.com/v1beta1/gadgets", Some("application/json"), gadget);
+    assert_eq!(code, 201, "{body}");
+    let (_, v1) = get_json(&api, "/apis/example.com/v1/gadgets/g");
+    assert_eq!((v1["apiVersion"].as_str(), v1["size"].as_i64()), (Some("example.com/v1"), Some(3)));
+    let (_, list) = get_json(&api, "/apis/example.com/v1beta1/gadgets");
+    assert_eq!(list["items"][0]["apiVersion"], "example.com/v1beta1");
+    let (_, group) = get_json(&api, "/apis/example.com");
+    assert_eq!(group["preferredVersion"]["version"], "v1");
+    let versions: Vec<&str> =
+        group["versions"].as_array().unwrap().iter().filter_map(|v| v["version"].as_str()).collect();
+    assert_eq!(versions, ["v1", "v1beta1"]);
+    let (_, stored) = get_json(&api, &format!("{crds}/gadgets.example.com"));
+    assert_eq!(stored["status"]["storedVersions"], json!(["v1"]));
+}
+
 /// Two apiservers share one etcd: a CRD created through one is served by
 /// the other, which learns it from its watch on the CRDs, and its deletion too.
 #[test]

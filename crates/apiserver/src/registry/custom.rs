@@ -89,6 +89,15 @@ impl Strategy for CustomStrategy {
     }
 }
 
+/// A custom object as read through `resource`'s version: the versions of a
+/// CRD share one etcd prefix and, with no conversion webhook (upstream's
+/// `None` strategy), differ only in `apiVersion`.
+pub fn as_served(resource: &ResourceType, obj: &mut Value) {
+    if matches!(resource.schema, Schema::Custom(_)) && obj.get("apiVersion").is_some() {
+        obj["apiVersion"] = json!(resource.api_version());
+    }
+}
+
 /// Where a resource keeps its replicas: the CRD's scale paths, or `spec.replicas`.
 fn scale_pointers(resource: &ResourceType) -> (String, String, Option<String>) {
     match kind_of(resource).and_then(|k| k.scale.as_ref()) {

@@ -130,7 +130,10 @@ impl Registry {
         name: &str,
     ) -> Result<Value, ApiError> {
         match self.store.get(&Self::key(resource, namespace, name)).await.map_err(store_err)? {
-            Some(s) => Ok(s.object),
+            Some(mut s) => {
+                custom::as_served(resource, &mut s.object);
+                Ok(s.object)
+            }
             None => Err(ApiError::not_found(resource, name)),
         }
     }
@@ -157,8 +160,9 @@ impl Registry {
             _ => resource.etcd_collection_prefix(filter.namespace.as_deref()),
         };
         self.store
-            .for_each(&prefix, |o| {
+            .for_each(&prefix, |mut o| {
                 if filter.matches(&o) {
+                    custom::as_served(resource, &mut o);
                     each(o);
                 }
             })
