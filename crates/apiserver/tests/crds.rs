@@ -133,7 +133,17 @@ fn status_and_main_resource_writes_keep_to_their_parts() {
     let etcd = Etcd::start();
     let (api, kc) = start(&etcd);
     kubectl_ok(&kc, &["apply", "-f", &manifest("crd-crontab.yaml")]);
-    kubectl_ok(&kc, &["apply", "--validate=false", "-f", &manifest("crontab.yaml")]);
+    let applied = kubectl_ok(&kc, &["apply", "--server-side", "--validate=false", "-f", &manifest("crontab.yaml")]);
+    assert_eq!(applied.trim(), "crontab.stable.example.com/my-new-cron-object serverside-applied");
+    let watch = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", &kc.path)
+        .args(["get", "ct", "-w", "--request-timeout=2s"])
+        .output()
+        .unwrap();
+    // `kubectl get -w`: a Table watch, with the CRD's columns.
+    let rows = table_rows(&String::from_utf8_lossy(&watch.stdout));
+    assert_eq!(rows[0][..3], ["NAME", "SPEC", "REPLICAS"]);
+    assert_eq!(rows[1][0], "my-new-cron-object");
     let path = format!("{CRONTABS}/my-new-cron-object");
     let (_, mut obj) = get_json(&api, &path);
     obj["status"] = json!({"replicas": 7});
