@@ -19,6 +19,11 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 
 const COLUMN_TYPES: [&str; 7] = ["array", "boolean", "date", "integer", "number", "object", "string"];
 
+/// The Kubernetes project's own groups: a CRD there needs an approved API review.
+fn protected(group: &str) -> bool {
+    ["k8s.io", "kubernetes.io"].iter().any(|g| group == *g || group.ends_with(&format!(".{g}")))
+}
+
 fn versions(crd: &Value) -> &[Value] {
     crd.pointer("/spec/versions").and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
@@ -46,6 +51,12 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         out.push(FieldError::required("spec.group", ""));
     } else if !group.contains('.') {
         out.push(FieldError::invalid("spec.group", quote(group), "should be a domain with at least one dot"));
+    }
+    if protected(group) && crd.pointer("/metadata/annotations/api-approved.kubernetes.io").is_none() {
+        out.push(FieldError::required(
+            "metadata.annotations[api-approved.kubernetes.io]",
+            "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111",
+        ));
     }
     name_errors("spec.names.plural", plural, &mut out);
     let singular = str_at(crd, "/spec/names/singular");
@@ -204,7 +215,10 @@ fn columns(version: &Value) -> Vec<PrinterColumn> {
 /// Their strings live as long as the process (a CRD changes rarely, and an
 /// unchanged one is not rebuilt: see the apiserver's CRD learner).
 pub fn rows(crd: &Value) -> Vec<&'static ResourceType> {
-    if !established(crd) {
+    let (group, plural) = (str_at(crd, "/spec/group"), str_at(crd, "/spec/names/plural"));
+    // Never a second row for a built-in resource (the built-in one serves).
+    let built_in = crate::resources::ALL.iter().any(|r| r.group == group && r.plural == plural);
+    if !established(crd) || built_in {
         return Vec::new();
     }
     let names = &crd["spec"]["names"];
@@ -213,7 +227,6 @@ pub fn rows(crd: &Value) -> Vec<&'static ResourceType> {
         "" => kind_name.to_ascii_lowercase(),
         s => s.to_string(),
     };
-    let (group, plural) = (str_at(crd, "/spec/group"), str_at(names, "/plural"));
     let shorts: Vec<&'static str> = strings(names.get("shortNames")).iter().map(|s| leak(s)).collect();
     let categories = strings(names.get("categories"));
     let served = versions(crd).iter().filter(|v| v.get("served").and_then(Value::as_bool) != Some(false));
@@ -304,6 +317,10 @@ mod tests {
             "spec.versions: Invalid value: []string{\"v1\"}: must have exactly one version marked as storage version",
             "spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields",
         ]);
+        let mut k8s = crd();
+        k8s["metadata"]["name"] = json!("crontabs.stable.k8s.io");
+        k8s["spec"]["group"] = json!("stable.k8s.io");
+        assert_eq!(messages(validate(&k8s, None)), ["metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"]);
         let mut changed = crd();
         changed["spec"]["scope"] = json!("Cluster");
         assert_eq!(
