@@ -141,9 +141,52 @@ fn version_errors(crd: &Value, out: &mut Vec<FieldError>) {
     }
 }
 
+/// A name of `crd` another served resource of its group already holds:
+/// upstream's condition reason and message (`"ct" is already in use`).
+/// `served` is the resource table; the CRD's own rows do not count.
+pub fn name_conflict(crd: &Value, served: &[&ResourceType]) -> Option<(&'static str, String)> {
+    let (group, me) = (str_at(crd, "/spec/group"), str_at(crd, "/metadata/name"));
+    let names = &crd["spec"]["names"];
+    let others: Vec<&&ResourceType> = served
+        .iter()
+        .filter(|r| r.group == group && !matches!(r.schema, Schema::Custom(k) if k.crd_name == me))
+        .collect();
+    let in_use = |s: &str| format!("{} is already in use", quote(s));
+    let kind = str_at(names, "/kind");
+    if let Some(r) = others.iter().find(|r| r.kind == kind) {
+        return Some(("KindConflict", in_use(r.kind)));
+    }
+    let singular = str_at(names, "/singular");
+    if !singular.is_empty() && others.iter().any(|r| r.singular == singular || r.plural == singular) {
+        return Some(("SingularConflict", in_use(singular)));
+    }
+    let shorts = strings(names.get("shortNames"));
+    let taken = shorts.iter().find(|s| others.iter().any(|r| r.short_names.contains(&s.as_str()) || r.plural == *s));
+    taken.map(|s| ("ShortNamesConflict", in_use(s)))
+}
+
+/// The CRD as the apiserver stores it (see [`with_status`]), unless a name
+/// conflict keeps a CRD not yet established from being accepted.
+pub fn with_status_among(crd: Value, old: Option<&Value>, served: &[&ResourceType]) -> Value {
+    let was_established = old.is_some_and(established);
+    match name_conflict(&crd, served).filter(|_| !was_established) {
+        None => with_status(crd, old),
+        Some((reason, message)) => {
+            let mut crd = with_status(crd, old);
+            let now = json!(jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            crd["status"]["conditions"] = json!([
+                { "type": "NamesAccepted", "status": "False", "lastTransitionTime": now, "reason": reason, "message": message },
+                { "type": "Established", "status": "False", "lastTransitionTime": now, "reason": "NotAccepted", "message": "not all names are accepted" },
+            ]);
+            crd["status"]["acceptedNames"] = json!({ "plural": "", "kind": "" });
+            crd
+        }
+    }
+}
+
 /// The CRD as the apiserver stores it: defaulted names, its status names
-/// accepted and the CRD established (no other CRD can hold its names: they
-/// are its name), the storage version recorded.
+/// accepted and the CRD established (name conflicts are
+/// [`with_status_among`]'s), the storage version recorded.
 pub fn with_status(mut crd: Value, old: Option<&Value>) -> Value {
     let kind = str_at(&crd, "/spec/names/kind").to_string();
     let names = &mut crd["spec"]["names"];
@@ -302,6 +345,20 @@ mod tests {
         assert_eq!((r.short_names, r.subresources, r.in_category_all), (&["ct"][..], &["status"][..], true));
         assert_eq!(r.etcd_prefix, "/registry/stable.example.com/crontabs");
         assert!(super::rows(&crd()).is_empty(), "not established: no rows");
+    }
+
+    #[test]
+    fn names_in_use_are_not_accepted() {
+        let mine = rows(&with_status(crd(), None));
+        let mut other = crd();
+        other["metadata"]["name"] = json!("crontabs2.stable.example.com");
+        other["spec"]["names"] = json!({"plural": "crontabs2", "kind": "CronTab2", "shortNames": ["ct"]});
+        assert_eq!(name_conflict(&other, &mine), Some(("ShortNamesConflict", "\"ct\" is already in use".to_string())));
+        other["spec"]["names"]["kind"] = json!("CronTab");
+        let stored = with_status_among(other.clone(), None, &mine);
+        assert_eq!(stored["status"]["conditions"][0]["reason"], "KindConflict");
+        assert!(!established(&stored) && super::rows(&stored).is_empty());
+        assert_eq!(name_conflict(&crd(), &mine), None, "its own rows do not count");
     }
 
     #[test]

@@ -37,9 +37,10 @@ pub struct Crds {
     terminating: Mutex<HashSet<String>>,
 }
 
-/// The part of a CRD its rows depend on.
+/// The part of a CRD its rows depend on (and its uid: a CRD deleted and
+/// created again is another one).
 fn fingerprint(crd: &Value) -> Value {
-    serde_json::json!([crd["spec"], api::crd::established(crd)])
+    serde_json::json!([crd["metadata"]["uid"], crd["spec"], api::crd::established(crd)])
 }
 
 impl Crds {
@@ -90,6 +91,17 @@ impl Crds {
         resources::set_custom(&name, rows);
     }
 
+    /// Stops serving the deleted `crd`, unless a newer CRD of its name
+    /// (created again, learned from its write) serves already.
+    fn forget_deleted(&self, crd: &Value) {
+        let name = str_at(crd, "/metadata/name");
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned();
+        if seen.is_some_and(|s| s[0] != crd["metadata"]["uid"]) {
+            return;
+        }
+        self.forget(name);
+    }
+
     fn forget(&self, name: &str) {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         self.terminating.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
@@ -133,7 +145,7 @@ impl Crds {
             };
             match msg {
                 Ok(Message::Change(change)) if change.kind == ChangeType::Deleted => {
-                    self.forget(str_at(&change.object, "/metadata/name"))
+                    self.forget_deleted(&change.object)
                 }
                 Ok(Message::Change(change)) => self.on_crd(&change.object, change.revision, &registry),
                 // Lost continuity: relearn everything from a fresh list.

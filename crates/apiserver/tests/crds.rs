@@ -119,9 +119,9 @@ fn kubectl_applies_a_crd_and_its_objects() {
     let deleted = kubectl_ok(&kc, &["delete", "crd", "crontabs.stable.example.com"]);
     assert_eq!(deleted.trim(), "customresourcedefinition.apiextensions.k8s.io \"crontabs.stable.example.com\" deleted");
     // (A fresh kubectl: this one's discovery cache still names crontabs.)
+    eventually("crontabs leave discovery", || get_json(&api, CRONTABS).0, |c| *c == 404);
     let gone = stderr_of(&Kubeconfig::new(&api.url), &["get", "crontabs"]);
     assert!(gone.contains("the server doesn't have a resource type \"crontabs\""), "{gone}");
-    assert_eq!(get_json(&api, CRONTABS).0, 404);
     // Created again, it starts empty: the old objects went with the CRD.
     kubectl_ok(&kc, &["apply", "-f", &crd]);
     let (code, list) = get_json(&api, CRONTABS);
@@ -188,6 +188,31 @@ fn a_non_structural_crd_is_refused_as_upstream() {
     );
 }
 
+/// A second CRD of a group whose kind the first already holds is stored
+/// but not accepted: `NamesAccepted` False, not established, not served.
+#[test]
+fn a_crd_whose_names_are_in_use_is_not_established() {
+    let etcd = Etcd::start();
+    let (api, kc) = start(&etcd);
+    kubectl_ok(&kc, &["apply", "-f", &manifest("crd-crontab.yaml")]);
+    let schema = json!({"openAPIV3Schema": {"type": "object"}});
+    let twin = json!({"metadata": {"name": "crontabz.stable.example.com"},
+        "spec": {"group": "stable.example.com", "scope": "Namespaced", "names": {"plural": "crontabz", "kind": "CronTab"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": schema}]}});
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let (code, body) = http("POST", &api.url, crds, Some("application/json"), &twin.to_string());
+    assert_eq!(code, 201, "{body}");
+    let stored: Value = serde_json::from_str(&body).unwrap();
+    let conditions = &stored["status"]["conditions"];
+    assert_eq!(
+        (conditions[0]["type"].as_str(), conditions[0]["status"].as_str(), conditions[0]["reason"].as_str()),
+        (Some("NamesAccepted"), Some("False"), Some("KindConflict"))
+    );
+    assert_eq!(conditions[0]["message"], "\"CronTab\" is already in use");
+    assert_eq!(conditions[1]["status"], "False");
+    assert_eq!(get_json(&api, "/apis/stable.example.com/v1/namespaces/default/crontabz").0, 404);
+}
+
 /// A CRD whose objects have finalizers of their own stays, `Terminating`,
 /// until they are gone; meanwhile no new object may be created.
 #[test]
@@ -210,8 +235,11 @@ fn a_deleted_crd_waits_for_its_objects_finalizers() {
     assert_eq!(code, 405, "{body}");
     assert!(body.contains("create not allowed while custom resource definition is terminating"), "{body}");
     // The held object is being deleted; its finalizer removed, it goes, and so does the CRD.
-    let (_, obj) = get_json(&api, &format!("{CRONTABS}/held"));
-    assert!(obj["metadata"]["deletionTimestamp"].is_string(), "{obj}");
+    eventually(
+        "the held object is being deleted",
+        || get_json(&api, &format!("{CRONTABS}/held")).1,
+        |obj| obj["metadata"]["deletionTimestamp"].is_string(),
+    );
     let unhold = r#"{"metadata":{"finalizers":null}}"#;
     let (code, body) =
         http("PATCH", &api.url, &format!("{CRONTABS}/held"), Some("application/merge-patch+json"), unhold);

@@ -21,7 +21,8 @@ impl Strategy for CrdStrategy {
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, str_at(&obj, "/metadata/name"), &errors));
         }
-        Ok(api::crd::with_status(obj, old))
+        // Names are judged against what this apiserver serves now.
+        Ok(api::crd::with_status_among(obj, old, &api::resources::all()))
     }
 
     fn on_create(&self, meta: &mut Map<String, Value>) {
