@@ -18,6 +18,10 @@
 //! - [`coordination`]: Lease validation (heartbeats and leader election).
 //! - [`service_account_token`]: TokenRequest defaults and validation, the
 //!   claims of a ServiceAccount's JWT, and the user a valid one names.
+//! - [`crd`]: CustomResourceDefinitions: validation, status, the rows they
+//!   add to the resource table; [`custom_kind`] what a custom resource knows
+//!   of its CRD (schema, printer columns); [`structural`] the structural
+//!   schema's pruning, defaults and validation.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
 //!   operations, 3 MiB of copies).
@@ -39,6 +43,8 @@
 pub mod addresses;
 pub mod config_data;
 pub mod coordination;
+pub mod crd;
+pub mod custom_kind;
 pub mod duration;
 pub mod field_errors;
 pub mod json;
@@ -53,6 +59,7 @@ pub mod service_account_token;
 pub mod service_lb;
 pub mod smp;
 pub mod stored;
+pub mod structural;
 pub mod well_known;
 pub mod wire;
 pub mod workloads;

@@ -7,12 +7,15 @@
 //! the apiserver's generic verbs read instead of asking "which kind is
 //! this?": the typed schema, the selectable fields, create-on-update.
 
+use crate::custom_kind::CustomKind;
 use k8s_openapi::api::{
     apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
     core::v1 as core, discovery::v1 as discovery, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
 };
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
+use std::sync::RwLock;
 
 /// The typed schema (a `k8s-openapi` type) a kind's objects are decoded
 /// into and back: wrong types are refused, unknown fields pruned, as
@@ -50,6 +53,9 @@ pub enum Schema {
     RoleBinding,
     ClusterRoleBinding,
     ControllerRevision,
+    CustomResourceDefinition,
+    /// A resource a CRD serves: its structural schema, not a typed one.
+    Custom(&'static CustomKind),
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -91,6 +97,8 @@ impl Schema {
             Schema::ClusterRole => round_trip::<rbac::ClusterRole>(v),
             Schema::RoleBinding => round_trip::<rbac::RoleBinding>(v),
             Schema::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(v),
+            Schema::CustomResourceDefinition => round_trip::<apiextensions::CustomResourceDefinition>(v),
+            Schema::Custom(kind) => kind.normalize(v),
         }
     }
 }
@@ -342,9 +350,14 @@ pub static CONTROLLER_REVISIONS: ResourceType = resource!("apps", "v1", "Control
     namespaced: true, subresources: [], etcd: "/registry/controllerrevisions", all: false,
     schema: ControllerRevision, create_on_update: false, fields: &[]);
 
+/// CRDs: each established one adds rows to the table ([`set_custom`]).
+pub static CUSTOM_RESOURCE_DEFINITIONS: ResourceType = resource!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "customresourcedefinition", ["crd", "crds"],
+    namespaced: false, subresources: ["status"], etcd: "/registry/apiextensions.k8s.io/customresourcedefinitions", all: false,
+    schema: CustomResourceDefinition, create_on_update: false, fields: &[]);
+
 /// Every served resource. [`discovery_order`] is the order clients see; rows
 /// added together stay together here (one block per change eases merges).
-pub static ALL: [&ResourceType; 30] = [
+pub static ALL: [&ResourceType; 31] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
     &EVENTS,
@@ -377,12 +390,41 @@ pub static ALL: [&ResourceType; 30] = [
     &ROLES,
     // made by the workload controllers
     &CONTROLLER_REVISIONS,
+    &CUSTOM_RESOURCE_DEFINITIONS,
 ];
+
+/// The rows the established CRDs add (the apiserver keeps them in step
+/// with the CRDs in etcd). Static rows are looked up first, so the built-in
+/// kinds never wait on this lock.
+static CUSTOM: RwLock<Vec<&'static ResourceType>> = RwLock::new(Vec::new());
+
+fn custom_rows() -> Vec<&'static ResourceType> {
+    CUSTOM.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Replaces the rows served for the CRD `crd_name` (none: it is gone).
+pub fn set_custom(crd_name: &str, rows: Vec<&'static ResourceType>) {
+    let mut table = CUSTOM.write().unwrap_or_else(|e| e.into_inner());
+    table.retain(|r| !matches!(r.schema, Schema::Custom(k) if k.crd_name == crd_name));
+    table.extend(rows);
+}
+
+/// The rows served for the CRD `crd_name` now.
+pub fn custom_of(crd_name: &str) -> Vec<&'static ResourceType> {
+    custom_rows().into_iter().filter(|r| matches!(r.schema, Schema::Custom(k) if k.crd_name == crd_name)).collect()
+}
+
+/// Every served resource: the static rows, then the CRDs'.
+pub fn all() -> Vec<&'static ResourceType> {
+    let mut out = ALL.to_vec();
+    out.extend(custom_rows());
+    out
+}
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
-    for r in ALL {
+    for r in all() {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }
@@ -395,14 +437,15 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
 /// kubectl follows it, e.g. `get all` lists pods before services.
 pub fn discovery_order() -> Vec<&'static ResourceType> {
     let gvs = group_versions();
-    let mut out: Vec<&ResourceType> = ALL.to_vec();
+    let mut out: Vec<&ResourceType> = all();
     out.sort_by_key(|r| (gvs.iter().position(|gv| *gv == (r.group, r.version)), r.plural));
     out
 }
 
 /// Looks a resource up by group, version and URL plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-    ALL.iter().copied().find(|r| r.group == group && r.version == version && r.plural == plural)
+    let is = |r: &&ResourceType| r.group == group && r.version == version && r.plural == plural;
+    ALL.iter().copied().find(is).or_else(|| custom_rows().into_iter().find(is))
 }
 
 /// Looks a resource up by what a user types: plural, singular, short name or
@@ -413,7 +456,7 @@ pub fn find_by_user_name(name: &str) -> Option<&'static ResourceType> {
         Some((b, g)) => (b.to_string(), Some(g.to_string())),
         None => (lower.clone(), None),
     };
-    ALL.iter().copied().find(|r| {
+    all().into_iter().find(|r| {
         group.as_deref().is_none_or(|g| g == r.group)
             && (r.plural == bare
                 || r.singular == bare
@@ -527,6 +570,7 @@ mod tests {
                 ("networking.k8s.io", "v1"),
                 ("policy", "v1"),
                 ("rbac.authorization.k8s.io", "v1"),
+                ("apiextensions.k8s.io", "v1"),
             ]
         );
         assert_eq!(DEPLOYMENTS.api_version(), "apps/v1");

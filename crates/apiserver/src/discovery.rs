@@ -4,7 +4,7 @@
 //! serves kubectl 1.30+, and a minimal OpenAPI v3 tells kubectl that the
 //! server validates fields itself (so `kubectl apply` needs no schema).
 
-use api::resources::{self, ResourceType};
+use api::resources::{self, ResourceType, Schema};
 use serde_json::{json, Value};
 
 pub const SERVER_MINOR: &str = "32";
@@ -32,30 +32,67 @@ pub fn api_versions(server_address: &str) -> Value {
 }
 
 pub fn api_groups() -> Value {
-    let groups: Vec<Value> = resources::group_versions()
-        .into_iter()
-        .filter(|(g, _)| !g.is_empty())
-        .map(|(g, v)| group_entry(g, v))
-        .collect();
+    let groups: Vec<Value> = served_groups().into_iter().map(|(g, vs)| group_entry(g, &vs)).collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
 
-/// One group as `/apis` lists it (each group serves one version here).
-fn group_entry(group: &str, version: &str) -> Value {
-    let gv = json!({ "groupVersion": format!("{group}/{version}"), "version": version });
-    json!({ "name": group, "versions": [gv.clone()], "preferredVersion": gv })
+/// The named groups with their versions, preferred first (a CRD may serve several).
+fn served_groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (g, v) in resources::group_versions().into_iter().filter(|(g, _)| !g.is_empty()) {
+        match out.iter_mut().find(|(name, _)| *name == g) {
+            Some((_, vs)) => vs.push(v),
+            None => out.push((g, vec![v])),
+        }
+    }
+    for (_, vs) in &mut out {
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+    }
+    out
+}
+
+/// Upstream's version priority: GA over beta over alpha, then higher numbers
+/// (`v2` > `v1` > `v1beta2` > `v1beta1` > `v1alpha1`); others last.
+fn version_priority(v: &str) -> (u8, u32, u32) {
+    let Some(rest) = v.strip_prefix('v') else { return (0, 0, 0) };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<u32>() else { return (0, 0, 0) };
+    let tail = &rest[digits.len()..];
+    let level = |prefix: &str| tail.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
+    match (tail, level("beta"), level("alpha")) {
+        ("", _, _) => (3, major, 0),
+        (_, Some(n), _) => (2, major, n),
+        (_, _, Some(n)) => (1, major, n),
+        _ => (0, 0, 0),
+    }
+}
+
+/// One group as `/apis` lists it.
+fn group_entry(group: &str, versions: &[&str]) -> Value {
+    let gv = |v: &str| json!({ "groupVersion": format!("{group}/{v}"), "version": v });
+    let all: Vec<Value> = versions.iter().map(|v| gv(v)).collect();
+    json!({ "name": group, "versions": all, "preferredVersion": gv(versions.first().copied().unwrap_or("v1")) })
 }
 
 /// `/apis/<group>`: the `APIGroup` document, or `None` for a group not served.
 pub fn api_group(group: &str) -> Option<Value> {
-    let (g, v) = resources::group_versions().into_iter().find(|(g, _)| !g.is_empty() && *g == group)?;
-    let mut doc = group_entry(g, v);
+    let (g, vs) = served_groups().into_iter().find(|(g, _)| *g == group)?;
+    let mut doc = group_entry(g, &vs);
     let obj = doc.as_object_mut()?;
     let mut out = serde_json::Map::new();
     out.insert("kind".into(), json!("APIGroup"));
     out.insert("apiVersion".into(), json!("v1"));
     out.append(obj);
     Some(Value::Object(out))
+}
+
+/// `all` for the kinds `kubectl get all` shows; a CRD's own categories.
+fn categories(r: &ResourceType) -> Vec<String> {
+    match r.schema {
+        Schema::Custom(kind) => kind.categories.clone(),
+        _ if r.in_category_all => vec!["all".to_string()],
+        _ => Vec::new(),
+    }
 }
 
 fn verbs(r: &ResourceType) -> Vec<&'static str> {
@@ -97,8 +134,8 @@ pub fn resource_list(group: &str, version: &str) -> Value {
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
         }
-        if r.in_category_all {
-            entry["categories"] = json!(["all"]);
+        if !categories(r).is_empty() {
+            entry["categories"] = json!(categories(r));
         }
         out.push(entry);
         for sub in r.subresources {
@@ -118,43 +155,50 @@ pub fn resource_list(group: &str, version: &str) -> Value {
 /// The aggregated discovery document (`apidiscovery.k8s.io/v2`) for the
 /// core group (`/api`) or the named groups (`/apis`).
 pub fn aggregated(core: bool) -> Value {
-    let items: Vec<Value> = resources::group_versions()
+    let groups = if core { vec![("", vec!["v1"])] } else { served_groups() };
+    let items: Vec<Value> = groups
         .into_iter()
-        .filter(|(g, _)| g.is_empty() == core)
-        .map(|(g, v)| {
-            let res: Vec<Value> = resources::discovery_order()
-                .into_iter()
-                .filter(|r| r.group == g && r.version == v)
-                .map(|r| {
-                    let subs: Vec<Value> = r
-                        .subresources
-                        .iter()
-                        .map(|sub| {
-                            let ((sg, sv, sk), sub_verbs) = subresource_kind(sub, r);
-                            json!({ "subresource": sub, "responseKind": { "group": sg, "version": sv, "kind": sk }, "verbs": sub_verbs })
-                        })
-                        .collect();
-                    let mut e = json!({
-                        "resource": r.plural,
-                        "responseKind": { "group": r.group, "version": r.version, "kind": r.kind },
-                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                        "singularResource": r.singular,
-                        "verbs": verbs(r),
-                        "subresources": subs,
-                    });
-                    if !r.short_names.is_empty() {
-                        e["shortNames"] = json!(r.short_names);
-                    }
-                    if r.in_category_all {
-                        e["categories"] = json!(["all"]);
-                    }
-                    e
-                })
+        .map(|(g, vs)| {
+            let versions: Vec<Value> = vs
+                .iter()
+                .map(|v| json!({ "version": v, "resources": aggregated_resources(g, v), "freshness": "Current" }))
                 .collect();
-            json!({ "metadata": { "name": g, "creationTimestamp": null }, "versions": [{ "version": v, "resources": res, "freshness": "Current" }] })
+            json!({ "metadata": { "name": g, "creationTimestamp": null }, "versions": versions })
         })
         .collect();
     json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items })
+}
+
+fn aggregated_resources(group: &str, version: &str) -> Vec<Value> {
+    resources::discovery_order()
+        .into_iter()
+        .filter(|r| r.group == group && r.version == version)
+        .map(|r| {
+            let subs: Vec<Value> = r
+                .subresources
+                .iter()
+                .map(|sub| {
+                    let ((sg, sv, sk), sub_verbs) = subresource_kind(sub, r);
+                    json!({ "subresource": sub, "responseKind": { "group": sg, "version": sv, "kind": sk }, "verbs": sub_verbs })
+                })
+                .collect();
+            let mut e = json!({
+                "resource": r.plural,
+                "responseKind": { "group": r.group, "version": r.version, "kind": r.kind },
+                "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": r.singular,
+                "verbs": verbs(r),
+                "subresources": subs,
+            });
+            if !r.short_names.is_empty() {
+                e["shortNames"] = json!(r.short_names);
+            }
+            if !categories(r).is_empty() {
+                e["categories"] = json!(categories(r));
+            }
+            e
+        })
+        .collect()
 }
 
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -238,6 +282,14 @@ mod tests {
         assert_eq!(aggregated(true)["items"].as_array().unwrap().len(), 1);
         assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), api::resources::group_versions().len() - 1);
         assert_eq!(api_groups()["groups"][0]["name"], "apps");
+    }
+
+    #[test]
+    fn versions_by_upstreams_priority() {
+        let mut vs = vec!["v1alpha1", "v1", "v2beta1", "v1beta2", "v2", "foo"];
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(vs, ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]);
+        assert_eq!(group_entry("x.io", &["v2", "v1"])["preferredVersion"]["version"], "v2");
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! that parses it (`request`) and `dispatch`es to the verb's handler below,
 //! which calls the registry (or, for a watch, starts a [`Watch`]).
 
+use crate::crds::Crds;
 use crate::discovery;
 use crate::error::{json_response, ApiError, Reason};
 use crate::metrics::Metrics;
 use crate::pod_streams;
+use crate::registry::custom;
 use crate::registry::deployment::to_scale;
 use crate::registry::objects::parse_body;
 use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, Written};
@@ -17,6 +19,7 @@ use crate::request::{
 use crate::table;
 use crate::watch::{Watch, WatchParams};
 use crate::watch_cache::WatchCache;
+use api::resources::{ResourceType, Schema, CUSTOM_RESOURCE_DEFINITIONS};
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -36,6 +39,8 @@ pub struct AppState {
     pub registry: Registry,
     /// One cache per resource, keyed by its etcd prefix.
     pub caches: HashMap<&'static str, Arc<WatchCache>>,
+    /// The CRDs' rows and their resources' watch caches.
+    pub crds: Arc<Crds>,
     pub metrics: Metrics,
     /// `host:port` other components reach us at.
     pub advertised: String,
@@ -187,6 +192,15 @@ fn content_type(headers: &HeaderMap) -> &str {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
+/// A CRD written through this apiserver is served at once, before its
+/// watch event arrives (kubectl applies its objects right after it).
+fn learn(state: &AppState, res: &ResourceType, w: &Written) {
+    if std::ptr::eq(res, &CUSTOM_RESOURCE_DEFINITIONS) {
+        let revision = str_at(&w.object, "/metadata/resourceVersion").parse().unwrap_or(0);
+        state.crds.learn(&w.object, revision);
+    }
+}
+
 fn written(w: Written, created_code: StatusCode) -> Response {
     let code = if w.created { created_code } else { StatusCode::OK };
     let mut resp = json_response(code, &w.object);
@@ -277,8 +291,10 @@ async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
 
 fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let res = call.rp.resource;
+    let cache = state.caches.get(res.etcd_prefix).cloned().or_else(|| state.crds.cache(res.etcd_prefix));
     let watch = Watch {
-        cache: state.caches.get(res.etcd_prefix).cloned().ok_or_else(|| ApiError::internal("no watch cache"))?,
+        resource: res,
+        cache: cache.ok_or_else(|| ApiError::internal("no watch cache"))?,
         registry: state.registry.clone(),
         filter: filter(res, call.ns(), call.query)?,
         params: WatchParams::parse(call.query)?,
@@ -299,13 +315,22 @@ async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respon
 
 async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let opts = write_options(call.query)?;
+    if let Schema::Custom(kind) = call.rp.resource.schema {
+        if state.crds.terminating(&kind.crd_name) {
+            let mut e = ApiError::method_not_allowed("create", call.rp.resource.plural);
+            e.message = "create not allowed while custom resource definition is terminating".into();
+            return Err(e);
+        }
+    }
     let created = state.registry.create(call.rp.resource, call.ns(), call.object()?, opts).await?;
+    learn(state, call.rp.resource, &created);
     Ok(written(created, StatusCode::CREATED))
 }
 
 async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let opts = write_options(call.query)?;
     let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, call.object()?, opts).await?;
+    learn(state, call.rp.resource, &updated);
     Ok(written(updated, StatusCode::CREATED))
 }
 
@@ -324,6 +349,7 @@ async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>)
     let (patch_type, patch) = patch_of(call)?;
     let opts = write_options(call.query)?;
     let patched = state.registry.patch(call.rp.resource, call.ns(), name, sub, patch_type, patch, opts).await?;
+    learn(state, call.rp.resource, &patched);
     Ok(written(patched, StatusCode::CREATED))
 }
 
@@ -366,9 +392,13 @@ async fn bind(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response,
 }
 
 /// `deployments/scale`: read, replace or patch a Deployment's replicas as
-/// an `autoscaling/v1 Scale`.
+/// an `autoscaling/v1 Scale` (a custom resource's at its CRD's paths).
 async fn scale(state: &AppState, method: &Method, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
     let (reg, res) = (&state.registry, call.rp.resource);
+    let to_scale = |obj: &Value| match res.schema {
+        Schema::Custom(_) => custom::to_scale(res, obj),
+        _ => to_scale(obj),
+    };
     let scale = match method.as_str() {
         "GET" => return Ok(json_response(StatusCode::OK, &to_scale(&reg.get(res, call.ns(), name).await?))),
         "PATCH" => {
@@ -393,7 +423,7 @@ async fn scale(state: &AppState, method: &Method, call: &Call<'_>, name: &str) -
             )],
         ));
     }
-    let mut patch = json!({ "spec": { "replicas": replicas } });
+    let mut patch = custom::replicas_patch(res, replicas);
     if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()) {
         patch["metadata"] = json!({ "resourceVersion": rv });
     }

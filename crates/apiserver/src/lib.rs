@@ -22,6 +22,8 @@
 //!   presented token, the OIDC discovery documents.
 //! - [`discovery`]: `/version`, `/api`, `/apis`, resource lists, aggregated
 //!   discovery, minimal OpenAPI v3.
+//! - [`crds`]: the CRD learner: the rows and watch caches of every
+//!   established CRD in etcd, and the deletion of a deleted CRD's objects.
 //! - [`registry`]: the verbs over the store, generic, with a strategy per
 //!   kind; `registry/service.rs` is a Service's write story, top to bottom.
 //! - [`allocation`]: ClusterIP and NodePort allocation: pure bitmaps and
@@ -35,6 +37,7 @@
 pub mod allocation;
 pub mod bootstrap;
 pub mod config;
+pub mod crds;
 pub mod discovery;
 pub mod error;
 pub mod health;
@@ -167,9 +170,14 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         tokio::spawn(cache.clone().run(store.clone(), revision, shutdown.clone()));
         caches.insert(resource.etcd_prefix, cache);
     }
+    let crds = Arc::new(crds::Crds::new(store.clone(), config.watch_cache_size, shutdown.clone()));
+    if let Some(crd_cache) = caches.get(api::resources::CUSTOM_RESOURCE_DEFINITIONS.etcd_prefix) {
+        tokio::spawn(crds.clone().run(crd_cache.clone(), registry.clone()));
+    }
     let state = Arc::new(AppState {
         registry,
         caches,
+        crds,
         metrics: metrics::Metrics::default(),
         tokens,
         advertised: format!("{}:{port}", config.advertised_ip()),

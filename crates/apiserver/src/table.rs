@@ -1,13 +1,18 @@
 //! `kubectl get`'s view of objects: a `meta.k8s.io/v1` Table with the
-//! columns and cells `api::printers` defines for each kind.
+//! columns and cells `api::printers` defines for each kind (a custom
+//! resource's come from its CRD's `additionalPrinterColumns`).
 
 use crate::request::Query;
-use api::resources::ResourceType;
+use api::resources::{ResourceType, Schema};
 use serde_json::{json, Value};
 
 /// One row of a Table: the cells, and the object as `includeObject` asks.
 pub fn row(res: &ResourceType, obj: &Value, query: &Query, now: jiff::Timestamp) -> Value {
-    let mut row = json!({ "cells": api::printers::cells(res.kind, obj, now) });
+    let cells = match res.schema {
+        Schema::Custom(kind) => kind.cells(obj, now),
+        _ => api::printers::cells(res.kind, obj, now),
+    };
+    let mut row = json!({ "cells": cells });
     match query.get("includeObject").unwrap_or("Metadata") {
         "None" => {}
         "Object" => row["object"] = obj.clone(),
@@ -23,10 +28,13 @@ pub fn row(res: &ResourceType, obj: &Value, query: &Query, now: jiff::Timestamp)
 pub fn of(res: &ResourceType, rows: Vec<Value>, revision: i64, with_columns: bool) -> Value {
     let mut table = json!({ "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": revision.to_string() }, "rows": rows });
     if with_columns {
-        let cols: Vec<Value> = api::printers::columns(res.kind)
-            .iter()
-            .map(|c| json!({ "name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority }))
-            .collect();
+        let cols: Vec<Value> = match res.schema {
+            Schema::Custom(kind) => kind.column_definitions(),
+            _ => api::printers::columns(res.kind)
+                .iter()
+                .map(|c| json!({ "name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority }))
+                .collect(),
+        };
         table["columnDefinitions"] = json!(cols);
     }
     table

@@ -100,6 +100,8 @@ struct Gone;
 
 /// One watch in progress: what it reads, how it renders, where it writes.
 pub struct Watch {
+    /// The resource as the request named it (a CRD's row may be newer than its cache's).
+    pub resource: &'static ResourceType,
     pub cache: Arc<WatchCache>,
     pub registry: Registry,
     pub filter: Filter,
@@ -118,7 +120,7 @@ impl Watch {
         let start = self.first_state();
         tokio::spawn(async move {
             let mut out =
-                Out { tx, res: self.cache.resource, table: self.table, query: self.query.clone(), columns_sent: false };
+                Out { tx, res: self.resource, table: self.table, query: self.query.clone(), columns_sent: false };
             let mut state = start;
             while !matches!(state, State::Done) {
                 state = match self.step(state, &mut out).await {
@@ -149,7 +151,7 @@ impl Watch {
         match state {
             State::InitialList => {
                 let live = self.cache.subscribe();
-                let res = self.cache.resource;
+                let res = self.resource;
                 let (items, revision) = match self.registry.list(res, &self.filter).await {
                     Ok(x) => x,
                     Err(e) => {
@@ -229,6 +231,10 @@ struct Out {
 
 impl Out {
     async fn send(&mut self, ty: &str, obj: Value) -> Result<(), Gone> {
+        let mut obj = obj;
+        if ty != "BOOKMARK" && ty != "ERROR" {
+            crate::registry::custom::as_served(self.res, &mut obj);
+        }
         let obj = if self.table && ty != "BOOKMARK" && ty != "ERROR" {
             let t = table::of_one(self.res, &obj, &self.query, !self.columns_sent);
             self.columns_sent = true;

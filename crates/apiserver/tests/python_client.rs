@@ -28,3 +28,20 @@ fn python_client_creates_a_mixed_manifest_from_yaml() {
     assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("python client: create_from_yaml of a mixed manifest ok"), "{stdout}");
 }
+
+/// The dynamic client on a CRD's objects (see `python/crd_dynamic.py`).
+#[test]
+fn python_dynamic_client_serves_a_custom_resource() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &[]);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let out = Command::new("python3")
+        .arg(dir.join("python/crd_dynamic.py"))
+        .arg(&api.url)
+        .arg(dir.join("manifests/crd-crontab.yaml"))
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("python dynamic client on a CRD ok"), "{stdout}");
+}

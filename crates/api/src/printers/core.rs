@@ -71,6 +71,8 @@ pub fn columns(kind: &str) -> Option<Vec<Column>> {
             col("Container-Runtime", "string", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
         ],
         "Namespace" => vec![NAME, col("Status", "string", 0, "The status of the namespace"), AGE],
+        // apiextensions' own table: the creation time as written, not an age.
+        "CustomResourceDefinition" => vec![NAME, col("Created At", "date", 0, AGE.description)],
         "Lease" => vec![NAME, col("Holder", "string", 0, "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field."), AGE],
         "Event" => vec![
             col("Last Seen", "string", 0, "Time when last event occurred"),
@@ -334,6 +336,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
         "Namespace" => vec![name, json!(s(obj, "/status/phase")), json!(created)],
         // An unset holder prints empty, not `<none>`, as upstream's printLease.
         "Lease" => vec![name, json!(s(obj, "/spec/holderIdentity")), json!(created)],
+        "CustomResourceDefinition" => vec![name, json!(s(obj, "/metadata/creationTimestamp"))],
         "Event" => {
             let last = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
                 .iter()

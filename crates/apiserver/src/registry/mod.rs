@@ -15,10 +15,12 @@
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
 //! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`] (ConfigMap, Secret): other strategies;
+//!   [`custom`] CRDs and the objects they serve;
 //!   [`stored`] the kinds stored and shown without a controller.
 //! - this file: the verbs.
 
 pub mod config;
+pub mod custom;
 pub mod deployment;
 pub mod filter;
 pub mod lease;
@@ -116,6 +118,8 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::Role | Schema::ClusterRole | Schema::RoleBinding | Schema::ClusterRoleBinding => &stored::RBAC,
         // Data and a revision number, no spec (so no generation), as RBAC objects.
         Schema::ControllerRevision => &stored::RBAC,
+        Schema::CustomResourceDefinition => &custom::CrdStrategy,
+        Schema::Custom(_) => &custom::CustomStrategy,
     }
 }
 
@@ -145,7 +149,10 @@ impl Registry {
         name: &str,
     ) -> Result<Value, ApiError> {
         match self.store.get(&Self::key(resource, namespace, name)).await.map_err(store_err)? {
-            Some(s) => Ok(s.object),
+            Some(mut s) => {
+                custom::as_served(resource, &mut s.object);
+                Ok(s.object)
+            }
             None => Err(ApiError::not_found(resource, name)),
         }
     }
@@ -172,8 +179,9 @@ impl Registry {
             _ => resource.etcd_collection_prefix(filter.namespace.as_deref()),
         };
         self.store
-            .for_each(&prefix, |o| {
+            .for_each(&prefix, |mut o| {
                 if filter.matches(&o) {
+                    custom::as_served(resource, &mut o);
                     each(o);
                 }
             })
@@ -524,7 +532,7 @@ impl Registry {
     /// Deletes everything in a namespace, before the namespace itself.
     async fn empty_namespace(&self, namespace: &str, dry_run: bool) -> Result<(), ApiError> {
         let opts = DeleteOptions { grace_period: Some(0), dry_run, ..Default::default() };
-        for resource in api::resources::ALL.iter().copied().filter(|r| r.namespaced) {
+        for resource in api::resources::all().into_iter().filter(|r| r.namespaced) {
             let filter = Filter { namespace: Some(namespace.to_string()), ..Filter::default() };
             let (items, _) = self.list(resource, &filter).await?;
             for item in items {
