@@ -1,9 +1,11 @@
 //! The apiserver's flags, named as upstream's kube-apiserver names them.
 
 use crate::allocation::range::PortRange;
+use crate::auth::Mode;
 use clap::Parser;
 use ipnet::Ipv4Net;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A Kubernetes-compatible apiserver for the Service lifecycle, on etcd.
@@ -85,6 +87,21 @@ pub struct Config {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub read_body_timeout: Duration,
 
+    /// Bearer tokens, upstream's CSV: `token,user,uid[,"group1,group2"]`.
+    #[arg(long, env = "APISERVER_TOKEN_AUTH_FILE")]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// Requests without credentials are served as `system:anonymous` (group
+    /// `system:unauthenticated`), for the authorizer to judge; `false`: 401.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+
+    /// `AlwaysAllow` (here the default, so a server without tokens serves
+    /// everyone) or `RBAC` (the bootstrap policy is created, the Roles and
+    /// bindings decide). Upstream's comma-separated list is accepted.
+    #[arg(long, env = "APISERVER_AUTHORIZATION_MODE", default_value = "AlwaysAllow", value_parser = Mode::parse)]
+    pub authorization_mode: Mode,
+
     /// How long a connection with no request in flight stays open
     /// (upstream: 90 s, as Go's http.DefaultTransport keeps connections).
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
@@ -165,5 +182,8 @@ mod tests {
         assert!(config.bind_address.is_loopback());
         assert_eq!(config.request_timeout, Duration::from_secs(60));
         assert_eq!((config.max_requests_inflight, config.max_mutating_requests_inflight), (400, 200));
+        assert_eq!((config.authorization_mode, config.anonymous_auth), (Mode::AlwaysAllow, true));
+        let rbac = Config::parse_from(["apiserver", "--authorization-mode=Node,RBAC", "--anonymous-auth=false"]);
+        assert_eq!((rbac.authorization_mode, rbac.anonymous_auth), (Mode::Rbac, false));
     }
 }

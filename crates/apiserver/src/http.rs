@@ -3,6 +3,7 @@
 //! that parses it (`request`) and `dispatch`es to the verb's handler below,
 //! which calls the registry (or, for a watch, starts a [`Watch`]).
 
+use crate::auth::{self, Auth};
 use crate::discovery;
 use crate::error::{json_response, ApiError, Reason};
 use crate::metrics::Metrics;
@@ -39,9 +40,12 @@ pub struct AppState {
     /// `host:port` other components reach us at.
     pub advertised: String,
     pub bookmark_interval: Duration,
+    /// Authentication and authorization, in front of every route here.
+    pub auth: Arc<Auth>,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
+    let auth = state.auth.clone();
     Router::new()
         .route("/version", get(version))
         // kube-apiserver answers these with a trailing slash too, and kr8s
@@ -60,6 +64,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         })
         .fallback(resource_request)
         .with_state(state)
+        .merge(auth::reviews::routes(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::filter))
 }
 
 fn accept(headers: &HeaderMap) -> &str {
