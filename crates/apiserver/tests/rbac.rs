@@ -1,0 +1,257 @@
+//! Authentication and RBAC against a real etcd, with the installed kubectl
+//! (token kubeconfigs for an admin, alice, bob, a group member and a
+//! ServiceAccount-style user), raw HTTP for the exact 401/403 bodies, and
+//! the Python client with a token.
+
+mod support;
+
+use e2e::{eventually, kubectl, Apiserver, Etcd, Kubeconfig, ScratchDir};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const TOKENS: &str = "admin-token,admin,u-admin,system:masters
+alice-token,alice,u-alice
+bob-token,bob,u-bob
+carol-token,carol,u-carol,\"devs,qa\"
+sa-token,system:serviceaccount:default:x,u-sa,\"system:serviceaccounts,system:serviceaccounts:default\"
+";
+
+struct Cluster {
+    _etcd: Etcd,
+    api: Apiserver,
+    /// Where kubectl connects (https, so that it sends its credentials).
+    front: support::tls::TlsFront,
+    _dir: ScratchDir,
+}
+
+fn start() -> Cluster {
+    let etcd = Etcd::start();
+    let dir = ScratchDir::new("tokens");
+    let file = dir.0.join("tokens.csv");
+    std::fs::write(&file, TOKENS).unwrap();
+    let args = ["--token-auth-file", file.to_str().unwrap(), "--authorization-mode", "RBAC"];
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &args);
+    let front = support::tls::TlsFront::start(api.url.trim_start_matches("http://"));
+    Cluster { _etcd: etcd, api, front, _dir: dir }
+}
+
+/// A kubeconfig whose user sends `token` (none: anonymous).
+fn config(url: &str, token: Option<&str>) -> Kubeconfig {
+    let kc = Kubeconfig::new(url);
+    let user = token.map(|t| format!("{{token: {t}}}")).unwrap_or("{}".into());
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster: {{server: \"{url}\", insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {user}\ncontexts:\n- name: lab\n  context: {{cluster: lab, user: u, namespace: default}}\ncurrent-context: lab\n"
+    );
+    std::fs::write(&kc.path, text).unwrap();
+    kc
+}
+
+/// (exit ok, stdout, stderr)
+fn run(kc: &Kubeconfig, args: &[&str]) -> (bool, String, String) {
+    let out = kubectl(kc, args);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+fn ok(kc: &Kubeconfig, args: &[&str]) -> String {
+    let (good, out, err) = run(kc, args);
+    assert!(good, "kubectl {args:?}: {err}");
+    out
+}
+
+/// One raw request with headers: (status, JSON body).
+fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut h: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    h.push(("Content-Type".into(), "application/json".into()));
+    let bytes = if body.is_null() { Vec::new() } else { serde_json::to_vec(body).unwrap() };
+    let a = support::send(addr, method, path, &h, &bytes, Duration::from_secs(20), false).expect("answer");
+    (a.status, serde_json::from_slice(&a.body).unwrap_or(Value::Null))
+}
+
+fn can_i(kc: &Kubeconfig, args: &[&str]) -> String {
+    let (_, out, _) = run(kc, &[&["auth", "can-i"], args].concat());
+    out
+}
+
+#[test]
+fn anonymous_bad_tokens_and_403_wording() {
+    let c = start();
+    let addr = c.api.url.trim_start_matches("http://").to_string();
+    // Anonymous: only what system:public-info-viewer allows.
+    assert_eq!(call(&addr, "GET", "/version", &[], &Value::Null).0, 200);
+    let (code, body) = call(&addr, "GET", "/api/v1/services", &[], &Value::Null);
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        r#"services is forbidden: User "system:anonymous" cannot list resource "services" in API group "" at the cluster scope"#
+    );
+    assert_eq!(body["reason"], "Forbidden");
+    let (code, body) = call(&addr, "GET", "/api", &[], &Value::Null);
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (403, Some(r#"forbidden: User "system:anonymous" cannot get path "/api""#))
+    );
+    // A token no one has: 401, upstream's body to the byte.
+    for token in ["Bearer nope", "Bearer admin-token2", "bearer  "] {
+        let (code, body) = call(&addr, "GET", "/api/v1/services", &[("Authorization", token)], &Value::Null);
+        if token == "bearer  " {
+            assert_eq!(code, 403, "an empty bearer token is no credential: anonymous");
+            continue;
+        }
+        assert_eq!(code, 401, "{token}");
+        assert_eq!(
+            body,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+        );
+    }
+    let (good, _, err) = run(&config(&c.front.url, Some("wrong")), &["get", "svc"]);
+    // (kubectl 1.32 words a 401 met in discovery as client-go's "provide credentials".)
+    assert!(!good && err.ends_with("error: You must be logged in to the server (the server has asked for the client to provide credentials)"), "{err}");
+    // The admin (system:masters) may do anything.
+    let admin = config(&c.front.url, Some("admin-token"));
+    assert!(ok(&admin, &["get", "svc", "kubernetes"]).contains("kubernetes"));
+    assert_eq!(can_i(&admin, &["delete", "services"]), "yes");
+}
+
+#[test]
+fn kubectl_users_groups_and_service_accounts() {
+    let c = start();
+    let url = &c.front.url;
+    let (admin, alice, bob) =
+        (config(url, Some("admin-token")), config(url, Some("alice-token")), config(url, Some("bob-token")));
+    let (carol, sa) = (config(url, Some("carol-token")), config(url, Some("sa-token")));
+
+    // kubectl sends this Role as protobuf: the core group is `""` and must stay so.
+    ok(&admin, &["create", "role", "svc-reader", "--verb=get,list", "--resource=services"]);
+    let role: Value = serde_json::from_str(&ok(&admin, &["get", "role", "svc-reader", "-o", "json"])).unwrap();
+    assert_eq!(role["rules"], json!([{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]));
+    ok(
+        &admin,
+        &["create", "rolebinding", "readers", "--role=svc-reader", "--user=alice", "--serviceaccount=default:x"],
+    );
+    ok(&admin, &["create", "clusterrolebinding", "devs-view", "--clusterrole=view", "--group=devs"]);
+
+    eventually("alice can list services", || run(&alice, &["get", "svc"]).0, |good| *good);
+    assert!(ok(&alice, &["get", "svc", "kubernetes"]).contains("kubernetes"));
+    let (good, _, err) = run(&alice, &["create", "service", "clusterip", "web", "--tcp=80"]);
+    assert!(!good);
+    assert_eq!(
+        err,
+        r#"error: failed to create ClusterIP service: services is forbidden: User "alice" cannot create resource "services" in API group "" in the namespace "default""#
+    );
+    let (good, _, err) = run(&alice, &["get", "svc", "-n", "kube-system"]);
+    assert!(
+        !good && err.contains(r#"cannot list resource "services" in API group "" in the namespace "kube-system""#),
+        "{err}"
+    );
+    assert_eq!(can_i(&alice, &["list", "services"]), "yes");
+    assert_eq!(can_i(&alice, &["create", "services"]), "no");
+    assert_eq!(can_i(&alice, &["list", "services", "-n", "kube-system"]), "no");
+    assert_eq!(can_i(&bob, &["get", "services"]), "no");
+    let (good, _, err) = run(&bob, &["get", "svc"]);
+    assert!(!good && err.contains(r#"User "bob" cannot list resource "services""#), "{err}");
+
+    // A group member: view everywhere, nothing more.
+    assert!(run(&carol, &["get", "deploy", "-A"]).0);
+    assert_eq!(can_i(&carol, &["get", "pods", "--subresource=log", "-n", "kube-system"]), "yes");
+    assert_eq!(can_i(&carol, &["delete", "pods"]), "no");
+    assert_eq!(can_i(&carol, &["get", "secrets"]), "no");
+
+    // A ServiceAccount's user: bound as `--serviceaccount=default:x`.
+    assert!(run(&sa, &["get", "svc"]).0);
+    let (good, _, err) = run(&sa, &["delete", "svc", "kubernetes"]);
+    assert!(!good);
+    assert_eq!(
+        err,
+        r#"Error from server (Forbidden): services "kubernetes" is forbidden: User "system:serviceaccount:default:x" cannot delete resource "services" in API group "" in the namespace "default""#
+    );
+
+    // The admin asks on others' behalf (impersonation, then a SelfSubjectAccessReview).
+    assert_eq!(can_i(&admin, &["create", "services", "--as", "alice"]), "no");
+    assert_eq!(can_i(&admin, &["list", "services", "--as", "alice"]), "yes");
+    assert_eq!(can_i(&admin, &["--as=system:serviceaccount:default:x", "delete", "services"]), "no");
+    assert_eq!(can_i(&admin, &["--as=system:serviceaccount:default:x", "list", "services"]), "yes");
+    assert_eq!(can_i(&admin, &["--as=dora", "--as-group=devs", "watch", "deployments.apps"]), "yes");
+    // ...which alice may not.
+    let (good, _, err) = run(&alice, &["get", "svc", "--as", "bob"]);
+    assert!(!good);
+    assert!(
+        err.contains(r#"users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+
+    // whoami and --list.
+    let me = ok(&carol, &["auth", "whoami"]);
+    let rows = e2e::table_rows(&me);
+    assert_eq!(rows[0], ["ATTRIBUTE", "VALUE"]);
+    assert_eq!(rows[1], ["Username", "carol"]);
+    assert_eq!(rows[2], ["UID", "u-carol"]);
+    assert_eq!(rows[3], ["Groups", "[devs", "qa", "system:authenticated]"]);
+    assert!(ok(&admin, &["auth", "whoami", "--as", "alice"]).contains("alice"));
+    let list = ok(&alice, &["auth", "can-i", "--list"]);
+    let rows = e2e::table_rows(&list);
+    assert_eq!(rows[0], ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]);
+    assert!(rows.iter().any(|r| r == &["services", "[]", "[]", "[get", "list]"]), "{list}");
+    assert!(rows.iter().any(|r| r[0] == "selfsubjectaccessreviews.authorization.k8s.io"), "{list}");
+    assert!(rows.iter().any(|r| r[0] == "[/version]" || r[1] == "[/version]"), "{list}");
+
+    // A binding removed: the right goes with it.
+    ok(&admin, &["delete", "rolebinding", "readers"]);
+    eventually("alice lost her binding", || can_i(&alice, &["list", "services"]), |a| a == "no");
+}
+
+#[test]
+fn access_reviews_over_http() {
+    let c = start();
+    let addr = c.api.url.trim_start_matches("http://").to_string();
+    let admin = [("Authorization", "Bearer admin-token")];
+    let sar = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "bob", "groups": ["system:masters"], "resourceAttributes": {"verb": "delete", "resource": "nodes"}}});
+    let (code, body) = call(&addr, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", &admin, &sar);
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["status"]["allowed"], true);
+    assert_eq!(
+        body["status"]["reason"],
+        r#"RBAC: allowed by ClusterRoleBinding "cluster-admin" of ClusterRole "cluster-admin" to Group "system:masters""#
+    );
+    // Alice may not ask about others.
+    let alice = [("Authorization", "Bearer alice-token")];
+    let (code, body) = call(&addr, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", &alice, &sar);
+    assert_eq!(code, 403, "{body}");
+    // A namespaced question, answered in its namespace.
+    let local = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+        "spec": {"user": "bob", "resourceAttributes": {"verb": "get", "resource": "pods"}}});
+    let path = "/apis/authorization.k8s.io/v1/namespaces/dev/localsubjectaccessreviews";
+    let (code, body) = call(&addr, "POST", path, &admin, &local);
+    assert_eq!((code, &body["status"]["allowed"], &body["metadata"]["namespace"]), (201, &json!(false), &json!("dev")));
+    // Bad questions are 422s, not crashes.
+    let empty = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}});
+    let (code, body) = call(&addr, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", &alice, &empty);
+    assert_eq!(code, 422, "{body}");
+    let nobody = json!({"spec": {"resourceAttributes": {"verb": "get"}}});
+    let (code, _) = call(&addr, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", &admin, &nobody);
+    assert_eq!(code, 422);
+    let (code, body) = call(&addr, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", &alice, &json!({}));
+    assert_eq!(code, 201);
+    assert_eq!(
+        body["status"]["userInfo"],
+        json!({"username": "alice", "uid": "u-alice", "groups": ["system:authenticated"]})
+    );
+}
+
+#[test]
+fn python_client_with_a_token() {
+    let c = start();
+    let admin = config(&c.front.url, Some("admin-token"));
+    ok(&admin, &["create", "role", "svc-reader", "--verb=get,list", "--resource=services"]);
+    ok(&admin, &["create", "rolebinding", "readers", "--role=svc-reader", "--user=alice"]);
+    let alice = config(&c.front.url, Some("alice-token"));
+    eventually("alice can list services", || run(&alice, &["get", "svc"]).0, |good| *good);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/token_rbac.py");
+    let out = Command::new("python3").arg(script).arg(&c.api.url).arg("alice-token").output().expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("python client: token list ok, create forbidden"), "{stdout}");
+}
