@@ -2,6 +2,7 @@
 
 use crate::allocation::range::PortRange;
 use crate::auth::Mode;
+use api::addresses::ExternalIps;
 use clap::Parser;
 use ipnet::Ipv4Net;
 use std::net::IpAddr;
@@ -102,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "APISERVER_AUTHORIZATION_MODE", default_value = "AlwaysAllow", value_parser = Mode::parse)]
     pub authorization_mode: Mode,
 
+    /// The ranges a Service's new `externalIPs` must be in (comma-separated;
+    /// `""`: none allowed, upstream's DenyServiceExternalIPs). Unset: any.
+    #[arg(long, env = "SERVICE_EXTERNAL_IP_CIDRS", value_parser = parse_external_ips)]
+    pub service_external_ip_cidrs: Option<ExternalIps>,
+
     /// How long a connection with no request in flight stays open
     /// (upstream: 90 s, as Go's http.DefaultTransport keeps connections).
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
@@ -138,6 +144,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
     }
     Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+fn parse_external_ips(text: &str) -> Result<ExternalIps, String> {
+    let ranges = text.split(',').map(str::trim).filter(|s| !s.is_empty());
+    Ok(ExternalIps::Only(ranges.map(|r| r.parse().map_err(|e| format!("{r:?}: {e}"))).collect::<Result<_, _>>()?))
 }
 
 impl Config {
@@ -185,5 +196,11 @@ mod tests {
         assert_eq!((config.authorization_mode, config.anonymous_auth), (Mode::AlwaysAllow, true));
         let rbac = Config::parse_from(["apiserver", "--authorization-mode=Node,RBAC", "--anonymous-auth=false"]);
         assert_eq!((rbac.authorization_mode, rbac.anonymous_auth), (Mode::Rbac, false));
+        assert_eq!(config.service_external_ip_cidrs, None);
+        let none = Config::parse_from(["apiserver", "--service-external-ip-cidrs="]);
+        assert_eq!(none.service_external_ip_cidrs, Some(ExternalIps::Only(vec![])));
+        let lab = Config::parse_from(["apiserver", "--service-external-ip-cidrs=192.0.2.0/24, 10.0.0.0/8"]);
+        assert!(matches!(lab.service_external_ip_cidrs, Some(ExternalIps::Only(r)) if r.len() == 2));
+        assert!(Config::try_parse_from(["apiserver", "--service-external-ip-cidrs=nope"]).is_err());
     }
 }

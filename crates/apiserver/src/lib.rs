@@ -124,6 +124,9 @@ async fn start_auth(
 /// once; then the whole API, and the line tests wait for is printed.
 pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let ip_range = IpRange::new(config.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
+    if let Some(policy) = &config.service_external_ip_cidrs {
+        let _ = registry::service::EXTERNAL_IPS.set(policy.clone());
+    }
     let tokens = match &config.token_auth_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

@@ -64,7 +64,9 @@ fn ok(kc: &Kubeconfig, args: &[&str]) -> String {
 /// One raw request with headers: (status, JSON body).
 fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
     let mut h: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    h.push(("Content-Type".into(), "application/json".into()));
+    if !h.iter().any(|(k, _)| k == "Content-Type") {
+        h.push(("Content-Type".into(), "application/json".into()));
+    }
     let bytes = if body.is_null() { Vec::new() } else { serde_json::to_vec(body).unwrap() };
     let a = support::send(addr, method, path, &h, &bytes, Duration::from_secs(20), false).expect("answer");
     (a.status, serde_json::from_slice(&a.body).unwrap_or(Value::Null))
@@ -254,4 +256,43 @@ fn python_client_with_a_token() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "python client failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("python client: token list ok, create forbidden"), "{stdout}");
+}
+
+/// The CVE-2020-8554 mitigation: new externalIPs only inside
+/// `--service-external-ip-cidrs` (`""`: none, upstream's DenyServiceExternalIPs).
+#[test]
+fn external_ips_outside_the_allowed_ranges_are_refused() {
+    let etcd = Etcd::start();
+    let binary = Path::new(env!("CARGO_BIN_EXE_apiserver"));
+    let svc = |name: &str, ips: &[&str]| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+               "spec": {"ports": [{"port": 80}], "externalIPs": ips}})
+    };
+    let path = "/api/v1/namespaces/default/services";
+    let api = Apiserver::start(binary, &etcd, &["--service-external-ip-cidrs", "192.0.2.0/24"]);
+    let addr = api.url.trim_start_matches("http://").to_string();
+    assert_eq!(call(&addr, "POST", path, &[], &svc("inside", &["192.0.2.10"])).0, 201);
+    let (code, body) = call(&addr, "POST", path, &[], &svc("outside", &["192.0.2.11", "203.0.113.9"]));
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        r#"services "outside" is forbidden: use of external IPs is denied by admission control: 203.0.113.9 is not in --service-external-ip-cidrs (192.0.2.0/24)"#
+    );
+    // An update that adds an address outside is refused; one that keeps what it has passes.
+    let patch = json!({"spec": {"externalIPs": ["192.0.2.10", "198.51.100.7"]}});
+    let merge = [("Content-Type", "application/merge-patch+json")];
+    let (code, _) = call(&addr, "PATCH", &format!("{path}/inside"), &merge, &patch);
+    assert_eq!(code, 403);
+    let (code, _) =
+        call(&addr, "PATCH", &format!("{path}/inside"), &merge, &json!({"metadata": {"labels": {"a": "b"}}}));
+    assert_eq!(code, 200);
+    drop(api);
+    let api = Apiserver::start(binary, &etcd, &["--service-external-ip-cidrs="]);
+    let addr = api.url.trim_start_matches("http://").to_string();
+    let (code, body) = call(&addr, "POST", path, &[], &svc("any", &["192.0.2.12"]));
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (403, Some(r#"services "any" is forbidden: use of external IPs is denied by admission control"#))
+    );
+    assert_eq!(call(&addr, "POST", path, &[], &svc("none", &[])).0, 201);
 }

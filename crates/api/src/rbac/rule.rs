@@ -121,13 +121,13 @@ impl PolicyRule {
     }
 
     fn resource_matches(&self, a: &Attributes) -> bool {
-        let combined =
-            if a.subresource.is_empty() { a.resource.clone() } else { format!("{}/{}", a.resource, a.subresource) };
-        self.resources.iter().any(|r| {
-            r == ALL
-                || *r == combined
-                || (!a.subresource.is_empty() && r.strip_prefix("*/") == Some(a.subresource.as_str()))
-        })
+        // `pods/log` against the request's resource and subresource, without
+        // building the combined string.
+        let combined = |r: &str| match r.split_once('/') {
+            None => a.subresource.is_empty() && r == a.resource,
+            Some((res, sub)) => sub == a.subresource && (res == a.resource || (res == ALL && !sub.is_empty())),
+        };
+        self.resources.iter().any(|r| r == ALL || combined(r))
     }
 
     fn name_matches(&self, name: &str) -> bool {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::user::{service_account_groups, AUTHENTICATED};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn user(name: &str, groups: &[&str]) -> UserInfo {
     UserInfo { name: name.into(), groups: groups.iter().map(|g| g.to_string()).collect(), ..UserInfo::default() }
@@ -153,4 +153,41 @@ fn rule_json_round_trip() {
         json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["p"]})
     );
     assert_eq!(PolicyRule::from_json(&rule.to_json()), rule);
+}
+
+/// ~1,000 bindings (a RoleBinding per user in 100 namespaces, group
+/// bindings, ClusterRoleBindings): a check costs the user's own bindings.
+/// Prints the figure (`cargo test -p api --lib rbac::tests::checks -- --nocapture`).
+#[test]
+fn checks_are_lookups_among_a_thousand_bindings() {
+    let cluster_roles = [json!({"metadata": {"name": "reader"},
+        "rules": [{"verbs": ["get", "list"], "apiGroups": ["", "apps"], "resources": ["pods", "services", "deployments"]}]})];
+    let mut role_bindings = Vec::new();
+    for i in 0..900 {
+        role_bindings.push(json!({"metadata": {"namespace": format!("ns-{}", i % 100), "name": format!("rb-{i}")},
+            "roleRef": {"kind": "ClusterRole", "name": "reader"},
+            "subjects": [{"kind": "User", "name": format!("user-{i}")}, {"kind": "Group", "name": format!("team-{}", i % 50)}]}));
+    }
+    let cluster_role_bindings: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({"metadata": {"name": format!("crb-{i}")}, "roleRef": {"kind": "ClusterRole", "name": "reader"},
+            "subjects": [{"kind": "User", "name": format!("admin-{i}")}]})
+        })
+        .collect();
+    let p = Policy::new(&[], &cluster_roles, &role_bindings, &cluster_role_bindings);
+    assert_eq!(p.bindings(), 1000);
+    let u = user("user-421", &["team-21", AUTHENTICATED]);
+    let yes = Attributes::resource("list", "apps", "deployments", "ns-21");
+    let no = Attributes::resource("create", "", "services", "ns-21");
+    assert!(p.authorize(&u, &yes).allowed && !p.authorize(&u, &no).allowed);
+    let n = 20_000;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        std::hint::black_box(p.authorize(&u, if i % 2 == 0 { &yes } else { &no }));
+    }
+    let per_check = started.elapsed().as_nanos() / n;
+    println!("rbac: {per_check} ns per authorization check with {} bindings", p.bindings());
+    // Generous, for unoptimized builds on a busy machine: a scan of all
+    // 1,000 bindings with their rules would cost far more.
+    assert!(per_check < 200_000, "{per_check} ns per check");
 }
