@@ -160,6 +160,29 @@ fn kubectl_users_groups_and_service_accounts() {
     assert_eq!(can_i(&carol, &["get", "pods", "--subresource=log", "-n", "kube-system"]), "yes");
     assert_eq!(can_i(&carol, &["delete", "pods"]), "no");
     assert_eq!(can_i(&carol, &["get", "secrets"]), "no");
+    // `view` is aggregated, and its stored rules say so; a ClusterRole
+    // labelled for it joins it (and `view`'s holders get its rights).
+    let view = ok(&admin, &["get", "clusterrole", "view", "-o", "json"]);
+    assert!(view.contains("\"deployments\"") && view.contains("\"pods/log\""), "{view}");
+    let widgets = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "widget-view", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get"]}]});
+    let addr = c.api.url.trim_start_matches("http://").to_string();
+    let bearer = [("Authorization", "Bearer admin-token")];
+    assert_eq!(call(&addr, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", &bearer, &widgets).0, 201);
+    eventually(
+        "view aggregates widget-view",
+        || ok(&admin, &["get", "clusterrole", "view", "-o", "json"]),
+        |v| v.contains("\"widgets\""),
+    );
+    let sar = json!({"spec": {"user": "carol", "groups": ["devs"],
+        "resourceAttributes": {"verb": "get", "group": "example.com", "resource": "widgets", "namespace": "x"}}});
+    let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    eventually(
+        "carol may get widgets",
+        || call(&addr, "POST", path, &bearer, &sar).1["status"]["allowed"].clone(),
+        |a| a == true,
+    );
 
     // A ServiceAccount's user: bound as `--serviceaccount=default:x`.
     assert!(run(&sa, &["get", "svc"]).0);

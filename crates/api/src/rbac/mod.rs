@@ -220,9 +220,10 @@ fn describe(b: &Binding, subject: &str) -> String {
     }
 }
 
-/// The ClusterRoles' rules, aggregated ones filled in from the roles their
-/// selectors match (repeated, so `admin` gets `edit`'s, which has `view`'s).
-fn aggregate(cluster_roles: &[Value]) -> HashMap<String, Vec<PolicyRule>> {
+/// The ClusterRoles' rules, an aggregated one's replaced by the rules of
+/// the roles its selectors match, as upstream's aggregation controller
+/// writes them (repeated, so `admin` gets `edit`'s, which has `view`'s).
+pub fn aggregate(cluster_roles: &[Value]) -> HashMap<String, Vec<PolicyRule>> {
     let mut rules: HashMap<String, Vec<PolicyRule>> =
         cluster_roles.iter().map(|r| (text(r, "/metadata/name").to_string(), rules_of(r))).collect();
     let labels = |r: &Value| -> BTreeMap<String, String> {
@@ -237,22 +238,25 @@ fn aggregate(cluster_roles: &[Value]) -> HashMap<String, Vec<PolicyRule>> {
             Some((text(r, "/metadata/name"), r.pointer("/aggregationRule/clusterRoleSelectors")?.as_array()?))
         })
         .collect();
-    for _round in 0..4 {
+    let mut sources: Vec<&Value> = cluster_roles.iter().collect();
+    sources.sort_by_key(|r| text(r, "/metadata/name"));
+    for _round in 0..5 {
         let mut changed = false;
         for (name, selectors) in &aggregated {
             let mut union: Vec<PolicyRule> = Vec::new();
-            for other in cluster_roles {
+            for other in &sources {
                 let other_name = text(other, "/metadata/name");
                 if other_name != *name && selectors.iter().any(|s| selector_matches(s, &labels(other))) {
-                    union.extend(rules.get(other_name).cloned().unwrap_or_default());
+                    for r in rules.get(other_name).into_iter().flatten() {
+                        if !union.contains(r) {
+                            union.push(r.clone());
+                        }
+                    }
                 }
             }
-            let mine = rules.entry(name.to_string()).or_default();
-            for r in union {
-                if !mine.contains(&r) {
-                    mine.push(r);
-                    changed = true;
-                }
+            if rules.get(*name) != Some(&union) {
+                rules.insert(name.to_string(), union);
+                changed = true;
             }
         }
         if !changed {

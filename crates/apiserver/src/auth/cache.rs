@@ -11,15 +11,17 @@
 //!
 //! Changes that arrive together are applied together and the policy is
 //! rebuilt once; a check sees the policy of a moment ago, as upstream's
-//! informer-fed authorizer does.
+//! informer-fed authorizer does. The same loop writes an aggregated
+//! ClusterRole's `rules` (upstream's aggregation controller), so `kubectl
+//! get clusterrole admin -o yaml` shows what `admin` grants.
 
-use crate::registry::{Filter, Registry};
+use crate::registry::{Filter, Registry, WriteOptions};
 use crate::shutdown::Shutdown;
 use crate::watch_cache::{ChangeType, Message, WatchCache};
 use api::json::str_at;
-use api::rbac::Policy;
+use api::rbac::{Policy, PolicyRule};
 use api::resources::{ResourceType, CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast::error::TryRecvError;
@@ -87,6 +89,7 @@ impl PolicyCache {
         mut objects: Objects,
         shutdown: Shutdown,
     ) {
+        write_aggregated(&registry, &objects).await;
         loop {
             // Wait for the first change of any kind...
             let first = {
@@ -114,6 +117,30 @@ impl PolicyCache {
                 }
             }
             self.set(build(&objects));
+            write_aggregated(&registry, &objects).await;
+        }
+    }
+}
+
+/// Stores each aggregated ClusterRole's rules where they differ from what
+/// its selectors now gather; the write comes back as a change, finds
+/// nothing to do, and the loop rests.
+async fn write_aggregated(registry: &Registry, objects: &Objects) {
+    let roles: Vec<Value> = objects[1].0.values().cloned().collect();
+    let computed = api::rbac::aggregate(&roles);
+    for role in roles.iter().filter(|r| r.get("aggregationRule").is_some_and(Value::is_object)) {
+        let name = str_at(role, "/metadata/name");
+        let want = computed.get(name).cloned().unwrap_or_default();
+        let have: Vec<PolicyRule> =
+            role.get("rules").and_then(Value::as_array).into_iter().flatten().map(PolicyRule::from_json).collect();
+        if have == want {
+            continue;
+        }
+        let mut updated = role.clone();
+        updated["rules"] = json!(want.iter().map(PolicyRule::to_json).collect::<Vec<_>>());
+        // A conflict means another writer was first: its change comes back here.
+        if let Err(e) = registry.update(&CLUSTER_ROLES, None, name, None, updated, WriteOptions::default()).await {
+            tracing::info!("aggregating clusterrole {name}: {e}");
         }
     }
 }
