@@ -16,6 +16,8 @@ alice-token,alice,u-alice
 bob-token,bob,u-bob
 carol-token,carol,u-carol,\"devs,qa\"
 sa-token,system:serviceaccount:default:x,u-sa,\"system:serviceaccounts,system:serviceaccounts:default\"
+node1-token,system:node:node1,u-node1,system:nodes
+proxy-token,system:kube-proxy,u-proxy
 ";
 
 struct Cluster {
@@ -258,6 +260,33 @@ fn access_reviews_over_http() {
     let nobody = json!({"spec": {"resourceAttributes": {"verb": "get"}}});
     let (code, _) = call(&addr, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", &admin, &nobody);
     assert_eq!(code, 422);
+    // The components' identities, as narrow as the components.
+    for name in ["node1", "node2"] {
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
+        assert_eq!(call(&addr, "POST", "/api/v1/nodes", &admin, &node).0, 201);
+    }
+    let node1 = [("Authorization", "Bearer node1-token"), ("Content-Type", "application/merge-patch+json")];
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    assert_eq!(call(&addr, "PATCH", "/api/v1/nodes/node1/status", &node1, &ready).0, 200);
+    let (code, body) = call(&addr, "PATCH", "/api/v1/nodes/node2/status", &node1, &ready);
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (403, Some(r#"nodes "node2" is forbidden: node "node1" is not allowed to modify node "node2""#))
+    );
+    let proxy = [("Authorization", "Bearer proxy-token")];
+    assert_eq!(call(&addr, "GET", "/apis/discovery.k8s.io/v1/endpointslices", &proxy, &Value::Null).0, 200);
+    let svc =
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "evil"}, "spec": {"ports": [{"port": 80}]}});
+    let (code, body) = call(&addr, "POST", "/api/v1/namespaces/default/services", &proxy, &svc);
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (
+            403,
+            Some(
+                r#"services is forbidden: User "system:kube-proxy" cannot create resource "services" in API group "" in the namespace "default""#
+            )
+        )
+    );
     let (code, body) = call(&addr, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", &alice, &json!({}));
     assert_eq!(code, 201);
     assert_eq!(

@@ -156,8 +156,26 @@ impl Auth {
         if !decision.allowed {
             return Err(attributes::forbidden(&user.name, &a, &decision.reason));
         }
+        if self.mode == Mode::Rbac {
+            node_restriction(&user, &a)?;
+        }
         Ok(user)
     }
+}
+
+/// Upstream's NodeRestriction for the Node objects: a node agent
+/// (`system:node:<name>` in `system:nodes`) changes its own Node only,
+/// whatever its role allows on nodes in general.
+fn node_restriction(user: &UserInfo, a: &Attributes) -> Result<(), ApiError> {
+    let Some(own) = user.name.strip_prefix("system:node:").filter(|_| user.in_group("system:nodes")) else {
+        return Ok(());
+    };
+    let writes = matches!(a.verb.as_str(), "update" | "patch" | "delete");
+    if a.resource_request && a.api_group.is_empty() && a.resource == "nodes" && writes && a.name != own {
+        let why = format!("node {own:?} is not allowed to modify node {:?}", a.name);
+        return Err(ApiError::forbidden(&api::resources::NODES, &a.name, &why));
+    }
+    Ok(())
 }
 
 /// The middleware in front of every API route.
@@ -260,5 +278,17 @@ mod tests {
         );
         assert_eq!(a.impersonate(&admin, &headers(&[("impersonate-group", "x")])).unwrap_err().code.as_u16(), 400);
         assert_eq!(a.impersonate(&alice, &headers(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn a_node_changes_only_its_own_node() {
+        let n1 = UserInfo { name: "system:node:n1".into(), groups: vec!["system:nodes".into()], ..UserInfo::default() };
+        let patch = |name: &str| Attributes::resource("patch", "", "nodes", "").with_name(name);
+        assert!(node_restriction(&n1, &patch("n1").with_subresource("status")).is_ok());
+        assert!(node_restriction(&n1, &Attributes::resource("get", "", "nodes", "").with_name("n2")).is_ok());
+        let refused = node_restriction(&n1, &patch("n2").with_subresource("status")).unwrap_err();
+        assert_eq!(refused.message, r#"nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2""#);
+        let not_a_node = UserInfo { name: "system:node:n1".into(), ..UserInfo::default() };
+        assert!(node_restriction(&not_a_node, &patch("n2")).is_ok());
     }
 }
