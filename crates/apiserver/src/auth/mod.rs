@@ -2,7 +2,8 @@
 //! order: authentication (a bearer token from `--token-auth-file`, or
 //! anonymous), impersonation (`Impersonate-*` headers, each checked with
 //! the `impersonate` verb), authorization (`--authorization-mode`:
-//! `AlwaysAllow`, or `RBAC` on the [`cache`]d policy).
+//! `AlwaysAllow`, or `RBAC` on the [`cache`]d policy), then with RBAC
+//! upstream's NodeRestriction for Node objects.
 //!
 //! - [`tokens`]: the token file and the `Authorization: Bearer` header.
 //! - [`attributes`]: a request's verb, resource, name and namespace as
