@@ -102,7 +102,7 @@ async fn start_auth(
     registry: &registry::Registry,
     caches: &HashMap<&'static str, Arc<watch_cache::WatchCache>>,
     shutdown: &shutdown::Shutdown,
-    tokens: auth::tokens::TokenFile,
+    tokens: Option<auth::tokens::TokenFile>,
 ) -> Option<Arc<auth::Auth>> {
     let policy = Arc::new(auth::cache::PolicyCache::default());
     if config.authorization_mode == auth::Mode::Rbac {
@@ -130,9 +130,9 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
     let tokens = match &config.token_auth_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            auth::tokens::TokenFile::parse(&text).map_err(anyhow::Error::msg)?
+            Some(auth::tokens::TokenFile::parse(&text).map_err(anyhow::Error::msg)?)
         }
-        None => auth::tokens::TokenFile::default(),
+        None => None,
     };
     let listener = tokio::net::TcpListener::bind((config.bind_address, config.port))
         .await

@@ -56,7 +56,10 @@ impl Mode {
 pub struct Identity(pub UserInfo);
 
 pub struct Auth {
-    pub tokens: tokens::TokenFile,
+    /// None without `--token-auth-file`: then no authenticator reads
+    /// bearer tokens, and a request that sends one is anonymous, as
+    /// upstream's union of authenticators has it.
+    pub tokens: Option<tokens::TokenFile>,
     pub anonymous: bool,
     pub mode: Mode,
     pub policy: Arc<cache::PolicyCache>,
@@ -67,12 +70,12 @@ impl Auth {
     /// no credentials when anonymous requests are off.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
         let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(tokens::bearer);
-        match token {
-            Some(token) => {
-                self.tokens.user(token).map(|u| u.clone().authenticated()).ok_or_else(ApiError::unauthorized)
+        match (token, &self.tokens) {
+            (Some(token), Some(file)) => {
+                file.user(token).map(|u| u.clone().authenticated()).ok_or_else(ApiError::unauthorized)
             }
-            None if self.anonymous => Ok(UserInfo::anonymous()),
-            None => Err(ApiError::unauthorized()),
+            _ if self.anonymous => Ok(UserInfo::anonymous()),
+            _ => Err(ApiError::unauthorized()),
         }
     }
 
@@ -199,7 +202,7 @@ mod tests {
     fn auth(mode: Mode, anonymous: bool) -> Auth {
         let tokens = tokens::TokenFile::parse("admin-t,admin,1,system:masters\nalice-t,alice,2\n").unwrap();
         let policy = Arc::new(cache::PolicyCache::default());
-        Auth { tokens, anonymous, mode, policy }
+        Auth { tokens: Some(tokens), anonymous, mode, policy }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -222,6 +225,9 @@ mod tests {
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
         );
         assert_eq!(auth(Mode::AlwaysAllow, false).authenticate(&headers(&[])).unwrap_err().code.as_u16(), 401);
+        // Without a token file nothing reads tokens: whoever sends one is anonymous.
+        let no_file = Auth { tokens: None, ..auth(Mode::AlwaysAllow, true) };
+        assert_eq!(no_file.authenticate(&headers(&[("authorization", "Bearer any")])).unwrap(), UserInfo::anonymous());
         assert_eq!(Mode::parse("Node,RBAC"), Ok(Mode::Rbac));
         assert!(Mode::parse("ABAC").is_err());
     }
