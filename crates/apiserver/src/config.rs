@@ -17,9 +17,10 @@ pub struct Config {
     #[arg(long, env = "ETCD_SERVERS", default_value = "http://127.0.0.1:2379", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// The address to listen on (plain HTTP). Loopback by default: this
-    /// server has no authentication yet, so anyone who can reach the port can
-    /// read and change everything, the `kubernetes` Service included. Listen
+    /// The address to listen on (plain HTTP). Loopback by default: unless
+    /// started with `--authorization-mode=RBAC`, anyone who can reach the
+    /// port can read and change everything, the `kubernetes` Service
+    /// included (and tokens cross plain HTTP in the clear). Listen
     /// wider (`0.0.0.0`, as the lab does inside its own network) only where
     /// every host that can reach the port is trusted.
     #[arg(long, env = "APISERVER_BIND_ADDRESS", default_value = "127.0.0.1")]
