@@ -9,7 +9,7 @@ use crate::error::{json_response, ApiError, Reason};
 use crate::metrics::Metrics;
 use crate::registry::deployment::to_scale;
 use crate::registry::objects::parse_body;
-use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, Written};
+use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, WriteOptions, Written};
 use crate::request::{
     delete_options, filter, parse_path, patch_type, wants_aggregated_discovery, wants_table, write_options, Query,
     ResourcePath, Target,
@@ -154,7 +154,8 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
         None => rp.resource.plural.to_string(),
     };
     let verb = verb_name(&parts.method, &rp, watch);
-    let call = Call { rp: &rp, query: &query, headers: &parts.headers, body };
+    let user = parts.extensions.get::<auth::Identity>().map(|i| &i.0);
+    let call = Call { rp: &rp, query: &query, headers: &parts.headers, body, user };
     let resp = match dispatch(&state, &parts.method, &call).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -185,6 +186,8 @@ struct Call<'a> {
     query: &'a Query,
     headers: &'a HeaderMap,
     body: Bytes,
+    /// Who asks (set by the auth filter).
+    user: Option<&'a api::user::UserInfo>,
 }
 
 impl Call<'_> {
@@ -199,6 +202,13 @@ impl Call<'_> {
     }
     fn object(&self) -> Result<Value, ApiError> {
         parse_body(self.content_type(), &self.body)
+    }
+    /// RBAC's escalation check of the object a write would store.
+    fn may_grant(&self, state: &AppState, obj: &Value) -> Result<(), ApiError> {
+        match self.user {
+            Some(user) => auth::escalation::check(&state.auth, user, self.rp.resource, self.ns(), obj),
+            None => Ok(()),
+        }
     }
 }
 
@@ -278,13 +288,17 @@ async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respon
 
 async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let opts = write_options(call.query)?;
-    let created = state.registry.create(call.rp.resource, call.ns(), call.object()?, opts).await?;
+    let obj = call.object()?;
+    call.may_grant(state, &obj)?;
+    let created = state.registry.create(call.rp.resource, call.ns(), obj, opts).await?;
     Ok(written(created, StatusCode::CREATED))
 }
 
 async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let opts = write_options(call.query)?;
-    let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, call.object()?, opts).await?;
+    let obj = call.object()?;
+    call.may_grant(state, &obj)?;
+    let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, obj, opts).await?;
     Ok(written(updated, StatusCode::CREATED))
 }
 
@@ -302,7 +316,14 @@ fn patch_of(call: &Call<'_>) -> Result<(PatchType, Value), ApiError> {
 async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let (patch_type, patch) = patch_of(call)?;
     let opts = write_options(call.query)?;
-    let patched = state.registry.patch(call.rp.resource, call.ns(), name, sub, patch_type, patch, opts).await?;
+    let (reg, res) = (&state.registry, call.rp.resource);
+    if auth::escalation::applies(&state.auth, res) {
+        // What the patch would store, judged before it is stored.
+        let dry = WriteOptions { dry_run: true, ..opts };
+        let would = reg.patch(res, call.ns(), name, sub, patch_type, patch.clone(), dry).await?;
+        call.may_grant(state, &would.object)?;
+    }
+    let patched = reg.patch(res, call.ns(), name, sub, patch_type, patch, opts).await?;
     Ok(written(patched, StatusCode::CREATED))
 }
 

@@ -224,6 +224,28 @@ fn kubectl_users_groups_and_service_accounts() {
     assert!(rows.iter().any(|r| r[0] == "selfsubjectaccessreviews.authorization.k8s.io"), "{list}");
     assert!(rows.iter().any(|r| r[0] == "[/version]" || r[1] == "[/version]"), "{list}");
 
+    // No granting of what one does not hold: alice, admin of `team`, may
+    // hand out what she has there, not cluster-admin, not `*` on secrets.
+    ok(&admin, &["create", "namespace", "team"]);
+    ok(&admin, &["create", "rolebinding", "alice-admin", "--clusterrole=admin", "--user=alice", "-n", "team"]);
+    eventually("alice is admin of team", || can_i(&alice, &["create", "roles", "-n", "team"]), |a| a == "yes");
+    ok(&alice, &["create", "role", "pod-reader", "--verb=get", "--resource=pods", "-n", "team"]);
+    ok(&alice, &["create", "rolebinding", "bob-reads", "--role=pod-reader", "--user=bob", "-n", "team"]);
+    let (good, _, err) =
+        run(&alice, &["create", "rolebinding", "self", "--clusterrole=cluster-admin", "--user=alice", "-n", "team"]);
+    assert!(!good);
+    assert!(
+        err.starts_with(r#"error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io "self" is forbidden: user "alice" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#),
+        "{err}"
+    );
+    let (good, _, err) =
+        run(&alice, &["create", "role", "all-secrets", "--verb=*", "--resource=secrets", "-n", "team"]);
+    assert!(!good && err.contains(r#"{APIGroups:[""], Resources:["secrets"], Verbs:["*"]}"#), "{err}");
+    // ...and no patching a role she may edit into one she could not create.
+    let widen = r#"{"rules":[{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}]}"#;
+    let (good, _, err) = run(&alice, &["patch", "role", "pod-reader", "-n", "team", "--type=merge", "-p", widen]);
+    assert!(!good && err.contains("is attempting to grant RBAC permissions not currently held"), "{err}");
+
     // A binding removed: the right goes with it.
     ok(&admin, &["delete", "rolebinding", "readers"]);
     eventually("alice lost her binding", || can_i(&alice, &["list", "services"]), |a| a == "no");

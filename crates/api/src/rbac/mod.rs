@@ -11,13 +11,18 @@
 //! - A ClusterRole with an `aggregationRule` has the rules of every
 //!   ClusterRole its selectors match (how `admin`, `edit` and `view` grow).
 //!
+//! [`uncovered`] is the escalation check: the rules a user would grant
+//! that they do not hold.
+//!
 //! Bindings are indexed by the user and group they name, so a check costs
 //! the user's own bindings, not all of them.
 
+mod covers;
 mod rule;
 #[cfg(test)]
 mod tests;
 
+pub use covers::uncovered;
 pub use rule::{Attributes, PolicyRule, ALL};
 
 use crate::user::{service_account_username, UserInfo};
@@ -199,6 +204,17 @@ impl Policy {
         let mut seen = std::collections::BTreeSet::new();
         rules.retain(|r| seen.insert(r.clone()));
         (rules, errors)
+    }
+
+    /// The rules a `roleRef` names (a Role in `namespace`, or a ClusterRole),
+    /// or the error upstream reports when it does not exist.
+    pub fn role_rules(&self, namespace: &str, kind: &str, name: &str) -> Result<Vec<PolicyRule>, String> {
+        let role = match kind {
+            "Role" => RoleRef::Role(name.into()),
+            _ => RoleRef::ClusterRole(name.into()),
+        };
+        let probe = Binding { name: String::new(), namespace: Some(namespace.into()), role, subjects: Vec::new() };
+        self.granted(&probe).map(<[PolicyRule]>::to_vec)
     }
 
     /// How many bindings the policy holds.

@@ -10,11 +10,14 @@
 //!   upstream derives them; the 403's wording.
 //! - [`cache`]: the RBAC objects in memory, fed by the watch caches.
 //! - [`bootstrap_policy`]: the default roles and bindings.
+//! - [`escalation`]: no granting, through a Role or binding, of rights one
+//!   does not hold.
 //! - [`reviews`]: the access reviews and SelfSubjectReview (`kubectl auth`).
 
 pub mod attributes;
 pub mod bootstrap_policy;
 pub mod cache;
+pub mod escalation;
 pub mod reviews;
 pub mod tokens;
 
