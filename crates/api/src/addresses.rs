@@ -63,6 +63,43 @@ fn is_v4_link_local_multicast(ip: Ipv4Addr) -> bool {
     (a, b, c) == (224, 0, 0)
 }
 
+/// Which new `externalIPs` a Service may name: the CVE-2020-8554
+/// mitigation. Anyone who may write a Service could otherwise point its
+/// `externalIPs` at someone else's address and take that traffic on every
+/// node. `Only(vec![])` is upstream's `DenyServiceExternalIPs` admission
+/// plugin; `Only(ranges)` admits addresses inside `ranges`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ExternalIps {
+    #[default]
+    AllowAll,
+    Only(Vec<ipnet::IpNet>),
+}
+
+/// Upstream's words when the plugin refuses.
+pub const EXTERNAL_IPS_DENIED: &str = "use of external IPs is denied by admission control";
+
+impl ExternalIps {
+    /// Admits `new` if each address not already in `old` is allowed (an
+    /// update that keeps or removes addresses always passes, as upstream's).
+    pub fn admit(&self, new: &[String], old: &[String]) -> Result<(), String> {
+        let Self::Only(ranges) = self else { return Ok(()) };
+        for ip in new.iter().filter(|ip| !old.contains(ip)) {
+            let inside = parse(ip).is_some_and(|a| ranges.iter().any(|r| r.contains(&a)));
+            if ranges.is_empty() {
+                return Err(EXTERNAL_IPS_DENIED.into());
+            }
+            if !inside {
+                let list: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "{EXTERNAL_IPS_DENIED}: {ip} is not in --service-external-ip-cidrs ({})",
+                    list.join(",")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The address checks of a whole object of `kind` (Endpoints and
 /// EndpointSlices; a Service's `externalIPs` are in `service::validate`).
 pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
@@ -141,6 +178,23 @@ pub fn validate_endpoint_slice(obj: &Value) -> Vec<FieldError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn external_ips_admission() {
+        let ips = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let only = |l: &[&str]| ExternalIps::Only(l.iter().map(|s| s.parse().unwrap()).collect());
+        assert_eq!(ExternalIps::AllowAll.admit(&ips(&["203.0.113.9"]), &[]), Ok(()));
+        assert_eq!(only(&[]).admit(&ips(&["203.0.113.9"]), &[]), Err(EXTERNAL_IPS_DENIED.into()));
+        assert_eq!(only(&[]).admit(&[], &[]), Ok(()));
+        // Kept or removed addresses pass: only new ones are judged.
+        assert_eq!(only(&[]).admit(&ips(&["203.0.113.9"]), &ips(&["203.0.113.9", "198.51.100.1"])), Ok(()));
+        let lab = only(&["192.0.2.0/24"]);
+        assert_eq!(lab.admit(&ips(&["192.0.2.10"]), &[]), Ok(()));
+        assert_eq!(
+            lab.admit(&ips(&["192.0.2.10", "203.0.113.9"]), &[]),
+            Err(format!("{EXTERNAL_IPS_DENIED}: 203.0.113.9 is not in --service-external-ip-cidrs (192.0.2.0/24)"))
+        );
+    }
 
     fn messages(errs: &[FieldError]) -> Vec<String> {
         errs.iter().map(ToString::to_string).collect()

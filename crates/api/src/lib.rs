@@ -29,6 +29,10 @@
 //! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`stored`]: defaults and validation of those kinds (workloads without a
 //!   controller yet, storage claims, networking, policy, RBAC objects).
+//! - [`user`]: who a request comes from (name, uid, groups, extra);
+//!   ServiceAccount user names.
+//! - [`rbac`]: RBAC rules, bindings and aggregation evaluated as upstream
+//!   does, pure: may this user do that?
 //! - [`duration`]: ages as kubectl prints them (`5d3h`).
 //! - [`readiness`]: whether a Pod or a Node is ready.
 //! - [`well_known`]: labels, annotations, media types and defaults that
@@ -51,6 +55,7 @@ pub mod json;
 pub mod json_patch_limits;
 pub mod printers;
 pub mod protobuf;
+pub mod rbac;
 pub mod readiness;
 pub mod resources;
 pub mod selectors;
@@ -60,6 +65,7 @@ pub mod service_lb;
 pub mod smp;
 pub mod stored;
 pub mod structural;
+pub mod user;
 pub mod well_known;
 pub mod wire;
 pub mod workloads;

@@ -1,9 +1,12 @@
 //! The apiserver's flags, named as upstream's kube-apiserver names them.
 
 use crate::allocation::range::PortRange;
+use crate::auth::Mode;
+use api::addresses::ExternalIps;
 use clap::Parser;
 use ipnet::Ipv4Net;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A Kubernetes-compatible apiserver for the Service lifecycle, on etcd.
@@ -14,9 +17,10 @@ pub struct Config {
     #[arg(long, env = "ETCD_SERVERS", default_value = "http://127.0.0.1:2379", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// The address to listen on (plain HTTP). Loopback by default: this
-    /// server has no authentication yet, so anyone who can reach the port can
-    /// read and change everything, the `kubernetes` Service included. Listen
+    /// The address to listen on (plain HTTP). Loopback by default: unless
+    /// started with `--authorization-mode=RBAC`, anyone who can reach the
+    /// port can read and change everything, the `kubernetes` Service
+    /// included (and tokens cross plain HTTP in the clear). Listen
     /// wider (`0.0.0.0`, as the lab does inside its own network) only where
     /// every host that can reach the port is trusted.
     #[arg(long, env = "APISERVER_BIND_ADDRESS", default_value = "127.0.0.1")]
@@ -85,6 +89,26 @@ pub struct Config {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub read_body_timeout: Duration,
 
+    /// Bearer tokens, upstream's CSV: `token,user,uid[,"group1,group2"]`.
+    #[arg(long, env = "APISERVER_TOKEN_AUTH_FILE")]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// Requests without credentials are served as `system:anonymous` (group
+    /// `system:unauthenticated`), for the authorizer to judge; `false`: 401.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+
+    /// `AlwaysAllow` (here the default, so a server without tokens serves
+    /// everyone) or `RBAC` (the bootstrap policy is created, the Roles and
+    /// bindings decide). Upstream's comma-separated list is accepted.
+    #[arg(long, env = "APISERVER_AUTHORIZATION_MODE", default_value = "AlwaysAllow", value_parser = Mode::parse)]
+    pub authorization_mode: Mode,
+
+    /// The ranges a Service's new `externalIPs` must be in (comma-separated;
+    /// `""`: none allowed, upstream's DenyServiceExternalIPs). Unset: any.
+    #[arg(long, env = "SERVICE_EXTERNAL_IP_CIDRS", value_parser = parse_external_ips)]
+    pub service_external_ip_cidrs: Option<ExternalIps>,
+
     /// How long a connection with no request in flight stays open
     /// (upstream: 90 s, as Go's http.DefaultTransport keeps connections).
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
@@ -141,6 +165,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
+fn parse_external_ips(text: &str) -> Result<ExternalIps, String> {
+    let ranges = text.split(',').map(str::trim).filter(|s| !s.is_empty());
+    Ok(ExternalIps::Only(ranges.map(|r| r.parse().map_err(|e| format!("{r:?}: {e}"))).collect::<Result<_, _>>()?))
+}
+
 impl Config {
     pub fn advertised_ip(&self) -> IpAddr {
         self.advertise_address.unwrap_or(if self.bind_address.is_unspecified() {
@@ -183,5 +212,14 @@ mod tests {
         assert!(config.bind_address.is_loopback());
         assert_eq!(config.request_timeout, Duration::from_secs(60));
         assert_eq!((config.max_requests_inflight, config.max_mutating_requests_inflight), (400, 200));
+        assert_eq!((config.authorization_mode, config.anonymous_auth), (Mode::AlwaysAllow, true));
+        let rbac = Config::parse_from(["apiserver", "--authorization-mode=Node,RBAC", "--anonymous-auth=false"]);
+        assert_eq!((rbac.authorization_mode, rbac.anonymous_auth), (Mode::Rbac, false));
+        assert_eq!(config.service_external_ip_cidrs, None);
+        let none = Config::parse_from(["apiserver", "--service-external-ip-cidrs="]);
+        assert_eq!(none.service_external_ip_cidrs, Some(ExternalIps::Only(vec![])));
+        let lab = Config::parse_from(["apiserver", "--service-external-ip-cidrs=192.0.2.0/24, 10.0.0.0/8"]);
+        assert!(matches!(lab.service_external_ip_cidrs, Some(ExternalIps::Only(r)) if r.len() == 2));
+        assert!(Config::try_parse_from(["apiserver", "--service-external-ip-cidrs=nope"]).is_err());
     }
 }

@@ -18,6 +18,7 @@ pub enum Reason {
     Conflict,
     Invalid,
     BadRequest,
+    Unauthorized,
     Forbidden,
     MethodNotAllowed,
     UnsupportedMediaType,
@@ -38,6 +39,7 @@ impl Reason {
             Reason::Conflict => "Conflict",
             Reason::Invalid => "Invalid",
             Reason::BadRequest => "BadRequest",
+            Reason::Unauthorized => "Unauthorized",
             Reason::Forbidden => "Forbidden",
             Reason::MethodNotAllowed => "MethodNotAllowed",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
@@ -224,6 +226,17 @@ impl ApiError {
             Reason::InternalError,
             format!("Internal error occurred: {}", message.into()),
         )
+    }
+
+    /// A credential that names no one (upstream says no more than this).
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, Reason::Unauthorized, "Unauthorized")
+    }
+
+    /// Authorization said no: `message` is upstream's whole sentence,
+    /// `details` its group, kind (the resource) and name.
+    pub fn denied(message: String, details: Option<Value>) -> Self {
+        Self { details, ..Self::new(StatusCode::FORBIDDEN, Reason::Forbidden, message) }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {

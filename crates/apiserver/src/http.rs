@@ -3,6 +3,7 @@
 //! that parses it (`request`) and `dispatch`es to the verb's handler below,
 //! which calls the registry (or, for a watch, starts a [`Watch`]).
 
+use crate::auth::{self, Auth};
 use crate::crds::Crds;
 use crate::discovery;
 use crate::error::{json_response, ApiError, Reason};
@@ -11,7 +12,7 @@ use crate::pod_streams;
 use crate::registry::custom;
 use crate::registry::deployment::to_scale;
 use crate::registry::objects::parse_body;
-use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, Written};
+use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, WriteOptions, Written};
 use crate::request::{
     delete_options, filter, parse_path, patch_type, wants_aggregated_discovery, wants_table, write_options, Query,
     ResourcePath, Target,
@@ -46,10 +47,13 @@ pub struct AppState {
     pub advertised: String,
     pub bookmark_interval: Duration,
     /// Signs and checks ServiceAccount tokens.
-    pub tokens: crate::serviceaccount_token::ServiceAccountTokens,
+    pub service_account_tokens: Arc<crate::serviceaccount_token::ServiceAccountTokens>,
+    /// Authentication and authorization, in front of every route here.
+    pub auth: Arc<Auth>,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
+    let auth = state.auth.clone();
     Router::new()
         .route("/version", get(version))
         // kube-apiserver answers these with a trailing slash too, and kr8s
@@ -66,12 +70,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             "/.well-known/openid-configuration",
             get(|State(s): State<Arc<AppState>>| async move {
-                json_response(StatusCode::OK, &s.tokens.openid_configuration())
+                json_response(StatusCode::OK, &s.service_account_tokens.openid_configuration())
             }),
         )
         .route(
             "/openid/v1/jwks",
-            get(|State(s): State<Arc<AppState>>| async move { json_response(StatusCode::OK, &s.tokens.jwks()) }),
+            get(|State(s): State<Arc<AppState>>| async move {
+                json_response(StatusCode::OK, &s.service_account_tokens.jwks())
+            }),
         )
         // The fixed routes answer other methods with a Status, as resources do.
         .method_not_allowed_fallback(|m: Method, uri: axum::http::Uri| async move {
@@ -79,6 +85,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         })
         .fallback(resource_request)
         .with_state(state)
+        .merge(auth::reviews::routes(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::filter))
 }
 
 fn accept(headers: &HeaderMap) -> &str {
@@ -179,7 +187,8 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
         None => rp.resource.plural.to_string(),
     };
     let verb = verb_name(&parts.method, &rp, watch);
-    let call = Call { rp: &rp, query: &query, headers: &parts.headers, body };
+    let user = parts.extensions.get::<auth::Identity>().map(|i| &i.0);
+    let call = Call { rp: &rp, query: &query, headers: &parts.headers, body, user };
     let resp = match dispatch(&state, &parts.method, &call).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -219,6 +228,8 @@ struct Call<'a> {
     query: &'a Query,
     headers: &'a HeaderMap,
     body: Bytes,
+    /// Who asks (set by the auth filter).
+    user: Option<&'a api::user::UserInfo>,
 }
 
 impl Call<'_> {
@@ -233,6 +244,13 @@ impl Call<'_> {
     }
     fn object(&self) -> Result<Value, ApiError> {
         parse_body(self.content_type(), &self.body)
+    }
+    /// RBAC's escalation check of the object a write would store.
+    fn may_grant(&self, state: &AppState, obj: &Value) -> Result<(), ApiError> {
+        match self.user {
+            Some(user) => auth::escalation::check(&state.auth, user, self.rp.resource, self.ns(), obj),
+            None => Ok(()),
+        }
     }
 }
 
@@ -322,14 +340,18 @@ async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError>
             return Err(e);
         }
     }
-    let created = state.registry.create(call.rp.resource, call.ns(), call.object()?, opts).await?;
+    let obj = call.object()?;
+    call.may_grant(state, &obj)?;
+    let created = state.registry.create(call.rp.resource, call.ns(), obj, opts).await?;
     learn(state, call.rp.resource, &created);
     Ok(written(created, StatusCode::CREATED))
 }
 
 async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let opts = write_options(call.query)?;
-    let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, call.object()?, opts).await?;
+    let obj = call.object()?;
+    call.may_grant(state, &obj)?;
+    let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, obj, opts).await?;
     learn(state, call.rp.resource, &updated);
     Ok(written(updated, StatusCode::CREATED))
 }
@@ -348,7 +370,14 @@ fn patch_of(call: &Call<'_>) -> Result<(PatchType, Value), ApiError> {
 async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let (patch_type, patch) = patch_of(call)?;
     let opts = write_options(call.query)?;
-    let patched = state.registry.patch(call.rp.resource, call.ns(), name, sub, patch_type, patch, opts).await?;
+    let (reg, res) = (&state.registry, call.rp.resource);
+    if auth::escalation::applies(&state.auth, res) {
+        // What the patch would store, judged before it is stored.
+        let dry = WriteOptions { dry_run: true, ..opts };
+        let would = reg.patch(res, call.ns(), name, sub, patch_type, patch.clone(), dry).await?;
+        call.may_grant(state, &would.object)?;
+    }
+    let patched = reg.patch(res, call.ns(), name, sub, patch_type, patch, opts).await?;
     learn(state, call.rp.resource, &patched);
     Ok(written(patched, StatusCode::CREATED))
 }
@@ -356,7 +385,10 @@ async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>)
 /// `serviceaccounts/<name>/token`: a signed token for the ServiceAccount.
 async fn token_request(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
     let request = call.object()?;
-    let issued = state.tokens.token_request(&state.registry, call.ns().unwrap_or_default(), name, request).await?;
+    let issued = state
+        .service_account_tokens
+        .token_request(&state.registry, call.ns().unwrap_or_default(), name, request)
+        .await?;
     Ok(json_response(StatusCode::CREATED, &issued))
 }
 

@@ -13,6 +13,8 @@
 //!   delete, delete_collection, bind, scale). Start reading here.
 //! - [`pod_streams`]: `pods/log`, `pods/exec`, `pods/portforward`, handed
 //!   to the pod's kubelet (logs streamed, upgrades spliced).
+//! - [`auth`]: who a request comes from (bearer tokens, anonymous,
+//!   impersonation) and whether RBAC lets them; the access reviews.
 //! - [`watch`]: one client's watch stream, as a state machine.
 //! - [`table`]: `kubectl get`'s Table rendering.
 //! - [`request`]: what a path, query, Content-Type and Accept header ask
@@ -35,6 +37,7 @@
 //! - [`metrics`], [`shutdown`]: cross-cutting.
 
 pub mod allocation;
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod crds;
@@ -101,6 +104,29 @@ async fn connect(endpoints: &[String]) -> Result<storage::Store, String> {
     }
 }
 
+/// Authentication and authorization: the token file, and with RBAC the
+/// bootstrap policy (created when missing) and the policy cache, complete
+/// before the first request is served. `None` at shutdown.
+async fn start_auth(
+    config: &config::Config,
+    registry: &registry::Registry,
+    caches: &HashMap<&'static str, Arc<watch_cache::WatchCache>>,
+    shutdown: &shutdown::Shutdown,
+    tokens: Option<auth::tokens::TokenFile>,
+) -> Option<Arc<auth::Auth>> {
+    let policy = Arc::new(auth::cache::PolicyCache::default());
+    if config.authorization_mode == auth::Mode::Rbac {
+        retry("creating the bootstrap RBAC policy", shutdown, || async {
+            auth::bootstrap_policy::ensure(registry).await.then_some(()).ok_or("some objects were not created")
+        })
+        .await?;
+        let feeds = auth::cache::KINDS.map(|k| caches[k.etcd_prefix].clone());
+        retry("listing the RBAC objects", shutdown, || policy.start(registry.clone(), feeds.clone(), shutdown.clone()))
+            .await?;
+    }
+    Some(Arc::new(auth::Auth { tokens, anonymous: config.anonymous_auth, mode: config.authorization_mode, policy }))
+}
+
 /// Runs the apiserver until `shutdown` fires.
 ///
 /// It listens first, serving only the health checks (and 503 elsewhere)
@@ -108,12 +134,22 @@ async fn connect(endpoints: &[String]) -> Result<storage::Store, String> {
 /// once; then the whole API, and the line tests wait for is printed.
 pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let ip_range = IpRange::new(config.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
-    let tokens = serviceaccount_token::ServiceAccountTokens::new(
+    if let Some(policy) = &config.service_external_ip_cidrs {
+        let _ = registry::service::EXTERNAL_IPS.set(policy.clone());
+    }
+    let tokens = match &config.token_auth_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(auth::tokens::TokenFile::parse(&text).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
+    let service_account_tokens = Arc::new(serviceaccount_token::ServiceAccountTokens::new(
         &config.service_account_issuer,
         &config.api_audiences,
         config.service_account_signing_key_file.as_deref(),
         &config.service_account_key_file,
-    )?;
+    )?);
     let listener = tokio::net::TcpListener::bind((config.bind_address, config.port))
         .await
         .context("binding the listen address")?;
@@ -174,14 +210,19 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
     if let Some(crd_cache) = caches.get(api::resources::CUSTOM_RESOURCE_DEFINITIONS.etcd_prefix) {
         tokio::spawn(crds.clone().run(crd_cache.clone(), registry.clone()));
     }
+    let auth = match start_auth(&config, &registry, &caches, &shutdown, tokens).await {
+        Some(auth) => auth,
+        None => return Ok(server.await?),
+    };
     let state = Arc::new(AppState {
         registry,
         caches,
         crds,
         metrics: metrics::Metrics::default(),
-        tokens,
+        service_account_tokens,
         advertised: format!("{}:{port}", config.advertised_ip()),
         bookmark_interval: Duration::from_secs(config.watch_bookmark_interval.max(1)),
+        auth,
     });
     let keeper = state.clone();
     let sd = shutdown.clone();

@@ -245,6 +245,13 @@ pub fn decode_message(bytes: &[u8], message: Message) -> Result<Map<String, Valu
                     }
                 }
             }
+            // An empty string in a list is an element, not an omitted field
+            // (a PolicyRule's `apiGroups: [""]`, the core group).
+            Ty::Str if field.repeated && matches!(wire, Wire::Len([])) => {
+                if let Some(a) = out.entry(field.json).or_insert_with(|| json!([])).as_array_mut() {
+                    a.push(json!(""));
+                }
+            }
             ty => {
                 let Some(value) = decode_value(ty, wire, field.json)? else { continue };
                 let zero = value == json!(0) || value == json!(false);
@@ -468,6 +475,17 @@ mod tests {
             deploy["spec"]["template"]["spec"]["containers"],
             json!([{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}], "resources": {}}])
         );
+    }
+
+    /// `kubectl create role x --verb=get --resource=pods`: the core group
+    /// is an empty string in `apiGroups`, and must stay one.
+    #[test]
+    fn empty_strings_in_lists_are_kept() {
+        let rule = [s(1, "get"), s(2, ""), s(3, "pods")].concat();
+        let body =
+            envelope("rbac.authorization.k8s.io/v1", "Role", &[field(1, 2, &s(1, "x")), field(2, 2, &rule)].concat());
+        let role = decode(&body).unwrap();
+        assert_eq!(role["rules"], json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]));
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", RBAC_V1_CLUSTER_ROLE_BINDING),
     ("policy/v1", "PodDisruptionBudget", POLICY_V1_POD_DISRUPTION_BUDGET),
     ("autoscaling/v2", "HorizontalPodAutoscaler", AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", AUTHENTICATION_V1_SELF_SUBJECT_REVIEW),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -121,6 +126,35 @@ pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
     Field::one(2, "spec", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC)),
     Field::one(3, "status", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS)),
+];
+
+pub static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC)),
+    Field::one(3, "status", Msg(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS)),
+];
+
+pub static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC)),
+    Field::one(3, "status", Msg(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS)),
+];
+
+pub static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC)),
+    Field::one(3, "status", Msg(AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS)),
+];
+
+pub static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC)),
+    Field::one(3, "status", Msg(AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS)),
+];
+
+pub static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "status", Msg(AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS)),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -390,6 +424,39 @@ pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = &[
     Field::list(5, "currentMetrics", Msg(AUTOSCALING_V2_METRIC_STATUS)),
     Field::list(6, "conditions", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION)),
 ];
+
+pub static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Message = &[
+    Field::one(1, "resourceAttributes", Msg(AUTHORIZATION_V1_RESOURCE_ATTRIBUTES)),
+    Field::one(2, "nonResourceAttributes", Msg(AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES)),
+];
+
+pub static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = &[
+    Field::one(1, "allowed", Bool),
+    Field::one(4, "denied", Bool),
+    Field::one(2, "reason", Str),
+    Field::one(3, "evaluationError", Str),
+];
+
+pub static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Message = &[
+    Field::one(1, "resourceAttributes", Msg(AUTHORIZATION_V1_RESOURCE_ATTRIBUTES)),
+    Field::one(2, "nonResourceAttributes", Msg(AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES)),
+    Field::one(3, "user", Str),
+    Field::list(4, "groups", Str),
+    Field::one(5, "extra", Map(&Msg(AUTHORIZATION_V1_EXTRA_VALUE))),
+    Field::one(6, "uid", Str),
+];
+
+pub static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Message = &[Field::one(1, "namespace", Str)];
+
+pub static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Message = &[
+    Field::list(1, "resourceRules", Msg(AUTHORIZATION_V1_RESOURCE_RULE)),
+    Field::list(2, "nonResourceRules", Msg(AUTHORIZATION_V1_NON_RESOURCE_RULE)),
+    Field::one(3, "incomplete", Bool),
+    Field::one(4, "evaluationError", Str),
+];
+
+pub static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message =
+    &[Field::one(1, "userInfo", Msg(AUTHENTICATION_V1_USER_INFO))];
 
 pub static META_V1_OWNER_REFERENCE: Message = &[
     Field::one(5, "apiVersion", Str),
@@ -672,6 +739,40 @@ pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Message = &[
     Field::one(5, "message", Str),
 ];
 
+pub static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Message = &[
+    Field::one(1, "namespace", Str),
+    Field::one(2, "verb", Str),
+    Field::one(3, "group", Str),
+    Field::one(4, "version", Str),
+    Field::one(5, "resource", Str),
+    Field::one(6, "subresource", Str),
+    Field::one(7, "name", Str),
+    Field::one(8, "fieldSelector", Msg(AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES)),
+    Field::one(9, "labelSelector", Msg(AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES)),
+];
+
+pub static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Message =
+    &[Field::one(1, "path", Str), Field::one(2, "verb", Str)];
+
+pub static AUTHORIZATION_V1_EXTRA_VALUE: Message = &[Field::list(1, "items", Str)];
+
+pub static AUTHORIZATION_V1_RESOURCE_RULE: Message = &[
+    Field::list(1, "verbs", Str),
+    Field::list(2, "apiGroups", Str),
+    Field::list(3, "resources", Str),
+    Field::list(4, "resourceNames", Str),
+];
+
+pub static AUTHORIZATION_V1_NON_RESOURCE_RULE: Message =
+    &[Field::list(1, "verbs", Str), Field::list(2, "nonResourceURLs", Str)];
+
+pub static AUTHENTICATION_V1_USER_INFO: Message = &[
+    Field::one(1, "username", Str),
+    Field::one(2, "uid", Str),
+    Field::list(3, "groups", Str),
+    Field::one(4, "extra", Map(&Msg(AUTHENTICATION_V1_EXTRA_VALUE))),
+];
+
 pub static CORE_V1_CLIENT_IP_CONFIG: Message = &[Field::one(1, "timeoutSeconds", Int)];
 
 pub static CORE_V1_LOAD_BALANCER_INGRESS: Message = &[
@@ -950,6 +1051,14 @@ pub static AUTOSCALING_V2_EXTERNAL_METRIC_STATUS: Message = &[
     Field::one(1, "metric", Msg(AUTOSCALING_V2_METRIC_IDENTIFIER)),
     Field::one(2, "current", Msg(AUTOSCALING_V2_METRIC_VALUE_STATUS)),
 ];
+
+pub static AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: Message =
+    &[Field::one(1, "rawSelector", Str), Field::list(2, "requirements", Msg(META_V1_FIELD_SELECTOR_REQUIREMENT))];
+
+pub static AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: Message =
+    &[Field::one(1, "rawSelector", Str), Field::list(2, "requirements", Msg(META_V1_LABEL_SELECTOR_REQUIREMENT))];
+
+pub static AUTHENTICATION_V1_EXTRA_VALUE: Message = &[Field::list(1, "items", Str)];
 
 pub static CORE_V1_PORT_STATUS: Message =
     &[Field::one(1, "port", Int), Field::one(2, "protocol", Str), Field::one(3, "error", Str)];
@@ -1234,6 +1343,9 @@ pub static AUTOSCALING_V2_METRIC_VALUE_STATUS: Message = &[
     Field::one(2, "averageValue", Quantity),
     Field::one(3, "averageUtilization", Int),
 ];
+
+pub static META_V1_FIELD_SELECTOR_REQUIREMENT: Message =
+    &[Field::one(1, "key", Str), Field::one(2, "operator", Str), Field::list(3, "values", Str)];
 
 pub static CORE_V1_KEY_TO_PATH: Message =
     &[Field::one(1, "key", Str), Field::one(2, "path", Str), Field::one(3, "mode", Int)];

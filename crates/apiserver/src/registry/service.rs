@@ -42,6 +42,10 @@ use std::net::Ipv4Addr;
 
 pub struct ServiceStrategy;
 
+/// `--service-external-ip-cidrs`, set once at start: which new externalIPs
+/// a write may name (unset: all, as before the flag existed).
+pub static EXTERNAL_IPS: std::sync::OnceLock<api::addresses::ExternalIps> = std::sync::OnceLock::new();
+
 /// The apiserver's own Service: `default/kubernetes`, on the first ClusterIP.
 pub const KUBERNETES: (&str, &str) = ("default", "kubernetes");
 
@@ -69,6 +73,13 @@ impl Strategy for ServiceStrategy {
         let errors = api::service::validate(&svc, old_svc.as_ref());
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, str_at(&obj, "/metadata/name"), &errors));
+        }
+        // Admission runs after validation, as upstream's validating plugins do.
+        let external = |s: Option<&Service>| s.and_then(|s| s.spec.as_ref()?.external_ips.clone()).unwrap_or_default();
+        if let Some(policy) = EXTERNAL_IPS.get() {
+            policy
+                .admit(&external(Some(&svc)), &external(old_svc.as_ref()))
+                .map_err(|why| ApiError::forbidden(resource, str_at(&obj, "/metadata/name"), &why))?;
         }
         untyped(&svc)
     }

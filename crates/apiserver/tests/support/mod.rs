@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod tls;
+
 use e2e::{Proc, ScratchDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
