@@ -14,6 +14,7 @@
 //! ```
 
 use crate::field_errors::FieldError;
+use crate::user::{service_account_groups, service_account_username, UserInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,10 +24,6 @@ pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
 const MIN_EXPIRATION_SECONDS: i64 = 10 * 60;
 /// ...and so is longer (2^32 seconds).
 const MAX_EXPIRATION_SECONDS: i64 = 1 << 32;
-/// The user-name prefix of every ServiceAccount.
-pub const USER_PREFIX: &str = "system:serviceaccount:";
-/// The group of every ServiceAccount; each namespace's is this plus `:<ns>`.
-pub const ALL_GROUP: &str = "system:serviceaccounts";
 /// The kinds a token can be bound to, as upstream (Node behind a feature
 /// gate that 1.32 turns on).
 const BINDABLE: [&str; 3] = ["Pod", "Secret", "Node"];
@@ -153,49 +150,42 @@ pub fn claims(
             node: bound.filter(|_| kind == Some("Node")),
         },
         nbf: now,
-        sub: format!("{USER_PREFIX}{namespace}:{name}"),
+        sub: service_account_username(namespace, name),
     }
 }
 
-/// Who a valid token's claims name, as upstream's authenticator says it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenUser {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    /// `authentication.kubernetes.io/pod-name`, `pod-uid`, `node-name`,
-    /// `node-uid`, `credential-id`.
-    pub extra: Vec<(String, String)>,
-}
-
-/// The user of `claims`, or why they name none (a `sub` that does not
+/// The user of `claims`, as upstream's authenticator says it (the
+/// ServiceAccount's name, uid and groups; the bound pod or node and the
+/// token's id as extras), or why they name none (a `sub` that does not
 /// agree with the private claims).
-pub fn user_of(claims: &Claims) -> Result<TokenUser, String> {
+pub fn user_of(claims: &Claims) -> Result<UserInfo, String> {
     let k = &claims.kubernetes;
-    let expected = format!("{USER_PREFIX}{}:{}", k.namespace, k.serviceaccount.name);
+    let expected = service_account_username(&k.namespace, &k.serviceaccount.name);
     if claims.sub != expected {
         return Err(format!(
             "sub {:?} does not name serviceaccount {}/{}",
             claims.sub, k.namespace, k.serviceaccount.name
         ));
     }
-    let mut extra = Vec::new();
-    let key = |k: &str| format!("authentication.kubernetes.io/{k}");
-    if let Some(pod) = &k.pod {
-        extra.push((key("pod-name"), pod.name.clone()));
-        extra.push((key("pod-uid"), pod.uid.clone()));
-    }
-    if let Some(node) = &k.node {
-        extra.push((key("node-name"), node.name.clone()));
-        extra.push((key("node-uid"), node.uid.clone()));
-    }
-    extra.push((key("credential-id"), format!("JTI={}", claims.jti)));
-    Ok(TokenUser {
+    let mut user = UserInfo {
         name: expected,
         uid: k.serviceaccount.uid.clone(),
-        groups: vec![ALL_GROUP.to_string(), format!("{ALL_GROUP}:{}", k.namespace)],
-        extra,
-    })
+        groups: service_account_groups(&k.namespace),
+        ..UserInfo::default()
+    };
+    let mut extra = |key: &str, value: &str| {
+        user.extra.entry(format!("authentication.kubernetes.io/{key}")).or_default().push(value.to_string());
+    };
+    if let Some(pod) = &k.pod {
+        extra("pod-name", &pod.name);
+        extra("pod-uid", &pod.uid);
+    }
+    if let Some(node) = &k.node {
+        extra("node-name", &node.name);
+        extra("node-uid", &node.uid);
+    }
+    extra("credential-id", &format!("JTI={}", claims.jti));
+    Ok(user.authenticated())
 }
 
 #[cfg(test)]
@@ -249,9 +239,9 @@ mod tests {
 
         let user = user_of(&c).unwrap();
         assert_eq!(user.name, "system:serviceaccount:default:builder");
-        assert_eq!(user.groups, ["system:serviceaccounts", "system:serviceaccounts:default"]);
-        assert_eq!(user.extra[0], ("authentication.kubernetes.io/pod-name".into(), "web-0".into()));
-        assert_eq!(user.extra.last().unwrap().1, "JTI=j1");
+        assert_eq!(user.groups, ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]);
+        assert_eq!(user.extra["authentication.kubernetes.io/pod-name"], ["web-0"]);
+        assert_eq!(user.extra["authentication.kubernetes.io/credential-id"], ["JTI=j1"]);
         let forged = Claims { sub: "system:serviceaccount:kube-system:admin".into(), ..c };
         assert!(user_of(&forged).is_err());
     }

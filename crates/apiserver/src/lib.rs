@@ -113,6 +113,7 @@ async fn start_auth(
     caches: &HashMap<&'static str, Arc<watch_cache::WatchCache>>,
     shutdown: &shutdown::Shutdown,
     tokens: Option<auth::tokens::TokenFile>,
+    service_account_tokens: Arc<serviceaccount_token::ServiceAccountTokens>,
 ) -> Option<Arc<auth::Auth>> {
     let policy = Arc::new(auth::cache::PolicyCache::default());
     if config.authorization_mode == auth::Mode::Rbac {
@@ -124,7 +125,9 @@ async fn start_auth(
         retry("listing the RBAC objects", shutdown, || policy.start(registry.clone(), feeds.clone(), shutdown.clone()))
             .await?;
     }
-    Some(Arc::new(auth::Auth { tokens, anonymous: config.anonymous_auth, mode: config.authorization_mode, policy }))
+    let service_accounts = Some((service_account_tokens, registry.clone()));
+    let (anonymous, mode) = (config.anonymous_auth, config.authorization_mode);
+    Some(Arc::new(auth::Auth { tokens, service_accounts, anonymous, mode, policy }))
 }
 
 /// Runs the apiserver until `shutdown` fires.
@@ -210,7 +213,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
     if let Some(crd_cache) = caches.get(api::resources::CUSTOM_RESOURCE_DEFINITIONS.etcd_prefix) {
         tokio::spawn(crds.clone().run(crd_cache.clone(), registry.clone()));
     }
-    let auth = match start_auth(&config, &registry, &caches, &shutdown, tokens).await {
+    let auth = match start_auth(&config, &registry, &caches, &shutdown, tokens, service_account_tokens.clone()).await {
         Some(auth) => auth,
         None => return Ok(server.await?),
     };

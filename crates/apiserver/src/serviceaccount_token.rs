@@ -15,7 +15,8 @@
 use crate::error::ApiError;
 use crate::registry::Registry;
 use api::resources::{PODS, SECRETS, SERVICE_ACCOUNTS};
-use api::service_account_token::{claims, token_spec, user_of, Claims, Ref, TokenUser};
+use api::service_account_token::{claims, token_spec, user_of, Claims, Ref};
+use api::user::UserInfo;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -171,7 +172,7 @@ impl ServiceAccountTokens {
     /// The user a presented token names, checked against what exists now,
     /// as upstream's validator does: the ServiceAccount (same uid), and the
     /// object the token is bound to (same uid, not being deleted).
-    pub async fn authenticate(&self, registry: &Registry, token: &str) -> Option<Result<TokenUser, String>> {
+    pub async fn authenticate(&self, registry: &Registry, token: &str) -> Option<Result<UserInfo, String>> {
         let claims = match self.verify(token)? {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),

@@ -268,7 +268,7 @@ fn fixed_routes_other_methods_and_malformed_bodies() {
     // --help says what listening beyond loopback means.
     let help = std::process::Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("[default: 127.0.0.1]") && help.contains("no authentication"), "{help}");
+    assert!(help.contains("[default: 127.0.0.1]") && help.contains("anyone who can reach the"), "{help}");
 }
 
 /// Runs `f` with an etcd client, on a runtime of its own.

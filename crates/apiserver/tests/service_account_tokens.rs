@@ -5,6 +5,8 @@
 //! audience), its refusals (under ten minutes, a missing ServiceAccount, a
 //! bound object whose uid is not the one on record) and its claims.
 
+mod support;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use e2e::{http, Apiserver, Etcd, ScratchDir};
@@ -137,4 +139,104 @@ fn apiservers_sharing_a_key_file_publish_the_same_key() {
     let payload: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
     assert_eq!(payload["iss"], ISSUER);
+}
+
+/// `whoami` as a token's bearer: the SelfSubjectReview's user, or the 401.
+fn whoami(api: &Apiserver, token: &str) -> (u16, Value) {
+    let addr = api.url.trim_start_matches("http://");
+    let headers = [
+        ("Authorization".to_string(), format!("Bearer {token}")),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    let body = json!({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}).to_string();
+    let path = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+    let answer =
+        support::send(addr, "POST", path, &headers, body.as_bytes(), std::time::Duration::from_secs(10), false)
+            .unwrap();
+    (answer.status, serde_json::from_slice(&answer.body).unwrap_or(Value::Null))
+}
+
+/// A ServiceAccount token authenticates its ServiceAccount, with upstream's
+/// groups and extras, for as long as the ServiceAccount and the pod it is
+/// bound to exist; a forged one never does. Under RBAC, as the SA's
+/// role allows.
+#[test]
+fn a_service_account_token_authenticates_while_what_it_names_exists() {
+    let etcd = Etcd::start();
+    // An admin (system:masters) from a token file makes the objects.
+    let admin = ScratchDir::new("sa-admin");
+    let token_file = admin.0.join("tokens.csv");
+    std::fs::write(&token_file, "admin-token,admin,1,system:masters\n").unwrap();
+    let flags = ["--authorization-mode", "RBAC", "--token-auth-file", token_file.to_str().unwrap()];
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &flags);
+    let as_admin = |method: &str, path: &str, body: Value| -> (u16, Value) {
+        let addr = api.url.trim_start_matches("http://");
+        let headers = [
+            ("Authorization".to_string(), "Bearer admin-token".to_string()),
+            ("Content-Type".to_string(), "application/json".to_string()),
+        ];
+        let body = if body.is_null() { String::new() } else { body.to_string() };
+        let a = support::send(addr, method, path, &headers, body.as_bytes(), std::time::Duration::from_secs(10), false)
+            .unwrap();
+        (a.status, serde_json::from_slice(&a.body).unwrap_or(Value::Null))
+    };
+    assert_eq!(
+        as_admin("POST", "/api/v1/namespaces/default/serviceaccounts", json!({"metadata":{"name":"builder"}})).0,
+        201
+    );
+    let pod = json!({"metadata":{"name":"web-0"},"spec":{"serviceAccountName":"builder","containers":[{"name":"c","image":"busybox"}]}});
+    assert_eq!(as_admin("POST", "/api/v1/namespaces/default/pods", pod).0, 201);
+    let token_path = "/api/v1/namespaces/default/serviceaccounts/builder/token";
+    let (code, plain) = as_admin("POST", token_path, json!({}));
+    assert_eq!(code, 201, "{plain}");
+    let bound = json!({"spec":{"boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"web-0"}}});
+    let (_, bound) = as_admin("POST", token_path, bound);
+    let (plain, bound) = (plain["status"]["token"].as_str().unwrap(), bound["status"]["token"].as_str().unwrap());
+
+    let (code, review) = whoami(&api, bound);
+    assert_eq!(code, 201, "{review}");
+    let user = &review["status"]["userInfo"];
+    assert_eq!(user["username"], "system:serviceaccount:default:builder");
+    assert_eq!(
+        user["groups"],
+        json!(["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"])
+    );
+    assert_eq!(user["extra"]["authentication.kubernetes.io/pod-name"], json!(["web-0"]));
+
+    // RBAC judges it as that ServiceAccount: no role yet, so a 403 naming it.
+    let addr = api.url.trim_start_matches("http://");
+    let headers = [("Authorization".to_string(), format!("Bearer {plain}"))];
+    let a = support::send(
+        addr,
+        "GET",
+        "/api/v1/namespaces/default/pods",
+        &headers,
+        b"",
+        std::time::Duration::from_secs(10),
+        false,
+    )
+    .unwrap();
+    let status: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(a.status, 403, "{status}");
+    assert_eq!(
+        status["message"],
+        "pods is forbidden: User \"system:serviceaccount:default:builder\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+    );
+
+    // Forged: the signature breaks.
+    let mut forged: Vec<&str> = plain.split('.').collect();
+    let other = URL_SAFE_NO_PAD.encode(
+        json!({"iss":ISSUER,"sub":"system:serviceaccount:kube-system:admin","aud":[ISSUER],"exp":4102444800_i64})
+            .to_string(),
+    );
+    forged[1] = &other;
+    assert_eq!(whoami(&api, &forged.join(".")).0, 401);
+    // The bound pod goes: its token dies; the unbound one lives on.
+    assert_eq!(as_admin("DELETE", "/api/v1/namespaces/default/pods/web-0?gracePeriodSeconds=0", Value::Null).0, 200);
+    let (code, status) = whoami(&api, bound);
+    assert_eq!((code, status["message"].as_str()), (401, Some("Unauthorized")), "{status}");
+    assert_eq!(whoami(&api, plain).0, 201);
+    // The ServiceAccount goes: every token of it dies.
+    assert_eq!(as_admin("DELETE", "/api/v1/namespaces/default/serviceaccounts/builder", Value::Null).0, 200);
+    assert_eq!(whoami(&api, plain).0, 401);
 }

@@ -1,5 +1,6 @@
 //! Who a request comes from and whether they may make it, in upstream's
-//! order: authentication (a bearer token from `--token-auth-file`, or
+//! order: authentication (a ServiceAccount's signed token, checked by
+//! `serviceaccount_token`; a bearer token from `--token-auth-file`; or
 //! anonymous), impersonation (`Impersonate-*` headers, each checked with
 //! the `impersonate` verb), authorization (`--authorization-mode`:
 //! `AlwaysAllow`, or `RBAC` on the [`cache`]d policy), then with RBAC
@@ -22,7 +23,9 @@ pub mod reviews;
 pub mod tokens;
 
 use crate::error::ApiError;
+use crate::registry::Registry;
 use crate::request::{percent_decode, Query};
+use crate::serviceaccount_token::ServiceAccountTokens;
 use api::rbac::{Attributes, Decision};
 use api::user::{service_account_groups, service_account_of, UserInfo, ANONYMOUS, AUTHENTICATED, UNAUTHENTICATED};
 use axum::extract::{Request, State};
@@ -63,6 +66,9 @@ pub struct Auth {
     /// bearer tokens, and a request that sends one is anonymous, as
     /// upstream's union of authenticators has it.
     pub tokens: Option<tokens::TokenFile>,
+    /// ServiceAccount tokens (JWTs this issuer signed), checked against
+    /// the ServiceAccounts and pods that exist now.
+    pub service_accounts: Option<(Arc<ServiceAccountTokens>, Registry)>,
     pub anonymous: bool,
     pub mode: Mode,
     pub policy: Arc<cache::PolicyCache>,
@@ -148,6 +154,19 @@ impl Auth {
         Ok(Some(user))
     }
 
+    /// The ServiceAccount a bearer token names, if it is a token this
+    /// apiserver's issuer signed (`None`: not one, the other authenticators
+    /// decide); 401 if it no longer holds (expired, forged, its
+    /// ServiceAccount or bound pod deleted).
+    pub async fn service_account(&self, headers: &HeaderMap) -> Option<Result<UserInfo, ApiError>> {
+        let (issuer, registry) = self.service_accounts.as_ref()?;
+        let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(tokens::bearer)?;
+        Some(issuer.authenticate(registry, token).await?.map_err(|why| {
+            tracing::debug!("a ServiceAccount token was refused: {why}");
+            ApiError::unauthorized()
+        }))
+    }
+
     /// Authenticates, impersonates and authorizes one request.
     pub fn admit(
         &self,
@@ -157,6 +176,18 @@ impl Auth {
         headers: &HeaderMap,
     ) -> Result<UserInfo, ApiError> {
         let actor = self.authenticate(headers)?;
+        self.admit_as(actor, method, path, query, headers)
+    }
+
+    /// [`Auth::admit`] for an actor already authenticated.
+    pub fn admit_as(
+        &self,
+        actor: UserInfo,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<UserInfo, ApiError> {
         let user = self.impersonate(&actor, headers)?.unwrap_or(actor);
         let a = attributes::attributes(method, path, &Query::parse(query));
         let decision = self.authorize(&user, &a);
@@ -187,7 +218,12 @@ fn node_restriction(user: &UserInfo, a: &Attributes) -> Result<(), ApiError> {
 
 /// The middleware in front of every API route.
 pub async fn filter(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
-    let admitted = auth.admit(req.method().as_str(), req.uri().path(), req.uri().query(), req.headers());
+    let (method, path, query) = (req.method().as_str(), req.uri().path(), req.uri().query());
+    let admitted = match auth.service_account(req.headers()).await {
+        Some(Ok(actor)) => auth.admit_as(actor, method, path, query, req.headers()),
+        Some(Err(e)) => Err(e),
+        None => auth.admit(method, path, query, req.headers()),
+    };
     match admitted {
         Ok(user) => {
             req.extensions_mut().insert(Identity(user));
@@ -205,7 +241,7 @@ mod tests {
     fn auth(mode: Mode, anonymous: bool) -> Auth {
         let tokens = tokens::TokenFile::parse("admin-t,admin,1,system:masters\nalice-t,alice,2\n").unwrap();
         let policy = Arc::new(cache::PolicyCache::default());
-        Auth { tokens: Some(tokens), anonymous, mode, policy }
+        Auth { tokens: Some(tokens), service_accounts: None, anonymous, mode, policy }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
