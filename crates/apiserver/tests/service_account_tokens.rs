@@ -9,7 +9,7 @@ mod support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use e2e::{http, Apiserver, Etcd, ScratchDir};
+use e2e::{http, kubectl_ok, Apiserver, Etcd, Kubeconfig, ScratchDir};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, PostParams};
@@ -83,6 +83,16 @@ async fn token_requests_give_tokens_anyone_can_check() {
     let claims = verified(&api, issued["status"]["token"].as_str().unwrap(), "vault");
     assert_eq!(claims["kubernetes.io"]["pod"], json!({"name":"web-0","uid":pod["metadata"]["uid"]}));
     assert_eq!(claims["aud"], json!(["vault"]));
+
+    // kubectl create token (a protobuf TokenRequest), bound and with a duration.
+    let kc = Kubeconfig::new(&api.url);
+    let printed = kubectl_ok(
+        &kc,
+        &["create", "token", "builder", "--duration=20m", "--bound-object-kind=Pod", "--bound-object-name=web-0"],
+    );
+    let claims = verified(&api, printed.trim(), ISSUER);
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 1200);
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "web-0");
 
     // Refusals, in upstream's words.
     let (code, status) = call(&api, "POST", token_path, json!({"spec":{"expirationSeconds":10}}));

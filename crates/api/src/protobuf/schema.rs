@@ -29,6 +29,7 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview", AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW),
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview", AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW),
     ("authentication.k8s.io/v1", "SelfSubjectReview", AUTHENTICATION_V1_SELF_SUBJECT_REVIEW),
+    ("authentication.k8s.io/v1", "TokenRequest", AUTHENTICATION_V1_TOKEN_REQUEST),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -155,6 +156,12 @@ pub static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Message = &[
 pub static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
     Field::one(2, "status", Msg(AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS)),
+];
+
+pub static AUTHENTICATION_V1_TOKEN_REQUEST: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTHENTICATION_V1_TOKEN_REQUEST_SPEC)),
+    Field::one(3, "status", Msg(AUTHENTICATION_V1_TOKEN_REQUEST_STATUS)),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -457,6 +464,15 @@ pub static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Message = &[
 
 pub static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message =
     &[Field::one(1, "userInfo", Msg(AUTHENTICATION_V1_USER_INFO))];
+
+pub static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Message = &[
+    Field::list(1, "audiences", Str),
+    Field::one(4, "expirationSeconds", Int),
+    Field::one(3, "boundObjectRef", Msg(AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE)),
+];
+
+pub static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Message =
+    &[Field::one(1, "token", Str), Field::one(2, "expirationTimestamp", Time)];
 
 pub static META_V1_OWNER_REFERENCE: Message = &[
     Field::one(5, "apiVersion", Str),
@@ -771,6 +787,13 @@ pub static AUTHENTICATION_V1_USER_INFO: Message = &[
     Field::one(2, "uid", Str),
     Field::list(3, "groups", Str),
     Field::one(4, "extra", Map(&Msg(AUTHENTICATION_V1_EXTRA_VALUE))),
+];
+
+pub static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Message = &[
+    Field::one(1, "kind", Str),
+    Field::one(2, "apiVersion", Str),
+    Field::one(3, "name", Str),
+    Field::one(4, "uid", Str),
 ];
 
 pub static CORE_V1_CLIENT_IP_CONFIG: Message = &[Field::one(1, "timeoutSeconds", Int)];
