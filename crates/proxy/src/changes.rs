@@ -8,7 +8,7 @@
 //! Invariant (property-tested): the merged state always equals
 //! [`desired_state`](crate::desired::desired_state) of everything seen.
 
-use crate::desired::{service_of, service_state, DesiredState, Node};
+use crate::desired::{service_of, service_state, set_member, DesiredState, Node};
 use crate::model::{VirtualServer, VirtualServerKey};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -161,6 +161,15 @@ impl ChangeTracker {
                         Some(r) => self.state.source_ranges.insert(vs, r),
                         None => self.state.source_ranges.remove(&vs),
                     };
+                    changed.insert(vs);
+                }
+                // So do its external and source-preserving marks.
+                let winner = self.claims.get(&vs).and_then(|c| c.last()).and_then(|w| self.parts.get(w));
+                let external = winner.is_some_and(|p| p.external.contains(&vs));
+                let preserve = winner.is_some_and(|p| p.preserve_source.contains(&vs));
+                if set_member(&mut self.state.external, vs, external)
+                    | set_member(&mut self.state.preserve_source, vs, preserve)
+                {
                     changed.insert(vs);
                 }
                 let value = self.winner(&vs);

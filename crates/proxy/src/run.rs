@@ -194,7 +194,13 @@ impl Proxy {
             .map(|(ip, _)| ip)
             .collect();
         match held.sync(&mine, full) {
-            Ok(before) if before != mine => tracing::info!(?mine, "announcing"),
+            Ok(before) if before != mine => {
+                tracing::info!(?mine, "announcing");
+                // Taken over: tell the neighbours now (MetalLB's gratuitous ARP).
+                if let Some(device) = self.opts.announce_interface.as_deref() {
+                    crate::arp::announce_taken(device, mine.difference(&before).copied());
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!("announcing {mine:?}: {e}"),
         }
