@@ -4,8 +4,8 @@
 //! - Gratuitous ARP: a node that takes an address over tells the network at
 //!   once ("172.28.0.200 is at my MAC"), so that the neighbours' caches,
 //!   the host's among them, follow a handover instead of probing the old
-//!   node's MAC for seconds. The proxy runs `arping -U` (busybox's or
-//!   iputils'), as it runs `nft` for its rules.
+//!   node's MAC for seconds. The proxy runs `arping -U` (iputils', or
+//!   busybox's applet), as it runs `nft` for its rules.
 //! - Strict ARP (`--ipvs-strict-arp`, kube-proxy's `ipvs.strictARP`): the
 //!   IPVS mode holds every Service address on `kube-ipvs0`, and by default
 //!   Linux answers ARP on any interface for any local address, so every
@@ -40,7 +40,14 @@ pub fn announce_taken(device: &str, taken: impl IntoIterator<Item = IpAddr>) {
     }
     std::thread::spawn(move || {
         for argv in commands {
-            let out = Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).output();
+            let run = |program: &str, pre: &[&str]| {
+                Command::new(program).args(pre).args(&argv[1..]).stdin(Stdio::null()).output()
+            };
+            // Busybox's applet where no `arping` is linked (this machine's busybox-static).
+            let out = match run(&argv[0], &[]) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => run("busybox", &["arping"]),
+                other => other,
+            };
             match out {
                 Ok(o) if o.status.success() => tracing::debug!(?argv, "gratuitous ARP sent"),
                 Ok(o) => tracing::warn!(?argv, "gratuitous ARP: {}", String::from_utf8_lossy(&o.stderr).trim()),

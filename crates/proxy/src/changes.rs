@@ -228,6 +228,11 @@ mod tests {
             // Shared by every Service that has it: claims and bound counts matter.
             spec["externalIPs"] = json!(["203.0.113.7"]);
         }
+        if i % 2 == 1 {
+            // Local and Cluster Services share the external IP: whose
+            // policy (masquerade or not) wins must follow the claim.
+            spec["externalTrafficPolicy"] = json!("Local");
+        }
         Arc::new(
             serde_json::from_value(json!({"metadata":{"name":format!("s{i}"),"namespace":"default"},"spec":spec}))
                 .unwrap(),
