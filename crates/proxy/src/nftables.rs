@@ -277,22 +277,33 @@ table ip mini-kube-proxy {
         state
     }
 
-    #[test]
-    fn source_ranges_drop_other_clients_before_the_dnat() {
-        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+    /// A LoadBalancer `web` at 172.28.0.200 with `spec` merged into its
+    /// spec, and its slice: one ready endpoint on node `n`.
+    fn web_lb(
+        spec: serde_json::Value,
+    ) -> (k8s_openapi::api::core::v1::Service, k8s_openapi::api::discovery::v1::EndpointSlice) {
+        let mut svc = serde_json::json!({
             "metadata": {"name": "web", "namespace": "default"},
             "spec": {"type": "LoadBalancer", "clusterIP": "10.96.5.5", "selector": {"app": "web"},
-                "loadBalancerSourceRanges": ["10.1.0.0/24", " 192.168.0.0/16", "nonsense"],
                 "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]},
             "status": {"loadBalancer": {"ingress": [{"ip": "172.28.0.200", "ipMode": "VIP"}]}},
-        }))
-        .unwrap();
-        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(serde_json::json!({
+        });
+        for (k, v) in spec.as_object().unwrap() {
+            svc["spec"][k] = v.clone();
+        }
+        let slice = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
             "addressType": "IPv4", "ports": [{"port": 8080}],
-            "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}}],
+            "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}, "nodeName": "n"}],
         }))
         .unwrap();
+        (serde_json::from_value(svc).unwrap(), slice)
+    }
+
+    #[test]
+    fn source_ranges_drop_other_clients_before_the_dnat() {
+        let (svc, slice) =
+            web_lb(serde_json::json!({"loadBalancerSourceRanges": ["10.1.0.0/24", " 192.168.0.0/16", "nonsense"]}));
         let node = crate::desired::Node { name: "n".into(), addresses: vec![], scheduler: "rr".into() };
         let state = crate::desired::desired_state(std::slice::from_ref(&svc), std::slice::from_ref(&slice), &node);
         let rules = ruleset(&state);
@@ -318,19 +329,7 @@ table ip mini-kube-proxy {
     #[test]
     fn local_external_traffic_is_not_masqueraded() {
         let state = |policy: &str| {
-            let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": "web", "namespace": "default"},
-                "spec": {"type": "LoadBalancer", "clusterIP": "10.96.5.5", "externalTrafficPolicy": policy,
-                    "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]},
-                "status": {"loadBalancer": {"ingress": [{"ip": "172.28.0.200", "ipMode": "VIP"}]}},
-            }))
-            .unwrap();
-            let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
-                "addressType": "IPv4", "ports": [{"port": 8080}],
-                "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}, "nodeName": "n"}],
-            }))
-            .unwrap();
+            let (svc, slice) = web_lb(serde_json::json!({"externalTrafficPolicy": policy}));
             let node = crate::desired::Node {
                 name: "n".into(),
                 addresses: vec!["172.28.0.11".parse().unwrap()],
