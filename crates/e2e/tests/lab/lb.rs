@@ -133,6 +133,8 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
     let trace = lite(&["trace", "svc", "myapp-lb"]);
     assert!(trace.contains(&format!(r#"IPAllocated by service-lb: Assigned IP ["{ip}"]"#)), "{trace}");
     assert!(trace.contains(&format!(r#"nodeAssigned by proxy: announcing from node "{announcer}""#)), "{trace}");
+    let line = format!(r#"LoadBalancer {ip}: announcing from node "{announcer}" with protocol "layer2""#);
+    assert!(trace.contains(&line), "{trace}");
 
     // 5. A full pool: the last Service waits `<pending>`, with an Event, until an address frees.
     let fillers: Vec<String> = (0..POOL)
