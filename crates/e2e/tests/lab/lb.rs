@@ -141,9 +141,9 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
     let fillers: Vec<String> = (0..POOL)
         .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"fill-{i}","labels":{{"lab":"fill"}}}},"spec":{{"type":"LoadBalancer","ports":[{{"port":80}}]}}}}"#))
         .collect();
-    let list = format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, fillers.join(","));
-    std::fs::write(dir.join("fill.json"), list).unwrap();
-    kubectl_ok(kc, &["apply", "-f", dir.join("fill.json").to_str().unwrap()]);
+    // One file of many documents (JSON is YAML): kubectl validates each one.
+    std::fs::write(dir.join("fill.yaml"), fillers.join("\n---\n")).unwrap();
+    kubectl_ok(kc, &["apply", "-f", dir.join("fill.yaml").to_str().unwrap()]);
     let rows =
         || table_rows(&kubectl_ok(kc, &["get", "svc", "-l", "lab=fill"])).into_iter().skip(1).collect::<Vec<_>>();
     let full = eventually("the pool full, one Service pending", rows, |r| {
