@@ -138,11 +138,14 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
     assert!(trace.contains(&line), "{trace}");
 
     // 5. A full pool: the last Service waits `<pending>`, with an Event, until an address frees.
-    let fillers: Vec<String> = (0..POOL)
-        .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"fill-{i}","labels":{{"lab":"fill"}}}},"spec":{{"type":"LoadBalancer","ports":[{{"port":80}}]}}}}"#))
+    let fillers: String = (0..POOL)
+        .map(|i| {
+            format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: fill-{i}, labels: {{lab: fill}}}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+            )
+        })
         .collect();
-    // One file of many documents (JSON is YAML): kubectl validates each one.
-    std::fs::write(dir.join("fill.yaml"), fillers.join("\n---\n")).unwrap();
+    std::fs::write(dir.join("fill.yaml"), fillers).unwrap();
     kubectl_ok(kc, &["apply", "-f", dir.join("fill.yaml").to_str().unwrap()]);
     let rows =
         || table_rows(&kubectl_ok(kc, &["get", "svc", "-l", "lab=fill"])).into_iter().skip(1).collect::<Vec<_>>();
