@@ -60,7 +60,8 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
-pub mod events;
+/// Moved to the informer crate (the proxy records Events too).
+pub use informer::events;
 pub mod garbage;
 pub mod job;
 pub mod nodelifecycle;

@@ -1,14 +1,18 @@
 //! The lab, end to end: `docker compose up`, then the tutorial
 //! (`shared/seed/kubernetes-service.md`) command by command, with the real
 //! kubectl, checked with curl from the nodes; then the cluster DNS from
-//! inside a pod (`lab/dns.rs`), and a busybox pod's command
-//! (`lab/containers.rs`). Prints the figures the lab issue asks for (time
-//! to a Ready cluster, image size, programming latency).
+//! inside a pod (`lab/dns.rs`), a busybox pod's command
+//! (`lab/containers.rs`), and last LoadBalancer Services from the host,
+//! ending with a node killed (`lab/lb.rs`). Prints the figures the lab
+//! issues ask for (time to a Ready cluster, image size, programming
+//! latency, LoadBalancer assignment and failover).
 
 #[path = "lab/containers.rs"]
 mod containers;
 #[path = "lab/dns.rs"]
 mod dns;
+#[path = "lab/lb.rs"]
+mod lb;
 
 use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Kubeconfig};
 use std::collections::BTreeSet;
@@ -78,6 +82,11 @@ fn the_tutorial_in_the_compose_lab() {
     let built = Command::new(repo().join("scripts/lab-image")).output().expect("scripts/lab-image");
     assert!(built.status.success(), "building the image: {}", String::from_utf8_lossy(&built.stderr));
     let image = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    // The test runs kubectl-lite from target/debug: build it now, so that
+    // what runs is this tree's (a stale binary once failed this test).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let lite_built = Command::new(cargo).current_dir(repo()).args(["build", "-p", "kubectl-lite"]).output().unwrap();
+    assert!(lite_built.status.success(), "building kubectl-lite: {}", String::from_utf8_lossy(&lite_built.stderr));
     compose(&["down", "--volumes", "--remove-orphans"]);
     let up_at = Instant::now();
     let up = compose(&["up", "-d"]);
@@ -251,6 +260,9 @@ fn the_tutorial_in_the_compose_lab() {
     let dir = e2e::ScratchDir::new("lab");
     std::fs::write(dir.0.join("again.json"), again).unwrap();
     kubectl_ok(&kc, &["apply", "-f", dir.0.join("again.json").to_str().unwrap()]);
+
+    // 10. LoadBalancer Services from the host; it ends with a node killed.
+    lb::check(&kc, &dir.0, lite);
 
     println!(
         "lab: image {image}; Ready {:.1} s after compose up; whole test {:.0} s",

@@ -15,9 +15,11 @@
 //! - [`leader`]: leader election through a Lease (`--leader-elect`): the
 //!   pure step, and the elector that acquires, renews and releases.
 //! - [`process`]: logs, the node's name, and the shutdown signal.
+//! - [`events`]: the Events a learner sees (controllers' and the proxy's).
 
 pub mod cache;
 pub mod client;
+pub mod events;
 pub mod leader;
 pub mod process;
 pub mod queue;

@@ -7,10 +7,12 @@
 //! - [`lines`]: what every describer writes alike (name, label maps,
 //!   times, the `Events:` table) and the final layout;
 //! - [`containers`]: a container, in a pod or in a pod template;
-//! - [`replicasets`]: a Deployment's old and new ReplicaSets.
+//! - [`replicasets`]: a Deployment's old and new ReplicaSets;
+//! - [`load_balancer`]: a LoadBalancer Service's ingress points.
 
 mod containers;
 mod lines;
+mod load_balancer;
 mod replicasets;
 
 use api::json::str_at as s;
@@ -80,8 +82,14 @@ pub fn service(svc: &Value, slices: &[Value], events: &[Value], now: jiff::Times
     if !join("/spec/externalIPs").is_empty() {
         out.push_str(&format!("External IPs:\t{}\n", join("/spec/externalIPs")));
     }
+    if !s(svc, "/spec/loadBalancerIP").is_empty() {
+        out.push_str(&format!("Desired LoadBalancer IP:\t{}\n", s(svc, "/spec/loadBalancerIP")));
+    }
     if ty == "ExternalName" {
         out.push_str(&format!("External Name:\t{}\n", s(svc, "/spec/externalName")));
+    }
+    if let Some(ingress) = load_balancer::ingress(svc) {
+        out.push_str(&format!("LoadBalancer Ingress:\t{ingress}\n"));
     }
     for p in svc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
         let name = if s(p, "/name").is_empty() { "<unset>" } else { s(p, "/name") };
@@ -103,6 +111,12 @@ pub fn service(svc: &Value, slices: &[Value], events: &[Value], now: jiff::Times
     }
     if !s(svc, "/spec/internalTrafficPolicy").is_empty() {
         out.push_str(&format!("Internal Traffic Policy:\t{}\n", s(svc, "/spec/internalTrafficPolicy")));
+    }
+    if let Some(port) = svc.pointer("/spec/healthCheckNodePort").and_then(Value::as_i64).filter(|p| *p != 0) {
+        out.push_str(&format!("HealthCheck NodePort:\t{port}\n"));
+    }
+    if !join("/spec/loadBalancerSourceRanges").is_empty() {
+        out.push_str(&format!("LoadBalancer Source Ranges:\t{}\n", join("/spec/loadBalancerSourceRanges")));
     }
     finish(out, events, now)
 }

@@ -124,6 +124,39 @@ pub fn dns_step(pod: &str, report: &Result<Option<Value>, String>) -> Result<(ji
     }
 }
 
+/// A LoadBalancer's address and who announces it, from its status and the
+/// newest Events of service-lb (`IPAllocated`, `AllocationFailed`) and of
+/// the proxies (`nodeAssigned`): the two steps a `<pending>` or silent
+/// address is stuck between.
+pub fn load_balancer_line(svc: &Value, events: &[Value]) -> String {
+    let ingress: Vec<&str> = svc
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str()))
+        .collect();
+    let uid = s(svc, "/metadata/uid");
+    let newest = |reasons: &[&str]| {
+        events
+            .iter()
+            .filter(|e| reasons.contains(&s(e, "/reason")))
+            .filter(|e| uid.is_empty() || s(e, "/involvedObject/uid").is_empty() || s(e, "/involvedObject/uid") == uid)
+            .max_by_key(|e| [s(e, "/eventTime"), s(e, "/lastTimestamp")].into_iter().find_map(time))
+    };
+    if ingress.is_empty() {
+        return match newest(&["AllocationFailed", "LoadBalancerFailed"]) {
+            Some(e) => format!("LoadBalancer: <pending>: {}", s(e, "/message")),
+            None => "LoadBalancer: <pending> (no address from service-lb yet: is it running, with --lb-pool?)".into(),
+        };
+    }
+    let announced = match newest(&["nodeAssigned"]) {
+        Some(e) => s(e, "/message").to_string(),
+        None => "not announced by any node yet (no nodeAssigned Event)".into(),
+    };
+    format!("LoadBalancer {}: {announced}", ingress.join(", "))
+}
+
 /// The trace of `svc`, from its slices, the namespace's pods, its events
 /// and the proxies' and DNS pods' reports.
 pub fn trace(
@@ -157,6 +190,10 @@ pub fn trace(
         s(svc, "/spec/clusterIP"),
         ports.join("; ")
     ));
+
+    if s(svc, "/spec/type") == "LoadBalancer" {
+        out.push_str(&format!("{}\n\n", load_balancer_line(svc, events)));
+    }
 
     // The timeline: (when, what).
     let mut steps: Vec<(jiff::Timestamp, String)> = Vec::new();
@@ -390,6 +427,33 @@ Pods:
         }
         let text = trace(&json!({"metadata":{"name":"x","namespace":"default"}}), &[], &[], &[], &[], &[]);
         assert!(text.contains("  (not resolvable) no DNS pods (k8s-app=kube-dns in kube-system)\n"), "{text}");
+    }
+
+    #[test]
+    fn the_load_balancer_line() {
+        let ev = |reason: &str, at: &str, message: &str| json!({"reason":reason,"eventTime":at,"message":message});
+        let assigned = json!({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"172.28.0.200","ipMode":"VIP"}]}}});
+        let events = [
+            ev("IPAllocated", "2026-12-02T13:00:00.000001Z", r#"Assigned IP ["172.28.0.200"]"#),
+            ev("nodeAssigned", "2026-12-02T13:00:00.100000Z", r#"announcing from node "node1" with protocol "layer2""#),
+            ev("nodeAssigned", "2026-12-02T13:01:00.000000Z", r#"announcing from node "node2" with protocol "layer2""#),
+        ];
+        assert_eq!(
+            load_balancer_line(&assigned, &events),
+            r#"LoadBalancer 172.28.0.200: announcing from node "node2" with protocol "layer2""#
+        );
+        assert_eq!(
+            load_balancer_line(&assigned, &events[..1]),
+            "LoadBalancer 172.28.0.200: not announced by any node yet (no nodeAssigned Event)"
+        );
+        let pending = json!({"spec":{"type":"LoadBalancer"}});
+        let full =
+            ev("AllocationFailed", "2026-12-02T13:00:00Z", "Failed to allocate IP for \"default/x\": no available IPs");
+        assert_eq!(
+            load_balancer_line(&pending, &[full]),
+            "LoadBalancer: <pending>: Failed to allocate IP for \"default/x\": no available IPs"
+        );
+        assert!(load_balancer_line(&pending, &[]).starts_with("LoadBalancer: <pending> (no address"));
     }
 
     #[test]

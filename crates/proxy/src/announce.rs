@@ -35,6 +35,15 @@ pub fn candidate(node: &Node) -> Candidate {
     Candidate { name: node.metadata.name.clone().unwrap_or_default(), eligible: ready && !excluded }
 }
 
+/// The Event a node records on a Service when it takes its address over
+/// (MetalLB's speaker: `nodeAssigned`).
+pub const NODE_ASSIGNED: &str = "nodeAssigned";
+
+/// `announcing from node "node1" with protocol "layer2"`, as MetalLB's.
+pub fn assigned_message(node: &str) -> String {
+    format!("announcing from node {node:?} with protocol \"layer2\"")
+}
+
 /// MetalLB's order key: `sha256(node + "#" + ip)`.
 fn rank(node: &str, ip: IpAddr) -> ring::digest::Digest {
     ring::digest::digest(&ring::digest::SHA256, format!("{node}#{ip}").as_bytes())
@@ -129,6 +138,7 @@ mod tests {
         // Nobody eligible: nobody announces.
         assert_eq!(announcer(ip("10.0.0.1"), &nodes(&[("node1", false)]), None), None);
         assert_eq!(announcer(ip("10.0.0.1"), &all, Some(&BTreeSet::new())), None);
+        assert_eq!(assigned_message("node1"), r#"announcing from node "node1" with protocol "layer2""#);
     }
 
     #[test]

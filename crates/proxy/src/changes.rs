@@ -8,7 +8,7 @@
 //! Invariant (property-tested): the merged state always equals
 //! [`desired_state`](crate::desired::desired_state) of everything seen.
 
-use crate::desired::{service_of, service_state, DesiredState, Node};
+use crate::desired::{service_of, service_state, set_member, DesiredState, Node};
 use crate::model::{VirtualServer, VirtualServerKey};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -163,6 +163,15 @@ impl ChangeTracker {
                     };
                     changed.insert(vs);
                 }
+                // So do its external and source-preserving marks.
+                let winner = self.claims.get(&vs).and_then(|c| c.last()).and_then(|w| self.parts.get(w));
+                let external = winner.is_some_and(|p| p.external.contains(&vs));
+                let preserve = winner.is_some_and(|p| p.preserve_source.contains(&vs));
+                if set_member(&mut self.state.external, vs, external)
+                    | set_member(&mut self.state.preserve_source, vs, preserve)
+                {
+                    changed.insert(vs);
+                }
                 let value = self.winner(&vs);
                 if self.state.table.get(&vs) != value.as_ref() {
                     match value {
@@ -218,6 +227,11 @@ mod tests {
         if external {
             // Shared by every Service that has it: claims and bound counts matter.
             spec["externalIPs"] = json!(["203.0.113.7"]);
+        }
+        if i % 2 == 1 {
+            // Local and Cluster Services share the external IP: whose
+            // policy (masquerade or not) wins must follow the claim.
+            spec["externalTrafficPolicy"] = json!("Local");
         }
         Arc::new(
             serde_json::from_value(json!({"metadata":{"name":format!("s{i}"),"namespace":"default"},"spec":spec}))

@@ -39,6 +39,13 @@ pub struct DesiredState {
     /// `spec.loadBalancerSourceRanges`: for a LoadBalancer address's virtual
     /// servers, the only clients let through (nftables mode).
     pub source_ranges: BTreeMap<VirtualServerKey, Vec<ipnet::IpNet>>,
+    /// The virtual servers of traffic from outside the cluster: external
+    /// IPs and LoadBalancer addresses (NodePorts are the node's addresses).
+    pub external: BTreeSet<VirtualServerKey>,
+    /// `externalTrafficPolicy: Local`: the external virtual servers and
+    /// NodePorts whose traffic keeps its client's address (no masquerade;
+    /// the endpoints are this node's, so the replies pass back through it).
+    pub preserve_source: BTreeSet<VirtualServerKey>,
 }
 
 fn endpoint_ready(e: &k8s_openapi::api::discovery::v1::Endpoint) -> bool {
@@ -125,10 +132,23 @@ pub fn desired_state(services: &[Service], slices: &[EndpointSlice], node: &Node
                 None => state.source_ranges.remove(key),
             };
         }
+        for key in part.table.keys() {
+            set_member(&mut state.external, *key, part.external.contains(key));
+            set_member(&mut state.preserve_source, *key, part.preserve_source.contains(key));
+        }
         state.table.extend(part.table);
         state.bound_addresses.extend(part.bound_addresses);
     }
     state
+}
+
+/// Puts `key` in `set`, or takes it out.
+pub(crate) fn set_member(set: &mut BTreeSet<VirtualServerKey>, key: VirtualServerKey, member: bool) -> bool {
+    if member {
+        set.insert(key)
+    } else {
+        set.remove(&key)
+    }
 }
 
 /// One Service's part of the desired state, from its own EndpointSlices.
@@ -181,8 +201,11 @@ pub fn service_state(svc: &Service, slices: &[&EndpointSlice], node: &Node) -> D
             state.table.insert(VirtualServerKey { protocol, address: cluster_ip, port: number }, vs(internal_local));
             state.bound_addresses.insert(cluster_ip);
             for ip in external_ips.iter().chain(&lb_ips) {
-                state.table.insert(VirtualServerKey { protocol, address: *ip, port: number }, vs(external_local));
+                let key = VirtualServerKey { protocol, address: *ip, port: number };
+                state.table.insert(key, vs(external_local));
                 state.bound_addresses.insert(*ip);
+                state.external.insert(key);
+                set_member(&mut state.preserve_source, key, external_local);
             }
             if !source_ranges.is_empty() {
                 for ip in &lb_ips {
@@ -193,9 +216,9 @@ pub fn service_state(svc: &Service, slices: &[&EndpointSlice], node: &Node) -> D
             }
             if let Some(node_port) = port.node_port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0) {
                 for ip in &node.addresses {
-                    state
-                        .table
-                        .insert(VirtualServerKey { protocol, address: *ip, port: node_port }, vs(external_local));
+                    let key = VirtualServerKey { protocol, address: *ip, port: node_port };
+                    state.table.insert(key, vs(external_local));
+                    set_member(&mut state.preserve_source, key, external_local);
                 }
             }
         }

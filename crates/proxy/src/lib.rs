@@ -23,13 +23,15 @@
 //! - [`backend`]: the only code that changes the kernel (and which IPVS
 //!   virtual servers are the proxy's: `--service-node-port-range`).
 //! - [`announce`]: which node holds each load-balancer address (MetalLB's
-//!   layer-2 election, pure).
+//!   layer-2 election, pure); [`arp`]: the gratuitous ARP of a takeover,
+//!   and strict ARP for the IPVS mode.
 //! - [`healthcheck`]: kube-proxy's health check node ports (Local
 //!   LoadBalancers): which, the answer (pure), and their listeners.
 //! - [`run`]: the proxy's events and sync, run by the shared loop
 //!   (`informer::reconcile`); [`status`]: `/healthz`, `/rules`, `/metrics`.
 
 pub mod announce;
+pub mod arp;
 pub mod backend;
 pub mod changes;
 pub mod desired;

@@ -73,6 +73,13 @@ struct Flags {
     #[arg(long)]
     dry_run: bool,
 
+    /// kube-proxy's `ipvs.strictARP`: in the IPVS mode, answer ARP only for
+    /// the addresses of the interface asked (`arp_ignore=1`,
+    /// `arp_announce=2`), so that `kube-ipvs0`'s addresses are not claimed
+    /// by every node (needed with --lb-announce-interface).
+    #[arg(long)]
+    ipvs_strict_arp: bool,
+
     /// Announce the LoadBalancer addresses this node wins (MetalLB's
     /// layer-2 election) by holding them on this interface, so the kernel
     /// answers ARP for them there. Unset: announce nothing.
@@ -93,6 +100,9 @@ async fn main() -> anyhow::Result<()> {
         return Backend::Nftables.cleanup();
     }
     let masquerade = Masquerade { all: flags.masquerade_all, cluster_cidr: flags.cluster_cidr };
+    if flags.ipvs_strict_arp && flags.proxy_mode == "ipvs" && !flags.dry_run {
+        proxy::arp::set_strict_arp();
+    }
     let backend = Backend::for_mode(&flags.proxy_mode, flags.dry_run, masquerade, flags.service_node_port_range)?;
     let node_name = informer::process::node_name(flags.hostname_override)?;
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;

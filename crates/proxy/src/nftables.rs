@@ -58,7 +58,10 @@ pub fn ruleset(state: &DesiredState) -> String {
         let _ = writeln!(services, "    ip daddr {address} {proto} dport {} jump svc-{i}", key.port);
         let targets: Vec<String> = (0..vs.real_servers.len()).map(|j| format!("{j} : jump ep-{i}-{j}")).collect();
         let _ = writeln!(chains, "  chain svc-{i} {{");
-        let _ = writeln!(chains, "    meta mark set meta mark | {MASQUERADE_MARK}");
+        // `externalTrafficPolicy: Local` keeps the client's address.
+        if !state.preserve_source.contains(key) {
+            let _ = writeln!(chains, "    meta mark set meta mark | {MASQUERADE_MARK}");
+        }
         if let Some(timeout) = vs.persistence_timeout {
             for j in 0..vs.real_servers.len() {
                 let _ = writeln!(
@@ -150,12 +153,22 @@ fn elements(items: &[String]) -> String {
 /// It changes only when virtual servers come or go, never for an endpoint.
 pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
     let (mut cluster, mut node_ports, mut bound) = (vec![], vec![], vec![]);
+    let (mut external, mut local) = (vec![], vec![]);
     for key in state.table.keys() {
         let IpAddr::V4(address) = key.address else { continue };
         let entry = format!("{address} . {} . {}", l4(key.protocol), key.port);
+        // Under `externalTrafficPolicy: Local`, external traffic keeps its
+        // source (kube-proxy's KUBE-LOAD-BALANCER-LOCAL and
+        // KUBE-NODE-PORT-LOCAL sets); under Cluster it is masqueraded.
+        let masquerade = !state.preserve_source.contains(key);
+        match (state.external.contains(key), masquerade) {
+            (true, true) => external.push(entry.clone()),
+            (true, false) => local.push(entry.clone()),
+            (false, _) => {}
+        }
         if state.bound_addresses.contains(&key.address) {
             cluster.push(entry);
-        } else {
+        } else if masquerade {
             node_ports.push(entry);
         }
     }
@@ -169,6 +182,11 @@ pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
     let _ = writeln!(out, "  set cluster-ips {{ {vs_set}{} }}", elements(&cluster));
     let _ = writeln!(out, "  set node-ports {{ {vs_set}{} }}", elements(&node_ports));
     let _ = writeln!(out, "  set ipvs-ips {{ type ipv4_addr;{} }}", elements(&bound));
+    for (name, entries) in [("external-ips", &external), ("external-local", &local)] {
+        if !entries.is_empty() {
+            let _ = writeln!(out, "  set {name} {{ {vs_set}{} }}", elements(entries));
+        }
+    }
     out.push_str("  chain filter-input {\n    type filter hook input priority filter; policy accept;\n");
     out.push_str(
         "    ct state new ip daddr @ipvs-ips ip daddr . meta l4proto . th dport != @cluster-ips reject\n  }\n",
@@ -183,7 +201,13 @@ pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
     );
     let mark = format!("meta mark set meta mark | {MASQUERADE_MARK}");
     out.push_str("  chain mark-for-masquerade {\n");
+    if !local.is_empty() {
+        out.push_str("    ip daddr . meta l4proto . th dport @external-local return\n");
+    }
     let _ = writeln!(out, "    ip daddr . meta l4proto . th dport @node-ports {mark}");
+    if !external.is_empty() {
+        let _ = writeln!(out, "    ip daddr . meta l4proto . th dport @external-ips {mark}");
+    }
     match (masquerade.all, masquerade.cluster_cidr) {
         (true, _) => {
             let _ = writeln!(out, "    ip daddr . meta l4proto . th dport @cluster-ips {mark}");
@@ -253,22 +277,33 @@ table ip mini-kube-proxy {
         state
     }
 
-    #[test]
-    fn source_ranges_drop_other_clients_before_the_dnat() {
-        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+    /// A LoadBalancer `web` at 172.28.0.200 with `spec` merged into its
+    /// spec, and its slice: one ready endpoint on node `n`.
+    fn web_lb(
+        spec: serde_json::Value,
+    ) -> (k8s_openapi::api::core::v1::Service, k8s_openapi::api::discovery::v1::EndpointSlice) {
+        let mut svc = serde_json::json!({
             "metadata": {"name": "web", "namespace": "default"},
             "spec": {"type": "LoadBalancer", "clusterIP": "10.96.5.5", "selector": {"app": "web"},
-                "loadBalancerSourceRanges": ["10.1.0.0/24", " 192.168.0.0/16", "nonsense"],
                 "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]},
             "status": {"loadBalancer": {"ingress": [{"ip": "172.28.0.200", "ipMode": "VIP"}]}},
-        }))
-        .unwrap();
-        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(serde_json::json!({
+        });
+        for (k, v) in spec.as_object().unwrap() {
+            svc["spec"][k] = v.clone();
+        }
+        let slice = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
             "addressType": "IPv4", "ports": [{"port": 8080}],
-            "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}}],
+            "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}, "nodeName": "n"}],
         }))
         .unwrap();
+        (serde_json::from_value(svc).unwrap(), slice)
+    }
+
+    #[test]
+    fn source_ranges_drop_other_clients_before_the_dnat() {
+        let (svc, slice) =
+            web_lb(serde_json::json!({"loadBalancerSourceRanges": ["10.1.0.0/24", " 192.168.0.0/16", "nonsense"]}));
         let node = crate::desired::Node { name: "n".into(), addresses: vec![], scheduler: "rr".into() };
         let state = crate::desired::desired_state(std::slice::from_ref(&svc), std::slice::from_ref(&slice), &node);
         let rules = ruleset(&state);
@@ -286,6 +321,49 @@ table ip mini-kube-proxy {
         let mut open = svc;
         open.spec.as_mut().unwrap().load_balancer_source_ranges = None;
         assert!(!ruleset(&crate::desired::desired_state(&[open], &[slice], &node)).contains("firewall"));
+    }
+
+    /// The "Source IP" tutorial's rule: a LoadBalancer with
+    /// `externalTrafficPolicy: Local` keeps its clients' addresses, and
+    /// with Cluster they are masqueraded, in both kernel modes.
+    #[test]
+    fn local_external_traffic_is_not_masqueraded() {
+        let state = |policy: &str| {
+            let (svc, slice) = web_lb(serde_json::json!({"externalTrafficPolicy": policy}));
+            let node = crate::desired::Node {
+                name: "n".into(),
+                addresses: vec!["172.28.0.11".parse().unwrap()],
+                scheduler: "rr".into(),
+            };
+            crate::desired::desired_state(&[svc], &[slice], &node)
+        };
+        // nftables: one chain per virtual server, in key order: the
+        // ClusterIP (10.96.5.5:80), the NodePort (172.28.0.11:30080), the
+        // LoadBalancer address (172.28.0.200:80).
+        let marks = |rules: &str| -> Vec<bool> {
+            rules
+                .split("  chain svc-")
+                .skip(1)
+                .map(|c| c.split("  }").next().unwrap().contains("meta mark set"))
+                .collect()
+        };
+        assert_eq!(marks(&ruleset(&state("Local"))), [true, false, false]);
+        assert_eq!(marks(&ruleset(&state("Cluster"))), [true, true, true]);
+        // IPVS: Local's external addresses skip the marking, Cluster's are marked.
+        let cidr = Masquerade { all: false, cluster_cidr: Some("10.244.0.0/16".parse().unwrap()) };
+        let local = ipvs_ruleset(&state("Local"), &cidr);
+        assert!(local.contains("  set external-local { type ipv4_addr . inet_proto . inet_service; elements = { 172.28.0.200 . tcp . 80 }; }"), "{local}");
+        assert!(
+            local.contains(
+                "  chain mark-for-masquerade {\n    ip daddr . meta l4proto . th dport @external-local return\n"
+            ),
+            "{local}"
+        );
+        assert!(local.contains("  set node-ports { type ipv4_addr . inet_proto . inet_service; }"), "{local}");
+        let cluster = ipvs_ruleset(&state("Cluster"), &cidr);
+        assert!(!cluster.contains("external-local"), "{cluster}");
+        assert!(cluster.contains("    ip daddr . meta l4proto . th dport @external-ips meta mark set"), "{cluster}");
+        assert!(cluster.contains("elements = { 172.28.0.11 . tcp . 30080 }"), "{cluster}");
     }
 
     #[test]

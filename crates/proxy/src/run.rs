@@ -57,6 +57,8 @@ fn node_addresses(opts: &Options, node: Option<&NodeObject>) -> Vec<IpAddr> {
 }
 
 struct Proxy {
+    /// For the Events of the addresses this node takes over.
+    client: Client,
     opts: Options,
     backend: Backend,
     status: Status,
@@ -194,7 +196,25 @@ impl Proxy {
             .map(|(ip, _)| ip)
             .collect();
         match held.sync(&mine, full) {
-            Ok(before) if before != mine => tracing::info!(?mine, "announcing"),
+            Ok(before) if before != mine => {
+                tracing::info!(?mine, "announcing");
+                // Taken over: tell the neighbours now (MetalLB's gratuitous
+                // ARP), and the Service's Events (its speaker's nodeAssigned).
+                let taken: BTreeSet<IpAddr> = mine.difference(&before).copied().collect();
+                if let Some(device) = self.opts.announce_interface.as_deref() {
+                    crate::arp::announce_taken(device, taken.iter().copied());
+                }
+                for svc in
+                    services.iter().filter(|s| crate::announce::vip_addresses(s).iter().any(|ip| taken.contains(ip)))
+                {
+                    let (client, involved) = (self.client.clone(), informer::events::reference(*svc));
+                    let message = crate::announce::assigned_message(&self.opts.node_name);
+                    tokio::spawn(async move {
+                        let reason = crate::announce::NODE_ASSIGNED;
+                        informer::events::record(&client, involved, false, reason, message, "proxy").await;
+                    });
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!("announcing {mine:?}: {e}"),
         }
@@ -238,6 +258,7 @@ pub async fn run(
     let health = HealthServers::new(status.clone());
     let announced = opts.announce_interface.as_deref().map(crate::backend::announce_holder);
     let mut proxy = Proxy {
+        client: client.clone(),
         health,
         announced,
         tracker: ChangeTracker::new(node),

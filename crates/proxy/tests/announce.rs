@@ -2,7 +2,10 @@
 //! assigns an address, two proxies (node1, node2, each in its own network
 //! namespace) elect its announcer as MetalLB's speakers do, and exactly
 //! the winner holds it on its interface; when the winner's Node stops
-//! being Ready, the other takes it over and the first lets it go.
+//! being Ready, the other takes it over and the first lets it go. Each
+//! takeover is told with a gratuitous ARP: a pod on the node's bridge that
+//! accepts unsolicited ARP (`arp_accept=1`) learns the address's MAC
+//! without ever asking.
 
 use e2e::netns::{exec, NodeNet};
 use e2e::{eventually_async, spawn, workspace_binary, Apiserver, Etcd, Proc};
@@ -33,6 +36,18 @@ fn holds(ns: &str, ip: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains(&format!("inet {ip}/32"))
 }
 
+/// The MAC `ns`'s neighbour table has for `ip`, if any.
+fn neighbour(ns: &str, ip: &str) -> Option<String> {
+    let out = exec(ns, &["ip", "neigh", "show", ip]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).map(String::from)
+}
+
+fn mac(ns: &str, device: &str) -> String {
+    let out = exec(ns, &["cat", &format!("/sys/class/net/{device}/address")]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn proxy(ns: &str, api_url: &str, node: &str) -> Proc {
     let bin = Path::new(env!("CARGO_BIN_EXE_proxy"));
     spawn(
@@ -60,7 +75,11 @@ fn proxy(ns: &str, api_url: &str, node: &str) -> Proc {
 async fn exactly_the_elected_node_holds_the_address_and_hands_it_over() {
     let tag = format!("mka{}", std::process::id() % 10000);
     let subnet = (std::process::id() % 50) as u8 * 2 + 120;
-    let (net1, net2) = (NodeNet::new(&format!("{tag}a"), subnet, 0), NodeNet::new(&format!("{tag}b"), subnet + 1, 0));
+    let (net1, net2) = (NodeNet::new(&format!("{tag}a"), subnet, 1), NodeNet::new(&format!("{tag}b"), subnet + 1, 1));
+    for pod in [&net1.pods[0], &net2.pods[0]] {
+        let accept = pod.run(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/all/arp_accept"]);
+        assert!(accept.status.success(), "{accept:?}");
+    }
     let etcd = Etcd::start();
     let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net1.host_ip]);
     let _controller = spawn(
@@ -80,18 +99,25 @@ async fn exactly_the_elected_node_holds_the_address_and_hands_it_over() {
 
     let both = [Candidate { name: "node1".into(), eligible: true }, Candidate { name: "node2".into(), eligible: true }];
     let winner = announcer(ip.parse().unwrap(), &both, None).unwrap().to_string();
-    let (win_ns, other_ns, win_ip) = if winner == "node1" {
-        (&net1.node.name, &net2.node.name, &net1.node_ip)
-    } else {
-        (&net2.node.name, &net1.node.name, &net2.node_ip)
-    };
+    let (win, other) = if winner == "node1" { (&net1, &net2) } else { (&net2, &net1) };
+    let (win_ns, other_ns, win_ip) = (&win.node.name, &other.node.name, &win.node_ip);
     eventually_async("the winner holds it", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (true, false))
         .await;
+    // Its gratuitous ARP reached the pod on its bridge; the other pod heard nothing.
+    let told = |net: &NodeNet| neighbour(&net.pods[0].name, ip);
+    eventually_async("the gratuitous ARP", async || told(win), |m| m.as_deref() == Some(&*mac(win_ns, "br0"))).await;
+    assert_eq!(told(other), None);
 
     // The winner's Node is no longer Ready: the other node takes over, and
     // the first lets go (its proxy still runs: it must not keep answering).
     set_node(&client, &winner, win_ip, false).await;
     eventually_async("handed over", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (false, true)).await;
+    eventually_async(
+        "the new holder's gratuitous ARP",
+        async || told(other),
+        |m| m.as_deref() == Some(&*mac(other_ns, "br0")),
+    )
+    .await;
     // Back: the address returns to the winner, held once.
     set_node(&client, &winner, win_ip, true).await;
     eventually_async("back", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (true, false)).await;

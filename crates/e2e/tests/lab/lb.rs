@@ -1,0 +1,193 @@
+//! LoadBalancer Services in the lab, seen from the host, as a learner
+//! would: the tutorial's pods behind `type: LoadBalancer` get an
+//! EXTERNAL-IP from the pool (172.28.0.200-250, outside Docker's range),
+//! `curl` from the host answers through the node that announces it (the
+//! host's ARP cache names that node's MAC), `/clientip` shows the host's
+//! address under `Local` and not under `Cluster` (the "Source IP"
+//! tutorial), source ranges shut the host out, a full pool leaves a
+//! Service `<pending>` with an Event until an address frees, and killing
+//! the announcing node moves the address (the failover time is printed).
+//! Killing a node is the last thing the lab does.
+
+use super::{compose, on_node};
+use e2e::{eventually, kubectl_ok, table_rows, Kubeconfig};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SERVICE: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"myapp-lb"},
+ "spec":{"type":"LoadBalancer","selector":{"app":"myapp","release":"stabel"},
+   "ports":[{"name":"http","port":80,"targetPort":80}]}}"#;
+/// The host's address on the lab network (Docker gives the bridge the first).
+const HOST: &str = "172.28.0.1";
+const NODES: [&str; 2] = ["node1", "node2"];
+/// The pool's size (docker-compose.yml's --lb-pool).
+const POOL: usize = 51;
+
+/// `curl` from the host itself, not from a container.
+fn from_host(url: &str) -> Option<String> {
+    let out = Command::new("curl").args(["-s", "--fail", "--max-time", "2", url]).output().expect("curl");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn in_pool(ip: &str) -> bool {
+    ip.strip_prefix("172.28.0.").and_then(|n| n.parse::<u8>().ok()).is_some_and(|n| (200..=250).contains(&n))
+}
+
+/// The nodes that hold `ip` on eth0 (the announcing one, and only it).
+fn holders(ip: &str) -> Vec<&'static str> {
+    NODES
+        .into_iter()
+        .filter(|n| {
+            let out = on_node(n, &["ip", "-4", "addr", "show", "dev", "eth0"]);
+            String::from_utf8_lossy(&out.stdout).contains(&format!("inet {ip}/32 "))
+        })
+        .collect()
+}
+
+fn mac_of(node: &str) -> String {
+    String::from_utf8_lossy(&on_node(node, &["cat", "/sys/class/net/eth0/address"]).stdout).trim().to_string()
+}
+
+/// The MAC the host's ARP cache has for `ip`.
+fn host_arp(ip: &str) -> String {
+    let out = Command::new("ip").args(["neigh", "show", ip]).output().expect("ip neigh");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).unwrap_or("").to_string()
+}
+
+fn external_ip(kc: &Kubeconfig, name: &str) -> String {
+    table_rows(&kubectl_ok(kc, &["get", "svc", name])).get(1).map(|r| r[3].clone()).unwrap_or_default()
+}
+
+/// Ten `/clientip` answers from the host: the client addresses the pods saw.
+fn client_ips(ip: &str) -> Vec<String> {
+    (0..10)
+        .filter_map(|_| from_host(&format!("http://{ip}/clientip")))
+        .map(|a| a.rsplit_once(':').map_or(a.clone(), |(host, _)| host.to_string()))
+        .collect()
+}
+
+pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
+    let pods: BTreeSet<String> = table_rows(&kubectl_ok(kc, &["get", "pod", "-l", "app=myapp"]))
+        .into_iter()
+        .skip(1)
+        .map(|r| r[0].clone())
+        .collect();
+    let file = dir.join("myapp-lb.json");
+    std::fs::write(&file, SERVICE).unwrap();
+    let created = Instant::now();
+    kubectl_ok(kc, &["apply", "-f", file.to_str().unwrap()]);
+
+    // 1. An address from the pool, then an answer from the host, every pod in turn.
+    let ip = eventually("an EXTERNAL-IP from the pool", || external_ip(kc, "myapp-lb"), |ip| in_pool(ip));
+    let assigned = created.elapsed();
+    let hello =
+        eventually("curl the EXTERNAL-IP from the host", || from_host(&format!("http://{ip}/")), Option::is_some);
+    let reachable = created.elapsed();
+    assert_eq!(hello.unwrap(), r#"Hello MyApp | Version: v2 | <a href="hostname.html">Pod Name</a>"#);
+    eventually(
+        "every pod answers the host",
+        || (0..30).filter_map(|_| from_host(&format!("http://{ip}/hostname.html"))).collect::<BTreeSet<_>>(),
+        |s| *s == pods,
+    );
+    // One node holds the address, and the host's ARP cache has its MAC.
+    let announcer = eventually("one node holds the address", || holders(&ip), |h| h.len() == 1)[0];
+    assert_eq!(host_arp(&ip), mac_of(announcer), "the host reaches {ip} through {announcer}");
+    println!(
+        "lab: LoadBalancer {ip} on {announcer}: assigned {} ms, reachable from the host {} ms after create",
+        assigned.as_millis(),
+        reachable.as_millis()
+    );
+
+    // 2. The "Source IP" tutorial: Cluster masquerades, Local keeps the host's address.
+    let cluster = client_ips(&ip);
+    assert!(!cluster.is_empty() && cluster.iter().all(|c| c != HOST), "Cluster: the pods saw {cluster:?}");
+    kubectl_ok(kc, &["patch", "svc", "myapp-lb", "-p", r#"{"spec":{"externalTrafficPolicy":"Local"}}"#]);
+    let local = eventually(
+        "Local keeps the client's address",
+        || client_ips(&ip),
+        |c| c.len() == 10 && c.iter().all(|c| c == HOST),
+    );
+    println!("lab: /clientip under Cluster {cluster:?}, under Local {:?}", &local[..1]);
+
+    // 3. Source ranges that leave the host out shut it out; removing them lets it in.
+    kubectl_ok(kc, &["patch", "svc", "myapp-lb", "-p", r#"{"spec":{"loadBalancerSourceRanges":["10.1.0.0/24"]}}"#]);
+    eventually(
+        "the host is shut out",
+        || (0..3).filter_map(|_| from_host(&format!("http://{ip}/"))).count(),
+        |n| *n == 0,
+    );
+    kubectl_ok(kc, &["patch", "svc", "myapp-lb", "-p", r#"{"spec":{"loadBalancerSourceRanges":null}}"#]);
+    eventually("the host is let in again", || from_host(&format!("http://{ip}/")), Option::is_some);
+
+    // 4. kubectl-lite: describe as kubectl prints it, and the address steps in the trace.
+    let describe = ["describe", "svc", "myapp-lb"];
+    let (ours, theirs) = eventually(
+        "describe svc as kubectl prints it",
+        || (lite(&describe), kubectl_ok(kc, &describe)),
+        |(a, b)| a == b,
+    );
+    let ingress = ours.lines().find(|l| l.starts_with("LoadBalancer Ingress:")).unwrap_or_default();
+    assert!(ingress.ends_with(&format!(" {ip} (VIP)")), "{ours}\n{theirs}");
+    let trace = lite(&["trace", "svc", "myapp-lb"]);
+    assert!(trace.contains(&format!(r#"IPAllocated by service-lb: Assigned IP ["{ip}"]"#)), "{trace}");
+    assert!(trace.contains(&format!(r#"nodeAssigned by proxy: announcing from node "{announcer}""#)), "{trace}");
+    let line = format!(r#"LoadBalancer {ip}: announcing from node "{announcer}" with protocol "layer2""#);
+    assert!(trace.contains(&line), "{trace}");
+
+    // 5. A full pool: the last Service waits `<pending>`, with an Event, until an address frees.
+    let fillers: String = (0..POOL)
+        .map(|i| {
+            format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: fill-{i}, labels: {{lab: fill}}}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("fill.yaml"), fillers).unwrap();
+    kubectl_ok(kc, &["apply", "-f", dir.join("fill.yaml").to_str().unwrap()]);
+    let rows =
+        || table_rows(&kubectl_ok(kc, &["get", "svc", "-l", "lab=fill"])).into_iter().skip(1).collect::<Vec<_>>();
+    let full = eventually("the pool full, one Service pending", rows, |r| {
+        r.len() == POOL
+            && r.iter().filter(|s| s[3] == "<pending>").count() == 1
+            && r.iter().filter(|s| in_pool(&s[3])).count() == POOL - 1
+    });
+    let pending = full.iter().find(|s| s[3] == "<pending>").unwrap()[0].clone();
+    let events = eventually(
+        "the AllocationFailed Event",
+        || kubectl_ok(kc, &["get", "events", "--field-selector", &format!("involvedObject.name={pending}")]),
+        |e| e.contains("AllocationFailed"),
+    );
+    println!("lab: pool full: {pending} <pending>\n{events}");
+    let freed = full.iter().find(|s| s[0] != pending).unwrap();
+    kubectl_ok(kc, &["delete", "svc", &freed[0]]);
+    eventually("the pending Service gets the freed address", || external_ip(kc, &pending), |a| *a == freed[3]);
+    kubectl_ok(kc, &["delete", "svc", "-l", "lab=fill"]);
+
+    // 6. The announcing node dies: the other takes the address over, the host's
+    // ARP cache follows (gratuitous ARP), curl answers again. (Under Local the
+    // candidates are the nodes with a ready pod: both, so the same node.)
+    let announcer = eventually("one node holds the address", || holders(&ip), |h| h.len() == 1)[0];
+    let killed = Instant::now();
+    let out = compose(&["kill", announcer]);
+    assert!(out.status.success(), "kill {announcer}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut failed = 0;
+    while from_host(&format!("http://{ip}/hostname.html")).is_none() {
+        failed += 1;
+        assert!(
+            killed.elapsed() < Duration::from_secs(90),
+            "{ip} still unreachable {failed} tries after killing {announcer}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let failover = killed.elapsed();
+    let other = NODES.into_iter().find(|n| *n != announcer).unwrap();
+    assert_eq!(holders(&ip), [other]);
+    assert_eq!(host_arp(&ip), mac_of(other), "the host's ARP cache follows the address");
+    println!(
+        "lab: failover of {ip} from {announcer} (docker kill) to {other}: {:.1} s, {failed} requests failed (node grace period 20 s)",
+        failover.as_secs_f64()
+    );
+}
