@@ -8,8 +8,9 @@
 //! this?": the typed schema, the selectable fields, create-on-update.
 
 use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
-    core::v1 as core, discovery::v1 as discovery, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+    apps::v1 as apps, autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery, events::v1 as events,
+    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
@@ -50,6 +51,9 @@ pub enum Schema {
     RoleBinding,
     ClusterRoleBinding,
     ControllerRevision,
+    // Second versions over another row's storage (`view_of`, `conversion`).
+    EventV1,
+    HorizontalPodAutoscalerV1,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -91,6 +95,8 @@ impl Schema {
             Schema::ClusterRole => round_trip::<rbac::ClusterRole>(v),
             Schema::RoleBinding => round_trip::<rbac::RoleBinding>(v),
             Schema::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(v),
+            Schema::EventV1 => round_trip::<events::Event>(v),
+            Schema::HorizontalPodAutoscalerV1 => round_trip::<autoscaling_v1::HorizontalPodAutoscaler>(v),
         }
     }
 }
@@ -120,6 +126,9 @@ pub struct ResourceType {
     pub fields: &'static [&'static str],
     /// Upstream lets PUT create these (a user managing Endpoints by hand does).
     pub create_on_update: bool,
+    /// A second version served over this row's objects: they are stored as
+    /// the named row keeps them and converted both ways (`conversion`).
+    pub view_of: Option<&'static ResourceType>,
 }
 
 impl ResourceType {
@@ -186,6 +195,11 @@ impl ResourceType {
         self.subresources.contains(&"status")
     }
 
+    /// The row whose objects are stored: this one, or the one it is a view of.
+    pub fn stored(&'static self) -> &'static ResourceType {
+        self.view_of.unwrap_or(self)
+    }
+
     /// The etcd prefix that holds a collection: every namespace, or one.
     pub fn etcd_collection_prefix(&self, namespace: Option<&str>) -> String {
         match namespace {
@@ -196,9 +210,11 @@ impl ResourceType {
 }
 
 macro_rules! resource {
+    (@view) => { None };
+    (@view $view:expr) => { Some($view) };
     ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, [$($short:expr),*],
      namespaced: $ns:expr, subresources: [$($sub:expr),*], etcd: $prefix:expr, all: $all:expr,
-     schema: $schema:ident, create_on_update: $cou:expr, fields: $fields:expr) => {
+     schema: $schema:ident, create_on_update: $cou:expr, fields: $fields:expr $(, view_of: $view:expr)?) => {
         ResourceType {
             group: $group,
             version: $version,
@@ -213,6 +229,7 @@ macro_rules! resource {
             schema: Schema::$schema,
             fields: $fields,
             create_on_update: $cou,
+            view_of: resource!(@view $($view)?),
         }
     };
 }
@@ -342,9 +359,18 @@ pub static CONTROLLER_REVISIONS: ResourceType = resource!("apps", "v1", "Control
     namespaced: true, subresources: [], etcd: "/registry/controllerrevisions", all: false,
     schema: ControllerRevision, create_on_update: false, fields: &[]);
 
+// The same objects in a second version, converted both ways (`conversion`):
+// events.k8s.io's Events are the core Events, autoscaling/v1's HPAs the v2 ones.
+pub static EVENTS_V1: ResourceType = resource!("events.k8s.io", "v1", "Event", "events", "event", ["ev"],
+    namespaced: true, subresources: [], etcd: "/registry/events", all: false,
+    schema: EventV1, create_on_update: true, fields: &EVENT_FIELDS, view_of: &EVENTS);
+pub static HORIZONTAL_POD_AUTOSCALERS_V1: ResourceType = resource!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", ["hpa"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/horizontalpodautoscalers", all: true,
+    schema: HorizontalPodAutoscalerV1, create_on_update: false, fields: &[], view_of: &HORIZONTAL_POD_AUTOSCALERS);
+
 /// Every served resource. [`discovery_order`] is the order clients see; rows
 /// added together stay together here (one block per change eases merges).
-pub static ALL: [&ResourceType; 30] = [
+pub static ALL: [&ResourceType; 32] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
     &EVENTS,
@@ -377,7 +403,27 @@ pub static ALL: [&ResourceType; 30] = [
     &ROLES,
     // made by the workload controllers
     &CONTROLLER_REVISIONS,
+    // second versions of stored rows, after them (the preferred version comes first)
+    &EVENTS_V1,
+    &HORIZONTAL_POD_AUTOSCALERS_V1,
 ];
+
+/// The rows whose objects are stored (no views): one watch, one delete each.
+pub fn stored_rows() -> impl Iterator<Item = &'static ResourceType> {
+    ALL.iter().copied().filter(|r| r.view_of.is_none())
+}
+
+/// Every served group with its versions, preferred first: `("autoscaling", ["v2", "v1"])`.
+pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (g, v) in group_versions() {
+        match out.iter_mut().find(|(og, _)| *og == g) {
+            Some((_, vs)) => vs.push(v),
+            None => out.push((g, vec![v])),
+        }
+    }
+    out
+}
 
 /// The served group versions, core first: `("", "v1")`, `("apps", "v1")`, ...
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
@@ -473,6 +519,9 @@ mod tests {
             ("rolebindings.rbac.authorization.k8s.io", &ROLE_BINDINGS),
             ("ClusterRole", &CLUSTER_ROLES),
             ("clusterrolebinding", &CLUSTER_ROLE_BINDINGS),
+            // the preferred version first; the other by its group
+            ("events", &EVENTS),
+            ("events.events.k8s.io", &EVENTS_V1),
         ] {
             assert_eq!(find_by_user_name(name), Some(r), "{name}");
         }
@@ -508,7 +557,8 @@ mod tests {
                 "statefulsets",
                 "horizontalpodautoscalers",
                 "cronjobs",
-                "jobs"
+                "jobs",
+                "horizontalpodautoscalers"
             ]
         );
     }
@@ -527,8 +577,16 @@ mod tests {
                 ("networking.k8s.io", "v1"),
                 ("policy", "v1"),
                 ("rbac.authorization.k8s.io", "v1"),
+                ("events.k8s.io", "v1"),
+                ("autoscaling", "v1"),
             ]
         );
+        let groups = groups();
+        assert_eq!(groups.iter().find(|(g, _)| *g == "autoscaling").unwrap().1, ["v2", "v1"]);
+        assert_eq!(groups.len(), group_versions().len() - 1);
+        assert_eq!(EVENTS_V1.stored(), &EVENTS);
+        assert_eq!(EVENTS.stored(), &EVENTS);
+        assert_eq!(stored_rows().count(), ALL.len() - 2);
         assert_eq!(DEPLOYMENTS.api_version(), "apps/v1");
         assert_eq!(DEPLOYMENTS.group_version_path(), "/apis/apps/v1");
         assert_eq!(SERVICES.group_version_path(), "/api/v1");

@@ -32,24 +32,22 @@ pub fn api_versions(server_address: &str) -> Value {
 }
 
 pub fn api_groups() -> Value {
-    let groups: Vec<Value> = resources::group_versions()
-        .into_iter()
-        .filter(|(g, _)| !g.is_empty())
-        .map(|(g, v)| group_entry(g, v))
-        .collect();
+    let groups: Vec<Value> =
+        resources::groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_entry(g, &vs)).collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
 
-/// One group as `/apis` lists it (each group serves one version here).
-fn group_entry(group: &str, version: &str) -> Value {
-    let gv = json!({ "groupVersion": format!("{group}/{version}"), "version": version });
-    json!({ "name": group, "versions": [gv.clone()], "preferredVersion": gv })
+/// One group as `/apis` lists it: its versions, the preferred one first.
+fn group_entry(group: &str, versions: &[&str]) -> Value {
+    let gvs: Vec<Value> =
+        versions.iter().map(|v| json!({ "groupVersion": format!("{group}/{v}"), "version": v })).collect();
+    json!({ "name": group, "versions": gvs, "preferredVersion": gvs[0] })
 }
 
 /// `/apis/<group>`: the `APIGroup` document, or `None` for a group not served.
 pub fn api_group(group: &str) -> Option<Value> {
-    let (g, v) = resources::group_versions().into_iter().find(|(g, _)| !g.is_empty() && *g == group)?;
-    let mut doc = group_entry(g, v);
+    let (g, vs) = resources::groups().into_iter().find(|(g, _)| !g.is_empty() && *g == group)?;
+    let mut doc = group_entry(g, &vs);
     let obj = doc.as_object_mut()?;
     let mut out = serde_json::Map::new();
     out.insert("kind".into(), json!("APIGroup"));
@@ -114,11 +112,20 @@ pub fn resource_list(group: &str, version: &str) -> Value {
 /// The aggregated discovery document (`apidiscovery.k8s.io/v2`) for the
 /// core group (`/api`) or the named groups (`/apis`).
 pub fn aggregated(core: bool) -> Value {
-    let items: Vec<Value> = resources::group_versions()
+    let items: Vec<Value> = resources::groups()
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
-        .map(|(g, v)| {
-            let res: Vec<Value> = resources::discovery_order()
+        .map(|(g, vs)| {
+            let versions: Vec<Value> = vs.iter().map(|v| aggregated_version(g, v)).collect();
+            json!({ "metadata": { "name": g, "creationTimestamp": null }, "versions": versions })
+        })
+        .collect();
+    json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items })
+}
+
+/// One version of a group in the aggregated document.
+fn aggregated_version(g: &str, v: &str) -> Value {
+    let res: Vec<Value> = resources::discovery_order()
                 .into_iter()
                 .filter(|r| r.group == g && r.version == v)
                 .map(|r| {
@@ -147,10 +154,7 @@ pub fn aggregated(core: bool) -> Value {
                     e
                 })
                 .collect();
-            json!({ "metadata": { "name": g, "creationTimestamp": null }, "versions": [{ "version": v, "resources": res, "freshness": "Current" }] })
-        })
-        .collect();
-    json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items })
+    json!({ "version": v, "resources": res, "freshness": "Current" })
 }
 
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -232,8 +236,22 @@ mod tests {
     #[test]
     fn aggregated_splits_core_from_groups() {
         assert_eq!(aggregated(true)["items"].as_array().unwrap().len(), 1);
-        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), api::resources::group_versions().len() - 1);
+        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), api::resources::groups().len() - 1);
         assert_eq!(api_groups()["groups"][0]["name"], "apps");
+        // Two versions of one group: one entry, the preferred version first.
+        let autoscaling = aggregated(false)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["metadata"]["name"] == "autoscaling")
+            .cloned()
+            .unwrap();
+        assert_eq!(autoscaling["versions"][0]["version"], "v2");
+        assert_eq!(autoscaling["versions"][1]["version"], "v1");
+        let group = api_group("autoscaling").unwrap();
+        assert_eq!(group["preferredVersion"]["groupVersion"], "autoscaling/v2");
+        assert_eq!(group["versions"][1]["groupVersion"], "autoscaling/v1");
+        assert_eq!(api_group("events.k8s.io").unwrap()["preferredVersion"]["version"], "v1");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::error::{json_response, ApiError, Reason};
 use crate::metrics::Metrics;
 use crate::registry::deployment::to_scale;
 use crate::registry::objects::parse_body;
+use crate::registry::view;
 use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, Written};
 use crate::request::{
     delete_options, filter, parse_path, patch_type, wants_aggregated_discovery, wants_table, write_options, Query,
@@ -218,10 +219,11 @@ async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let (res, query) = (call.rp.resource, call.query);
     let filter = filter(res, call.ns(), query)?;
     if call.table() {
+        // A view's rows are its stored row's: upstream prints both with one printer.
         let now = jiff::Timestamp::now();
         let mut rows = Vec::new();
         let revision =
-            state.registry.list_each(res, &filter, |obj| rows.push(table::row(res, &obj, query, now))).await?;
+            state.registry.list_each(res.stored(), &filter, |obj| rows.push(table::row(res, &obj, query, now))).await?;
         return Ok(json_response(StatusCode::OK, &table::of(res, rows, revision, true)));
     }
     // Items are serialized as they come, page by page: a list costs
@@ -251,6 +253,7 @@ async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
 fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let res = call.rp.resource;
     let watch = Watch {
+        resource: res,
         cache: state.caches.get(res.etcd_prefix).cloned().ok_or_else(|| ApiError::internal("no watch cache"))?,
         registry: state.registry.clone(),
         filter: filter(res, call.ns(), call.query)?,
@@ -263,10 +266,12 @@ fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
 }
 
 async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
-    let obj = state.registry.get(call.rp.resource, call.ns(), name).await?;
+    let res = call.rp.resource;
     if call.table() {
-        return Ok(json_response(StatusCode::OK, &table::of_one(call.rp.resource, &obj, call.query, true)));
+        let obj = state.registry.get(res.stored(), call.ns(), name).await.map_err(|e| view::renamed(res, e))?;
+        return Ok(json_response(StatusCode::OK, &table::of_one(res, &obj, call.query, true)));
     }
+    let obj = state.registry.get(res, call.ns(), name).await?;
     Ok(json_response(StatusCode::OK, &obj))
 }
 

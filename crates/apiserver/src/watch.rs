@@ -100,6 +100,9 @@ struct Gone;
 
 /// One watch in progress: what it reads, how it renders, where it writes.
 pub struct Watch {
+    /// What the client watches: the cache's own row, or a view of it
+    /// (whose events are converted as they go out).
+    pub resource: &'static ResourceType,
     pub cache: Arc<WatchCache>,
     pub registry: Registry,
     pub filter: Filter,
@@ -118,7 +121,7 @@ impl Watch {
         let start = self.first_state();
         tokio::spawn(async move {
             let mut out =
-                Out { tx, res: self.cache.resource, table: self.table, query: self.query.clone(), columns_sent: false };
+                Out { tx, res: self.resource, table: self.table, query: self.query.clone(), columns_sent: false };
             let mut state = start;
             while !matches!(state, State::Done) {
                 state = match self.step(state, &mut out).await {
@@ -229,10 +232,14 @@ struct Out {
 
 impl Out {
     async fn send(&mut self, ty: &str, obj: Value) -> Result<(), Gone> {
-        let obj = if self.table && ty != "BOOKMARK" && ty != "ERROR" {
+        let obj = if ty == "BOOKMARK" || ty == "ERROR" {
+            obj
+        } else if self.table {
             let t = table::of_one(self.res, &obj, &self.query, !self.columns_sent);
             self.columns_sent = true;
             t
+        } else if self.res.view_of.is_some() {
+            crate::registry::view::outgoing(self.res, obj)
         } else {
             obj
         };

@@ -24,6 +24,7 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", RBAC_V1_CLUSTER_ROLE_BINDING),
     ("policy/v1", "PodDisruptionBudget", POLICY_V1_POD_DISRUPTION_BUDGET),
     ("autoscaling/v2", "HorizontalPodAutoscaler", AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
+    ("autoscaling/v1", "HorizontalPodAutoscaler", AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -121,6 +122,12 @@ pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
     Field::one(2, "spec", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC)),
     Field::one(3, "status", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS)),
+];
+
+pub static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC)),
+    Field::one(3, "status", Msg(AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS)),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -389,6 +396,21 @@ pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = &[
     Field::one(4, "desiredReplicas", Int),
     Field::list(5, "currentMetrics", Msg(AUTOSCALING_V2_METRIC_STATUS)),
     Field::list(6, "conditions", Msg(AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION)),
+];
+
+pub static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC: Message = &[
+    Field::one(1, "scaleTargetRef", Msg(AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE)),
+    Field::one(2, "minReplicas", Int),
+    Field::one(3, "maxReplicas", Int),
+    Field::one(4, "targetCPUUtilizationPercentage", Int),
+];
+
+pub static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = &[
+    Field::one(1, "observedGeneration", Int),
+    Field::one(2, "lastScaleTime", Time),
+    Field::one(3, "currentReplicas", Int),
+    Field::one(4, "desiredReplicas", Int),
+    Field::one(5, "currentCPUUtilizationPercentage", Int),
 ];
 
 pub static META_V1_OWNER_REFERENCE: Message = &[
@@ -671,6 +693,9 @@ pub static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Message = &[
     Field::one(4, "reason", Str),
     Field::one(5, "message", Str),
 ];
+
+pub static AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE: Message =
+    &[Field::one(1, "kind", Str), Field::one(2, "name", Str), Field::one(3, "apiVersion", Str)];
 
 pub static CORE_V1_CLIENT_IP_CONFIG: Message = &[Field::one(1, "timeoutSeconds", Int)];
 
