@@ -14,6 +14,7 @@
 //! Pure JSON in, JSON out: the apiserver decodes both ends through the
 //! typed schemas.
 
+use crate::field_errors::FieldError;
 use crate::resources::{ResourceType, Schema};
 use serde_json::{json, Map, Value};
 
@@ -59,6 +60,55 @@ pub fn from_view(view: &ResourceType, served: Value) -> Value {
     };
     set_type_meta(&mut out, stored);
     out
+}
+
+/// What a create through `view` must satisfy besides its stored row's
+/// rules. An Event created through events.k8s.io/v1 is a "new" Event, held
+/// to upstream's strict rules (`ValidateEventCreate`); a core/v1 one keeps
+/// the legacy leniency. `served` is the decoded body, before conversion.
+pub fn check_create(view: &ResourceType, served: &Value) -> Vec<FieldError> {
+    match view.schema {
+        Schema::EventV1 => event_v1_create(served),
+        _ => Vec::new(),
+    }
+}
+
+/// Upstream's limits on a new Event's strings.
+const EVENT_LIMITS: [(&str, usize); 4] = [("reportingInstance", 128), ("action", 128), ("reason", 128), ("note", 1024)];
+
+fn event_v1_create(ev: &Value) -> Vec<FieldError> {
+    let text = |f: &str| ev.get(f).and_then(Value::as_str).unwrap_or("");
+    let empty = "\"\"";
+    let mut errs = Vec::new();
+    if ev.get("eventTime").is_none_or(Value::is_null) {
+        errs.push(FieldError::required("eventTime", ""));
+    }
+    for f in ["reportingController", "reportingInstance", "action", "reason"] {
+        if text(f).is_empty() {
+            errs.push(FieldError::required(f, ""));
+        }
+    }
+    for (f, max) in EVENT_LIMITS {
+        if text(f).len() > max {
+            errs.push(FieldError::invalid(f, empty, format!("can have at most {max} characters")));
+        }
+    }
+    if !matches!(text("type"), "Normal" | "Warning") {
+        errs.push(FieldError::invalid("type", empty, format!("has invalid value: {}", text("type"))));
+    }
+    // The legacy fields are the core API's to set, not a new Event's.
+    for f in ["deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount", "deprecatedSource"] {
+        let set = match ev.get(f) {
+            None | Some(Value::Null) => false,
+            Some(Value::Number(n)) => n.as_i64() != Some(0),
+            Some(Value::Object(o)) => o.values().any(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+            Some(_) => true,
+        };
+        if set {
+            errs.push(FieldError::invalid(f, empty, "needs to be unset"));
+        }
+    }
+    errs
 }
 
 fn set_type_meta(obj: &mut Value, r: &ResourceType) {
@@ -398,6 +448,32 @@ mod tests {
         let core = from_view(&EVENTS_V1, v1);
         assert_eq!(core["message"], "n");
         assert!(core.get("note").is_none());
+    }
+
+    #[test]
+    fn a_new_event_is_held_to_the_strict_rules() {
+        let ok = json!({"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"example.com/c","reportingInstance":"c-1",
+            "action":"Scale","reason":"Scaled","type":"Normal","note":"n"});
+        assert!(check_create(&EVENTS_V1, &ok).is_empty());
+        let errs: Vec<String> =
+            check_create(&EVENTS_V1, &json!({"type":"Info","deprecatedCount":2,"note":"x".repeat(1025)}))
+                .iter()
+                .map(|e| e.to_string())
+                .collect();
+        assert_eq!(
+            errs,
+            [
+                "eventTime: Required value",
+                "reportingController: Required value",
+                "reportingInstance: Required value",
+                "action: Required value",
+                "reason: Required value",
+                "note: Invalid value: \"\": can have at most 1024 characters",
+                "type: Invalid value: \"\": has invalid value: Info",
+                "deprecatedCount: Invalid value: \"\": needs to be unset",
+            ]
+        );
+        assert!(check_create(&HORIZONTAL_POD_AUTOSCALERS_V1, &json!({})).is_empty());
     }
 
     #[test]

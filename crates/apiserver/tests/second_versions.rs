@@ -61,6 +61,21 @@ fn core_events_are_served_as_events_k8s_io_and_back() {
     assert_eq!(old["reportingComponent"], "example.com/scaler");
     assert_eq!(old["series"]["count"], 2);
 
+    // A new Event is held to upstream's strict rules; a core/v1 one is not.
+    let (code, body) = http(
+        "POST",
+        &api.url,
+        "/apis/events.k8s.io/v1/namespaces/default/events",
+        Some("application/json"),
+        r#"{"metadata":{"name":"bad"},"reason":"Scaled","type":"Normal","deprecatedCount":2}"#,
+    );
+    assert_eq!(code, 422, "{body}");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["message"],
+        r#"Event.events.k8s.io "bad" is invalid: [eventTime: Required value, reportingController: Required value, reportingInstance: Required value, action: Required value, deprecatedCount: Invalid value: "": needs to be unset]"#
+    );
+
     // A merge patch speaks the view's field names.
     let (code, body) = http(
         "PATCH",

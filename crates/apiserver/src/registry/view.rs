@@ -7,7 +7,8 @@
 use super::objects::{check_type_meta, normalize, unknown_fields, FieldValidation};
 use super::{apply_patch, DeleteOptions, PatchType, Registry, WriteOptions, Written};
 use crate::error::ApiError;
-use api::conversion::{from_view, to_view};
+use api::conversion::{check_create, from_view, to_view};
+use api::json::str_at;
 use api::resources::ResourceType;
 use serde_json::{json, Value};
 
@@ -89,7 +90,13 @@ impl Registry {
         body: Value,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
+        let name = str_at(&body, "/metadata/name").to_string();
+        let decoded = normalize(view, body.clone())?;
         let (stored, warnings) = incoming(view, body, opts.field_validation)?;
+        let errors = check_create(view, &decoded);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(view, &name, &errors));
+        }
         shown(view, Box::pin(self.create(view.stored(), namespace, stored, opts)).await, warnings)
     }
 
