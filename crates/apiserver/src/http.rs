@@ -218,36 +218,54 @@ async fn dispatch(state: &Arc<AppState>, method: &Method, call: &Call<'_>) -> Re
 async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let (res, query) = (call.rp.resource, call.query);
     let filter = filter(res, call.ns(), query)?;
-    if call.table() {
+    // Items (or rows) are serialized as they come, page by page: a list
+    // costs its bytes, not a decoded copy of every object.
+    let mut items = Vec::from(&b"["[..]);
+    let next = |items: &mut Vec<u8>| {
+        if items.len() > 1 {
+            items.push(b',');
+        }
+    };
+    let (head, key) = if call.table() {
         // A view's rows are its stored row's: upstream prints both with one printer.
         let now = jiff::Timestamp::now();
-        let mut rows = Vec::new();
-        let revision =
-            state.registry.list_each(res.stored(), &filter, |obj| rows.push(table::row(res, &obj, query, now))).await?;
-        return Ok(json_response(StatusCode::OK, &table::of(res, rows, revision, true)));
-    }
-    // Items are serialized as they come, page by page: a list costs
-    // its bytes, not a decoded copy of every object.
-    let mut items = Vec::from(&b"["[..]);
-    let revision = state
-        .registry
-        .list_each(res, &filter, |obj| {
-            if items.len() > 1 {
-                items.push(b',');
-            }
-            api::wire::write(&mut items, &obj);
-        })
-        .await?;
+        let revision = state
+            .registry
+            .list_each(res.stored(), &filter, |obj| {
+                next(&mut items);
+                table::write_row(&mut items, res, &obj, query, now);
+            })
+            .await?;
+        let mut head = table::of(res, Vec::new(), revision, true);
+        head.as_object_mut().map(|t| t.remove("rows"));
+        (head, "rows")
+    } else {
+        let revision = state
+            .registry
+            .list_each(res, &filter, |obj| {
+                next(&mut items);
+                api::wire::write(&mut items, &obj);
+            })
+            .await?;
+        let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
+        (head, "items")
+    };
     items.push(b']');
-    let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
-    let mut body = api::wire::to_vec(&head);
-    body.pop(); // the closing brace: the items go in before it
-    body.extend_from_slice(b",\"items\":");
-    body.extend_from_slice(&items);
-    body.push(b'}');
-    let mut resp = (StatusCode::OK, body).into_response();
+    let mut resp = (StatusCode::OK, with_list(&head, key, &items)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
+}
+
+/// `head` serialized with `list` as its last field: the body of a list,
+/// allocated once at its size. (`rows` and `items` sort last in Go's order too.)
+fn with_list(head: &Value, key: &str, list: &[u8]) -> Vec<u8> {
+    let head = api::wire::to_vec(head);
+    let mut body = Vec::with_capacity(head.len() + key.len() + list.len() + 4);
+    body.extend_from_slice(&head[..head.len().saturating_sub(1)]); // its closing brace
+    body.extend_from_slice(format!(",\"{key}\":").as_bytes());
+    body.extend_from_slice(list);
+    body.push(b'}');
+    body
 }
 
 fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
