@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`resources`]: the table of served resources (group, version, kind,
 //!   plural, short names, scope, etcd key prefix). Start here.
+//! - [`conversion`]: one storage, two views: events.k8s.io/v1 Events over
+//!   core/v1's, autoscaling/v1 HPAs over v2's, converted both ways.
 //! - [`selectors`]: label selectors (`app=myapp,env in (a,b)`) and field
 //!   selectors (`metadata.name=x`), parsed and matched.
 //! - [`field_errors`]: upstream's field errors (`spec.ports[0].port: Invalid
@@ -46,6 +48,7 @@
 
 pub mod addresses;
 pub mod config_data;
+pub mod conversion;
 pub mod coordination;
 pub mod crd;
 pub mod custom_kind;

@@ -9,8 +9,9 @@
 
 use crate::custom_kind::CustomKind;
 use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
-    core::v1 as core, discovery::v1 as discovery, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+    apps::v1 as apps, autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery, events::v1 as events,
+    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use serde::{de::DeserializeOwned, Serialize};
@@ -56,6 +57,9 @@ pub enum Schema {
     CustomResourceDefinition,
     /// A resource a CRD serves: its structural schema, not a typed one.
     Custom(&'static CustomKind),
+    // Second versions over another row's storage (`view_of`, `conversion`).
+    EventV1,
+    HorizontalPodAutoscalerV1,
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
@@ -99,6 +103,8 @@ impl Schema {
             Schema::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(v),
             Schema::CustomResourceDefinition => round_trip::<apiextensions::CustomResourceDefinition>(v),
             Schema::Custom(kind) => kind.normalize(v),
+            Schema::EventV1 => round_trip::<events::Event>(v),
+            Schema::HorizontalPodAutoscalerV1 => round_trip::<autoscaling_v1::HorizontalPodAutoscaler>(v),
         }
     }
 }
@@ -128,6 +134,9 @@ pub struct ResourceType {
     pub fields: &'static [&'static str],
     /// Upstream lets PUT create these (a user managing Endpoints by hand does).
     pub create_on_update: bool,
+    /// A second version served over this row's objects: they are stored as
+    /// the named row keeps them and converted both ways (`conversion`).
+    pub view_of: Option<&'static ResourceType>,
 }
 
 impl ResourceType {
@@ -194,6 +203,11 @@ impl ResourceType {
         self.subresources.contains(&"status")
     }
 
+    /// The row whose objects are stored: this one, or the one it is a view of.
+    pub fn stored(&'static self) -> &'static ResourceType {
+        self.view_of.unwrap_or(self)
+    }
+
     /// The etcd prefix that holds a collection: every namespace, or one.
     pub fn etcd_collection_prefix(&self, namespace: Option<&str>) -> String {
         match namespace {
@@ -204,9 +218,11 @@ impl ResourceType {
 }
 
 macro_rules! resource {
+    (@view) => { None };
+    (@view $view:expr) => { Some($view) };
     ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, [$($short:expr),*],
      namespaced: $ns:expr, subresources: [$($sub:expr),*], etcd: $prefix:expr, all: $all:expr,
-     schema: $schema:ident, create_on_update: $cou:expr, fields: $fields:expr) => {
+     schema: $schema:ident, create_on_update: $cou:expr, fields: $fields:expr $(, view_of: $view:expr)?) => {
         ResourceType {
             group: $group,
             version: $version,
@@ -221,6 +237,7 @@ macro_rules! resource {
             schema: Schema::$schema,
             fields: $fields,
             create_on_update: $cou,
+            view_of: resource!(@view $($view)?),
         }
     };
 }
@@ -357,7 +374,18 @@ pub static CUSTOM_RESOURCE_DEFINITIONS: ResourceType = resource!("apiextensions.
 
 /// Every served resource. [`discovery_order`] is the order clients see; rows
 /// added together stay together here (one block per change eases merges).
-pub static ALL: [&ResourceType; 31] = [
+// The same objects in a second version, converted both ways (`conversion`):
+// events.k8s.io's Events are the core Events, autoscaling/v1's HPAs the v2 ones.
+pub static EVENTS_V1: ResourceType = resource!("events.k8s.io", "v1", "Event", "events", "event", ["ev"],
+    namespaced: true, subresources: [], etcd: "/registry/events", all: false,
+    schema: EventV1, create_on_update: true, fields: &EVENT_FIELDS, view_of: &EVENTS);
+pub static HORIZONTAL_POD_AUTOSCALERS_V1: ResourceType = resource!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", ["hpa"],
+    namespaced: true, subresources: ["status"], etcd: "/registry/horizontalpodautoscalers", all: true,
+    schema: HorizontalPodAutoscalerV1, create_on_update: false, fields: &[], view_of: &HORIZONTAL_POD_AUTOSCALERS);
+
+/// Every served resource. [`discovery_order`] is the order clients see; rows
+/// added together stay together here (one block per change eases merges).
+pub static ALL: [&ResourceType; 33] = [
     &CONFIG_MAPS,
     &ENDPOINTS,
     &EVENTS,
@@ -391,6 +419,9 @@ pub static ALL: [&ResourceType; 31] = [
     // made by the workload controllers
     &CONTROLLER_REVISIONS,
     &CUSTOM_RESOURCE_DEFINITIONS,
+    // second versions of stored rows, after them (the preferred version comes first)
+    &EVENTS_V1,
+    &HORIZONTAL_POD_AUTOSCALERS_V1,
 ];
 
 /// The rows the established CRDs add (the apiserver keeps them in step
@@ -418,6 +449,23 @@ pub fn custom_of(crd_name: &str) -> Vec<&'static ResourceType> {
 pub fn all() -> Vec<&'static ResourceType> {
     let mut out = ALL.to_vec();
     out.extend(custom_rows());
+    out
+}
+
+/// The rows whose objects are stored (no views): one watch, one delete each.
+pub fn stored_rows() -> impl Iterator<Item = &'static ResourceType> {
+    all().into_iter().filter(|r| r.view_of.is_none())
+}
+
+/// Every served group with its versions, preferred first: `("autoscaling", ["v2", "v1"])`.
+pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (g, v) in group_versions() {
+        match out.iter_mut().find(|(og, _)| *og == g) {
+            Some((_, vs)) => vs.push(v),
+            None => out.push((g, vec![v])),
+        }
+    }
     out
 }
 
@@ -516,6 +564,9 @@ mod tests {
             ("rolebindings.rbac.authorization.k8s.io", &ROLE_BINDINGS),
             ("ClusterRole", &CLUSTER_ROLES),
             ("clusterrolebinding", &CLUSTER_ROLE_BINDINGS),
+            // the preferred version first; the other by its group
+            ("events", &EVENTS),
+            ("events.events.k8s.io", &EVENTS_V1),
         ] {
             assert_eq!(find_by_user_name(name), Some(r), "{name}");
         }
@@ -551,7 +602,8 @@ mod tests {
                 "statefulsets",
                 "horizontalpodautoscalers",
                 "cronjobs",
-                "jobs"
+                "jobs",
+                "horizontalpodautoscalers"
             ]
         );
     }
@@ -571,8 +623,16 @@ mod tests {
                 ("policy", "v1"),
                 ("rbac.authorization.k8s.io", "v1"),
                 ("apiextensions.k8s.io", "v1"),
+                ("events.k8s.io", "v1"),
+                ("autoscaling", "v1"),
             ]
         );
+        let groups = groups();
+        assert_eq!(groups.iter().find(|(g, _)| *g == "autoscaling").unwrap().1, ["v2", "v1"]);
+        assert_eq!(groups.len(), group_versions().len() - 1);
+        assert_eq!(EVENTS_V1.stored(), &EVENTS);
+        assert_eq!(EVENTS.stored(), &EVENTS);
+        assert_eq!(stored_rows().count(), ALL.len() - 2);
         assert_eq!(DEPLOYMENTS.api_version(), "apps/v1");
         assert_eq!(DEPLOYMENTS.group_version_path(), "/apis/apps/v1");
         assert_eq!(SERVICES.group_version_path(), "/api/v1");

@@ -38,13 +38,7 @@ pub fn api_groups() -> Value {
 
 /// The named groups with their versions, preferred first (a CRD may serve several).
 fn served_groups() -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (g, v) in resources::group_versions().into_iter().filter(|(g, _)| !g.is_empty()) {
-        match out.iter_mut().find(|(name, _)| *name == g) {
-            Some((_, vs)) => vs.push(v),
-            None => out.push((g, vec![v])),
-        }
-    }
+    let mut out: Vec<(&str, Vec<&str>)> = resources::groups().into_iter().filter(|(g, _)| !g.is_empty()).collect();
     for (_, vs) in &mut out {
         vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
     }
@@ -280,8 +274,22 @@ mod tests {
     #[test]
     fn aggregated_splits_core_from_groups() {
         assert_eq!(aggregated(true)["items"].as_array().unwrap().len(), 1);
-        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), api::resources::group_versions().len() - 1);
+        assert_eq!(aggregated(false)["items"].as_array().unwrap().len(), api::resources::groups().len() - 1);
         assert_eq!(api_groups()["groups"][0]["name"], "apps");
+        // Two versions of one group: one entry, the preferred version first.
+        let autoscaling = aggregated(false)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["metadata"]["name"] == "autoscaling")
+            .cloned()
+            .unwrap();
+        assert_eq!(autoscaling["versions"][0]["version"], "v2");
+        assert_eq!(autoscaling["versions"][1]["version"], "v1");
+        let group = api_group("autoscaling").unwrap();
+        assert_eq!(group["preferredVersion"]["groupVersion"], "autoscaling/v2");
+        assert_eq!(group["versions"][1]["groupVersion"], "autoscaling/v1");
+        assert_eq!(api_group("events.k8s.io").unwrap()["preferredVersion"]["version"], "v1");
     }
 
     #[test]

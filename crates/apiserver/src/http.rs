@@ -12,6 +12,7 @@ use crate::pod_streams;
 use crate::registry::custom;
 use crate::registry::deployment::to_scale;
 use crate::registry::objects::parse_body;
+use crate::registry::view;
 use crate::registry::{apply_patch, str_at, DeleteOptions, PatchType, Registry, WriteOptions, Written};
 use crate::request::{
     delete_options, filter, parse_path, patch_type, wants_aggregated_discovery, wants_table, write_options, Query,
@@ -276,35 +277,68 @@ async fn dispatch(state: &Arc<AppState>, method: &Method, call: &Call<'_>) -> Re
 async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let (res, query) = (call.rp.resource, call.query);
     let filter = filter(res, call.ns(), query)?;
-    if call.table() {
+    // Items (or rows) are serialized as they come, page by page, into
+    // chunks sent as they are: a list costs its bytes once, not a decoded
+    // copy of every object nor a second copy of the body.
+    let mut items = Chunks::default();
+    let (head, key) = if call.table() {
+        // A view's rows are its stored row's: upstream prints both with one printer.
         let now = jiff::Timestamp::now();
-        let mut rows = Vec::new();
-        let revision =
-            state.registry.list_each(res, &filter, |obj| rows.push(table::row(res, &obj, query, now))).await?;
-        return Ok(json_response(StatusCode::OK, &table::of(res, rows, revision, true)));
+        let revision = state
+            .registry
+            .list_each(res.stored(), &filter, |obj| table::write_row(items.next(), res, &obj, query, now))
+            .await?;
+        let mut head = table::of(res, Vec::new(), revision, true);
+        head.as_object_mut().map(|t| t.remove("rows"));
+        (head, "rows")
+    } else {
+        let revision = state.registry.list_each(res, &filter, |obj| api::wire::write(items.next(), &obj)).await?;
+        let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
+        (head, "items")
+    };
+    Ok(items.into_response(&head, key))
+}
+
+/// A list's elements as JSON, in chunks of about a megabyte (a growing
+/// buffer would double past the list's size, then be copied once more).
+#[derive(Default)]
+struct Chunks {
+    done: Vec<Bytes>,
+    current: Vec<u8>,
+    count: usize,
+}
+
+impl Chunks {
+    const SIZE: usize = 1 << 20;
+
+    /// The buffer the next element goes on, its comma written.
+    fn next(&mut self) -> &mut Vec<u8> {
+        if self.current.len() >= Self::SIZE {
+            self.done.push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        if self.count > 0 {
+            self.current.push(b',');
+        }
+        self.count += 1;
+        &mut self.current
     }
-    // Items are serialized as they come, page by page: a list costs
-    // its bytes, not a decoded copy of every object.
-    let mut items = Vec::from(&b"["[..]);
-    let revision = state
-        .registry
-        .list_each(res, &filter, |obj| {
-            if items.len() > 1 {
-                items.push(b',');
-            }
-            api::wire::write(&mut items, &obj);
-        })
-        .await?;
-    items.push(b']');
-    let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
-    let mut body = api::wire::to_vec(&head);
-    body.pop(); // the closing brace: the items go in before it
-    body.extend_from_slice(b",\"items\":");
-    body.extend_from_slice(&items);
-    body.push(b'}');
-    let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(resp)
+
+    /// `head` with the elements as its last field `key` (`rows` and `items`
+    /// sort last in Go's order too), its length declared.
+    fn into_response(mut self, head: &Value, key: &str) -> Response {
+        let mut head = api::wire::to_vec(head);
+        head.pop(); // its closing brace
+        head.extend_from_slice(format!(",\"{key}\":[").as_bytes());
+        self.current.extend_from_slice(b"]}");
+        self.done.push(Bytes::from(self.current));
+        self.done.insert(0, Bytes::from(head));
+        let length: usize = self.done.iter().map(Bytes::len).sum();
+        let chunks = futures_util::stream::iter(self.done.into_iter().map(Ok::<_, std::convert::Infallible>));
+        let mut resp = Response::new(axum::body::Body::from_stream(chunks));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        resp
+    }
 }
 
 fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -324,10 +358,12 @@ fn watch(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
 }
 
 async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
-    let obj = state.registry.get(call.rp.resource, call.ns(), name).await?;
+    let res = call.rp.resource;
     if call.table() {
-        return Ok(json_response(StatusCode::OK, &table::of_one(call.rp.resource, &obj, call.query, true)));
+        let obj = state.registry.get(res.stored(), call.ns(), name).await.map_err(|e| view::renamed(res, e))?;
+        return Ok(json_response(StatusCode::OK, &table::of_one(res, &obj, call.query, true)));
     }
+    let obj = state.registry.get(res, call.ns(), name).await?;
     Ok(json_response(StatusCode::OK, &obj))
 }
 

@@ -204,7 +204,8 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         return Ok(server.await?);
     };
     let mut caches = HashMap::new();
-    for resource in api::resources::ALL {
+    // A view (a second version over the same objects) watches its stored row's cache.
+    for resource in api::resources::stored_rows() {
         let cache = Arc::new(watch_cache::WatchCache::new(resource, config.watch_cache_size, revision));
         tokio::spawn(cache.clone().run(store.clone(), revision, shutdown.clone()));
         caches.insert(resource.etcd_prefix, cache);

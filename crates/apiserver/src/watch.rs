@@ -232,13 +232,18 @@ struct Out {
 impl Out {
     async fn send(&mut self, ty: &str, obj: Value) -> Result<(), Gone> {
         let mut obj = obj;
-        if ty != "BOOKMARK" && ty != "ERROR" {
+        let event = ty != "BOOKMARK" && ty != "ERROR";
+        if event {
             crate::registry::custom::as_served(self.res, &mut obj);
         }
-        let obj = if self.table && ty != "BOOKMARK" && ty != "ERROR" {
+        let obj = if !event {
+            obj
+        } else if self.table {
             let t = table::of_one(self.res, &obj, &self.query, !self.columns_sent);
             self.columns_sent = true;
             t
+        } else if self.res.view_of.is_some() {
+            crate::registry::view::outgoing(self.res, obj)
         } else {
             obj
         };

@@ -11,13 +11,16 @@
 //! - [`Proc`]: every binary's stderr passes through the harness, and a
 //!   `panicked at` in it fails the test that started the binary (a panic is
 //!   a bug even when the server answered 500 and the test passed).
-//! - `src/bin/bench-apiserver.rs`, `src/bin/bench-controller.rs`: benchmarks
-//!   (the proxy's is `crates/proxy/src/bin/bench-proxy.rs`).
+//! - `src/bin/bench-apiserver.rs`, `src/bin/bench-controller.rs`,
+//!   `src/bin/bench-list.rs`: benchmarks, sharing [`bench`] (the proxy's is
+//!   `crates/proxy/src/bin/bench-proxy.rs`).
 //! - `tests/lab.rs`: the tutorial in the docker compose lab.
 //!
 //! The other tests live beside the code they test (the apiserver's in
 //! `crates/apiserver/tests/`, ...), so `cargo test` builds the binaries
 //! they start.
+
+pub mod bench;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -81,9 +81,10 @@ pub async fn get(
         ));
     }
     // `all` is a category: the resources the table puts in it, in
-    // discovery order (pods before services), as kubectl lists them.
+    // discovery order (pods before services), as kubectl lists them, each
+    // in its preferred version only (a second version is a view of it).
     let types: Vec<&ResourceType> = if type_ == "all" {
-        resources::discovery_order().into_iter().filter(|r| r.in_category_all).collect()
+        resources::discovery_order().into_iter().filter(|r| r.in_category_all && r.view_of.is_none()).collect()
     } else {
         type_.split(',').map(resource).collect::<Result<_, _>>()?
     };

@@ -115,6 +115,7 @@ pub const POINTER_FIELDS: &[&str] = &[
     // HorizontalPodAutoscalers (`kubectl autoscale`)
     "minReplicas",
     "averageUtilization",
+    "targetCPUUtilizationPercentage",
     "stabilizationWindowSeconds",
 ];
 

@@ -30,6 +30,7 @@ pub static ROOTS: &[(&str, &str, Message)] = &[
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview", AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW),
     ("authentication.k8s.io/v1", "SelfSubjectReview", AUTHENTICATION_V1_SELF_SUBJECT_REVIEW),
     ("authentication.k8s.io/v1", "TokenRequest", AUTHENTICATION_V1_TOKEN_REQUEST),
+    ("autoscaling/v1", "HorizontalPodAutoscaler", AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER),
 ];
 
 pub static CORE_V1_SERVICE: Message = &[
@@ -162,6 +163,12 @@ pub static AUTHENTICATION_V1_TOKEN_REQUEST: Message = &[
     Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
     Field::one(2, "spec", Msg(AUTHENTICATION_V1_TOKEN_REQUEST_SPEC)),
     Field::one(3, "status", Msg(AUTHENTICATION_V1_TOKEN_REQUEST_STATUS)),
+];
+
+pub static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER: Message = &[
+    Field::one(1, "metadata", Msg(META_V1_OBJECT_META)),
+    Field::one(2, "spec", Msg(AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC)),
+    Field::one(3, "status", Msg(AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS)),
 ];
 
 pub static META_V1_OBJECT_META: Message = &[
@@ -473,6 +480,21 @@ pub static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Message = &[
 
 pub static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Message =
     &[Field::one(1, "token", Str), Field::one(2, "expirationTimestamp", Time)];
+
+pub static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC: Message = &[
+    Field::one(1, "scaleTargetRef", Msg(AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE)),
+    Field::one(2, "minReplicas", Int),
+    Field::one(3, "maxReplicas", Int),
+    Field::one(4, "targetCPUUtilizationPercentage", Int),
+];
+
+pub static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = &[
+    Field::one(1, "observedGeneration", Int),
+    Field::one(2, "lastScaleTime", Time),
+    Field::one(3, "currentReplicas", Int),
+    Field::one(4, "desiredReplicas", Int),
+    Field::one(5, "currentCPUUtilizationPercentage", Int),
+];
 
 pub static META_V1_OWNER_REFERENCE: Message = &[
     Field::one(5, "apiVersion", Str),
@@ -795,6 +817,9 @@ pub static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Message = &[
     Field::one(3, "name", Str),
     Field::one(4, "uid", Str),
 ];
+
+pub static AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE: Message =
+    &[Field::one(1, "kind", Str), Field::one(2, "name", Str), Field::one(3, "apiVersion", Str)];
 
 pub static CORE_V1_CLIENT_IP_CONFIG: Message = &[Field::one(1, "timeoutSeconds", Int)];
 

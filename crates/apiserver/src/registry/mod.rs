@@ -31,6 +31,7 @@ pub mod pod;
 pub mod service;
 pub mod stored;
 pub mod strategy;
+pub mod view;
 
 use crate::allocation::{AllocateError, Allocators};
 use crate::error::{ApiError, Reason};
@@ -120,6 +121,8 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
         Schema::ControllerRevision => &stored::RBAC,
         Schema::CustomResourceDefinition => &custom::CrdStrategy,
         Schema::Custom(_) => &custom::CustomStrategy,
+        // Never stored as such: a view's verbs run on its stored row (`view`).
+        Schema::EventV1 | Schema::HorizontalPodAutoscalerV1 => &strategy::Plain,
     }
 }
 
@@ -148,6 +151,9 @@ impl Registry {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, ApiError> {
+        if resource.view_of.is_some() {
+            return self.view_get(resource, namespace, name).await;
+        }
         match self.store.get(&Self::key(resource, namespace, name)).await.map_err(store_err)? {
             Some(mut s) => {
                 custom::as_served(resource, &mut s.object);
@@ -166,6 +172,19 @@ impl Registry {
     /// Calls `each` on every matching object, one etcd page at a time, so a
     /// list response never holds more than one page of decoded objects.
     pub async fn list_each(
+        &self,
+        resource: &'static ResourceType,
+        filter: &Filter,
+        mut each: impl FnMut(Value),
+    ) -> Result<i64, ApiError> {
+        match resource.view_of {
+            Some(stored) => self.list_stored(stored, filter, |o| each(view::outgoing(resource, o))).await,
+            None => self.list_stored(resource, filter, each).await,
+        }
+    }
+
+    /// [`Self::list_each`] of a stored row: the filter sees objects as stored.
+    async fn list_stored(
         &self,
         resource: &'static ResourceType,
         filter: &Filter,
@@ -301,6 +320,9 @@ impl Registry {
         obj: Value,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
+        if resource.view_of.is_some() {
+            return self.view_create(resource, namespace, obj, opts).await;
+        }
         let mut obj = objects::new_object(resource, namespace, obj, &now())?;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             strategy(resource).on_create(meta);
@@ -323,6 +345,9 @@ impl Registry {
         body: Value,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
+        if resource.view_of.is_some() {
+            return self.view_update(resource, namespace, name, subresource, body, opts).await;
+        }
         check_type_meta(resource, &body)?;
         let body_name = str_at(&body, "/metadata/name");
         if body_name != name {
@@ -390,24 +415,60 @@ impl Registry {
         patch: Value,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
+        if resource.view_of.is_some() {
+            return self.view_patch(resource, namespace, name, subresource, patch_type, patch, opts).await;
+        }
+        let patched = |current: &Value| apply_patch(resource, patch_type, current, &patch);
+        match self.patch_with(resource, namespace, name, subresource, opts, patched).await? {
+            Some(w) => Ok(w),
+            None => self.absent_patch(resource, namespace, name, subresource, patch_type, patch, opts).await,
+        }
+    }
+
+    /// A patch of an object that does not exist: server-side apply creates it.
+    #[allow(clippy::too_many_arguments)]
+    async fn absent_patch(
+        &self,
+        resource: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        patch_type: PatchType,
+        patch: Value,
+        opts: WriteOptions,
+    ) -> Result<Written, ApiError> {
+        if patch_type != PatchType::Apply || subresource.is_some() {
+            return Err(ApiError::not_found(resource, name));
+        }
+        let mut obj = patch;
+        let Some(meta) = obj.as_object_mut().map(|o| o.entry("metadata").or_insert(json!({}))) else {
+            return Err(ApiError::bad_request("the applied configuration must be an object"));
+        };
+        let Some(meta) = meta.as_object_mut() else {
+            return Err(ApiError::bad_request("metadata of the applied configuration must be an object"));
+        };
+        meta.entry("name").or_insert(json!(name));
+        self.create(resource, namespace, obj, opts).await
+    }
+
+    /// Writes `patched(current)` over the current object, reading again
+    /// and re-applying on a conflict; `None` when there is no object.
+    async fn patch_with(
+        &self,
+        resource: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        opts: WriteOptions,
+        patched: impl Fn(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Option<Written>, ApiError> {
         let key = Self::key(resource, namespace, name);
         // Patches apply to fresh state: on a conflict, read again and re-apply.
         for _ in 0..8 {
             let Some(current) = self.store.get(&key).await.map_err(store_err)? else {
-                if patch_type == PatchType::Apply && subresource.is_none() {
-                    let mut obj = patch;
-                    let Some(meta) = obj.as_object_mut().map(|o| o.entry("metadata").or_insert(json!({}))) else {
-                        return Err(ApiError::bad_request("the applied configuration must be an object"));
-                    };
-                    let Some(meta) = meta.as_object_mut() else {
-                        return Err(ApiError::bad_request("metadata of the applied configuration must be an object"));
-                    };
-                    meta.entry("name").or_insert(json!(name));
-                    return self.create(resource, namespace, obj, opts).await;
-                }
-                return Err(ApiError::not_found(resource, name));
+                return Ok(None);
             };
-            let patched = apply_patch(resource, patch_type, &current.object, &patch)?;
+            let patched = patched(&current.object)?;
             let rv = str_at(&patched, "/metadata/resourceVersion");
             let pinned = !rv.is_empty() && rv != current.mod_revision.to_string();
             if pinned {
@@ -422,7 +483,7 @@ impl Registry {
             match self.replace(resource, &key, subresource, patched, &current.object, current.mod_revision, opts).await
             {
                 Err(e) if e.reason == Reason::Conflict => continue,
-                other => return other,
+                other => return other.map(Some),
             }
         }
         Err(ApiError::conflict(resource, name))
@@ -457,6 +518,9 @@ impl Registry {
         name: &str,
         opts: DeleteOptions,
     ) -> Result<Value, ApiError> {
+        if resource.view_of.is_some() {
+            return self.view_delete(resource, namespace, name, opts).await;
+        }
         let strategy = strategy(resource);
         strategy.check_delete(namespace, name)?;
         let (grace_override, dry_run) = (opts.grace_period, opts.dry_run);
@@ -532,7 +596,7 @@ impl Registry {
     /// Deletes everything in a namespace, before the namespace itself.
     async fn empty_namespace(&self, namespace: &str, dry_run: bool) -> Result<(), ApiError> {
         let opts = DeleteOptions { grace_period: Some(0), dry_run, ..Default::default() };
-        for resource in api::resources::all().into_iter().filter(|r| r.namespaced) {
+        for resource in api::resources::stored_rows().filter(|r| r.namespaced) {
             let filter = Filter { namespace: Some(namespace.to_string()), ..Filter::default() };
             let (items, _) = self.list(resource, &filter).await?;
             for item in items {

@@ -9,26 +9,15 @@
 //! Figures from a shared machine are noisy: compare the ratios, which are
 //! measured against a baseline taken in the same run.
 
+use e2e::bench::{build_release, median, run_concurrently};
 use e2e::{Apiserver, Etcd};
-use futures_util::future::join_all;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams, PostParams};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CLIENTS: usize = 16;
 const SERVICES: usize = 10_000;
 const RAW_TXNS: usize = 10_000;
-
-fn build_apiserver() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo).args(["build", "--release", "-p", "apiserver"]).status()?;
-    anyhow::ensure!(status.success(), "building the apiserver failed");
-    Ok(e2e::target_dir().join("release/apiserver"))
-}
 
 fn service_json(name: &str) -> serde_json::Value {
     serde_json::json!({
@@ -38,53 +27,16 @@ fn service_json(name: &str) -> serde_json::Value {
     })
 }
 
-/// `CLIENTS` workers share `total` jobs; returns (elapsed, per-job latency by job index).
-async fn run_concurrently<F, Fut>(total: usize, job: F) -> (Duration, Vec<Duration>)
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers = (0..CLIENTS).map(|_| {
-        let (next, job) = (next.clone(), job.clone());
-        tokio::spawn(async move {
-            let mut timings = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    return timings;
-                }
-                let t = Instant::now();
-                job(i).await;
-                timings.push((i, t.elapsed()));
-            }
-        })
-    });
-    let mut latencies = vec![Duration::ZERO; total];
-    for worker in join_all(workers).await {
-        for (i, d) in worker.expect("worker") {
-            latencies[i] = d;
-        }
-    }
-    (started.elapsed(), latencies)
-}
-
-fn median(mut xs: Vec<Duration>) -> Duration {
-    xs.sort();
-    xs[xs.len() / 2]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let binary = build_apiserver()?;
+    let binary = build_release("apiserver")?;
 
     // Baseline: the same work as a Service create, straight to etcd: one
     // transaction "key absent → put ~500 bytes", 16 clients.
     let etcd = Etcd::start();
     let raw = etcd_client::Client::connect([etcd.url.as_str()], None).await?;
     let payload = serde_json::to_vec(&service_json("x"))?;
-    let (raw_time, _) = run_concurrently(RAW_TXNS, move |i| {
+    let (raw_time, _) = run_concurrently(CLIENTS, RAW_TXNS, move |i| {
         let (mut c, payload) = (raw.clone(), payload.clone());
         async move {
             let key = format!("/bench/raw/{i}");
@@ -103,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let rss_empty = informer::process::rss_mb(server.pid().unwrap_or(0));
     let client = kube::Client::try_from(kube::Config::new(server.url.parse()?))?;
     let api: Api<Service> = Api::default_namespaced(client);
-    let (api_time, latencies) = run_concurrently(SERVICES, move |i| {
+    let (api_time, latencies) = run_concurrently(CLIENTS, SERVICES, move |i| {
         let api = api.clone();
         async move {
             let svc: Service = serde_json::from_value(service_json(&format!("svc-{i:05}"))).expect("service");

@@ -13,22 +13,11 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 const SERVICES: usize = 1000;
 const CHANGES: usize = 1000;
-
-fn build(package: &str) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    anyhow::ensure!(
-        Command::new(cargo).args(["build", "--release", "-p", package]).status()?.success(),
-        "building {package} failed"
-    );
-    Ok(e2e::target_dir().join("release").join(package))
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
@@ -44,8 +33,8 @@ fn status(ready: bool, i: usize) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let apiserver_bin = build("apiserver")?;
-    let controller_bin = build("controller")?;
+    let apiserver_bin = e2e::bench::build_release("apiserver")?;
+    let controller_bin = e2e::bench::build_release("controller")?;
     let etcd = Etcd::start();
     let api = Apiserver::start(&apiserver_bin, &etcd, &[]);
     let controller = spawn(&controller_bin, &["--server", &api.url, "--controllers", "endpoints"]);
