@@ -43,5 +43,6 @@ pub mod log_query;
 pub mod probe;
 pub mod runtime;
 pub mod shim;
+pub mod spdy;
 pub mod status;
 pub mod volumes;
