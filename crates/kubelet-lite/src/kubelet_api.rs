@@ -4,6 +4,7 @@
 //! ```text
 //! GET /containerLogs/<ns>/<pod>/<container>?follow=true&tailLines=10&...  text/plain, streamed
 //! GET /exec/<ns>/<pod>/<container>?command=sh&command=-c&...&input=1&output=1&error=1&tty=1  WebSocket (exec.rs)
+//! GET /portForward/<ns>/<pod>  WebSocket `SPDY/3.1+portforward.k8s.io` (port_forward.rs)
 //! ```
 //!
 //! The agent publishes what it runs into [`NodePods`] after each pass; this
@@ -13,6 +14,7 @@ use crate::cri_log;
 use crate::exec;
 use crate::lifecycle::State;
 use crate::log_query::{self, LogOptions};
+use crate::port_forward;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -73,6 +75,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
         .route("/exec/{namespace}/{pod}/{container}", get(exec))
+        .route("/portForward/{namespace}/{pod}", get(port_forward))
         .with_state(node)
 }
 
@@ -202,6 +205,34 @@ async fn exec(
     };
     tracing::info!(pod, container, command = ?opts.command, v5, "exec");
     ws.on_upgrade(move |socket| exec::session(socket, v5, child, opts))
+}
+
+/// `/portForward`: the pod must run here; the session is `port_forward.rs`'s.
+async fn port_forward(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod)): Path<(String, String)>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(info) = node.pods.get(&namespace, &pod) else {
+        return error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
+    };
+    let ws = match ws {
+        Ok(ws) => ws.protocols([port_forward::PROTOCOL]),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
+    };
+    if ws.selected_protocol().is_none() {
+        let offered = ws.requested_protocols().filter_map(|p| p.to_str().ok()).collect::<Vec<_>>().join(", ");
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unable to upgrade connection: subprotocol [{offered}] not supported, want {}",
+                port_forward::PROTOCOL
+            ),
+        );
+    }
+    tracing::info!(pod, namespace, "port-forward");
+    let target = port_forward::Target { pod_full_name: format!("{pod}_{namespace}"), uid: info.uid, netns: info.netns };
+    ws.on_upgrade(move |socket| port_forward::session(socket, target))
 }
 
 fn text(body: Body) -> Response {
