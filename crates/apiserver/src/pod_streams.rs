@@ -196,6 +196,8 @@ fn text(body: Body) -> Response {
 async fn proxy(mut req: Request, ip: &str, port: u16, path: &str) -> Result<Response, ApiError> {
     let unreachable = |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
     let tcp = tokio::net::TcpStream::connect((ip, port)).await.map_err(|e| unreachable(&e))?;
+    // Exec and port-forward carry small interactive writes: no Nagle delay.
+    let _ = tcp.set_nodelay(true);
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| unreachable(&e))?;
     tokio::spawn(async move {

@@ -81,6 +81,11 @@ pub fn router(node: Arc<Node>) -> Router {
 
 /// Serves the kubelet API until the listener fails.
 pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Streams carry small interactive writes: no Nagle delay on them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(node)).await
 }
 

@@ -97,6 +97,7 @@ async fn connect_in(netns: &str, port: u16) -> std::io::Result<tokio::net::TcpSt
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
             s.set_nonblocking(true)?;
+            s.set_nodelay(true)?;
             Ok(s)
         };
         let _ = tx.send(connect());
