@@ -216,13 +216,14 @@ async fn exec(
 async fn port_forward(
     Shared(node): Shared<Arc<Node>>,
     Path((namespace, pod)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Some(info) = node.pods.get(&namespace, &pod) else {
         return error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
     };
     let ws = match ws {
-        Ok(ws) => ws.protocols([port_forward::PROTOCOL]),
+        Ok(ws) => ws.protocols([port_forward::PROTOCOL, port_forward::V4]),
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
     };
     if ws.selected_protocol().is_none() {
@@ -230,13 +231,23 @@ async fn port_forward(
         return error(
             StatusCode::BAD_REQUEST,
             format!(
-                "unable to upgrade connection: subprotocol [{offered}] not supported, want {}",
-                port_forward::PROTOCOL
+                "unable to upgrade connection: subprotocol [{offered}] not supported, want {} or {}",
+                port_forward::PROTOCOL,
+                port_forward::V4
             ),
         );
     }
-    tracing::info!(pod, namespace, "port-forward");
+    let v4 = ws.selected_protocol().is_some_and(|p| p == port_forward::V4);
     let target = port_forward::Target { pod_full_name: format!("{pod}_{namespace}"), uid: info.uid, netns: info.netns };
+    if v4 {
+        let ports = match port_forward::ports_query(&query) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        tracing::info!(pod, namespace, ?ports, "port-forward (v4 WebSocket)");
+        return ws.on_upgrade(move |socket| port_forward::websocket_session(socket, target, ports));
+    }
+    tracing::info!(pod, namespace, "port-forward");
     ws.on_upgrade(move |socket| port_forward::session(socket, target))
 }
 

@@ -9,6 +9,12 @@
 //! complete the data stream is spliced to `localhost:<port>` inside the
 //! pod's network namespace. A failure is written as text on the error
 //! stream, which kubectl prints as `an error occurred forwarding ...`.
+//!
+//! The other clients (the Python one, kube-rs) speak the kubelet's own
+//! WebSocket port-forward, `v4.channel.k8s.io` with `?port=80&port=8080`:
+//! port `i` has channels `2i` (data) and `2i+1` (error), each message is a
+//! channel byte then data, and the first message on each channel is the
+//! port as 2 little-endian bytes (kubelet `portforward/websocket.go`).
 //! (Facts: kubelet `cri/streaming/portforward/httpstream.go`, client-go
 //! `tools/portforward/portforward.go`, `tunneling_connection.go`.)
 
@@ -24,6 +30,8 @@ use tokio::task::{AbortHandle, JoinSet};
 
 /// The WebSocket subprotocol kubectl 1.32 offers for the SPDY tunnel.
 pub const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// The kubelet's WebSocket port-forward.
+pub const V4: &str = "v4.channel.k8s.io";
 
 /// Where the named network namespaces are (`ip netns add`).
 const NETNS_DIR: &str = "/run/netns";
@@ -77,6 +85,66 @@ pub fn stream_request(headers: &[(String, String)], stream_id: u32) -> Result<St
     Ok(StreamRequest { kind, port, request_id })
 }
 
+/// The `port` query of a v4 WebSocket port-forward, checked as the
+/// kubelet does (values may also be comma-separated lists; pure).
+pub fn ports_query(pairs: &[(String, String)]) -> Result<Vec<u16>, String> {
+    let values: Vec<&str> = pairs.iter().filter(|(k, _)| k == "port").map(|(_, v)| v.as_str()).collect();
+    if values.is_empty() {
+        return Err("query parameter \"port\" is required".into());
+    }
+    let mut ports = Vec::new();
+    for v in values {
+        if v.is_empty() {
+            return Err("query parameter \"port\" cannot be empty".into());
+        }
+        for p in v.split(',') {
+            let port: u16 = p.parse().map_err(|e| format!("unable to parse {v:?} as a port: {e}"))?;
+            if port < 1 {
+                return Err(format!("port {v:?} must be > 0"));
+            }
+            ports.push(port);
+        }
+    }
+    Ok(ports)
+}
+
+/// How one forwarded connection's bytes are framed back to the client.
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    Spdy { error_id: u32, data_id: u32 },
+    Channels { data: u8, error: u8 },
+}
+
+impl Framing {
+    fn data(self, bytes: &[u8]) -> Vec<u8> {
+        match self {
+            Framing::Spdy { data_id, .. } => spdy::data(data_id, bytes, false),
+            Framing::Channels { data, .. } => [&[data], bytes].concat(),
+        }
+    }
+
+    /// The failure's text, then the streams' ends.
+    fn error(self, msg: &str) -> Vec<Vec<u8>> {
+        match self {
+            Framing::Spdy { error_id, data_id } => {
+                vec![spdy::data(error_id, msg.as_bytes(), true), spdy::data(data_id, &[], true)]
+            }
+            Framing::Channels { error, .. } => vec![[&[error], msg.as_bytes()].concat()],
+        }
+    }
+
+    /// The end of the pod's side (a WebSocket channel has no half-close:
+    /// the session ends when every port's connection has).
+    fn end(self) -> Vec<Vec<u8>> {
+        match self {
+            Framing::Spdy { error_id, data_id } => {
+                vec![spdy::data(data_id, &[], true), spdy::data(error_id, &[], true)]
+            }
+            Framing::Channels { .. } => vec![],
+        }
+    }
+}
+
 /// The text on the error stream when the pod's port cannot be reached.
 pub fn forward_error(target: &Target, port: u16, err: &std::io::Error) -> String {
     format!(
@@ -112,7 +180,7 @@ async fn connect_in(netns: &str, port: u16) -> std::io::Result<tokio::net::TcpSt
 async fn forward(
     target: Target,
     port: u16,
-    (error_id, data_id): (u32, u32),
+    framing: Framing,
     mut from_client: mpsc::UnboundedReceiver<Vec<u8>>,
     out: mpsc::Sender<Vec<u8>>,
 ) {
@@ -121,8 +189,9 @@ async fn forward(
         Err(e) => {
             let msg = forward_error(&target, port, &e);
             tracing::info!(pod = target.pod_full_name, "{msg}");
-            let _ = out.send(spdy::data(error_id, msg.as_bytes(), true)).await;
-            let _ = out.send(spdy::data(data_id, &[], true)).await;
+            for bytes in framing.error(&msg) {
+                let _ = out.send(bytes).await;
+            }
             return;
         }
     };
@@ -141,15 +210,16 @@ async fn forward(
         match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if out.send(spdy::data(data_id, &buf[..n], false)).await.is_err() {
+                if out.send(framing.data(&buf[..n])).await.is_err() {
                     to_pod.abort();
                     return;
                 }
             }
         }
     }
-    let _ = out.send(spdy::data(data_id, &[], true)).await;
-    let _ = out.send(spdy::data(error_id, &[], true)).await;
+    for bytes in framing.end() {
+        let _ = out.send(bytes).await;
+    }
     to_pod.abort();
 }
 
@@ -158,6 +228,57 @@ async fn forward(
 struct Pair {
     error: Option<u32>,
     data: Option<(u32, u16)>,
+}
+
+/// A v4 WebSocket session: one connection per port, opened at once; it
+/// ends when the client goes or every connection has ended.
+pub async fn websocket_session(mut socket: WebSocket, target: Target, ports: Vec<u16>) {
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
+    let mut to_pod = Vec::new();
+    let mut tasks = JoinSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let (data, error) = ((2 * i) as u8, (2 * i + 1) as u8);
+        for channel in [data, error] {
+            let first = [&[channel][..], &port.to_le_bytes()].concat();
+            if socket.send(Message::Binary(first.into())).await.is_err() {
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        to_pod.push(Some(tx));
+        tasks.spawn(forward(target.clone(), *port, Framing::Channels { data, error }, rx, out_tx.clone()));
+    }
+    // Each task holds a sender: the channel ends when the last one has.
+    drop(out_tx);
+    loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Binary(bytes))) => match bytes.split_first() {
+                    Some((&channel, data)) if channel % 2 == 0 && !data.is_empty() => {
+                        if let Some(Some(tx)) = to_pod.get(usize::from(channel / 2)) {
+                            let _ = tx.send(data.to_vec());
+                        }
+                    }
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            out = out_rx.recv() => match out {
+                Some(bytes) => {
+                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    tasks.abort_all();
 }
 
 /// The session, until the client goes (its forwarded connections with it).
@@ -229,7 +350,8 @@ pub async fn session(mut socket: WebSocket, target: Target) {
                         pairs.remove(&req.request_id);
                         let (tx, rx) = mpsc::unbounded_channel();
                         let from_client = if flags & spdy::FLAG_FIN != 0 { None } else { Some(tx) };
-                        let job = forward(target.clone(), port, (error_id, data_id), rx, out_tx.clone());
+                        let framing = Framing::Spdy { error_id, data_id };
+                        let job = forward(target.clone(), port, framing, rx, out_tx.clone());
                         let abort = tasks.spawn(job);
                         if let Some(tx) = from_client {
                             to_pod.insert(data_id, (tx, abort));
@@ -295,6 +417,27 @@ mod tests {
         );
         assert_eq!(err(&[("port", "80")]), "\"streamType\" header is required");
         assert_eq!(err(&[("port", "80"), ("streamtype", "stdin")]), "invalid stream type \"stdin\"");
+    }
+
+    #[test]
+    fn reads_the_ports_as_the_kubelet() {
+        let q = |pairs: &[(&str, &str)]| ports_query(&h(pairs));
+        assert_eq!(q(&[("port", "80"), ("port", "8080,9090")]), Ok(vec![80, 8080, 9090]));
+        assert_eq!(q(&[]), Err("query parameter \"port\" is required".into()));
+        assert_eq!(q(&[("port", "")]), Err("query parameter \"port\" cannot be empty".into()));
+        assert_eq!(q(&[("port", "0")]), Err("port \"0\" must be > 0".into()));
+        assert!(q(&[("port", "x")]).unwrap_err().starts_with("unable to parse \"x\" as a port"));
+    }
+
+    #[test]
+    fn frames_for_each_client() {
+        let ws = Framing::Channels { data: 2, error: 3 };
+        assert_eq!(ws.data(b"hi"), vec![2, b'h', b'i']);
+        assert_eq!(ws.error("no"), vec![vec![3, b'n', b'o']]);
+        assert!(ws.end().is_empty());
+        let s = Framing::Spdy { error_id: 1, data_id: 3 };
+        assert_eq!(s.data(b"hi"), spdy::data(3, b"hi", false));
+        assert_eq!(s.end(), vec![spdy::data(3, &[], true), spdy::data(1, &[], true)]);
     }
 
     #[test]

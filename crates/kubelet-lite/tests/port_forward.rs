@@ -198,6 +198,46 @@ fn kubectl_port_forward_reaches_the_pod() {
     assert!(err.contains(&want), "{err}");
     assert!(err.contains("connection refused") || err.contains("Connection refused"), "{err}");
 
+    // The Python client's portforward(): the kubelet's v4 WebSocket port-forward.
+    let script = r#"
+import sys, time
+from kubernetes import client, config
+from kubernetes.stream import portforward
+config.load_kube_config(sys.argv[1])
+api = client.CoreV1Api()
+def fetch(port):
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports=str(port))
+    s = pf.socket(port)
+    s.settimeout(15)
+    data = b""
+    # A failed port: the client drops its local socket once the error came.
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    s.close()
+    for _ in range(50):
+        if pf.error(port) is not None or port == 80:
+            break
+        time.sleep(0.1)
+    return data, pf.error(port)
+data, err = fetch(80)
+print(data.split(b"\r\n")[0].decode(), b"Welcome to nginx!" in data, err)
+data, err = fetch(81)
+print(len(data), err)
+"#;
+    let py = Command::new("python3").args(["-c", script]).arg(&kc.path).output().unwrap();
+    let text = String::from_utf8_lossy(&py.stdout);
+    assert!(py.status.success(), "{text}{}", String::from_utf8_lossy(&py.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "HTTP/1.1 200 OK True None", "{text}");
+    assert!(lines[1].starts_with("0 error forwarding port 81 to pod web_default, uid "), "{text}");
+
     // A pod that does not run: kubectl's own refusal; a missing one: the API's 404.
     let out = kubectl(&kc, &["port-forward", "pod/nowhere", ":80"]);
     let err = String::from_utf8_lossy(&out.stderr);
