@@ -75,7 +75,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
         .route("/exec/{namespace}/{pod}/{container}", get(exec))
-        .route("/portForward/{namespace}/{pod}", get(port_forward))
+        .route("/portForward/{namespace}/{pod}", get(port_forward).post(port_forward_spdy))
         .with_state(node)
 }
 
@@ -248,7 +248,55 @@ async fn port_forward(
         return ws.on_upgrade(move |socket| port_forward::websocket_session(socket, target, ports));
     }
     tracing::info!(pod, namespace, "port-forward");
-    ws.on_upgrade(move |socket| port_forward::session(socket, target))
+    ws.on_upgrade(move |socket| port_forward::session(port_forward::Transport::WebSocket(socket), target))
+}
+
+/// `/portForward` as plain SPDY/3.1 (kubectl's fallback): the HTTP upgrade
+/// answered as the kubelet's `httpstream` handshake does.
+async fn port_forward_spdy(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod)): Path<(String, String)>,
+    mut req: axum::extract::Request,
+) -> Response {
+    let Some(info) = node.pods.get(&namespace, &pod) else {
+        return error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
+    };
+    let offers = |name: &str, want: &str| {
+        let values = req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok());
+        values.flat_map(|v| v.split(',')).any(|p| p.trim().eq_ignore_ascii_case(want))
+    };
+    if !offers("upgrade", "SPDY/3.1") {
+        return error(StatusCode::BAD_REQUEST, "unable to upgrade: missing upgrade headers in request");
+    }
+    if !offers("x-stream-protocol-version", port_forward::SPDY_PROTOCOL) {
+        let client: Vec<&str> =
+            req.headers().get_all("x-stream-protocol-version").into_iter().filter_map(|v| v.to_str().ok()).collect();
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {client:?}, server supports [{}]",
+                port_forward::SPDY_PROTOCOL
+            ),
+        );
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    let target = port_forward::Target { pod_full_name: format!("{pod}_{namespace}"), uid: info.uid, netns: info.netns };
+    tracing::info!(pod, namespace, "port-forward (SPDY/3.1)");
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(io) => {
+                port_forward::session(port_forward::Transport::Raw(hyper_util::rt::TokioIo::new(io)), target).await
+            }
+            Err(e) => tracing::info!("port-forward upgrade: {e}"),
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, header::HeaderValue::from_static("SPDY/3.1"));
+    h.insert("x-stream-protocol-version", header::HeaderValue::from_static(port_forward::SPDY_PROTOCOL));
+    resp
 }
 
 fn text(body: Body) -> Response {

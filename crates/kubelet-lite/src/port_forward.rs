@@ -10,6 +10,10 @@
 //! pod's network namespace. A failure is written as text on the error
 //! stream, which kubectl prints as `an error occurred forwarding ...`.
 //!
+//! kubectl's fallback, when a WebSocket cannot be had, is the same SPDY on
+//! the connection itself (`POST`, `Upgrade: SPDY/3.1`,
+//! `X-Stream-Protocol-Version: portforward.k8s.io`): [`Transport::Raw`].
+//!
 //! The other clients (the Python one, kube-rs) speak the kubelet's own
 //! WebSocket port-forward, `v4.channel.k8s.io` with `?port=80&port=8080`:
 //! port `i` has channels `2i` (data) and `2i+1` (error), each message is a
@@ -30,6 +34,8 @@ use tokio::task::{AbortHandle, JoinSet};
 
 /// The WebSocket subprotocol kubectl 1.32 offers for the SPDY tunnel.
 pub const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// The stream protocol of plain SPDY port-forward (`X-Stream-Protocol-Version`).
+pub const SPDY_PROTOCOL: &str = "portforward.k8s.io";
 /// The kubelet's WebSocket port-forward.
 pub const V4: &str = "v4.channel.k8s.io";
 
@@ -281,8 +287,46 @@ pub async fn websocket_session(mut socket: WebSocket, target: Target, ports: Vec
     tasks.abort_all();
 }
 
+/// What carries the SPDY bytes: a WebSocket's binary messages (kubectl's
+/// tunnel) or the upgraded HTTP connection itself (plain SPDY/3.1).
+pub enum Transport {
+    WebSocket(WebSocket),
+    Raw(hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>),
+}
+
+impl Transport {
+    /// The next bytes (maybe none), `None` at the end. Cancel-safe.
+    async fn recv(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Transport::WebSocket(ws) => match ws.recv().await {
+                Some(Ok(Message::Binary(bytes))) => Some(bytes.to_vec()),
+                Some(Ok(Message::Close(_)) | Err(_)) | None => None,
+                Some(Ok(_)) => Some(Vec::new()),
+            },
+            Transport::Raw(io) => {
+                let mut buf = vec![0u8; 32 * 1024];
+                match io.read(&mut buf).await {
+                    Ok(0) | Err(_) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some(buf)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the bytes went.
+    async fn send(&mut self, bytes: Vec<u8>) -> bool {
+        match self {
+            Transport::WebSocket(ws) => ws.send(Message::Binary(bytes.into())).await.is_ok(),
+            Transport::Raw(io) => io.write_all(&bytes).await.is_ok(),
+        }
+    }
+}
+
 /// The session, until the client goes (its forwarded connections with it).
-pub async fn session(mut socket: WebSocket, target: Target) {
+pub async fn session(mut transport: Transport, target: Target) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
     let (mut inflater, mut deflater) = (spdy::Inflater::default(), spdy::Deflater::default());
     let mut buf: Vec<u8> = Vec::new();
@@ -293,13 +337,12 @@ pub async fn session(mut socket: WebSocket, target: Target) {
     loop {
         let mut replies: Vec<Vec<u8>> = Vec::new();
         tokio::select! {
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(bytes))) => buf.extend_from_slice(&bytes),
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                Some(Ok(_)) => continue,
+            bytes = transport.recv() => match bytes {
+                Some(bytes) => buf.extend_from_slice(&bytes),
+                None => break,
             },
             Some(bytes) = out_rx.recv() => {
-                if socket.send(Message::Binary(bytes.into())).await.is_err() {
+                if !transport.send(bytes).await {
                     break;
                 }
                 continue;
@@ -379,7 +422,7 @@ pub async fn session(mut socket: WebSocket, target: Target) {
             }
         }
         for bytes in replies {
-            if socket.send(Message::Binary(bytes.into())).await.is_err() {
+            if !transport.send(bytes).await {
                 end = true;
                 break;
             }

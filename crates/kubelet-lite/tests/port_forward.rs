@@ -65,8 +65,14 @@ struct Forward {
 
 impl Forward {
     fn start(kc: &Kubeconfig, what: &str, remote: u16, target_port: u16) -> Forward {
+        Forward::start_with(kc, what, remote, target_port, "true")
+    }
+
+    /// `websockets`: `KUBECTL_PORT_FORWARD_WEBSOCKETS` (`false`: plain SPDY/3.1).
+    fn start_with(kc: &Kubeconfig, what: &str, remote: u16, target_port: u16, websockets: &str) -> Forward {
         let mut child = Command::new("kubectl")
             .env("KUBECONFIG", &kc.path)
+            .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", websockets)
             .arg("--cache-dir")
             .arg(kc.path.with_file_name("cache"))
             .args(["port-forward", what, &format!(":{remote}")])
@@ -180,6 +186,23 @@ fn kubectl_port_forward_reaches_the_pod() {
     println!("GET / through kubectl port-forward pod/web: p50 {:?} over 20 requests", p50(times));
     let (lines, err) = fwd.stop();
     assert!(lines.iter().any(|l| l == &format!("Handling connection for {port}")), "{lines:?}");
+    assert!(!err.contains("error"), "{err}");
+
+    // kubectl's fallback without WebSockets: SPDY/3.1 on the upgraded connection.
+    let fwd = Forward::start_with(&kc, "pod/web", 80, 80, "false");
+    assert!(fwd.get().contains("Welcome to nginx!"));
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        assert!(fwd.get().contains("Welcome to nginx!"));
+        times.push(t.elapsed());
+    }
+    println!("GET / through plain SPDY kubectl port-forward: p50 {:?} over 20 requests", p50(times));
+    // It was SPDY on the connection: a POST, upgraded.
+    let (_, metrics) = e2e::http("GET", &api.url, "/metrics", None, "");
+    let spdy = r#"apiserver_request_total{code="101",resource="pods/portforward",verb="POST"} 1"#;
+    assert!(metrics.contains(spdy), "{metrics}");
+    let (_, err) = fwd.stop();
     assert!(!err.contains("error"), "{err}");
 
     // A Service: kubectl picks its pod and maps the port to the targetPort.
