@@ -248,7 +248,7 @@ async fn port_forward(
         return ws.on_upgrade(move |socket| port_forward::websocket_session(socket, target, ports));
     }
     tracing::info!(pod, namespace, "port-forward");
-    ws.on_upgrade(move |socket| port_forward::session(port_forward::Transport::WebSocket(socket), target))
+    ws.on_upgrade(move |socket| port_forward::session(port_forward::Transport::WebSocket(Box::new(socket)), target))
 }
 
 /// `/portForward` as plain SPDY/3.1 (kubectl's fallback): the HTTP upgrade

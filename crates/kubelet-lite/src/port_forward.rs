@@ -290,7 +290,7 @@ pub async fn websocket_session(mut socket: WebSocket, target: Target, ports: Vec
 /// What carries the SPDY bytes: a WebSocket's binary messages (kubectl's
 /// tunnel) or the upgraded HTTP connection itself (plain SPDY/3.1).
 pub enum Transport {
-    WebSocket(WebSocket),
+    WebSocket(Box<WebSocket>),
     Raw(hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>),
 }
 
