@@ -118,6 +118,12 @@ impl Forward {
     }
 }
 
+/// The sockets a process holds.
+fn sockets_of(pid: u32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten();
+    fds.filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))).count()
+}
+
 fn p50(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -204,6 +210,22 @@ fn kubectl_port_forward_reaches_the_pod() {
     assert!(metrics.contains(spdy), "{metrics}");
     let (_, err) = fwd.stop();
     assert!(!err.contains("error"), "{err}");
+
+    // A client that goes away mid-connection leaves no socket behind on the node.
+    let kubelet_pid = kubelet.0.id();
+    let fwd = Forward::start(&kc, "pod/web", 80, 80);
+    // The tunnel is up (kubectl prints its line once it is): count from here.
+    let before = sockets_of(kubelet_pid);
+    let held: Vec<_> = (0..3)
+        // Connected, silent: the built-in server waits for a request.
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", fwd.port)).unwrap())
+        .collect();
+    // A connection into the pod for each.
+    eventually("the held connections reach the pod", || sockets_of(kubelet_pid), |n| *n >= before + 3);
+    fwd.stop();
+    drop(held);
+    // Neither those nor the tunnel.
+    eventually("the node let go of them", || sockets_of(kubelet_pid), |n| *n < before);
 
     // A Service: kubectl picks its pod and maps the port to the targetPort.
     let fwd = Forward::start(&kc, "svc/web", 8080, 80);
