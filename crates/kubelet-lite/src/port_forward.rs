@@ -229,11 +229,36 @@ async fn forward(
     to_pod.abort();
 }
 
+/// How long a pair's first stream waits for the other (the kubelet's
+/// stream creation timeout).
+pub const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A pair being assembled: the error and data streams of one request.
-#[derive(Default)]
+#[derive(Debug)]
 struct Pair {
+    since: std::time::Instant,
     error: Option<u32>,
     data: Option<(u32, u16)>,
+}
+
+/// The pairs still incomplete after `timeout` are given up: the error
+/// stream (if any) says so, and both streams end (pure but for the map).
+fn expire(pairs: &mut HashMap<String, Pair>, now: std::time::Instant, timeout: Duration) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    pairs.retain(|request_id, p| {
+        if now.duration_since(p.since) < timeout {
+            return true;
+        }
+        if let Some(error_id) = p.error {
+            let msg = format!("(request={request_id}) timed out waiting for streams");
+            out.push(spdy::data(error_id, msg.as_bytes(), true));
+        }
+        if let Some((data_id, _)) = p.data {
+            out.push(spdy::data(data_id, &[], true));
+        }
+        false
+    });
+    out
 }
 
 /// A v4 WebSocket session: one connection per port, opened at once; it
@@ -334,9 +359,19 @@ pub async fn session(mut transport: Transport, target: Target) {
     let mut to_pod: HashMap<u32, (mpsc::UnboundedSender<Vec<u8>>, AbortHandle)> = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut last_stream = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         let mut replies: Vec<Vec<u8>> = Vec::new();
         tokio::select! {
+            _ = tick.tick() => {
+                let expired = expire(&mut pairs, std::time::Instant::now(), STREAM_CREATION_TIMEOUT);
+                for bytes in expired {
+                    if !transport.send(bytes).await {
+                        break;
+                    }
+                }
+                continue;
+            }
             bytes = transport.recv() => match bytes {
                 Some(bytes) => buf.extend_from_slice(&bytes),
                 None => break,
@@ -384,12 +419,13 @@ pub async fn session(mut transport: Transport, target: Target) {
                         }
                     };
                     replies.push(spdy::syn_reply(stream_id, 0, &deflater.block(&[])));
-                    let pair = pairs.entry(req.request_id.clone()).or_default();
+                    let since = std::time::Instant::now();
+                    let pair = pairs.entry(req.request_id.clone()).or_insert(Pair { since, error: None, data: None });
                     match req.kind {
                         StreamType::Error => pair.error = Some(stream_id),
                         StreamType::Data => pair.data = Some((stream_id, req.port)),
                     }
-                    if let Pair { error: Some(error_id), data: Some((data_id, port)) } = *pair {
+                    if let Pair { error: Some(error_id), data: Some((data_id, port)), .. } = *pair {
                         pairs.remove(&req.request_id);
                         let (tx, rx) = mpsc::unbounded_channel();
                         let from_client = if flags & spdy::FLAG_FIN != 0 { None } else { Some(tx) };
@@ -470,6 +506,19 @@ mod tests {
         assert_eq!(q(&[("port", "")]), Err("query parameter \"port\" cannot be empty".into()));
         assert_eq!(q(&[("port", "0")]), Err("port \"0\" must be > 0".into()));
         assert!(q(&[("port", "x")]).unwrap_err().starts_with("unable to parse \"x\" as a port"));
+    }
+
+    #[test]
+    fn gives_up_on_half_pairs() {
+        let t0 = std::time::Instant::now();
+        let mut pairs = HashMap::from([
+            ("0".to_string(), Pair { since: t0, error: Some(1), data: None }),
+            ("1".to_string(), Pair { since: t0 + Duration::from_secs(20), error: Some(5), data: None }),
+        ]);
+        assert!(expire(&mut pairs, t0 + Duration::from_secs(29), STREAM_CREATION_TIMEOUT).is_empty());
+        let out = expire(&mut pairs, t0 + Duration::from_secs(31), STREAM_CREATION_TIMEOUT);
+        assert_eq!(out, vec![spdy::data(1, b"(request=0) timed out waiting for streams", true)]);
+        assert_eq!(pairs.keys().collect::<Vec<_>>(), vec!["1"]);
     }
 
     #[test]
