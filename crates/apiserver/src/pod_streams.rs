@@ -8,7 +8,8 @@
 //! - logs: the kubelet's body streamed through as it comes (`follow` never buffered);
 //! - exec and port-forward: the client's upgrade (WebSocket) is forwarded,
 //!   and once the kubelet answers 101 the two connections are spliced byte
-//!   for byte (an upgrade-aware proxy: the kubelet speaks the protocol).
+//!   for byte (an upgrade-aware proxy: the kubelet speaks the protocol,
+//!   WebSocket or kubectl's SPDY/3.1 fallback).
 //!
 //! The checks that need only the pod are here (pure, with upstream's words);
 //! those on the container's state are the kubelet's, its error text becomes the Status.
