@@ -8,7 +8,8 @@
 //! - logs: the kubelet's body streamed through as it comes (`follow` never buffered);
 //! - exec and port-forward: the client's upgrade (WebSocket) is forwarded,
 //!   and once the kubelet answers 101 the two connections are spliced byte
-//!   for byte (an upgrade-aware proxy: the kubelet speaks the protocol).
+//!   for byte (an upgrade-aware proxy: the kubelet speaks the protocol,
+//!   WebSocket or kubectl's SPDY/3.1 fallback).
 //!
 //! The checks that need only the pod are here (pure, with upstream's words);
 //! those on the container's state are the kubelet's, its error text becomes the Status.
@@ -143,6 +144,21 @@ pub fn exec_query(q: &Query) -> Result<String, ApiError> {
     Ok(encode(&out))
 }
 
+/// `PodPortForwardOptions` (`ports`, repeated or comma-separated) as the
+/// kubelet's `port` query; none is fine (kubectl's ports travel in SPDY headers).
+pub fn port_forward_query(q: &Query) -> Result<String, ApiError> {
+    let mut out = Vec::new();
+    for v in q.0.iter().filter(|(k, _)| k == "ports").map(|(_, v)| v) {
+        for p in v.split(',') {
+            match p.trim().parse::<u16>() {
+                Ok(port) if port > 0 => out.push(("port", port.to_string())),
+                _ => return Err(ApiError::bad_request(format!("ports: invalid value '{p}'"))),
+            }
+        }
+    }
+    Ok(encode(&out))
+}
+
 /// A query string, each value percent-encoded.
 pub fn encode(pairs: &[(&str, String)]) -> String {
     let enc = |s: &str| {
@@ -172,7 +188,7 @@ pub async fn serve(registry: &Registry, rp: &ResourcePath, req: Request) -> Resu
             let c = container(&pod, query.get("container")).map_err(ApiError::bad_request)?;
             format!("/exec/{ns}/{name}/{c}?{}", exec_query(&query)?)
         }
-        _ => format!("/portForward/{ns}/{name}?{}", req.uri().query().unwrap_or("")),
+        _ => format!("/portForward/{ns}/{name}?{}", port_forward_query(&query)?),
     };
     let Some(node_name) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
         if sub == "log" {
@@ -196,6 +212,8 @@ fn text(body: Body) -> Response {
 async fn proxy(mut req: Request, ip: &str, port: u16, path: &str) -> Result<Response, ApiError> {
     let unreachable = |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
     let tcp = tokio::net::TcpStream::connect((ip, port)).await.map_err(|e| unreachable(&e))?;
+    // Exec and port-forward carry small interactive writes: no Nagle delay.
+    let _ = tcp.set_nodelay(true);
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| unreachable(&e))?;
     tokio::spawn(async move {
@@ -321,6 +339,14 @@ mod tests {
         assert_eq!(err("follow=maybe").code, StatusCode::BAD_REQUEST);
         assert_eq!(err("sinceTime=yesterday").code, StatusCode::BAD_REQUEST);
         assert_eq!(err("sinceSeconds=5&sinceTime=2026-12-02T09:00:00Z").code, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn renames_port_forward_options_for_the_kubelet() {
+        assert_eq!(port_forward_query(&q("ports=80,8080&ports=9090")).unwrap(), "port=80&port=8080&port=9090");
+        assert_eq!(port_forward_query(&q("")).unwrap(), "");
+        assert_eq!(port_forward_query(&q("ports=0")).unwrap_err().code, StatusCode::BAD_REQUEST);
+        assert_eq!(port_forward_query(&q("ports=http")).unwrap_err().message, "ports: invalid value 'http'");
     }
 
     #[test]

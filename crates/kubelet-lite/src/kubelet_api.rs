@@ -4,6 +4,7 @@
 //! ```text
 //! GET /containerLogs/<ns>/<pod>/<container>?follow=true&tailLines=10&...  text/plain, streamed
 //! GET /exec/<ns>/<pod>/<container>?command=sh&command=-c&...&input=1&output=1&error=1&tty=1  WebSocket (exec.rs)
+//! GET /portForward/<ns>/<pod>  WebSocket `SPDY/3.1+portforward.k8s.io` (port_forward.rs)
 //! ```
 //!
 //! The agent publishes what it runs into [`NodePods`] after each pass; this
@@ -13,6 +14,7 @@ use crate::cri_log;
 use crate::exec;
 use crate::lifecycle::State;
 use crate::log_query::{self, LogOptions};
+use crate::port_forward;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -73,11 +75,17 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
         .route("/exec/{namespace}/{pod}/{container}", get(exec))
+        .route("/portForward/{namespace}/{pod}", get(port_forward).post(port_forward_spdy))
         .with_state(node)
 }
 
 /// Serves the kubelet API until the listener fails.
 pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Streams carry small interactive writes: no Nagle delay on them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(node)).await
 }
 
@@ -202,6 +210,93 @@ async fn exec(
     };
     tracing::info!(pod, container, command = ?opts.command, v5, "exec");
     ws.on_upgrade(move |socket| exec::session(socket, v5, child, opts))
+}
+
+/// `/portForward`: the pod must run here; the session is `port_forward.rs`'s.
+async fn port_forward(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(info) = node.pods.get(&namespace, &pod) else {
+        return error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
+    };
+    let ws = match ws {
+        Ok(ws) => ws.protocols([port_forward::PROTOCOL, port_forward::V4]),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
+    };
+    if ws.selected_protocol().is_none() {
+        let offered = ws.requested_protocols().filter_map(|p| p.to_str().ok()).collect::<Vec<_>>().join(", ");
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unable to upgrade connection: subprotocol [{offered}] not supported, want {} or {}",
+                port_forward::PROTOCOL,
+                port_forward::V4
+            ),
+        );
+    }
+    let v4 = ws.selected_protocol().is_some_and(|p| p == port_forward::V4);
+    let target = port_forward::Target { pod_full_name: format!("{pod}_{namespace}"), uid: info.uid, netns: info.netns };
+    if v4 {
+        let ports = match port_forward::ports_query(&query) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        tracing::info!(pod, namespace, ?ports, "port-forward (v4 WebSocket)");
+        return ws.on_upgrade(move |socket| port_forward::websocket_session(socket, target, ports));
+    }
+    tracing::info!(pod, namespace, "port-forward");
+    ws.on_upgrade(move |socket| port_forward::session(port_forward::Transport::WebSocket(Box::new(socket)), target))
+}
+
+/// `/portForward` as plain SPDY/3.1 (kubectl's fallback): the HTTP upgrade
+/// answered as the kubelet's `httpstream` handshake does.
+async fn port_forward_spdy(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod)): Path<(String, String)>,
+    mut req: axum::extract::Request,
+) -> Response {
+    let Some(info) = node.pods.get(&namespace, &pod) else {
+        return error(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
+    };
+    let offers = |name: &str, want: &str| {
+        let values = req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok());
+        values.flat_map(|v| v.split(',')).any(|p| p.trim().eq_ignore_ascii_case(want))
+    };
+    if !offers("upgrade", "SPDY/3.1") {
+        return error(StatusCode::BAD_REQUEST, "unable to upgrade: missing upgrade headers in request");
+    }
+    if !offers("x-stream-protocol-version", port_forward::SPDY_PROTOCOL) {
+        let client: Vec<&str> =
+            req.headers().get_all("x-stream-protocol-version").into_iter().filter_map(|v| v.to_str().ok()).collect();
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {client:?}, server supports [{}]",
+                port_forward::SPDY_PROTOCOL
+            ),
+        );
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    let target = port_forward::Target { pod_full_name: format!("{pod}_{namespace}"), uid: info.uid, netns: info.netns };
+    tracing::info!(pod, namespace, "port-forward (SPDY/3.1)");
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(io) => {
+                port_forward::session(port_forward::Transport::Raw(hyper_util::rt::TokioIo::new(io)), target).await
+            }
+            Err(e) => tracing::info!("port-forward upgrade: {e}"),
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, header::HeaderValue::from_static("SPDY/3.1"));
+    h.insert("x-stream-protocol-version", header::HeaderValue::from_static(port_forward::SPDY_PROTOCOL));
+    resp
 }
 
 fn text(body: Body) -> Response {

@@ -24,7 +24,8 @@
 //! - [`cri_log`]: container logs in the CRI format at the kubelet's paths
 //!   (`/var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log`): write, parse.
 //! - [`kubelet_api`]: the kubelet API on its port: `/containerLogs` (the
-//!   filter is [`log_query`], pure) and `/exec` over WebSocket ([`exec`]).
+//!   filter is [`log_query`], pure), `/exec` over WebSocket ([`exec`]) and
+//!   `/portForward` ([`port_forward`]: SPDY/3.1 in a WebSocket, the framing is [`spdy`]).
 //! - [`demo_app`]: the built-in HTTP servers that answer like `myapp:v2`,
 //!   nginx, serve_hostname, agnhost netexec and echoserver.
 
@@ -40,8 +41,10 @@ pub mod kubelet_api;
 pub mod lease;
 pub mod lifecycle;
 pub mod log_query;
+pub mod port_forward;
 pub mod probe;
 pub mod runtime;
 pub mod shim;
+pub mod spdy;
 pub mod status;
 pub mod volumes;
