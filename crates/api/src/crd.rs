@@ -309,6 +309,8 @@ pub fn rows(crd: &Value) -> Vec<&'static ResourceType> {
                 schema: Schema::Custom(kind),
                 fields: &[],
                 create_on_update: false,
+                // Every version of a CRD is stored as itself, under one prefix.
+                view_of: None,
             }))
         })
         .collect()
