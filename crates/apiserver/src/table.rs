@@ -7,13 +7,18 @@ use api::resources::{ResourceType, Schema};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// One row of a Table: the cells, and the object as `includeObject` asks.
-pub fn row(res: &ResourceType, obj: &Value, query: &Query, now: jiff::Timestamp) -> Value {
-    let cells = match res.schema {
+/// A row's cells: kubectl's for a built-in kind, the CRD's printer columns
+/// for a custom resource.
+fn cells(res: &ResourceType, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+    match res.schema {
         Schema::Custom(kind) => kind.cells(obj, now),
         _ => api::printers::cells(res.kind, obj, now),
-    };
-    let mut row = json!({ "cells": cells });
+    }
+}
+
+/// One row of a Table: the cells, and the object as `includeObject` asks.
+pub fn row(res: &ResourceType, obj: &Value, query: &Query, now: jiff::Timestamp) -> Value {
+    let mut row = json!({ "cells": cells(res, obj, now) });
     match query.get("includeObject").unwrap_or("Metadata") {
         "None" => {}
         "Object" => row["object"] = obj.clone(),
@@ -51,7 +56,7 @@ pub fn write_row(out: &mut Vec<u8>, res: &ResourceType, obj: &Value, query: &Que
                 kind: "PartialObjectMetadata",
                 metadata: &obj["metadata"],
             };
-            serde_json::to_writer(out, &MetadataRow { cells: api::printers::cells(res.kind, obj, now), object })
+            serde_json::to_writer(out, &MetadataRow { cells: cells(res, obj, now), object })
         }
     };
 }

@@ -5,9 +5,7 @@
 //! port inside the pod's network namespace.
 
 use e2e::netns::NodeNet;
-use e2e::{
-    eventually, kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
-};
+use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -124,11 +122,6 @@ fn sockets_of(pid: u32) -> usize {
     fds.filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))).count()
 }
 
-fn p50(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[test]
 fn kubectl_port_forward_reaches_the_pod() {
     let tag = format!("kp{}", std::process::id() % 10000);
@@ -138,13 +131,9 @@ fn kubectl_port_forward_reaches_the_pod() {
     let etcd = Etcd::start();
     let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
     let kc = Kubeconfig::new(&api.url);
-    let netns_path = format!("--net=/run/netns/{}", net.node.name);
-    let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite")).to_str().unwrap();
-    #[rustfmt::skip]
-    let args = [netns_path.as_str(), kubelet, "--server", &api.url, "--hostname-override", "node1",
-        "--node-ip", &net.node_ip, "--pod-cidr", "10.244.1.0/24", "--bridge", "br0",
-        "--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(), "--port", "10250"];
-    let mut kubelet = spawn(Path::new("nsenter"), &args);
+    let dirs = ["--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(), "--port", "10250"];
+    let args = [net.kubelet_args(&api.url).as_slice(), &dirs].concat();
+    let mut kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
     let _cleanup = DeletePodsOnDrop(&kc);
     eventually(
         "node1 Ready",
@@ -189,7 +178,7 @@ fn kubectl_port_forward_reaches_the_pod() {
         assert!(fwd.get().contains("Welcome to nginx!"));
         times.push(t.elapsed());
     }
-    println!("GET / through kubectl port-forward pod/web: p50 {:?} over 20 requests", p50(times));
+    println!("GET / through kubectl port-forward pod/web: p50 {:?} over 20 requests", e2e::bench::median(times));
     let (lines, err) = fwd.stop();
     assert!(lines.iter().any(|l| l == &format!("Handling connection for {port}")), "{lines:?}");
     assert!(!err.contains("error"), "{err}");
@@ -203,7 +192,7 @@ fn kubectl_port_forward_reaches_the_pod() {
         assert!(fwd.get().contains("Welcome to nginx!"));
         times.push(t.elapsed());
     }
-    println!("GET / through plain SPDY kubectl port-forward: p50 {:?} over 20 requests", p50(times));
+    println!("GET / through plain SPDY kubectl port-forward: p50 {:?} over 20 requests", e2e::bench::median(times));
     // It was SPDY on the connection: a POST, upgraded.
     let (_, metrics) = e2e::http("GET", &api.url, "/metrics", None, "");
     let spdy = r#"apiserver_request_total{code="101",resource="pods/portforward",verb="POST"} 1"#;

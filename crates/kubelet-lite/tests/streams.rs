@@ -6,9 +6,7 @@
 //! Python client's `stream()` runs an exec.
 
 use e2e::netns::NodeNet;
-use e2e::{
-    eventually, kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
-};
+use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -88,11 +86,6 @@ fn process_running(cmdline: &[&str]) -> bool {
         .any(|e| std::fs::read(e.path().join("cmdline")).ok() == Some(want.clone()))
 }
 
-fn p50(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 #[test]
 fn kubectl_logs_and_exec_reach_the_kubelet() {
     let tag = format!("ks{}", std::process::id() % 10000);
@@ -102,14 +95,18 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
     let etcd = Etcd::start();
     let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
     let kc = Kubeconfig::new(&api.url);
-    let netns_path = format!("--net=/run/netns/{}", net.node.name);
-    let kubelet = Path::new(env!("CARGO_BIN_EXE_kubelet-lite")).to_str().unwrap();
-    #[rustfmt::skip]
-    let args = [netns_path.as_str(), kubelet, "--server", &api.url, "--hostname-override", "node1",
-        "--node-ip", &net.node_ip, "--pod-cidr", "10.244.1.0/24", "--bridge", "br0",
-        "--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(),
-        "--crash-loop-backoff-ms", "500", "--port", "10250"];
-    let mut kubelet = spawn(Path::new("nsenter"), &args);
+    let dirs = [
+        "--pod-logs-dir",
+        logs.to_str().unwrap(),
+        "--root-dir",
+        root.to_str().unwrap(),
+        "--crash-loop-backoff-ms",
+        "500",
+        "--port",
+        "10250",
+    ];
+    let args = [net.kubelet_args(&api.url).as_slice(), &dirs].concat();
+    let mut kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
     let _cleanup = DeletePodsOnDrop(&kc);
     eventually(
         "node1 Ready",
@@ -267,7 +264,7 @@ print("plain=" + stream(api.connect_get_namespaced_pod_exec, "ticker", "default"
         assert_eq!(kubectl_ok(&kc, &["exec", "ticker", "--", "echo", "hi"]), "hi\n");
         times.push(t.elapsed());
     }
-    println!("kubectl exec ticker -- echo hi: p50 {:?} over 20 runs", p50(times));
+    println!("kubectl exec ticker -- echo hi: p50 {:?} over 20 runs", e2e::bench::median(times));
 
     assert!(kubelet.0.try_wait().unwrap().is_none(), "kubelet-lite exited");
     assert_eq!(kubelet.panic_seen(), None);
