@@ -151,7 +151,7 @@ impl Watch {
         match state {
             State::InitialList => {
                 let live = self.cache.subscribe();
-                let res = self.resource;
+                let res = self.resource.stored(); // a view lists its stored row; `Out` converts
                 let (items, revision) = match self.registry.list(res, &self.filter).await {
                     Ok(x) => x,
                     Err(e) => {
