@@ -40,7 +40,7 @@ use api::field_errors::FieldError;
 pub use api::json::str_at;
 use api::resources::{ResourceType, Schema, NAMESPACES, PODS};
 pub use filter::Filter;
-use objects::{check_type_meta, normalize, same_object, unknown_fields, FieldValidation};
+use objects::{check_type_meta, judge_unknown_fields, normalize, same_object, FieldValidation};
 pub use patch::{apply_patch, PatchType};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -217,18 +217,7 @@ impl Registry {
         fv: FieldValidation,
     ) -> Result<(Value, Vec<String>), ApiError> {
         let obj = normalize(resource, input.clone())?;
-        let mut warnings = Vec::new();
-        let unknown = unknown_fields(&input, &obj);
-        if !unknown.is_empty() {
-            let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-            match fv {
-                FieldValidation::Strict => {
-                    return Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))))
-                }
-                FieldValidation::Warn => warnings = msgs,
-                FieldValidation::Ignore => {}
-            }
-        }
+        let warnings = judge_unknown_fields(&input, &obj, fv)?;
         let obj = strategy(resource).prepare(resource, obj, old)?;
         Ok((obj, warnings))
     }

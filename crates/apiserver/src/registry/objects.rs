@@ -66,6 +66,22 @@ pub fn normalize(resource: &ResourceType, v: Value) -> Result<Value, ApiError> {
     })
 }
 
+/// What `fieldValidation` makes of the fields the schema dropped from
+/// `input` on its way to `decoded`: a 400 (Strict), warnings (Warn), or
+/// nothing (Ignore).
+pub fn judge_unknown_fields(input: &Value, decoded: &Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
+    let unknown = unknown_fields(input, decoded);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    match fv {
+        FieldValidation::Strict => Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", ")))),
+        FieldValidation::Warn => Ok(msgs),
+        FieldValidation::Ignore => Ok(Vec::new()),
+    }
+}
+
 /// Paths present in `input` but dropped by the schema: `spec.foo`.
 pub fn unknown_fields(input: &Value, output: &Value) -> Vec<String> {
     let mut out = Vec::new();

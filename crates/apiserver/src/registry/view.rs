@@ -4,7 +4,7 @@
 //! (`api::conversion`), and errors name the resource the client asked for,
 //! as upstream's one storage behind two versions does.
 
-use super::objects::{check_type_meta, normalize, unknown_fields, FieldValidation};
+use super::objects::{check_type_meta, judge_unknown_fields, normalize, FieldValidation};
 use super::{apply_patch, DeleteOptions, PatchType, Registry, WriteOptions, Written};
 use crate::error::ApiError;
 use api::conversion::{check_create, from_view, to_view};
@@ -17,18 +17,7 @@ use serde_json::{json, Value};
 pub fn incoming(view: &ResourceType, body: Value, fv: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
     check_type_meta(view, &body)?;
     let decoded = normalize(view, body.clone())?;
-    let mut warnings = Vec::new();
-    let unknown = unknown_fields(&body, &decoded);
-    if !unknown.is_empty() {
-        let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-        match fv {
-            FieldValidation::Strict => {
-                return Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))))
-            }
-            FieldValidation::Warn => warnings = msgs,
-            FieldValidation::Ignore => {}
-        }
-    }
+    let warnings = judge_unknown_fields(&body, &decoded, fv)?;
     Ok((from_view(view, decoded), warnings))
 }
 
