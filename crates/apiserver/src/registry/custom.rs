@@ -114,20 +114,9 @@ fn scale_pointers(resource: &ResourceType) -> (String, String, Option<String>) {
 /// A custom object's `autoscaling/v1 Scale`, read at its CRD's paths.
 pub fn to_scale(resource: &ResourceType, obj: &Value) -> Value {
     let (spec, status, selector) = scale_pointers(resource);
-    let meta = &obj["metadata"];
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
-            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
-        },
-        "spec": { "replicas": obj.pointer(&spec).cloned().unwrap_or(json!(0)) },
-        "status": {
-            "replicas": obj.pointer(&status).cloned().unwrap_or(json!(0)),
-            "selector": selector.and_then(|p| obj.pointer(&p).cloned()).unwrap_or(json!("")),
-        },
-    })
+    let at = |p: &str| obj.pointer(p).cloned().unwrap_or(json!(0));
+    let selector = selector.and_then(|p| obj.pointer(&p).cloned()).unwrap_or(json!(""));
+    super::deployment::scale(&obj["metadata"], at(&spec), at(&status), selector)
 }
 
 /// The merge patch that sets `replicas` at the resource's spec path.

@@ -48,6 +48,12 @@ pub fn to_scale(deploy: &Value) -> Value {
         .and_then(Value::as_object)
         .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
         .unwrap_or_default();
+    let replicas = deploy.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
+    scale(meta, replicas, deploy.pointer("/status/replicas").cloned().unwrap_or(json!(0)), json!(selector))
+}
+
+/// An `autoscaling/v1 Scale` of the object whose metadata is `meta`.
+pub fn scale(meta: &Value, replicas: Value, status_replicas: Value, selector: Value) -> Value {
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -55,7 +61,7 @@ pub fn to_scale(deploy: &Value) -> Value {
             "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
             "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
         },
-        "spec": { "replicas": deploy.pointer("/spec/replicas").cloned().unwrap_or(json!(1)) },
-        "status": { "replicas": deploy.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector },
+        "spec": { "replicas": replicas },
+        "status": { "replicas": status_replicas, "selector": selector },
     })
 }
