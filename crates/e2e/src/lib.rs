@@ -20,6 +20,7 @@
 //! `crates/apiserver/tests/`, ...), so `cargo test` builds the binaries
 //! they start.
 
+pub mod address_monitor;
 pub mod bench;
 
 use std::io::{BufRead, BufReader, Write};

@@ -28,17 +28,18 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `docker compose` (v2) if the machine has it, else `docker-compose`.
-fn compose(args: &[&str]) -> Output {
+/// `docker compose -p mink8slab` (v2) if the machine has it, else
+/// `docker-compose -p mink8slab`.
+fn compose_argv() -> Vec<String> {
     let v2 = Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
-    let mut cmd = if v2 {
-        let mut c = Command::new("docker");
-        c.arg("compose");
-        c
-    } else {
-        Command::new("docker-compose")
-    };
-    cmd.current_dir(repo()).args(["-p", PROJECT]).args(args).output().expect("docker compose")
+    let program: &[&str] = if v2 { &["docker", "compose"] } else { &["docker-compose"] };
+    let file = repo().join("docker-compose.yml").to_string_lossy().into_owned();
+    program.iter().map(|s| s.to_string()).chain(["-f".into(), file, "-p".into(), PROJECT.into()]).collect()
+}
+
+fn compose(args: &[&str]) -> Output {
+    let argv = compose_argv();
+    Command::new(&argv[0]).args(&argv[1..]).current_dir(repo()).args(args).output().expect("docker compose")
 }
 
 /// A command in a node container.

@@ -19,6 +19,9 @@ pub struct Candidate {
     pub name: String,
     /// `Ready=True`, and not labelled out of external load balancers.
     pub eligible: bool,
+    /// `Ready=True`: its proxy is alive and lets go of what it no longer
+    /// wins (the handover waits for that, see `handover.rs`).
+    pub ready: bool,
 }
 
 /// The election's view of `node`.
@@ -32,7 +35,7 @@ pub fn candidate(node: &Node) -> Candidate {
         .any(|c| c.type_ == "Ready" && c.status == "True");
     let excluded =
         node.metadata.labels.as_ref().is_some_and(|l| l.contains_key(EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS_LABEL));
-    Candidate { name: node.metadata.name.clone().unwrap_or_default(), eligible: ready && !excluded }
+    Candidate { name: node.metadata.name.clone().unwrap_or_default(), eligible: ready && !excluded, ready }
 }
 
 /// The Event a node records on a Service when it takes its address over
@@ -112,7 +115,7 @@ mod tests {
     use super::*;
 
     fn nodes(names: &[(&str, bool)]) -> Vec<Candidate> {
-        names.iter().map(|(n, e)| Candidate { name: n.to_string(), eligible: *e }).collect()
+        names.iter().map(|(n, e)| Candidate { name: n.to_string(), eligible: *e, ready: *e }).collect()
     }
 
     fn ip(s: &str) -> IpAddr {

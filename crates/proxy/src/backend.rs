@@ -310,6 +310,16 @@ impl HeldAddresses {
         Self { holder, held: None }
     }
 
+    /// What is held now (the kernel asked, if not known).
+    pub fn held(&mut self) -> anyhow::Result<BTreeSet<IpAddr>> {
+        if let Some(held) = &self.held {
+            return Ok(held.clone());
+        }
+        let held = self.holder.addresses()?;
+        self.held = Some(held.clone());
+        Ok(held)
+    }
+
     /// Holds exactly `want` (`full`: check the kernel even if nothing
     /// changed); returns what was held before.
     pub fn sync(&mut self, want: &BTreeSet<IpAddr>, full: bool) -> anyhow::Result<BTreeSet<IpAddr>> {

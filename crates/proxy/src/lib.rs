@@ -23,7 +23,8 @@
 //! - [`backend`]: the only code that changes the kernel (and which IPVS
 //!   virtual servers are the proxy's: `--service-node-port-range`).
 //! - [`announce`]: which node holds each load-balancer address (MetalLB's
-//!   layer-2 election, pure); [`arp`]: the gratuitous ARP of a takeover,
+//!   layer-2 election, pure); [`handover`]: when a node may take an
+//!   address it won (never two nodes at once, pure); [`arp`]: the gratuitous ARP of a takeover,
 //!   and strict ARP for the IPVS mode.
 //! - [`healthcheck`]: kube-proxy's health check node ports (Local
 //!   LoadBalancers): which, the answer (pure), and their listeners.
@@ -36,6 +37,7 @@ pub mod backend;
 pub mod changes;
 pub mod desired;
 pub mod fake;
+pub mod handover;
 pub mod healthcheck;
 pub mod ipvs;
 pub mod model;

@@ -77,6 +77,7 @@ struct Proxy {
     health: HealthServers,
     /// The LoadBalancer addresses this node announces, if it announces.
     announced: Option<crate::backend::HeldAddresses>,
+    handover: crate::handover::Handover,
 }
 
 impl Proxy {
@@ -142,11 +143,11 @@ impl Reconciler for Proxy {
         let full = self.last_full.is_none_or(|t| started.duration_since(t) >= self.opts.resync);
         let changed = self.tracker.update();
         self.update_health_checks();
-        self.announce(full);
+        let handover = self.announce(full);
         self.unreported.extend(self.tracker.updated_services().iter().cloned());
         if !full && changed.is_empty() {
             self.pending_triggers.clear();
-            return Ok(self.next_resync(started));
+            return Ok(self.next_resync(started, handover));
         }
         let operations = match self.backend.sync(self.tracker.state(), (!full).then_some(&changed)) {
             Ok(operations) => operations,
@@ -173,15 +174,17 @@ impl Reconciler for Proxy {
         if full {
             self.last_full = Some(started);
         }
-        Ok(self.next_resync(Instant::now()))
+        Ok(self.next_resync(Instant::now(), handover))
     }
 }
 
 impl Proxy {
-    /// Holds exactly the LoadBalancer addresses this node wins. A failure
-    /// is logged and retried at the next sync; it never fails the rules.
-    fn announce(&mut self, full: bool) {
-        let Some(held) = self.announced.as_mut() else { return };
+    /// Holds exactly the LoadBalancer addresses this node wins, once the
+    /// handover allows (`handover.rs`); returns when to look again if an
+    /// address waits. A failure is logged and retried at the next sync; it
+    /// never fails the rules.
+    fn announce(&mut self, full: bool) -> Option<Duration> {
+        let held = self.announced.as_mut()?;
         let nodes: Vec<crate::announce::Candidate> =
             self.nodes.values().map(|n| crate::announce::candidate(n)).collect();
         let services: Vec<&Service> = self.services.values().map(|s| s.as_ref()).collect();
@@ -190,11 +193,17 @@ impl Proxy {
             let key = (svc.metadata.namespace.as_deref().unwrap_or(""), svc.metadata.name.as_deref().unwrap_or(""));
             slices.values().filter(|s| service_of(s) == Some(key)).map(|s| s.as_ref()).collect()
         };
-        let mine: BTreeSet<IpAddr> = crate::announce::announcements(&services, slices_of, &nodes)
-            .into_iter()
-            .filter(|(_, node)| *node == self.opts.node_name)
-            .map(|(ip, _)| ip)
-            .collect();
+        let winners = crate::announce::announcements(&services, slices_of, &nodes);
+        let ready: BTreeSet<String> = nodes.iter().filter(|n| n.ready).map(|n| n.name.clone()).collect();
+        let now_held = match held.held() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!("reading the announced addresses: {e}");
+                return None;
+            }
+        };
+        let decision = self.handover.decide(&self.opts.node_name, &winners, &ready, &now_held, Instant::now());
+        let mine = decision.hold;
         match held.sync(&mine, full) {
             Ok(before) if before != mine => {
                 tracing::info!(?mine, "announcing");
@@ -218,6 +227,7 @@ impl Proxy {
             Ok(_) => {}
             Err(e) => tracing::warn!("announcing {mine:?}: {e}"),
         }
+        decision.again_in
     }
 
     fn update_health_checks(&mut self) {
@@ -228,10 +238,12 @@ impl Proxy {
         self.health.update(want, &addresses);
     }
 
-    /// Come back for the next full sync, which repairs drift.
-    fn next_resync(&self, now: Instant) -> Action {
+    /// Come back for the next full sync, which repairs drift, or sooner
+    /// when an address waits for its handover.
+    fn next_resync(&self, now: Instant, handover: Option<Duration>) -> Action {
         let due = self.last_full.map_or(now, |t| t + self.opts.resync);
-        Action::requeue(due.saturating_duration_since(now))
+        let wait = due.saturating_duration_since(now);
+        Action::requeue(handover.map_or(wait, |h| h.min(wait)))
     }
 }
 
@@ -261,6 +273,7 @@ pub async fn run(
         client: client.clone(),
         health,
         announced,
+        handover: Default::default(),
         tracker: ChangeTracker::new(node),
         opts,
         backend,

@@ -2,16 +2,19 @@
 //! assigns an address, two proxies (node1, node2, each in its own network
 //! namespace) elect its announcer as MetalLB's speakers do, and exactly
 //! the winner holds it on its interface; when the winner's Node stops
-//! being Ready, the other takes it over and the first lets it go. Each
+//! being Ready, the other takes it over and the first lets it go; when it
+//! is Ready again the address moves back, never held by both at once. Each
 //! takeover is told with a gratuitous ARP: a pod on the node's bridge that
 //! accepts unsolicited ARP (`arp_accept=1`) learns the address's MAC
 //! without ever asking.
 
+use e2e::address_monitor::{one_holder_at_a_time, AddressMonitor};
 use e2e::netns::{exec, NodeNet};
 use e2e::{eventually_async, spawn, workspace_binary, Apiserver, Etcd, Proc};
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, PostParams};
 use proxy::announce::{announcer, Candidate};
+use proxy::handover::HANDOVER;
 use serde_json::json;
 use std::path::Path;
 
@@ -97,7 +100,10 @@ async fn exactly_the_elected_node_holds_the_address_and_hands_it_over() {
     let _p1 = proxy(&net1.node.name, &api.url, "node1");
     let _p2 = proxy(&net2.node.name, &api.url, "node2");
 
-    let both = [Candidate { name: "node1".into(), eligible: true }, Candidate { name: "node2".into(), eligible: true }];
+    let both = [
+        Candidate { name: "node1".into(), eligible: true, ready: true },
+        Candidate { name: "node2".into(), eligible: true, ready: true },
+    ];
     let winner = announcer(ip.parse().unwrap(), &both, None).unwrap().to_string();
     let (win, other) = if winner == "node1" { (&net1, &net2) } else { (&net2, &net1) };
     let (win_ns, other_ns, win_ip) = (&win.node.name, &other.node.name, &win.node_ip);
@@ -118,7 +124,16 @@ async fn exactly_the_elected_node_holds_the_address_and_hands_it_over() {
         |m| m.as_deref() == Some(&*mac(other_ns, "br0")),
     )
     .await;
-    // Back: the address returns to the winner, held once.
+    // Back: the address returns to the winner, and at no moment do both
+    // hold it (the taker waits for the giver: `handover.rs`), as both
+    // nodes' `ip monitor` shows on the kernel's one clock.
+    let on = |ns: &str| AddressMonitor::start(&["ip", "netns", "exec", ns], "br0");
+    let (watch_win, watch_other) = (on(win_ns), on(other_ns));
     set_node(&client, &winner, win_ip, true).await;
     eventually_async("back", async || (holds(win_ns, ip), holds(other_ns, ip)), |h| *h == (true, false)).await;
+    let (taker, giver) = (watch_win.stop(ip), watch_other.stop(ip));
+    let gaps = one_holder_at_a_time(&[(win_ns, &taker), (other_ns, &giver)]).unwrap();
+    assert_eq!(gaps.len(), 1, "one handover: {taker:?} {giver:?}");
+    assert!(gaps[0] >= HANDOVER.mul_f64(0.9), "taken {:?} after the drop: sooner than the handover", gaps[0]);
+    eprintln!("moved back {:.0} ms after the giver let go (handover {HANDOVER:?})", gaps[0].as_secs_f64() * 1e3);
 }
