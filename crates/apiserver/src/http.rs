@@ -51,6 +51,8 @@ pub struct AppState {
     pub service_account_tokens: Arc<crate::serviceaccount_token::ServiceAccountTokens>,
     /// Authentication and authorization, in front of every route here.
     pub auth: Arc<Auth>,
+    /// The OpenAPI v3 documents built so far.
+    pub openapi: crate::openapi::Documents,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -65,7 +67,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/", get(core_versions))
         .route("/apis", get(groups))
         .route("/apis/", get(groups))
-        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root()) }))
+        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &crate::openapi::root()) }))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
         // ServiceAccount token issuer discovery: how anyone checks our tokens.
         .route(
@@ -118,11 +120,14 @@ fn aggregated(doc: Value) -> Response {
     resp
 }
 
-async fn openapi_group_version(axum::extract::Path(gv): axum::extract::Path<String>) -> Response {
-    match discovery::openapi_group_version(&gv) {
-        Some(doc) => json_response(StatusCode::OK, &doc),
-        None => ApiError::no_route().into_response(),
-    }
+async fn openapi_group_version(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Path(gv): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let hash = uri.query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("hash=")));
+    s.openapi.respond(&gv, hash, &headers)
 }
 
 /// The verb as upstream's metrics name it.
