@@ -245,6 +245,9 @@ impl Call<'_> {
     fn content_type(&self) -> &str {
         content_type(self.headers)
     }
+    fn user_agent(&self) -> &str {
+        self.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
     fn table(&self) -> bool {
         wants_table(accept(self.headers))
     }
@@ -373,7 +376,7 @@ async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respon
 }
 
 async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     if let Schema::Custom(kind) = call.rp.resource.schema {
         if state.crds.terminating(&kind.crd_name) {
             let mut e = ApiError::method_not_allowed("create", call.rp.resource.plural);
@@ -389,7 +392,7 @@ async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError>
 }
 
 async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     let obj = call.object()?;
     call.may_grant(state, &obj)?;
     let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, obj, opts).await?;
@@ -410,11 +413,11 @@ fn patch_of(call: &Call<'_>) -> Result<(PatchType, Value), ApiError> {
 
 async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let (patch_type, patch) = patch_of(call)?;
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     let (reg, res) = (&state.registry, call.rp.resource);
     if auth::escalation::applies(&state.auth, res) {
         // What the patch would store, judged before it is stored.
-        let dry = WriteOptions { dry_run: true, ..opts };
+        let dry = WriteOptions { dry_run: true, ..opts.clone() };
         let would = reg.patch(res, call.ns(), name, sub, patch_type, patch.clone(), dry).await?;
         call.may_grant(state, &would.object)?;
     }
@@ -500,7 +503,7 @@ async fn scale(state: &AppState, method: &Method, call: &Call<'_>, name: &str) -
     if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()) {
         patch["metadata"] = json!({ "resourceVersion": rv });
     }
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     let w = reg.patch(res, call.ns(), name, None, PatchType::Merge, patch, opts).await?;
     Ok(json_response(StatusCode::OK, &to_scale(&w.object)))
 }

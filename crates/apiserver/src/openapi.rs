@@ -97,8 +97,11 @@ impl Documents {
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-        let mut resp =
-            if not_modified { StatusCode::NOT_MODIFIED.into_response() } else { (StatusCode::OK, bytes.to_vec()).into_response() };
+        let mut resp = if not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            (StatusCode::OK, bytes.to_vec()).into_response()
+        };
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -108,7 +111,8 @@ impl Documents {
             h.insert(header::VARY, HeaderValue::from_static("Accept"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
             let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365);
-            let http_date = jiff::fmt::rfc2822::to_string(&expires.to_zoned(jiff::tz::TimeZone::UTC)).unwrap_or_default();
+            let http_date =
+                jiff::fmt::rfc2822::to_string(&expires.to_zoned(jiff::tz::TimeZone::UTC)).unwrap_or_default();
             if let Ok(v) = HeaderValue::from_str(&http_date.replace("+0000", "GMT")) {
                 h.insert(header::EXPIRES, v);
             }

@@ -56,7 +56,10 @@ pub struct Entry {
 
 impl Entry {
     fn is(&self, m: &Manager, op: Operation) -> bool {
-        self.manager == m.name && self.operation == op && self.api_version == m.api_version && self.subresource == m.subresource
+        self.manager == m.name
+            && self.operation == op
+            && self.api_version == m.api_version
+            && self.subresource == m.subresource
     }
 
     fn to_json(&self) -> Value {
@@ -118,8 +121,16 @@ fn stripped(path: &[PathElement]) -> bool {
         [PathElement::Field(top)] if top == "apiVersion" || top == "kind" => true,
         [m, PathElement::Field(field), ..] if *m == f("metadata") => matches!(
             field.as_str(),
-            "name" | "namespace" | "uid" | "resourceVersion" | "generation" | "creationTimestamp"
-                | "selfLink" | "managedFields" | "deletionTimestamp" | "deletionGracePeriodSeconds"
+            "name"
+                | "namespace"
+                | "uid"
+                | "resourceVersion"
+                | "generation"
+                | "creationTimestamp"
+                | "selfLink"
+                | "managedFields"
+                | "deletionTimestamp"
+                | "deletionGracePeriodSeconds"
         ),
         [m] if *m == f("metadata") => true,
         _ => false,
@@ -359,11 +370,23 @@ pub fn apply(
             gone.push(p);
         }
     }
+    // An apply that changes nothing keeps its entry's time, so the object is unchanged.
+    let mut time = now.to_string();
+    if let Some(prev) = entries.iter().find(|e| e.is(manager, Operation::Apply)) {
+        let bare = |v: &Value| {
+            let mut v = v.clone();
+            v.get_mut("metadata").and_then(Value::as_object_mut).map(|m| m.remove("managedFields"));
+            v
+        };
+        if prev.fields == applied && bare(&out) == bare(live) {
+            time = prev.time.clone();
+        }
+    }
     let entry = Entry {
+        time,
         manager: manager.name.clone(),
         operation: Operation::Apply,
         api_version: manager.api_version.clone(),
-        time: now.to_string(),
         subresource: manager.subresource.clone(),
         fields: applied,
     };

@@ -75,7 +75,8 @@ fn apply_conflicts_with_another_managers_value_unless_forced() {
     assert_eq!(forced["spec"]["replicas"], 5);
     let entries = entries_of(&forced);
     let replicas: Path = vec![PathElement::Field("spec".into()), PathElement::Field("replicas".into())];
-    let owners: Vec<&str> = entries.iter().filter(|e| e.fields.contains(&replicas)).map(|e| e.manager.as_str()).collect();
+    let owners: Vec<&str> =
+        entries.iter().filter(|e| e.fields.contains(&replicas)).map(|e| e.manager.as_str()).collect();
     assert_eq!(owners, ["kubectl"]);
 }
 
@@ -92,7 +93,8 @@ fn fields_an_apply_stops_naming_go_unless_someone_else_owns_them() {
     // Manager b applies the 443 port too: when a drops it, it stays.
     let b_config = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":443,"protocol":"TCP"}]}});
     let shared = apply(&shape, &first, &b_config, &mgr("b", "v1"), false, T0).unwrap();
-    let after = apply(&shape, &shared, &svc(json!([{"port":80,"protocol":"TCP"}])), &mgr("a", "v1"), false, T0).unwrap();
+    let after =
+        apply(&shape, &shared, &svc(json!([{"port":80,"protocol":"TCP"}])), &mgr("a", "v1"), false, T0).unwrap();
     assert_eq!(after["spec"]["ports"].as_array().unwrap().len(), 2);
 }
 

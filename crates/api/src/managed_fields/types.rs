@@ -29,8 +29,14 @@ pub enum Node {
     /// A definition of the shared arena.
     Ref(usize),
     /// A struct (named fields) or a map (`elements`: every key's type).
-    Object { fields: HashMap<String, Node>, elements: Option<Box<Node>> },
-    List { items: Box<Node>, list: ListType },
+    Object {
+        fields: HashMap<String, Node>,
+        elements: Option<Box<Node>>,
+    },
+    List {
+        items: Box<Node>,
+        list: ListType,
+    },
     /// No schema (`x-kubernetes-preserve-unknown-fields`): objects are
     /// descended into, lists are atomic, as upstream's deduced type.
     Deduced,
@@ -91,9 +97,8 @@ impl Types {
                 Node::List { items: Box::new(items), list }
             }
             Some("object") | None if props.is_some() || additional.is_some() => {
-                let fields = props
-                    .map(|p| p.iter().map(|(k, v)| (k.clone(), self.node_of(v))).collect())
-                    .unwrap_or_default();
+                let fields =
+                    props.map(|p| p.iter().map(|(k, v)| (k.clone(), self.node_of(v))).collect()).unwrap_or_default();
                 let elements = additional.map(|a| Box::new(self.node_of(a)));
                 Node::Object { fields, elements }
             }
@@ -123,10 +128,8 @@ impl Types {
 fn typed() -> &'static Types {
     static TYPES: OnceLock<Types> = OnceLock::new();
     TYPES.get_or_init(|| {
-        let rows: Vec<&ResourceType> = resources::all()
-            .into_iter()
-            .filter(|r| !matches!(r.schema, Schema::Custom(_)))
-            .collect();
+        let rows: Vec<&ResourceType> =
+            resources::all().into_iter().filter(|r| !matches!(r.schema, Schema::Custom(_))).collect();
         let mut types = Types::default();
         types.define(&openapi::schemas(&rows));
         types
@@ -180,9 +183,7 @@ impl Shape {
     /// The node of field `name` in an object of shape `node`.
     pub fn field<'a>(&'a self, node: &'a Node, name: &str) -> &'a Node {
         match self.types.resolve(node) {
-            Node::Object { fields, elements } => {
-                fields.get(name).or(elements.as_deref()).unwrap_or(&Node::Deduced)
-            }
+            Node::Object { fields, elements } => fields.get(name).or(elements.as_deref()).unwrap_or(&Node::Deduced),
             _ => &Node::Deduced,
         }
     }

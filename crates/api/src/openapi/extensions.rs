@@ -89,7 +89,8 @@ impl Extensions {
 pub fn annotate(definitions: &mut Map<String, Value>) {
     for e in table() {
         let Some(def) = definitions.get_mut(&format!("io.k8s.{}", e.definition)) else { continue };
-        let target = if e.property == "." { Some(def) } else { def.pointer_mut(&format!("/properties/{}", e.property)) };
+        let target =
+            if e.property == "." { Some(def) } else { def.pointer_mut(&format!("/properties/{}", e.property)) };
         if let Some(Value::Object(o)) = target {
             o.extend(e.to_schema_fields());
         }

@@ -105,6 +105,14 @@ pub fn schemas(rows: &[&ResourceType]) -> Map<String, Value> {
             defs.insert(name.clone(), schema);
         }
         if let Some(Value::Object(def)) = defs.get_mut(&name) {
+            // k8s-openapi's `metadata` is not an Option, so it lists it as
+            // required; upstream's schemas never do.
+            if let Some(Value::Array(required)) = def.get_mut("required") {
+                required.retain(|f| f != "metadata");
+                if required.is_empty() {
+                    def.remove("required");
+                }
+            }
             let gvk = json!([{ "group": r.group, "kind": r.kind, "version": r.version }]);
             def.insert("x-kubernetes-group-version-kind".into(), gvk);
         }
@@ -123,9 +131,7 @@ fn paths(rows: &[&ResourceType]) -> Map<String, Value> {
         } else {
             format!("{}/{}/{{name}}", r.group_version_path(), r.plural)
         };
-        let query = |name: &str, ty: &str, doc: &str| {
-            json!({ "name": name, "in": "query", "description": doc, "schema": { "type": ty, "uniqueItems": true } })
-        };
+        let query = |name: &str, ty: &str, doc: &str| json!({ "name": name, "in": "query", "description": doc, "schema": { "type": ty, "uniqueItems": true } });
         let op = json!({
             "operationId": format!("patch{}", r.kind),
             "parameters": [

@@ -16,6 +16,7 @@ fn service_schema_as_upstream_names_and_marks_it() {
     assert_eq!(port["properties"]["port"]["type"], "integer");
     assert!(port["properties"]["protocol"]["description"].as_str().unwrap().starts_with("The IP protocol"));
     assert!(defs.contains_key("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
+    assert!(svc.get("required").is_none(), "metadata is not required upstream");
 }
 
 #[test]
@@ -27,7 +28,10 @@ fn every_ref_resolves() {
         let name = target.strip_prefix(REF_PREFIX).unwrap_or_else(|| panic!("{target}"));
         assert!(defs.contains_key(name), "{name}");
     }
-    assert_eq!(defs["io.k8s.api.apps.v1.DeploymentStrategy"]["properties"]["rollingUpdate"]["allOf"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        defs["io.k8s.api.apps.v1.DeploymentStrategy"]["properties"]["rollingUpdate"]["allOf"].as_array().map(Vec::len),
+        Some(1)
+    );
 }
 
 #[test]
