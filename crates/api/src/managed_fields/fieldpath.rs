@@ -140,10 +140,8 @@ impl FieldSet {
     pub fn from_fields_v1(v: &Value) -> FieldSet {
         fn walk(v: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
             let Some(m) = v.as_object() else { return };
-            if m.is_empty() || m.contains_key(".") {
-                if !path.is_empty() {
-                    out.insert(path.clone());
-                }
+            if (m.is_empty() || m.contains_key(".")) && !path.is_empty() {
+                out.insert(path.clone());
             }
             for (k, child) in m {
                 if let Some(e) = PathElement::from_wire(k) {
