@@ -24,6 +24,10 @@
 //!   add to the resource table; [`custom_kind`] what a custom resource knows
 //!   of its CRD (schema, printer columns); [`structural`] the structural
 //!   schema's pruning, defaults and validation.
+//! - [`openapi`]: the OpenAPI v3 documents of each group version (k8s-openapi's
+//!   schemas with upstream's names and `x-kubernetes-*` extensions).
+//! - [`managed_fields`]: server-side apply and `metadata.managedFields`
+//!   (structured-merge-diff's field sets, merge, conflicts), pure.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
 //! - [`json_patch_limits`]: JSON patches within upstream's limits (10,000
 //!   operations, 3 MiB of copies).
@@ -56,6 +60,8 @@ pub mod duration;
 pub mod field_errors;
 pub mod json;
 pub mod json_patch_limits;
+pub mod managed_fields;
+pub mod openapi;
 pub mod printers;
 pub mod protobuf;
 pub mod rbac;

@@ -67,45 +67,67 @@ fn round_trip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
+/// Something done with a typed schema's Rust type: decoding through it, or
+/// deriving its OpenAPI schema. One match names every kind's type once.
+pub trait TypedVisitor {
+    type Output;
+    fn visit<T: DeserializeOwned + Serialize + schemars::JsonSchema>(self) -> Self::Output;
+}
+
 impl Schema {
     /// `v` decoded into the schema and encoded again.
     pub fn normalize(self, v: Value) -> Result<Value, String> {
-        match self {
-            Schema::Namespace => round_trip::<core::Namespace>(v),
-            Schema::Service => round_trip::<core::Service>(v),
-            Schema::Endpoints => round_trip::<core::Endpoints>(v),
-            Schema::Pod => round_trip::<core::Pod>(v),
-            Schema::Node => round_trip::<core::Node>(v),
-            Schema::Event => round_trip::<core::Event>(v),
-            Schema::Deployment => round_trip::<apps::Deployment>(v),
-            Schema::ReplicaSet => round_trip::<apps::ReplicaSet>(v),
-            Schema::EndpointSlice => round_trip::<discovery::EndpointSlice>(v),
-            Schema::Lease => round_trip::<coordination::Lease>(v),
-            Schema::ConfigMap => round_trip::<core::ConfigMap>(v),
-            Schema::Secret => round_trip::<core::Secret>(v),
-            Schema::ServiceAccount => round_trip::<core::ServiceAccount>(v),
-            Schema::ReplicationController => round_trip::<core::ReplicationController>(v),
-            Schema::DaemonSet => round_trip::<apps::DaemonSet>(v),
-            Schema::StatefulSet => round_trip::<apps::StatefulSet>(v),
-            Schema::Job => round_trip::<batch::Job>(v),
-            Schema::CronJob => round_trip::<batch::CronJob>(v),
-            Schema::HorizontalPodAutoscaler => round_trip::<autoscaling::HorizontalPodAutoscaler>(v),
-            Schema::PodDisruptionBudget => round_trip::<policy::PodDisruptionBudget>(v),
-            Schema::PersistentVolumeClaim => round_trip::<core::PersistentVolumeClaim>(v),
-            Schema::PersistentVolume => round_trip::<core::PersistentVolume>(v),
-            Schema::Ingress => round_trip::<networking::Ingress>(v),
-            Schema::IngressClass => round_trip::<networking::IngressClass>(v),
-            Schema::NetworkPolicy => round_trip::<networking::NetworkPolicy>(v),
-            Schema::ControllerRevision => round_trip::<apps::ControllerRevision>(v),
-            Schema::Role => round_trip::<rbac::Role>(v),
-            Schema::ClusterRole => round_trip::<rbac::ClusterRole>(v),
-            Schema::RoleBinding => round_trip::<rbac::RoleBinding>(v),
-            Schema::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(v),
-            Schema::CustomResourceDefinition => round_trip::<apiextensions::CustomResourceDefinition>(v),
-            Schema::Custom(kind) => kind.normalize(v),
-            Schema::EventV1 => round_trip::<events::Event>(v),
-            Schema::HorizontalPodAutoscalerV1 => round_trip::<autoscaling_v1::HorizontalPodAutoscaler>(v),
+        struct Normalize(Value);
+        impl TypedVisitor for Normalize {
+            type Output = Result<Value, String>;
+            fn visit<T: DeserializeOwned + Serialize + schemars::JsonSchema>(self) -> Self::Output {
+                round_trip::<T>(self.0)
+            }
         }
+        if let Schema::Custom(kind) = self {
+            return kind.normalize(v);
+        }
+        self.visit_typed(Normalize(v)).unwrap_or_else(|| Err("no typed schema".into()))
+    }
+
+    /// Runs `visitor` on the kind's `k8s-openapi` type; `None` for a custom kind.
+    pub fn visit_typed<V: TypedVisitor>(self, visitor: V) -> Option<V::Output> {
+        Some(match self {
+            Schema::Namespace => visitor.visit::<core::Namespace>(),
+            Schema::Service => visitor.visit::<core::Service>(),
+            Schema::Endpoints => visitor.visit::<core::Endpoints>(),
+            Schema::Pod => visitor.visit::<core::Pod>(),
+            Schema::Node => visitor.visit::<core::Node>(),
+            Schema::Event => visitor.visit::<core::Event>(),
+            Schema::Deployment => visitor.visit::<apps::Deployment>(),
+            Schema::ReplicaSet => visitor.visit::<apps::ReplicaSet>(),
+            Schema::EndpointSlice => visitor.visit::<discovery::EndpointSlice>(),
+            Schema::Lease => visitor.visit::<coordination::Lease>(),
+            Schema::ConfigMap => visitor.visit::<core::ConfigMap>(),
+            Schema::Secret => visitor.visit::<core::Secret>(),
+            Schema::ServiceAccount => visitor.visit::<core::ServiceAccount>(),
+            Schema::ReplicationController => visitor.visit::<core::ReplicationController>(),
+            Schema::DaemonSet => visitor.visit::<apps::DaemonSet>(),
+            Schema::StatefulSet => visitor.visit::<apps::StatefulSet>(),
+            Schema::Job => visitor.visit::<batch::Job>(),
+            Schema::CronJob => visitor.visit::<batch::CronJob>(),
+            Schema::HorizontalPodAutoscaler => visitor.visit::<autoscaling::HorizontalPodAutoscaler>(),
+            Schema::PodDisruptionBudget => visitor.visit::<policy::PodDisruptionBudget>(),
+            Schema::PersistentVolumeClaim => visitor.visit::<core::PersistentVolumeClaim>(),
+            Schema::PersistentVolume => visitor.visit::<core::PersistentVolume>(),
+            Schema::Ingress => visitor.visit::<networking::Ingress>(),
+            Schema::IngressClass => visitor.visit::<networking::IngressClass>(),
+            Schema::NetworkPolicy => visitor.visit::<networking::NetworkPolicy>(),
+            Schema::ControllerRevision => visitor.visit::<apps::ControllerRevision>(),
+            Schema::Role => visitor.visit::<rbac::Role>(),
+            Schema::ClusterRole => visitor.visit::<rbac::ClusterRole>(),
+            Schema::RoleBinding => visitor.visit::<rbac::RoleBinding>(),
+            Schema::ClusterRoleBinding => visitor.visit::<rbac::ClusterRoleBinding>(),
+            Schema::CustomResourceDefinition => visitor.visit::<apiextensions::CustomResourceDefinition>(),
+            Schema::EventV1 => visitor.visit::<events::Event>(),
+            Schema::HorizontalPodAutoscalerV1 => visitor.visit::<autoscaling_v1::HorizontalPodAutoscaler>(),
+            Schema::Custom(_) => return None,
+        })
     }
 }
 

@@ -36,6 +36,8 @@ const META: &[&str] = &[
 /// `metav1.StatusDetails` and `metav1.StatusCause`.
 const DETAILS: &[&str] = &["name", "group", "kind", "uid", "causes", "retryAfterSeconds"];
 const CAUSE: &[&str] = &["reason", "message", "field"];
+/// `metav1.ManagedFieldsEntry`.
+const MANAGED: &[&str] = &["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"];
 /// A watch event.
 const EVENT: &[&str] = &["type", "object"];
 
@@ -47,6 +49,7 @@ enum Place {
     Metadata,
     Details,
     Causes,
+    Managed,
     Event,
     /// Anywhere else: alphabetical, as stored.
     Other,
@@ -61,6 +64,7 @@ fn order(place: Place, map: &Map<String, Value>) -> &'static [&'static str] {
         Place::Metadata => META,
         Place::Details => DETAILS,
         Place::Causes => CAUSE,
+        Place::Managed => MANAGED,
         Place::Event => EVENT,
         Place::Other => &[],
     }
@@ -73,6 +77,7 @@ fn child(place: Place, key: &str) -> Place {
         (Place::Object, "details") => Place::Details,
         (Place::Object, "items") | (Place::Event, "object") => Place::Object,
         (Place::Details, "causes") => Place::Causes,
+        (Place::Metadata, "managedFields") => Place::Managed,
         _ => Place::Other,
     }
 }

@@ -1,8 +1,7 @@
 //! Discovery: how clients learn what this server serves. `/version` picks
 //! kubectl's binary (the installed `kubectl` is a version dispatcher), the
 //! legacy documents serve kube-rs and Python, the aggregated v2 document
-//! serves kubectl 1.30+, and a minimal OpenAPI v3 tells kubectl that the
-//! server validates fields itself (so `kubectl apply` needs no schema).
+//! serves kubectl 1.30+ (`openapi.rs` serves the schemas).
 
 use api::resources::{self, ResourceType, Schema};
 use serde_json::{json, Value};
@@ -197,63 +196,6 @@ fn aggregated_resources(group: &str, version: &str) -> Vec<Value> {
 
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// Changes whenever the served documents change, so kubectl's cache refreshes.
-const OPENAPI_HASH: &str = "mini-k8s-0001";
-
-pub fn openapi_root() -> Value {
-    let paths: serde_json::Map<String, Value> = resources::group_versions()
-        .into_iter()
-        .map(|(g, v)| {
-            let path = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
-            let url = format!("/openapi/v3/{path}?hash={OPENAPI_HASH}");
-            (path, json!({ "serverRelativeURL": url }))
-        })
-        .collect();
-    json!({ "paths": paths })
-}
-
-/// A minimal OpenAPI v3 document for one group version: one PATCH operation
-/// per kind that declares its group-version-kind and the `fieldValidation`
-/// parameter, which is what kubectl checks before trusting the server to
-/// validate fields.
-pub fn openapi_group_version(path: &str) -> Option<Value> {
-    let (group, version) = match path.trim_matches('/').split('/').collect::<Vec<_>>().as_slice() {
-        ["api", v] => (String::new(), v.to_string()),
-        ["apis", g, v] => (g.to_string(), v.to_string()),
-        _ => return None,
-    };
-    let mut paths = serde_json::Map::new();
-    for r in resources::discovery_order().into_iter().filter(|r| r.group == group && r.version == version) {
-        let item = if r.namespaced {
-            format!("{}/namespaces/{{namespace}}/{}/{{name}}", r.group_version_path(), r.plural)
-        } else {
-            format!("{}/{}/{{name}}", r.group_version_path(), r.plural)
-        };
-        let op = json!({
-            "operationId": format!("patch{}", r.kind),
-            "parameters": [
-                { "name": "dryRun", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
-                { "name": "fieldManager", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
-                { "name": "fieldValidation", "in": "query", "description": "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields.", "schema": { "type": "string", "uniqueItems": true } },
-                { "name": "force", "in": "query", "schema": { "type": "boolean", "uniqueItems": true } },
-            ],
-            "responses": { "200": { "description": "OK" } },
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": { "group": r.group, "version": r.version, "kind": r.kind },
-        });
-        paths.insert(item, json!({ "patch": op }));
-    }
-    if paths.is_empty() {
-        return None;
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": { "title": "Kubernetes", "version": format!("v1.{SERVER_MINOR}.0") },
-        "paths": paths,
-        "components": { "schemas": {} },
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,19 +240,5 @@ mod tests {
         vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(vs, ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]);
         assert_eq!(group_entry("x.io", &["v2", "v1"])["preferredVersion"]["version"], "v2");
-    }
-
-    #[test]
-    fn openapi_declares_field_validation_per_kind() {
-        let root = openapi_root();
-        assert!(root["paths"]["apis/apps/v1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap()
-            .starts_with("/openapi/v3/apis/apps/v1?hash="));
-        let doc = openapi_group_version("api/v1").unwrap();
-        let op = &doc["paths"]["/api/v1/namespaces/{namespace}/services/{name}"]["patch"];
-        assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Service");
-        assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
-        assert!(openapi_group_version("apis/storage.k8s.io/v1").is_none());
     }
 }

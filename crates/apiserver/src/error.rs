@@ -116,6 +116,18 @@ impl ApiError {
         .with_details(resource, name)
     }
 
+    /// Server-side apply's conflicts: one cause per field, naming its owner.
+    pub fn apply_conflict(message: String, causes: Vec<(String, String)>) -> Self {
+        let causes: Vec<Value> = causes
+            .into_iter()
+            .map(|(m, f)| json!({ "reason": "FieldManagerConflict", "message": m, "field": f }))
+            .collect();
+        Self {
+            details: Some(json!({ "causes": causes })),
+            ..Self::new(StatusCode::CONFLICT, Reason::Conflict, message)
+        }
+    }
+
     /// A write that could not be carried out now, and why: `Operation cannot
     /// be fulfilled on services "x": ...`.
     pub fn conflict_with(resource: &ResourceType, name: &str, why: &str) -> Self {

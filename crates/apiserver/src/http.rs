@@ -51,6 +51,8 @@ pub struct AppState {
     pub service_account_tokens: Arc<crate::serviceaccount_token::ServiceAccountTokens>,
     /// Authentication and authorization, in front of every route here.
     pub auth: Arc<Auth>,
+    /// The OpenAPI v3 documents built so far.
+    pub openapi: crate::openapi::Documents,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -65,7 +67,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/", get(core_versions))
         .route("/apis", get(groups))
         .route("/apis/", get(groups))
-        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root()) }))
+        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &crate::openapi::root()) }))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
         // ServiceAccount token issuer discovery: how anyone checks our tokens.
         .route(
@@ -118,11 +120,14 @@ fn aggregated(doc: Value) -> Response {
     resp
 }
 
-async fn openapi_group_version(axum::extract::Path(gv): axum::extract::Path<String>) -> Response {
-    match discovery::openapi_group_version(&gv) {
-        Some(doc) => json_response(StatusCode::OK, &doc),
-        None => ApiError::no_route().into_response(),
-    }
+async fn openapi_group_version(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Path(gv): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let hash = uri.query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("hash=")));
+    s.openapi.respond(&gv, hash, &headers)
 }
 
 /// The verb as upstream's metrics name it.
@@ -239,6 +244,9 @@ impl Call<'_> {
     }
     fn content_type(&self) -> &str {
         content_type(self.headers)
+    }
+    fn user_agent(&self) -> &str {
+        self.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
     fn table(&self) -> bool {
         wants_table(accept(self.headers))
@@ -368,7 +376,7 @@ async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respon
 }
 
 async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     if let Schema::Custom(kind) = call.rp.resource.schema {
         if state.crds.terminating(&kind.crd_name) {
             let mut e = ApiError::method_not_allowed("create", call.rp.resource.plural);
@@ -384,7 +392,7 @@ async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError>
 }
 
 async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     let obj = call.object()?;
     call.may_grant(state, &obj)?;
     let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, obj, opts).await?;
@@ -405,11 +413,11 @@ fn patch_of(call: &Call<'_>) -> Result<(PatchType, Value), ApiError> {
 
 async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let (patch_type, patch) = patch_of(call)?;
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     let (reg, res) = (&state.registry, call.rp.resource);
     if auth::escalation::applies(&state.auth, res) {
         // What the patch would store, judged before it is stored.
-        let dry = WriteOptions { dry_run: true, ..opts };
+        let dry = WriteOptions { dry_run: true, ..opts.clone() };
         let would = reg.patch(res, call.ns(), name, sub, patch_type, patch.clone(), dry).await?;
         call.may_grant(state, &would.object)?;
     }
@@ -495,7 +503,7 @@ async fn scale(state: &AppState, method: &Method, call: &Call<'_>, name: &str) -
     if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()) {
         patch["metadata"] = json!({ "resourceVersion": rv });
     }
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent())?;
     let w = reg.patch(res, call.ns(), name, None, PatchType::Merge, patch, opts).await?;
     Ok(json_response(StatusCode::OK, &to_scale(&w.object)))
 }

@@ -47,6 +47,7 @@ pub mod health;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod pod_streams;
 pub mod registry;
 pub mod request;
@@ -227,6 +228,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         advertised: format!("{}:{port}", config.advertised_ip()),
         bookmark_interval: Duration::from_secs(config.watch_bookmark_interval.max(1)),
         auth,
+        openapi: Default::default(),
     });
     let keeper = state.clone();
     let sd = shutdown.clone();

@@ -120,11 +120,22 @@ pub fn filter(res: &ResourceType, ns: Option<&str>, query: &Query) -> Result<Fil
     })
 }
 
-/// `?dryRun=All&fieldValidation=Strict`
-pub fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+/// `?dryRun=All&fieldValidation=Strict&fieldManager=&force=`; the field
+/// manager defaults to the User-Agent's first word, as upstream's.
+pub fn write_options(query: &Query, user_agent: &str) -> Result<WriteOptions, ApiError> {
+    let manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(m) if m.chars().count() > 128 => {
+            return Err(ApiError::bad_request("fieldManager: Too long: may not be more than 128 bytes"))
+        }
+        Some(m) => m.to_string(),
+        None => api::managed_fields::manager_from_user_agent(user_agent),
+    };
     Ok(WriteOptions {
         dry_run: query.dry_run(),
         field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
+        field_manager: Some(std::sync::Arc::from(manager)),
+        force: query.flag("force"),
+        apply: false,
     })
 }
 

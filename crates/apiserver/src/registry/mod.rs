@@ -24,6 +24,7 @@ pub mod custom;
 pub mod deployment;
 pub mod filter;
 pub mod lease;
+pub mod managed;
 pub mod namespace;
 pub mod objects;
 pub mod patch;
@@ -47,10 +48,16 @@ use std::sync::Arc;
 use strategy::Strategy;
 
 /// Options common to every write.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Who writes, for `metadata.managedFields` (None: the server itself).
+    pub field_manager: Option<Arc<str>>,
+    /// `force=true`: an apply takes over conflicting fields.
+    pub force: bool,
+    /// The write is a server-side apply (set by `patch`).
+    pub apply: bool,
 }
 
 /// A DELETE's options (`DeleteOptions`, from the query or the body).
@@ -312,12 +319,14 @@ impl Registry {
         if resource.view_of.is_some() {
             return self.view_create(resource, namespace, obj, opts).await;
         }
+        let config = if opts.apply { obj.clone() } else { Value::Null };
         let mut obj = objects::new_object(resource, namespace, obj, &now())?;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             strategy(resource).on_create(meta);
         }
         self.ensure_namespace(resource, &obj).await?;
-        let (obj, warnings) = Self::prepare(resource, obj, None, opts.field_validation)?;
+        let (mut obj, warnings) = Self::prepare(resource, obj, None, opts.field_validation)?;
+        managed::on_create(resource, &config, &mut obj, &opts);
         let key = Self::key(resource, namespace, str_at(&obj, "/metadata/name"));
         let object = self.commit(resource, &key, obj, None, opts.dry_run).await?;
         Ok(Written { object, created: true, warnings })
@@ -374,12 +383,14 @@ impl Registry {
         revision: i64,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
-        let new = objects::over_current(resource, subresource, new, current)?;
+        let mut new = objects::over_current(resource, subresource, new, current)?;
+        managed::keep_entries(current, &mut new, &opts);
         let (mut new, warnings) = Self::prepare(resource, new, Some(current), opts.field_validation)?;
         strategy(resource).on_update(&mut new, current);
         if same_object(&new, current) {
             return Ok(Written { object: current.clone(), created: false, warnings });
         }
+        managed::on_update(resource, subresource, current, &mut new, &opts);
         // The last finalizer removed from an object being deleted: it goes now.
         let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
         let finalizers_left =
@@ -407,8 +418,12 @@ impl Registry {
         if resource.view_of.is_some() {
             return self.view_patch(resource, namespace, name, subresource, patch_type, patch, opts).await;
         }
-        let patched = |current: &Value| apply_patch(resource, patch_type, current, &patch);
-        match self.patch_with(resource, namespace, name, subresource, opts, patched).await? {
+        let opts = WriteOptions { apply: patch_type == PatchType::Apply, ..opts };
+        let patched = |current: &Value| match patch_type {
+            PatchType::Apply => managed::apply(resource, subresource, current, &patch, &opts),
+            _ => apply_patch(resource, patch_type, current, &patch),
+        };
+        match self.patch_with(resource, namespace, name, subresource, opts.clone(), patched).await? {
             Some(w) => Ok(w),
             None => self.absent_patch(resource, namespace, name, subresource, patch_type, patch, opts).await,
         }
@@ -469,7 +484,9 @@ impl Registry {
                     str_at(&patched, "/metadata/name")
                 )));
             }
-            match self.replace(resource, &key, subresource, patched, &current.object, current.mod_revision, opts).await
+            match self
+                .replace(resource, &key, subresource, patched, &current.object, current.mod_revision, opts.clone())
+                .await
             {
                 Err(e) if e.reason == Reason::Conflict => continue,
                 other => return other.map(Some),

@@ -13,7 +13,7 @@ pub enum PatchType {
     Merge,
     /// Kubernetes' merge, which merges lists by key (`kubectl apply`'s, client side).
     StrategicMerge,
-    /// Server-side apply (here simplified: see [`apply_patch`]).
+    /// Server-side apply (`registry::managed`; a second version's view still merges strategically).
     Apply,
 }
 
@@ -72,8 +72,8 @@ pub fn apply_patch(
         PatchType::StrategicMerge => {
             api::smp::apply(resource.kind, current, patch).map_err(|e| ApiError::bad_request(e.to_string()))
         }
-        // A simplified server-side apply: the applied configuration is merged
-        // strategically; fields it stops naming are not removed (no managedFields yet).
+        // Stored kinds apply through `managed::apply`; a view (events.k8s.io,
+        // autoscaling/v1) still merges the configuration strategically.
         PatchType::Apply => {
             api::smp::apply(resource.kind, current, patch).map_err(|e| ApiError::bad_request(e.to_string()))
         }

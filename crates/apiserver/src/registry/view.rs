@@ -114,12 +114,13 @@ impl Registry {
         patch: Value,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
+        let fv = opts.field_validation;
         let patched = |current: &Value| {
             let shown = outgoing(view, current.clone());
             let patched = apply_patch(view, patch_type, &shown, &patch)?;
-            Ok(incoming(view, patched, opts.field_validation)?.0)
+            Ok(incoming(view, patched, fv)?.0)
         };
-        match Box::pin(self.patch_with(view.stored(), namespace, name, subresource, opts, patched)).await {
+        match Box::pin(self.patch_with(view.stored(), namespace, name, subresource, opts.clone(), patched)).await {
             Ok(Some(w)) => shown(view, Ok(w), Vec::new()),
             Ok(None) => Box::pin(self.absent_patch(view, namespace, name, subresource, patch_type, patch, opts)).await,
             Err(e) => Err(renamed(view, e)),
