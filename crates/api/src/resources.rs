@@ -291,13 +291,13 @@ pub static NAMESPACES: ResourceType = resource!("", "v1", "Namespace", "namespac
     namespaced: false, subresources: ["status"], etcd: "/registry/namespaces", all: false,
     schema: Namespace, create_on_update: false, fields: &["status.phase"]);
 pub static SERVICES: ResourceType = resource!("", "v1", "Service", "services", "service", ["svc"],
-    namespaced: true, subresources: ["status"], etcd: "/registry/services/specs", all: true,
+    namespaced: true, subresources: ["status", "proxy"], etcd: "/registry/services/specs", all: true,
     schema: Service, create_on_update: true, fields: &["spec.clusterIP", "spec.type"]);
 pub static ENDPOINTS: ResourceType = resource!("", "v1", "Endpoints", "endpoints", "endpoints", ["ep"],
     namespaced: true, subresources: [], etcd: "/registry/services/endpoints", all: false,
     schema: Endpoints, create_on_update: true, fields: &[]);
 pub static PODS: ResourceType = resource!("", "v1", "Pod", "pods", "pod", ["po"],
-    namespaced: true, subresources: ["status", "binding", "log", "exec", "portforward"], etcd: "/registry/pods", all: true,
+    namespaced: true, subresources: ["status", "binding", "log", "exec", "attach", "portforward", "proxy"], etcd: "/registry/pods", all: true,
     schema: Pod, create_on_update: false, fields: &POD_FIELDS);
 pub static NODES: ResourceType = resource!("", "v1", "Node", "nodes", "node", ["no"],
     namespaced: false, subresources: ["status"], etcd: "/registry/minions", all: false,

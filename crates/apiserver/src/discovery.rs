@@ -96,6 +96,9 @@ fn verbs(r: &ResourceType) -> Vec<&'static str> {
     v
 }
 
+/// What a proxy subresource answers to (every HTTP method, as upstream lists them).
+const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
+
 /// The kind a subresource speaks, and its verbs: `/scale` is an
 /// `autoscaling/v1 Scale`, `/binding` a `Binding` one can only create.
 fn subresource_kind(
@@ -108,7 +111,10 @@ fn subresource_kind(
         "token" => (("authentication.k8s.io", "v1", "TokenRequest"), &["create"]),
         "log" => (("", "v1", "Pod"), &["get"]),
         "exec" => (("", "v1", "PodExecOptions"), &["create", "get"]),
+        "attach" => (("", "v1", "PodAttachOptions"), &["create", "get"]),
         "portforward" => (("", "v1", "PodPortForwardOptions"), &["create", "get"]),
+        "proxy" if r.kind == "Pod" => (("", "v1", "PodProxyOptions"), PROXY_VERBS),
+        "proxy" => (("", "v1", "ServiceProxyOptions"), PROXY_VERBS),
         _ => ((r.group, r.version, r.kind), &["get", "patch", "update"]),
     }
 }

@@ -18,6 +18,7 @@ use crate::request::{
     delete_options, filter, parse_path, patch_type, wants_aggregated_discovery, wants_table, write_options, Query,
     ResourcePath, Target,
 };
+use crate::resource_proxy;
 use crate::table;
 use crate::watch::{Watch, WatchParams};
 use crate::watch_cache::WatchCache;
@@ -149,6 +150,17 @@ async fn resource_request(State(state): State<Arc<AppState>>, req: Request) -> R
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
+    // `pods/proxy` and `services/proxy`: any method, any path after `proxy/`.
+    if let Some(p) = resource_proxy::parse(parts.uri.path()) {
+        let label = if p.kind == resource_proxy::Kind::Pod { "pods/proxy" } else { "services/proxy" };
+        let verb = parts.method.to_string();
+        let resp = match resource_proxy::serve(&state.registry, &p, Request::from_parts(parts, body)).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        state.metrics.record(&verb, label, resp.status().as_u16(), started.elapsed());
+        return resp;
+    }
     let rp = match parse_path(parts.uri.path()) {
         Ok(Target::Resource(rp)) => rp,
         Ok(Target::GroupVersion { group, version }) if parts.method == Method::GET => {

@@ -11,8 +11,10 @@
 //! - [`http`]: `app(state)`, the axum router and `AppState`; discovery
 //!   routes, then one handler per verb (list, get, create, update, patch,
 //!   delete, delete_collection, bind, scale). Start reading here.
-//! - [`pod_streams`]: `pods/log`, `pods/exec`, `pods/portforward`, handed
-//!   to the pod's kubelet (logs streamed, upgrades spliced).
+//! - [`pod_streams`]: `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`,
+//!   handed to the pod's kubelet (logs streamed, upgrades spliced).
+//! - [`resource_proxy`]: `pods/proxy` and `services/proxy`: HTTP handed to a
+//!   pod, or to a ready endpoint of a Service.
 //! - [`auth`]: who a request comes from (bearer tokens, anonymous,
 //!   impersonation) and whether RBAC lets them; the access reviews.
 //! - [`watch`]: one client's watch stream, as a state machine.
@@ -51,6 +53,7 @@ pub mod openapi;
 pub mod pod_streams;
 pub mod registry;
 pub mod request;
+pub mod resource_proxy;
 pub mod server;
 pub mod serviceaccount_token;
 pub mod shutdown;

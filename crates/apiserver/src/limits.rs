@@ -67,7 +67,9 @@ pub enum Kind {
 pub fn classify(method: &Method, path: &str, query: &Query) -> Kind {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     // Upstream's long-running subresources: a follow or a session lasts.
-    if matches!(segments.as_slice(), [.., "pods", _, "log" | "exec" | "attach" | "portforward"]) {
+    if matches!(segments.as_slice(), [.., "pods", _, "log" | "exec" | "attach" | "portforward"])
+        || matches!(segments.as_slice(), ["api", "v1", "namespaces", _, "pods" | "services", _, "proxy", ..])
+    {
         return Kind::LongRunning;
     }
     if *method == Method::POST || *method == Method::PUT || *method == Method::PATCH || *method == Method::DELETE {

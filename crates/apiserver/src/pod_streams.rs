@@ -1,12 +1,12 @@
-//! `pods/log`, `pods/exec` and `pods/portforward`: the apiserver finds the
+//! `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward`: the apiserver finds the
 //! pod's node, its InternalIP and kubelet port (the Node's
 //! `status.daemonEndpoints.kubeletEndpoint.Port`), and hands the request
-//! to that kubelet (`/containerLogs`, `/exec`, `/portForward`, with the
+//! to that kubelet (`/containerLogs`, `/exec`, `/attach`, `/portForward`, with the
 //! kubelet's query names), as kube-apiserver's `LogLocation` and
 //! `streamLocation` do:
 //!
 //! - logs: the kubelet's body streamed through as it comes (`follow` never buffered);
-//! - exec and port-forward: the client's upgrade (WebSocket) is forwarded,
+//! - exec, attach and port-forward: the client's upgrade (WebSocket) is forwarded,
 //!   and once the kubelet answers 101 the two connections are spliced byte
 //!   for byte (an upgrade-aware proxy: the kubelet speaks the protocol,
 //!   WebSocket or kubectl's SPDY/3.1 fallback).
@@ -29,7 +29,7 @@ use serde_json::Value;
 pub const DEFAULT_KUBELET_PORT: u16 = 10250;
 
 /// The subresources served here.
-pub const SUBRESOURCES: [&str; 3] = ["log", "exec", "portforward"];
+pub const SUBRESOURCES: [&str; 4] = ["log", "exec", "attach", "portforward"];
 
 fn names(list: Option<&Value>) -> Vec<String> {
     let items = list.and_then(Value::as_array).into_iter().flatten();
@@ -132,7 +132,15 @@ pub fn exec_query(q: &Query) -> Result<String, ApiError> {
     if command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least one command for the container"));
     }
-    let mut out = command;
+    streams_query(q, command)
+}
+
+/// `PodAttachOptions`: the streams of [`exec_query`], no command.
+pub fn attach_query(q: &Query) -> Result<String, ApiError> {
+    streams_query(q, Vec::new())
+}
+
+fn streams_query(q: &Query, mut out: Vec<(&'static str, String)>) -> Result<String, ApiError> {
     for (ours, theirs) in [("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty")] {
         if q.get(ours).and_then(go_bool) == Some(true) {
             out.push((theirs, "1".into()));
@@ -187,6 +195,10 @@ pub async fn serve(registry: &Registry, rp: &ResourcePath, req: Request) -> Resu
         "exec" => {
             let c = container(&pod, query.get("container")).map_err(ApiError::bad_request)?;
             format!("/exec/{ns}/{name}/{c}?{}", exec_query(&query)?)
+        }
+        "attach" => {
+            let c = container(&pod, query.get("container")).map_err(ApiError::bad_request)?;
+            format!("/attach/{ns}/{name}/{c}?{}", attach_query(&query)?)
         }
         _ => format!("/portForward/{ns}/{name}?{}", port_forward_query(&query)?),
     };
@@ -364,6 +376,11 @@ mod tests {
         );
         assert_eq!(
             exec_query(&q("command=ls")).unwrap_err().message,
+            "you must specify at least 1 of stdin, stdout, stderr"
+        );
+        assert_eq!(attach_query(&q("stdin=true&stdout=true&tty=true&container=c")).unwrap(), "input=1&output=1&tty=1");
+        assert_eq!(
+            attach_query(&q("tty=true")).unwrap_err().message,
             "you must specify at least 1 of stdin, stdout, stderr"
         );
     }

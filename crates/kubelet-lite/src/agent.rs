@@ -360,6 +360,8 @@ fn publish(opts: &Options, pods: &Cache<Pod>, running: &BTreeMap<String, Running
                 restart_count: run.life.restart_count,
                 pid: run.child.as_ref().and_then(|c| c.id()),
                 env: run.env.clone(),
+                stdin: spec.stdin == Some(true),
+                tty: spec.tty == Some(true),
             })
             .collect();
         let info = crate::kubelet_api::PodInfo {

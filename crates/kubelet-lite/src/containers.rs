@@ -152,7 +152,18 @@ fn start(
     crate::volumes::write(&volumes, pod, &src.config_maps, &src.secrets).map_err(|e| ("ContainerCreating", e))?;
     let binds: Vec<String> = crate::volumes::binds(&volumes, pod, spec).iter().map(|b| b.flag()).collect();
     let hostname = pod.spec.as_ref().and_then(|s| s.hostname.clone()).or_else(|| m.name.clone()).unwrap_or_default();
-    let start = ContainerStart { process: &process, env: &base, log: &log, binds: &binds, hostname: &hostname };
+    let attach = crate::shim_attach::socket_path(&opts.runtime.root_dir, &sandbox.netns, &spec.name);
+    let start = ContainerStart {
+        process: &process,
+        env: &base,
+        log: &log,
+        binds: &binds,
+        hostname: &hostname,
+        attach: &attach,
+        stdin: spec.stdin == Some(true),
+        stdin_once: spec.stdin_once == Some(true),
+        tty: spec.tty == Some(true),
+    };
     let child =
         opts.runtime.start_container(&sandbox.netns, &start).map_err(|e| ("RunContainerError", format!("{e:#}")))?;
     Ok((child, base))

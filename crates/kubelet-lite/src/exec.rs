@@ -86,54 +86,56 @@ pub fn frame(channel: u8, data: &[u8]) -> Message {
 }
 
 /// The command, in the container's namespaces (`nsenter` execs it: the
-/// child is the command itself, killed when the client goes away).
+/// child is the command itself, killed when the client goes away). With
+/// `tty`, on a new terminal (`setsid -c`): its master is returned, the
+/// command's stdin, stdout and stderr are the slave.
 pub fn command(
     container_path: &str,
     netns: &str,
     pid: Option<u32>,
     env: &[(String, String)],
     o: &ExecOptions,
-) -> tokio::process::Command {
-    let mut cmd = match pid {
-        Some(pid) => {
-            let mut c = tokio::process::Command::new(crate::runtime::which("nsenter"));
-            c.args(["-t", &pid.to_string(), "-n", "-m", "-u", "--"]);
-            c
-        }
+) -> std::io::Result<(tokio::process::Command, Option<std::os::fd::OwnedFd>)> {
+    let pid = pid.map(|p| p.to_string());
+    let enter: Vec<&str> = match &pid {
+        Some(pid) => vec!["nsenter", "-t", pid, "-n", "-m", "-u", "--"],
         // A container adopted from an earlier run: its pod's namespace at least.
-        None => {
-            let mut c = tokio::process::Command::new(crate::runtime::which("ip"));
-            c.args(["netns", "exec", netns]);
-            c
-        }
+        None => vec!["ip", "netns", "exec", netns],
     };
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
     if o.tty {
-        // A pty, from util-linux `script`: the command sees a terminal.
-        let line = o.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
-        cmd.arg(crate::runtime::which("script")).args(["-qfec", &line, "/dev/null"]);
-    } else {
-        cmd.args(&o.command);
+        argv.extend([crate::pty::setsid().into(), "-c".into()]);
     }
+    // The node's `nsenter` and `ip`: the container's PATH is for its command.
+    argv.push(crate::runtime::which(enter[0]).into());
+    argv.extend(enter[1..].iter().map(Into::into));
+    argv.extend(o.command.iter().map(Into::into));
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
     let pipe = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
     cmd.env_clear()
         .env("PATH", container_path)
         .env("HOME", "/root")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("TERM", "xterm")
-        .stdin(pipe(o.stdin))
-        .stdout(pipe(o.stdout))
-        // With a tty, stderr is the terminal too.
-        .stderr(pipe(o.stderr && !o.tty))
         .kill_on_drop(true);
-    cmd
+    if !o.tty {
+        cmd.stdin(pipe(o.stdin)).stdout(pipe(o.stdout)).stderr(pipe(o.stderr));
+        return Ok((cmd, None));
+    }
+    // With a tty, stderr is the terminal too.
+    let pty = crate::pty::open()?;
+    cmd.stdin(Stdio::from(pty.slave.try_clone()?)).stdout(Stdio::from(pty.slave.try_clone()?)).stderr(pty.slave);
+    Ok((cmd, Some(pty.master)))
 }
 
-/// `'it'\''s'`: one word for `sh -c`.
-pub fn shell_quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
-pub async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process::Child, opts: ExecOptions) {
+pub async fn session(
+    mut socket: WebSocket,
+    v5: bool,
+    mut child: tokio::process::Child,
+    master: Option<std::os::fd::OwnedFd>,
+    opts: ExecOptions,
+) {
     let pid = child.id();
     let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(16);
     for (channel, pipe) in [
@@ -151,7 +153,6 @@ pub async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process:
             }
         });
     }
-    drop(out_tx);
     // Stdin is written by its own task: a command that does not read must
     // not stop its output from being sent.
     let mut stdin_tx = child.stdin.take().map(|mut stdin| {
@@ -165,6 +166,36 @@ pub async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process:
         });
         tx
     });
+    // A terminal: its master is the output and the input, each in a thread
+    // of its own (blocking reads, which end in EIO once the command is gone).
+    if let Some(master) = &master {
+        if let Ok(fd) = master.try_clone() {
+            let tx = out_tx.clone();
+            std::thread::spawn(move || {
+                let (mut from, mut buf) = (std::fs::File::from(fd), vec![0u8; 32 * 1024]);
+                while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+                    if n == 0 || tx.blocking_send((STDOUT, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        if let Some(fd) = master.try_clone().ok().filter(|_| opts.stdin) {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+            std::thread::spawn(move || {
+                let mut to = std::fs::File::from(fd);
+                while let Some(data) = rx.blocking_recv() {
+                    if std::io::Write::write_all(&mut to, &data).is_err() {
+                        return;
+                    }
+                }
+                // The end of stdin: ^D for the terminal's reader (a pty has no half-close).
+                let _ = std::io::Write::write_all(&mut to, &[4]);
+            });
+            stdin_tx = Some(tx);
+        }
+    }
+    drop(out_tx);
     let mut outputs_open = true;
     let code = loop {
         tokio::select! {
@@ -176,7 +207,11 @@ pub async fn session(mut socket: WebSocket, v5: bool, mut child: tokio::process:
                         }
                     }
                     Some((&CLOSE, [STDIN, ..])) if v5 => stdin_tx = None,
-                    Some((&RESIZE, size)) => tracing::debug!(size = %String::from_utf8_lossy(size), "exec resize"),
+                    Some((&RESIZE, size)) => {
+                        if let (Some(master), Some(size)) = (&master, crate::pty::parse_size(size)) {
+                            let _ = crate::pty::resize(master, size);
+                        }
+                    }
                     _ => {}
                 },
                 // The client went away: nothing of the command stays behind.
@@ -260,8 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_and_quotes() {
+    fn frames() {
         assert_eq!(frame(STDOUT, b"hi"), Message::Binary(vec![1, b'h', b'i'].into()));
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 }

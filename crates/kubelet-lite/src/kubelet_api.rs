@@ -10,6 +10,7 @@
 //! The agent publishes what it runs into [`NodePods`] after each pass; this
 //! side only reads it (and the log files).
 
+use crate::attach;
 use crate::cri_log;
 use crate::exec;
 use crate::lifecycle::State;
@@ -39,6 +40,9 @@ pub struct ContainerInfo {
     pub pid: Option<u32>,
     /// The environment it was started with (exec gets the same).
     pub env: Vec<(String, String)>,
+    /// Its spec's `stdin` (kept open for attach) and `tty`.
+    pub stdin: bool,
+    pub tty: bool,
 }
 
 /// One pod on this node.
@@ -69,12 +73,15 @@ pub struct Node {
     pub pod_logs_dir: std::path::PathBuf,
     /// The container's PATH inside it (the busybox applets first).
     pub path: String,
+    /// `--root-dir`: where the shims' attach sockets are.
+    pub root_dir: std::path::PathBuf,
 }
 
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
         .route("/exec/{namespace}/{pod}/{container}", get(exec))
+        .route("/attach/{namespace}/{pod}/{container}", get(attach))
         .route("/portForward/{namespace}/{pod}", get(port_forward).post(port_forward_spdy))
         .with_state(node)
 }
@@ -203,13 +210,51 @@ async fn exec(
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
     };
     let v5 = ws.selected_protocol().is_some_and(|p| p == exec::V5);
-    let mut cmd = exec::command(&node.path, &info.netns, c.pid, &c.env, &opts);
-    let child = match cmd.spawn() {
-        Ok(child) => child,
+    let started = exec::command(&node.path, &info.netns, c.pid, &c.env, &opts).and_then(|(mut cmd, master)| {
+        // The command's copy of the terminal's slave goes with `cmd`: the master then sees the end.
+        Ok((cmd.spawn()?, master))
+    });
+    let (child, master) = match started {
+        Ok(started) => started,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("starting the command: {e}")),
     };
     tracing::info!(pod, container, command = ?opts.command, v5, "exec");
-    ws.on_upgrade(move |socket| exec::session(socket, v5, child, opts))
+    ws.on_upgrade(move |socket| exec::session(socket, v5, child, master, opts))
+}
+
+/// `/attach`: the container's own stdin and output, from its shim's socket.
+async fn attach(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let opts = match attach::AttachOptions::parse(&query) {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (info, c) = match find(&node, &namespace, &pod, &container) {
+        Ok(found) => found,
+        Err(resp) => return *resp,
+    };
+    if !matches!(c.state, State::Running { .. }) {
+        return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
+    }
+    let ws = match ws {
+        Ok(ws) => ws.protocols([exec::V5, exec::V4]),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
+    };
+    let socket = crate::shim_attach::socket_path(&node.root_dir, &info.netns, &container);
+    let shim = match tokio::net::UnixStream::connect(&socket).await {
+        Ok(s) => s,
+        Err(e) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("error attaching to container: {e}"));
+        }
+    };
+    let opts = opts.for_container(c.stdin, c.tty);
+    let protocol = ws.selected_protocol().and_then(|p| p.to_str().ok()).map(String::from);
+    tracing::info!(pod, container, ?opts, "attach");
+    ws.on_upgrade(move |socket| attach::session(socket, protocol, shim, opts))
 }
 
 /// `/portForward`: the pod must run here; the session is `port_forward.rs`'s.
@@ -359,7 +404,16 @@ mod tests {
     use super::*;
 
     fn container(state: State, has_last: bool, restart_count: u32) -> ContainerInfo {
-        ContainerInfo { name: "c".into(), state, has_last, restart_count, pid: None, env: vec![] }
+        ContainerInfo {
+            name: "c".into(),
+            state,
+            has_last,
+            restart_count,
+            pid: None,
+            env: vec![],
+            stdin: false,
+            tty: false,
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - [`containers`]: a pod's containers started, watched and restarted;
 //!   [`lifecycle`] decides (restart policy, back-off, phase: pure);
 //!   [`env`] makes their environment (`env`, `envFrom`, Service variables: pure).
-//! - [`shim`]: each container's shim (its output into the CRI log, its exit code);
+//! - [`shim`]: each container's shim (its output into the CRI log, its exit code,
+//!   its stdin and terminal for attach: [`shim_attach`] serves them on a socket);
 //!   [`volumes`]: ConfigMap, Secret and emptyDir volumes, bind-mounted by the shim.
 //! - [`dns`]: a pod's `/etc/resolv.conf` (`dnsPolicy`, `dnsConfig`),
 //!   `/etc/hosts` and hostname, as the kubelet writes them (pure).
@@ -25,11 +26,14 @@
 //!   (`/var/log/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log`): write, parse.
 //! - [`kubelet_api`]: the kubelet API on its port: `/containerLogs` (the
 //!   filter is [`log_query`], pure), `/exec` over WebSocket ([`exec`]) and
-//!   `/portForward` ([`port_forward`]: SPDY/3.1 in a WebSocket, the framing is [`spdy`]).
+//!   `/attach` ([`attach`]: to the shim's socket), `/portForward`
+//!   ([`port_forward`]: SPDY/3.1 in a WebSocket, the framing is [`spdy`]);
+//!   [`pty`]: terminals for `-t` (exec and attach) and their resize.
 //! - [`demo_app`]: the built-in HTTP servers that answer like `myapp:v2`,
 //!   nginx, serve_hostname, agnhost netexec and echoserver.
 
 pub mod agent;
+pub mod attach;
 pub mod containers;
 pub mod cri_log;
 pub mod demo_app;
@@ -43,8 +47,10 @@ pub mod lifecycle;
 pub mod log_query;
 pub mod port_forward;
 pub mod probe;
+pub mod pty;
 pub mod runtime;
 pub mod shim;
+pub mod shim_attach;
 pub mod spdy;
 pub mod status;
 pub mod volumes;

@@ -101,6 +101,18 @@ enum Cmd {
         /// `SOURCE:TARGET[:ro]`: a bind mount made before the command starts (repeatable).
         #[arg(long = "bind")]
         binds: Vec<String>,
+        /// The Unix socket to serve attach on (its stdin, output, terminal).
+        #[arg(long)]
+        attach: Option<PathBuf>,
+        /// The container's `stdin: true`: its stdin is kept open for attachers.
+        #[arg(long)]
+        stdin: bool,
+        /// `stdinOnce: true`: the first attacher's end of stdin closes it.
+        #[arg(long)]
+        stdin_once: bool,
+        /// `tty: true`: the command runs on a terminal.
+        #[arg(long)]
+        tty: bool,
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -123,8 +135,18 @@ async fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Some(Cmd::Shim { log, pod_hostname, binds, command }) => {
-            std::process::exit(kubelet_lite::shim::run(&log, pod_hostname.as_deref(), &binds, &command))
+        Some(Cmd::Shim { log, pod_hostname, binds, attach, stdin, stdin_once, tty, command }) => {
+            let o = kubelet_lite::shim::ShimOptions {
+                log,
+                hostname: pod_hostname,
+                binds,
+                attach,
+                stdin,
+                stdin_once,
+                tty,
+                command,
+            };
+            std::process::exit(kubelet_lite::shim::run(&o))
         }
         None => {}
     }
@@ -175,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
                 pods: published.clone(),
                 pod_logs_dir: runtime.pod_logs_dir.clone(),
                 path: runtime.container_path(),
+                root_dir: runtime.root_dir.clone(),
             });
             tokio::spawn(async move {
                 if let Err(e) = kubelet_lite::kubelet_api::serve(listener, api).await {

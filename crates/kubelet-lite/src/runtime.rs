@@ -56,6 +56,11 @@ pub struct ContainerStart<'a> {
     pub binds: &'a [String],
     /// The pod's hostname, set in the container's own UTS namespace.
     pub hostname: &'a str,
+    /// Its shim's attach socket, and the spec's `stdin`, `stdinOnce`, `tty`.
+    pub attach: &'a Path,
+    pub stdin: bool,
+    pub stdin_once: bool,
+    pub tty: bool,
 }
 
 impl Sandbox {
@@ -202,6 +207,7 @@ impl Runtime {
             .arg("--log")
             .arg(c.log)
             .args(c.binds.iter().flat_map(|b| ["--bind", b]))
+            .args(crate::shim::flags(c.attach, c.stdin, c.stdin_once, c.tty))
             .arg("--")
             .arg(self.program(&c.process.program))
             .args(&c.process.args)
