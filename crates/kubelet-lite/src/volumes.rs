@@ -228,9 +228,13 @@ pub fn bind_all(flags: &[String]) -> Result<(), String> {
         } else {
             std::fs::create_dir_all(&b.target).map_err(|e| format!("creating {}: {e}", b.target))?;
         }
-        mount(&["--bind", &b.source, &b.target])?;
+        // The mount table names the resolved path (`/var/run` is a link to
+        // `/run`), and the read-only remount looks the target up there.
+        let target = std::fs::canonicalize(&b.target).map_err(|e| format!("resolving {}: {e}", b.target))?;
+        let target = target.to_string_lossy();
+        mount(&["--bind", &b.source, &target])?;
         if b.read_only {
-            mount(&["-o", "remount,bind,ro", &b.target])?;
+            mount(&["-o", "remount,bind,ro", &target])?;
         }
     }
     Ok(())
