@@ -480,10 +480,10 @@ fn health_routes_need_credentials_without_anonymous_auth() {
         let (body, code) = text.rsplit_once('\n').unwrap();
         (code.to_string(), body.to_string())
     };
-    let closed = ["--token-auth-file", file.to_str().unwrap(), "--authorization-mode", "RBAC", "--anonymous-auth=false"];
+    let closed =
+        ["--token-auth-file", file.to_str().unwrap(), "--authorization-mode", "RBAC", "--anonymous-auth=false"];
     let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &closed);
-    let unauthorized =
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+    let unauthorized = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
     for path in ["/healthz", "/livez", "/readyz", "/version", "/readyz/etcd"] {
         let (code, body) = curl(&api, path, None);
         assert_eq!(code, "401", "{path}: {body}");

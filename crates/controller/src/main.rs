@@ -127,9 +127,9 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(!lb_pool.is_empty(), "the service-lb controller needs --lb-pool");
     }
     let root_ca = match &flags.root_ca_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--root-ca-file {}: {e}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--root-ca-file {}: {e}", path.display()))?)
+        }
         None => None,
     };
     if let Some(ca) = &root_ca {

@@ -227,7 +227,8 @@ mod tests {
             assert_eq!(requires_refresh(&hour, at(now), day), want, "{now}");
         }
         // A long-lived token: replaced after 24 h, long before 80% of a year.
-        let year = Issued { token: "t".into(), expiration_seconds: 365 * 86_400, expires_at: at("2027-12-02T00:00:00Z") };
+        let year =
+            Issued { token: "t".into(), expiration_seconds: 365 * 86_400, expires_at: at("2027-12-02T00:00:00Z") };
         assert!(!requires_refresh(&year, at("2026-12-02T23:59:00Z"), day));
         assert!(requires_refresh(&year, at("2026-12-03T00:00:01Z"), day));
         // A shorter limit (the agent's flag, for tests) works the same way.
@@ -235,8 +236,10 @@ mod tests {
     }
 
     fn pod() -> Pod {
-        serde_json::from_value(json!({"metadata":{"name":"web","namespace":"team","uid":"u1","labels":{"app":"web","tier":"front"}}}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"metadata":{"name":"web","namespace":"team","uid":"u1","labels":{"app":"web","tier":"front"}}}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -247,7 +250,8 @@ mod tests {
             {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}},
                                        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}, "mode": 0o600}]}}]}))
         .unwrap();
-        let cm: ConfigMap = serde_json::from_value(json!({"metadata":{"name":"kube-root-ca.crt"},"data":{"ca.crt":"PEM"}})).unwrap();
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata":{"name":"kube-root-ca.crt"},"data":{"ca.crt":"PEM"}})).unwrap();
         let cms: BTreeMap<String, ConfigMap> = [("kube-root-ca.crt".to_string(), cm)].into();
         let tokens: BTreeMap<String, String> = [("token".to_string(), "eyJ".to_string())].into();
         let f = |path: &str, content: &str, mode: u32| File { path: path.into(), content: content.into(), mode };
@@ -262,7 +266,8 @@ mod tests {
         );
         assert_eq!(
             files("kube-api-access-x", &pod(), &src, &BTreeMap::new(), &BTreeMap::new(), &tokens),
-            Err(r#"MountVolume.SetUp failed for volume "kube-api-access-x" : configmap "kube-root-ca.crt" not found"#.into())
+            Err(r#"MountVolume.SetUp failed for volume "kube-api-access-x" : configmap "kube-root-ca.crt" not found"#
+                .into())
         );
     }
 

@@ -9,7 +9,9 @@ use crate::projected::{self, Issued};
 use api::well_known::DEFAULT_SERVICE_ACCOUNT;
 use jiff::Timestamp;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, ProjectedVolumeSource, Secret, ServiceAccount, ServiceAccountTokenProjection};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Pod, ProjectedVolumeSource, Secret, ServiceAccount, ServiceAccountTokenProjection,
+};
 use kube::api::{Api, PostParams};
 use kube::Client;
 use std::collections::BTreeMap;
@@ -102,7 +104,12 @@ async fn write_all(
 }
 
 /// A TokenRequest for the pod's ServiceAccount, bound to the pod.
-async fn request(client: &Client, pod: &Pod, ns: &str, t: &ServiceAccountTokenProjection) -> Result<Issued, kube::Error> {
+async fn request(
+    client: &Client,
+    pod: &Pod,
+    ns: &str,
+    t: &ServiceAccountTokenProjection,
+) -> Result<Issued, kube::Error> {
     let account = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).filter(|n| !n.is_empty());
     let account = account.unwrap_or_else(|| DEFAULT_SERVICE_ACCOUNT.into());
     let expiration_seconds = t.expiration_seconds.unwrap_or(api::service_account_token::DEFAULT_EXPIRATION_SECONDS);

@@ -132,7 +132,8 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
         "--service-account-token-max-age-seconds",
         "3",
     ];
-    let node_args = ["--hostname-override", "node1", "--node-ip", &net.node_ip, "--pod-cidr", "10.244.1.0/24", "--bridge", "br0"];
+    let node_args =
+        ["--hostname-override", "node1", "--node-ip", &net.node_ip, "--pod-cidr", "10.244.1.0/24", "--bridge", "br0"];
     let args = [&node_args[..], &dirs].concat();
     let _kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
     let admin = client(&admin_kc).await;
@@ -142,24 +143,38 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
     // Admission: `default` (waited for, the controller makes it), the token volume and mount.
     let pod = eventually_async(
         "a pod admitted once `default` exists",
-        async || pods.create(&pp, &serde_json::from_value(prober("reader", &api.url, None)).unwrap()).await.map_err(|e| e.to_string()),
+        async || {
+            pods.create(&pp, &serde_json::from_value(prober("reader", &api.url, None)).unwrap())
+                .await
+                .map_err(|e| e.to_string())
+        },
         |r| r.is_ok(),
     )
     .await
     .unwrap();
     let spec = serde_json::to_value(pod.spec.as_ref().unwrap()).unwrap();
-    assert_eq!((spec["serviceAccountName"].as_str(), spec["serviceAccount"].as_str()), (Some("default"), Some("default")));
+    assert_eq!(
+        (spec["serviceAccountName"].as_str(), spec["serviceAccount"].as_str()),
+        (Some("default"), Some("default"))
+    );
     let volume = spec["volumes"][0].clone();
     let volume_name = volume["name"].as_str().unwrap().to_string();
-    assert!(volume_name.starts_with("kube-api-access-") && volume_name.len() == "kube-api-access-".len() + 5, "{volume}");
-    assert_eq!(volume["projected"]["sources"][0]["serviceAccountToken"], json!({"expirationSeconds": 3607, "path": "token"}));
+    assert!(
+        volume_name.starts_with("kube-api-access-") && volume_name.len() == "kube-api-access-".len() + 5,
+        "{volume}"
+    );
+    assert_eq!(
+        volume["projected"]["sources"][0]["serviceAccountToken"],
+        json!({"expirationSeconds": 3607, "path": "token"})
+    );
     assert_eq!(
         spec["containers"][0]["volumeMounts"],
         json!([{"name": volume_name, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}])
     );
 
     // Inside the pod: the three files; before any binding, 403.
-    let lines = eventually("the pod's first report", || stdout(&logs, &pod), |l| l.iter().any(|l| l.starts_with("list=")));
+    let lines =
+        eventually("the pod's first report", || stdout(&logs, &pod), |l| l.iter().any(|l| l.starts_with("list=")));
     assert_eq!(lines[0], "files: ca.crt namespace token", "{lines:?}");
     assert_eq!(lines[1], "namespace: default");
     assert_eq!(lines[2], "ca: -----BEGIN CERTIFICATE-----");
@@ -169,27 +184,30 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
     let rbac = |v: Value| {
         let admin = admin.clone();
         async move {
-        let kind = v["kind"].as_str().unwrap().to_string();
-        let plural = if kind == "Role" { "roles" } else { "rolebindings" };
-        let ar = kube::api::ApiResource {
-            group: "rbac.authorization.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "rbac.authorization.k8s.io/v1".into(),
-            kind,
-            plural: plural.into(),
-        };
-        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(admin.clone(), "default", &ar);
-        api.create(&PostParams::default(), &serde_json::from_value(v).unwrap()).await.unwrap();
+            let kind = v["kind"].as_str().unwrap().to_string();
+            let plural = if kind == "Role" { "roles" } else { "rolebindings" };
+            let ar = kube::api::ApiResource {
+                group: "rbac.authorization.k8s.io".into(),
+                version: "v1".into(),
+                api_version: "rbac.authorization.k8s.io/v1".into(),
+                kind,
+                plural: plural.into(),
+            };
+            let api: Api<kube::api::DynamicObject> = Api::namespaced_with(admin.clone(), "default", &ar);
+            api.create(&PostParams::default(), &serde_json::from_value(v).unwrap()).await.unwrap();
         }
     };
     rbac(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "svc-reader"},
         "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]}))
     .await;
-    rbac(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "svc-reader"},
+    rbac(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "svc-reader"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "svc-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}))
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}),
+    )
     .await;
-    let lines = eventually("list allowed", || stdout(&logs, &pod), |l| l.last().is_some_and(|l| l.starts_with("list=200 ")));
+    let lines =
+        eventually("list allowed", || stdout(&logs, &pod), |l| l.last().is_some_and(|l| l.starts_with("list=200 ")));
     let last = lines.last().unwrap();
     let delete: Value = serde_json::from_str(last.split_once(" delete=").unwrap().1).unwrap();
     assert_eq!((delete["code"].as_i64(), delete["reason"].as_str()), (Some(403), Some("Forbidden")), "{last}");
@@ -205,7 +223,10 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
     let c = claims(&first);
     assert_eq!(c["sub"], "system:serviceaccount:default:default");
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3607);
-    assert_eq!((c["kubernetes.io"]["pod"]["name"].as_str(), c["kubernetes.io"]["pod"]["uid"].as_str()), (Some("reader"), Some(pod_uid.as_str())));
+    assert_eq!(
+        (c["kubernetes.io"]["pod"]["name"].as_str(), c["kubernetes.io"]["pod"]["uid"].as_str()),
+        (Some("reader"), Some(pod_uid.as_str()))
+    );
     let first_generation = std::fs::read_link(dir.join("..data")).unwrap();
     let lines = eventually(
         "a renewed token in use",
@@ -222,10 +243,12 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
     assert_ne!(renewed, first);
 
     // automountServiceAccountToken: false: no volume, nothing mounted.
-    let bare: Pod = pods.create(&pp, &serde_json::from_value(prober("bare", &api.url, Some(false))).unwrap()).await.unwrap();
+    let bare: Pod =
+        pods.create(&pp, &serde_json::from_value(prober("bare", &api.url, Some(false))).unwrap()).await.unwrap();
     assert!(bare.spec.as_ref().unwrap().volumes.as_ref().is_none_or(|v| v.is_empty()), "{bare:?}");
     assert!(bare.spec.as_ref().unwrap().containers[0].volume_mounts.as_ref().is_none_or(|v| v.is_empty()));
-    let lines = eventually("the bare pod's report", || stdout(&logs, &bare), |l| l.iter().any(|l| l.starts_with("list=")));
+    let lines =
+        eventually("the bare pod's report", || stdout(&logs, &bare), |l| l.iter().any(|l| l.starts_with("list=")));
     assert_eq!(lines[0], "files:", "{lines:?}");
     // An empty token is no credential: anonymous, whom RBAC refuses.
     assert!(lines[3].starts_with("list=403 "), "{lines:?}");
@@ -245,7 +268,16 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
     let url = format!("{}/api/v1/namespaces/default/services", api.url);
     let with = |token: &str| {
         let out = std::process::Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", &format!("Authorization: Bearer {token}"), &url])
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                &url,
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -254,7 +286,11 @@ async fn a_pods_token_reaches_the_api_as_far_as_its_bindings_allow() {
     pods.delete("reader", &DeleteParams::default().grace_period(0)).await.unwrap();
     pods.delete("bare", &DeleteParams::default().grace_period(0)).await.unwrap();
     eventually("the pod's tokens refused", || (with(&first), with(&renewed)), |c| *c == ("401".into(), "401".into()));
-    eventually_async("the pods gone", async || pods.list(&Default::default()).await.map(|l| l.items.len()).ok(), |n| *n == Some(0))
-        .await;
+    eventually_async(
+        "the pods gone",
+        async || pods.list(&Default::default()).await.map(|l| l.items.len()).ok(),
+        |n| *n == Some(0),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 }

@@ -233,7 +233,11 @@ pub fn cluster_roles() -> Vec<Value> {
             vec![
                 r(READ, "*", &["*"]),
                 r(&["delete", "patch", "update"], "*", &["*"]),
-                r(&["create"], "", &["pods", "pods/binding", "endpoints", "events", "serviceaccounts", "namespaces", "configmaps"]),
+                r(
+                    &["create"],
+                    "",
+                    &["pods", "pods/binding", "endpoints", "events", "serviceaccounts", "namespaces", "configmaps"],
+                ),
                 r(&["update", "patch"], "", &["pods/status", "nodes/status", "services/status", "namespaces/finalize"]),
                 r(&["create"], "apps", &["replicasets", "controllerrevisions"]),
                 r(

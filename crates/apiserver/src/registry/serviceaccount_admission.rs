@@ -18,7 +18,9 @@ use super::{store_err, Registry};
 use crate::error::ApiError;
 use api::json::str_at;
 use api::resources::{PODS, SERVICE_ACCOUNTS};
-use api::well_known::{DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIG_MAP, ROOT_CA_CONFIG_MAP_KEY, SERVICE_ACCOUNT_MOUNT_PATH};
+use api::well_known::{
+    DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIG_MAP, ROOT_CA_CONFIG_MAP_KEY, SERVICE_ACCOUNT_MOUNT_PATH,
+};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -144,9 +146,8 @@ impl Registry {
             }
         }
         let Some(account) = account else {
-            let why = format!(
-                "error looking up service account {namespace}/{name}: serviceaccount \"{name}\" not found"
-            );
+            let why =
+                format!("error looking up service account {namespace}/{name}: serviceaccount \"{name}\" not found");
             return Err(ApiError::forbidden(&PODS, str_at(pod, "/metadata/name"), &why));
         };
         if should_automount(pod, &account) {

@@ -93,7 +93,6 @@ pub async fn run(client: Client, ca: String, shutdown: impl std::future::Future<
         watch(Api::<Namespace>::all(client.clone()), watcher::Config::default(), Watched::Namespace),
         watch(Api::<ConfigMap>::all(client.clone()), named, Watched::ConfigMap),
     ]);
-    let mut publisher =
-        Publisher { client, ca, namespaces: Cache::default(), config_maps: Cache::default() };
+    let mut publisher = Publisher { client, ca, namespaces: Cache::default(), config_maps: Cache::default() };
     informer::reconcile::run(&mut publisher, events, DEFAULT_BACKOFF, shutdown).await;
 }

@@ -47,7 +47,10 @@ pub fn desired(namespace: &str, current: Option<&ConfigMap>, ca: &str) -> Option
     let mut next = current.clone();
     next.data = Some(data);
     next.binary_data = None;
-    next.metadata.annotations.get_or_insert_with(Default::default).insert(DESCRIPTION_ANNOTATION.into(), DESCRIPTION.into());
+    next.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(DESCRIPTION_ANNOTATION.into(), DESCRIPTION.into());
     Some(Write::Update(next))
 }
 
@@ -63,14 +66,18 @@ mod tests {
     #[test]
     fn each_namespace_gets_the_bundle_back() {
         let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let good = cm(json!({"metadata":{"name":ROOT_CA_CONFIG_MAP,"namespace":"a","annotations":{DESCRIPTION_ANNOTATION:DESCRIPTION}},
-            "data":{"ca.crt":ca}}));
+        let good = cm(
+            json!({"metadata":{"name":ROOT_CA_CONFIG_MAP,"namespace":"a","annotations":{DESCRIPTION_ANNOTATION:DESCRIPTION}},
+            "data":{"ca.crt":ca}}),
+        );
         let stale = cm(json!({"metadata":{"name":ROOT_CA_CONFIG_MAP,"namespace":"a","resourceVersion":"7",
             "annotations":{DESCRIPTION_ANNOTATION:DESCRIPTION,"mine":"kept"},"labels":{"x":"y"}},
             "data":{"ca.crt":"old","extra":"gone"}}));
         let undescribed = cm(json!({"metadata":{"name":ROOT_CA_CONFIG_MAP,"namespace":"a"},"data":{"ca.crt":ca}}));
-        let binary = cm(json!({"metadata":{"name":ROOT_CA_CONFIG_MAP,"namespace":"a","annotations":{DESCRIPTION_ANNOTATION:DESCRIPTION}},
-            "data":{"ca.crt":ca},"binaryData":{"b":"AA=="}}));
+        let binary = cm(
+            json!({"metadata":{"name":ROOT_CA_CONFIG_MAP,"namespace":"a","annotations":{DESCRIPTION_ANNOTATION:DESCRIPTION}},
+            "data":{"ca.crt":ca},"binaryData":{"b":"AA=="}}),
+        );
 
         assert_eq!(desired("a", Some(&good), ca), None);
         let Some(Write::Create(made)) = desired("a", None, ca) else { panic!("a missing one is created") };
@@ -79,7 +86,9 @@ mod tests {
             json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"kube-root-ca.crt","namespace":"a","annotations":{"kubernetes.io/description":DESCRIPTION}},
                    "data":{"ca.crt":ca}})
         );
-        let Some(Write::Update(fixed)) = desired("a", Some(&stale), ca) else { panic!("a changed one is written back") };
+        let Some(Write::Update(fixed)) = desired("a", Some(&stale), ca) else {
+            panic!("a changed one is written back")
+        };
         assert_eq!(fixed.data, good.data);
         assert_eq!(fixed.metadata.resource_version.as_deref(), Some("7"), "the update is pinned to what was read");
         assert_eq!(fixed.metadata.annotations.unwrap()["mine"], "kept");
