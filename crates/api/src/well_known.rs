@@ -120,3 +120,16 @@ pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
 /// The cluster DNS Service's address (kubelet's `--cluster-dns`): kubeadm
 /// gives the `kube-dns` Service the 10th address of the Service range.
 pub const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
+
+/// The ConfigMap in every namespace that holds the CA bundle a pod checks
+/// the apiserver with (key [`ROOT_CA_CONFIG_MAP_KEY`]), kept by the
+/// controller's root CA publisher and projected into each pod's
+/// ServiceAccount volume.
+pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+pub const ROOT_CA_CONFIG_MAP_KEY: &str = "ca.crt";
+
+/// Where a pod finds its ServiceAccount's token, `ca.crt` and `namespace`.
+pub const SERVICE_ACCOUNT_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The ServiceAccount a pod naming none runs as.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";

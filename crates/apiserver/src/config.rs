@@ -131,6 +131,19 @@ pub struct Config {
     /// The audiences a token must name to be accepted (default: the issuer).
     #[arg(long, value_delimiter = ',')]
     pub api_audiences: Vec<String>,
+
+    /// Admission plugins to run besides the default ones (upstream's
+    /// names, comma-separated; kubeadm passes `NodeRestriction`). Those
+    /// this apiserver has (NamespaceLifecycle, ServiceAccount,
+    /// NodeRestriction with RBAC) run by default.
+    #[arg(long, value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+
+    /// Admission plugins not to run: `ServiceAccount` leaves pods without a
+    /// default account or token volume (as upstream's integration tests
+    /// run, with no controller to create the accounts).
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
 }
 
 /// A duration as Go (and so every Kubernetes flag) writes it: `60s`, `1m30s`,
@@ -171,6 +184,11 @@ fn parse_external_ips(text: &str) -> Result<ExternalIps, String> {
 }
 
 impl Config {
+    /// Whether the ServiceAccount admission plugin runs.
+    pub fn service_account_admission(&self) -> bool {
+        !self.disable_admission_plugins.iter().any(|p| p == "ServiceAccount")
+    }
+
     pub fn advertised_ip(&self) -> IpAddr {
         self.advertise_address.unwrap_or(if self.bind_address.is_unspecified() {
             IpAddr::from([127, 0, 0, 1])
@@ -221,5 +239,8 @@ mod tests {
         let lab = Config::parse_from(["apiserver", "--service-external-ip-cidrs=192.0.2.0/24, 10.0.0.0/8"]);
         assert!(matches!(lab.service_external_ip_cidrs, Some(ExternalIps::Only(r)) if r.len() == 2));
         assert!(Config::try_parse_from(["apiserver", "--service-external-ip-cidrs=nope"]).is_err());
+        assert!(config.service_account_admission());
+        let off = Config::parse_from(["apiserver", "--disable-admission-plugins=TaintNodesByCondition,ServiceAccount"]);
+        assert!(!off.service_account_admission());
     }
 }

@@ -141,6 +141,7 @@ async fn start_auth(
 /// once; then the whole API, and the line tests wait for is printed.
 pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow::Result<()> {
     let ip_range = IpRange::new(config.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
+    let _ = registry::serviceaccount_admission::ENABLED.set(config.service_account_admission());
     if let Some(policy) = &config.service_external_ip_cidrs {
         let _ = registry::service::EXTERNAL_IPS.set(policy.clone());
     }
@@ -164,7 +165,9 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
     let health = Arc::new(health::Health::default());
     let api: Arc<OnceLock<axum::Router>> = Arc::default();
     let gate = api.clone();
+    let health_gate = auth::HealthGate { anonymous: config.anonymous_auth, auth: Arc::default() };
     let front = health::routes(health.clone())
+        .layer(axum::middleware::from_fn_with_state(health_gate.clone(), auth::health_filter))
         .fallback(move |req: axum::extract::Request| {
             let api = gate.get().cloned();
             async move {
@@ -222,6 +225,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         Some(auth) => auth,
         None => return Ok(server.await?),
     };
+    let _ = health_gate.auth.set(auth.clone());
     let state = Arc::new(AppState {
         registry,
         caches,

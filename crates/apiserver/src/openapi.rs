@@ -55,15 +55,18 @@ pub fn root() -> Value {
     json!({ "paths": paths })
 }
 
-/// The documents built so far, by group version key: (hash, JSON bytes).
+/// A built document: its hash and its JSON bytes.
+type Built = (String, Arc<Vec<u8>>);
+
+/// The documents built so far, by group version key.
 #[derive(Default, Clone)]
 pub struct Documents {
-    built: Arc<Mutex<HashMap<String, (String, Arc<Vec<u8>>)>>>,
+    built: Arc<Mutex<HashMap<String, Built>>>,
 }
 
 impl Documents {
     /// The current document of `key` (`apis/apps/v1`) and its hash.
-    fn get(&self, key: &str) -> Option<(String, Arc<Vec<u8>>)> {
+    fn get(&self, key: &str) -> Option<Built> {
         let (group, version) = api::openapi::parse_group_version_key(key)?;
         let rows = rows_of(&group, &version);
         let hash = hash_of(&rows);

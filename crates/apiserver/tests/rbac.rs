@@ -459,3 +459,49 @@ fn fuzzed_credentials_get_only_client_errors() {
     }
     println!("fuzzed credentials: {seen:?}");
 }
+
+/// With `--anonymous-auth=false` the health routes are no exception: no
+/// credentials, 401 (upstream's Status); a known user's token, 200. With
+/// anonymous requests allowed, `system:public-info-viewer` lets them in.
+#[test]
+fn health_routes_need_credentials_without_anonymous_auth() {
+    let etcd = Etcd::start();
+    let dir = ScratchDir::new("health-auth");
+    let file = dir.0.join("tokens.csv");
+    std::fs::write(&file, TOKENS).unwrap();
+    let curl = |api: &Apiserver, path: &str, token: Option<&str>| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-w", "\n%{http_code}"]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.arg(format!("{}{path}", api.url)).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    let closed =
+        ["--token-auth-file", file.to_str().unwrap(), "--authorization-mode", "RBAC", "--anonymous-auth=false"];
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &closed);
+    let unauthorized = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+    for path in ["/healthz", "/livez", "/readyz", "/version", "/readyz/etcd"] {
+        let (code, body) = curl(&api, path, None);
+        assert_eq!(code, "401", "{path}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), serde_json::from_str::<Value>(unauthorized).unwrap());
+        assert_eq!(curl(&api, path, Some("admin-token")).0, "200", "{path}");
+        assert_eq!(curl(&api, path, Some("wrong-token")).0, "401", "{path}");
+        // Any user may read the checks themselves (system:public-info-viewer), not each check.
+        let alice = if path == "/readyz/etcd" { "403" } else { "200" };
+        assert_eq!(curl(&api, path, Some("alice-token")).0, alice, "{path}");
+    }
+    drop(api);
+    let open = ["--token-auth-file", file.to_str().unwrap(), "--authorization-mode", "RBAC"];
+    let api = Apiserver::start(Path::new(env!("CARGO_BIN_EXE_apiserver")), &etcd, &open);
+    for path in ["/healthz", "/livez", "/readyz", "/version"] {
+        assert_eq!(curl(&api, path, None).0, "200", "{path}");
+    }
+    // Only those paths: anything else is the authorizer's to refuse.
+    let (code, body) = curl(&api, "/readyz/etcd", None);
+    assert_eq!(code, "403", "{body}");
+    assert!(body.contains(r#"User \"system:anonymous\" cannot get path \"/readyz/etcd\""#), "{body}");
+}

@@ -1,7 +1,7 @@
 //! The controller-manager: Endpoints and EndpointSlices from label
 //! selectors, Deployments → ReplicaSets → Pods (with garbage collection by
 //! owner reference), ReplicationControllers, StatefulSets, DaemonSets, Jobs, CronJobs, the scheduler,
-//! a `default` ServiceAccount in every namespace, node lifecycle (nodes
+//! a `default` ServiceAccount and the root CA bundle in every namespace, node lifecycle (nodes
 //! whose kubelet went silent), and LoadBalancer addresses from a pool
 //! (service-lb). `--leader-elect` runs them in one replica at
 //! a time (`informer::leader`).
@@ -44,6 +44,9 @@
 //!   its events and reconcile, binding through `pods/binding`.
 //! - [`serviceaccount::desired`]: the accounts a namespace lacks (`default`);
 //!   [`serviceaccount::controller`]: its events and reconcile.
+//! - [`rootcacertpublisher::desired`]: what each namespace's
+//!   `kube-root-ca.crt` holds (the `--root-ca-file` bundle);
+//!   [`rootcacertpublisher::controller`]: its events and reconcile.
 //! - [`nodelifecycle::desired`]: when a silent node turns Ready Unknown,
 //!   its taints, its pods marked not Ready; [`nodelifecycle::controller`]:
 //!   its events and reconcile (a requeue when the grace period would end).
@@ -67,6 +70,7 @@ pub mod job;
 pub mod nodelifecycle;
 pub mod owned;
 pub mod replicaset;
+pub mod rootcacertpublisher;
 pub mod scheduler;
 pub mod serviceaccount;
 pub mod servicelb;

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::ReplicationController;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ALL: [&str; 12] = [
+const ALL: [&str; 13] = [
     "endpoints",
     "deployment",
     "replicaset",
@@ -18,6 +18,7 @@ const ALL: [&str; 12] = [
     "cronjob",
     "scheduler",
     "serviceaccount",
+    "root-ca-cert-publisher",
     "nodelifecycle",
     "service-lb",
 ];
@@ -41,11 +42,13 @@ struct Flags {
     /// EndpointSlices), `deployment` (its ReplicaSets), `replicaset` (their pods),
     /// `replicationcontroller` (theirs), `statefulset`, `daemonset`, `job`, `cronjob`, `scheduler`,
     /// `serviceaccount` (a `default` ServiceAccount in every namespace),
+    /// `root-ca-cert-publisher` (`kube-root-ca.crt` in every namespace, from
+    /// --root-ca-file; not run without it),
     /// `nodelifecycle` (silent nodes turn Ready Unknown, tainted, their pods not Ready),
     /// `service-lb` (LoadBalancer addresses from --lb-pool; not run by default).
     #[arg(
         long,
-        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,cronjob,scheduler,serviceaccount,nodelifecycle",
+        default_value = "endpoints,deployment,replicaset,replicationcontroller,statefulset,daemonset,job,cronjob,scheduler,serviceaccount,root-ca-cert-publisher,nodelifecycle",
         value_delimiter = ','
     )]
     controllers: Vec<String>,
@@ -63,6 +66,13 @@ struct Flags {
     /// (`172.28.0.200-172.28.0.250`, `192.168.10.0/28`), as MetalLB's IPAddressPool.
     #[arg(long)]
     lb_pool: Option<String>,
+
+    /// The CA bundle (PEM) pods check the apiserver with: published as the
+    /// ConfigMap `kube-root-ca.crt` (key `ca.crt`) in every namespace, which
+    /// each pod's ServiceAccount volume projects (upstream's flag; kubeadm
+    /// passes its cluster CA).
+    #[arg(long)]
+    root_ca_file: Option<PathBuf>,
 
     #[command(flatten)]
     election: Election,
@@ -116,6 +126,15 @@ async fn main() -> anyhow::Result<()> {
     if flags.controllers.iter().any(|c| c == "service-lb") {
         anyhow::ensure!(!lb_pool.is_empty(), "the service-lb controller needs --lb-pool");
     }
+    let root_ca = match &flags.root_ca_file {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--root-ca-file {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    if let Some(ca) = &root_ca {
+        anyhow::ensure!(ca.contains("-----BEGIN CERTIFICATE-----"), "--root-ca-file: no PEM certificate in it");
+    }
     let config = informer::client::config(flags.server.as_deref(), flags.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
 
@@ -159,6 +178,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut loops = Vec::new();
     for c in &flags.controllers {
+        if c == "root-ca-cert-publisher" && root_ca.is_none() {
+            tracing::info!("{c} controller not started: no --root-ca-file");
+            continue;
+        }
         let client = client.clone();
         let done = shutdown();
         loops.push(match c.as_str() {
@@ -171,6 +194,11 @@ async fn main() -> anyhow::Result<()> {
             "job" => tokio::spawn(controller::owned::run::<Job>(client, done)),
             "cronjob" => tokio::spawn(controller::owned::run::<CronJob>(client, done)),
             "serviceaccount" => tokio::spawn(controller::serviceaccount::controller::run(client, done)),
+            "root-ca-cert-publisher" => tokio::spawn(controller::rootcacertpublisher::controller::run(
+                client,
+                root_ca.clone().unwrap_or_default(),
+                done,
+            )),
             "nodelifecycle" => tokio::spawn(controller::nodelifecycle::controller::run(client, grace, done)),
             "service-lb" => tokio::spawn(controller::servicelb::controller::run(client, lb_pool.clone(), done)),
             _ => tokio::spawn(controller::scheduler::controller::run(client, done)),

@@ -246,6 +246,10 @@ pub struct Apiserver {
 impl Apiserver {
     /// Starts `binary` on a free port with extra flags; waits until it serves.
     /// (Pass `--bind-address` in `extra` to listen elsewhere than 127.0.0.1.)
+    /// The ServiceAccount admission plugin is off unless `extra` names
+    /// `--disable-admission-plugins` itself (`--disable-admission-plugins=`
+    /// runs it): most tests run no controller to create the `default`
+    /// accounts pods need, as upstream's integration tests do.
     pub fn start(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
         let mut server = Self::prepare(binary, etcd, extra);
         server.restart();
@@ -270,6 +274,9 @@ impl Apiserver {
             .unwrap_or("127.0.0.1");
         if !extra.contains(&"--bind-address") {
             args.extend(["--bind-address".to_string(), bind.to_string()]);
+        }
+        if !extra.iter().any(|a| a.starts_with("--disable-admission-plugins")) {
+            args.push("--disable-admission-plugins=ServiceAccount".to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let port = free_port();

@@ -35,6 +35,9 @@ pub struct Options {
     pub kubelet_port: u16,
     /// What the kubelet API serves from: the pods as this loop runs them.
     pub published: std::sync::Arc<crate::kubelet_api::NodePods>,
+    /// A projected token older than this is replaced, whatever its expiry
+    /// (the kubelet's fixed 24 h; shorter only to watch a rotation).
+    pub token_max_age: Duration,
 }
 
 /// What the agent knows of one pod it runs.
@@ -49,6 +52,8 @@ struct Running {
     draining_since: Option<Instant>,
     /// Its log directory (`/var/log/pods/<ns>_<pod>_<uid>`).
     logs: std::path::PathBuf,
+    /// Its projected volumes' tokens.
+    tokens: crate::token_manager::PodTokens,
 }
 
 /// The pod's TCP ports: what answers a connect once its servers run.
@@ -312,10 +317,14 @@ async fn sync(
                     reported: None,
                     draining_since: None,
                     logs: pod_logs(opts, pod),
+                    tokens: Default::default(),
                 },
             );
         }
         if let Some(r) = running.get_mut(&uid) {
+            // Projected volumes (the ServiceAccount token) before any container mounts them.
+            let volumes = crate::volumes::pod_volumes_dir(&opts.runtime.root_dir, &uid);
+            crate::token_manager::sync(client, &volumes, pod, &mut r.tokens, opts.token_max_age).await;
             let ready = crate::probe::probes(pod).iter().all(|p| crate::probe::check(r.sandbox.ip, p));
             let node = containers::Node {
                 runtime: &opts.runtime,

@@ -16,7 +16,11 @@
 //!   [`env`] makes their environment (`env`, `envFrom`, Service variables: pure).
 //! - [`shim`]: each container's shim (its output into the CRI log, its exit code,
 //!   its stdin and terminal for attach: [`shim_attach`] serves them on a socket);
-//!   [`volumes`]: ConfigMap, Secret and emptyDir volumes, bind-mounted by the shim.
+//!   [`volumes`]: ConfigMap, Secret and emptyDir volumes, bind-mounted by the shim;
+//!   [`projected`]: projected volumes (the ServiceAccount token, `ca.crt`,
+//!   `namespace`), the token renewal rule and the atomic `..data` swap (pure
+//!   but the writer); [`token_manager`]: their tokens asked for through
+//!   TokenRequest, bound to the pod, and renewed.
 //! - [`dns`]: a pod's `/etc/resolv.conf` (`dnsPolicy`, `dnsConfig`),
 //!   `/etc/hosts` and hostname, as the kubelet writes them (pure).
 //! - [`status`]: a pod's and the Node's status, as pure functions.
@@ -47,10 +51,12 @@ pub mod lifecycle;
 pub mod log_query;
 pub mod port_forward;
 pub mod probe;
+pub mod projected;
 pub mod pty;
 pub mod runtime;
 pub mod shim;
 pub mod shim_attach;
 pub mod spdy;
 pub mod status;
+pub mod token_manager;
 pub mod volumes;

@@ -67,6 +67,12 @@ struct Flags {
     #[arg(long, global = true, default_value_t = 10250)]
     port: u16,
 
+    /// Seconds after which a projected ServiceAccount token is replaced
+    /// whatever its expiry: the kubelet's fixed 24 h (tokens are renewed at
+    /// 80% of their life long before); shorter only to watch a rotation.
+    #[arg(long, global = true, default_value_t = 86_400)]
+    service_account_token_max_age_seconds: u64,
+
     /// The `cluster-dns` binary run for CoreDNS's image (default: next to
     /// this one if it is there, else from PATH).
     #[arg(long, global = true)]
@@ -219,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
         node_ip,
         runtime,
         drain: Duration::from_secs(flags.drain_seconds),
+        token_max_age: Duration::from_secs(flags.service_account_token_max_age_seconds),
         dns,
         backoff: kubelet_lite::lifecycle::Backoff {
             initial: Duration::from_millis(flags.crash_loop_backoff_ms),

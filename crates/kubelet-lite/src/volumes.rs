@@ -14,7 +14,8 @@
 //!
 //! The volumes live where the kubelet keeps them, one directory each:
 //! `<root-dir>/pods/<uid>/volumes/kubernetes.io~configmap/<volume>/<key>`
-//! (also `kubernetes.io~secret`, `kubernetes.io~empty-dir`). ConfigMap and
+//! (also `kubernetes.io~secret`, `kubernetes.io~empty-dir`, and
+//! `kubernetes.io~projected`, written by `projected.rs`). ConfigMap and
 //! Secret volumes hold a file per key (or per `items` entry, at its `path`),
 //! with `defaultMode` (or the item's `mode`; 0644 when unset), and are
 //! mounted read-only, as the kubelet does.
@@ -36,9 +37,25 @@ fn volume_dir(volumes: &Path, v: &Volume) -> Option<PathBuf> {
         _ if v.config_map.is_some() => "kubernetes.io~configmap",
         _ if v.secret.is_some() => "kubernetes.io~secret",
         _ if v.empty_dir.is_some() => "kubernetes.io~empty-dir",
+        _ if v.projected.is_some() => crate::projected::VOLUME_KIND,
         _ => return None,
     };
     Some(volumes.join(kind).join(&v.name))
+}
+
+/// A ConfigMap's keys and their bytes (`data` and `binaryData`).
+pub fn config_map_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut d: BTreeMap<String, Vec<u8>> =
+        cm.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+    d.extend(cm.binary_data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())));
+    d
+}
+
+/// A Secret's keys and their bytes (`data`, and `stringData` if a client left it).
+pub fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut d: BTreeMap<String, Vec<u8>> = s.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+    d.extend(s.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())));
+    d
 }
 
 /// One file of a ConfigMap or Secret volume.
@@ -88,12 +105,7 @@ pub fn write(
         let made = if let Some(src) = &v.config_map {
             let optional = src.optional == Some(true);
             let data = match config_maps.get(&src.name) {
-                Some(cm) => {
-                    let mut d: BTreeMap<String, Vec<u8>> =
-                        cm.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
-                    d.extend(cm.binary_data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())));
-                    d
-                }
+                Some(cm) => config_map_data(cm),
                 None if optional => BTreeMap::new(),
                 None => {
                     return Err(format!(
@@ -107,12 +119,7 @@ pub fn write(
             let name = src.secret_name.clone().unwrap_or_default();
             let optional = src.optional == Some(true);
             let data = match secrets.get(&name) {
-                Some(s) => {
-                    let mut d: BTreeMap<String, Vec<u8>> =
-                        s.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
-                    d.extend(s.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())));
-                    d
-                }
+                Some(s) => secret_data(s),
                 None if optional => BTreeMap::new(),
                 None => {
                     return Err(format!(
@@ -122,6 +129,12 @@ pub fn write(
                 }
             };
             files("secret", &data, src.items.as_deref(), src.default_mode, optional)?
+        } else if v.projected.is_some() {
+            // Written (and its tokens renewed) by the agent's pass, `projected.rs`.
+            if !dir.join("..data").exists() {
+                return Err(format!("MountVolume.SetUp failed for volume \"{}\" : not written yet", v.name));
+            }
+            continue;
         } else {
             Vec::new()
         };
@@ -155,7 +168,7 @@ pub fn binds(volumes: &Path, pod: &Pod, c: &Container) -> Vec<Bind> {
             if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
                 source = source.join(sub);
             }
-            let api_data = v.config_map.is_some() || v.secret.is_some();
+            let api_data = v.config_map.is_some() || v.secret.is_some() || v.projected.is_some();
             Some(Bind {
                 source: source.to_string_lossy().into_owned(),
                 target: m.mount_path.clone(),
@@ -215,9 +228,13 @@ pub fn bind_all(flags: &[String]) -> Result<(), String> {
         } else {
             std::fs::create_dir_all(&b.target).map_err(|e| format!("creating {}: {e}", b.target))?;
         }
-        mount(&["--bind", &b.source, &b.target])?;
+        // The mount table names the resolved path (`/var/run` is a link to
+        // `/run`), and the read-only remount looks the target up there.
+        let target = std::fs::canonicalize(&b.target).map_err(|e| format!("resolving {}: {e}", b.target))?;
+        let target = target.to_string_lossy();
+        mount(&["--bind", &b.source, &target])?;
         if b.read_only {
-            mount(&["-o", "remount,bind,ro", &b.target])?;
+            mount(&["-o", "remount,bind,ro", &target])?;
         }
     }
     Ok(())

@@ -219,6 +219,9 @@ pub fn cluster_roles() -> Vec<Value> {
                 r(READ, "", &["pods", "services", "endpoints", "configmaps", "secrets"]),
                 r(&["update", "patch"], "", &["pods/status"]),
                 r(&["delete"], "", &["pods"]),
+                // The tokens of its pods' projected volumes (upstream's Node
+                // authorizer also checks that the pod is bound to the node).
+                r(&["create"], "", &["serviceaccounts/token"]),
                 r(&["create", "patch", "update"], "", &["events"]),
                 r(&["create", "get", "update", "patch", "delete"], "coordination.k8s.io", &["leases"]),
             ],
@@ -230,7 +233,11 @@ pub fn cluster_roles() -> Vec<Value> {
             vec![
                 r(READ, "*", &["*"]),
                 r(&["delete", "patch", "update"], "*", &["*"]),
-                r(&["create"], "", &["pods", "pods/binding", "endpoints", "events", "serviceaccounts", "namespaces"]),
+                r(
+                    &["create"],
+                    "",
+                    &["pods", "pods/binding", "endpoints", "events", "serviceaccounts", "namespaces", "configmaps"],
+                ),
                 r(&["update", "patch"], "", &["pods/status", "nodes/status", "services/status", "namespaces/finalize"]),
                 r(&["create"], "apps", &["replicasets", "controllerrevisions"]),
                 r(

@@ -233,6 +233,30 @@ pub async fn filter(State(auth): State<Arc<Auth>>, mut req: Request, next: Next)
     }
 }
 
+/// What the health routes (`/livez`, `/readyz`, `/healthz`) are judged
+/// by. They answer from the first second, before etcd (and so before the
+/// RBAC policy) is there; from then on they pass [`filter`] as every other
+/// route does, so with `--anonymous-auth=false` a request without
+/// credentials gets 401, and with it anonymous users get what
+/// `system:public-info-viewer` allows, as upstream.
+#[derive(Clone)]
+pub struct HealthGate {
+    pub anonymous: bool,
+    pub auth: Arc<std::sync::OnceLock<Arc<Auth>>>,
+}
+
+pub async fn health_filter(State(gate): State<HealthGate>, req: Request, next: Next) -> Response {
+    match gate.auth.get() {
+        Some(auth) => filter(State(auth.clone()), req, next).await,
+        // Starting: no credentials can be checked yet, but none at all is
+        // already known to be refused.
+        None if !gate.anonymous && !req.headers().contains_key(header::AUTHORIZATION) => {
+            ApiError::unauthorized().into_response()
+        }
+        None => next.run(req).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

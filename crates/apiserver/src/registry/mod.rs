@@ -14,6 +14,8 @@
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
 //!   NodePort claims, retries, releases.
+//! - [`serviceaccount_admission`]: upstream's ServiceAccount admission
+//!   (the default account, the token volume) on a pod's create.
 //! - [`pod`], [`deployment`], [`namespace`], [`lease`], [`config`] (ConfigMap, Secret): other strategies;
 //!   [`custom`] CRDs and the objects they serve;
 //!   [`stored`] the kinds stored and shown without a controller.
@@ -30,6 +32,7 @@ pub mod objects;
 pub mod patch;
 pub mod pod;
 pub mod service;
+pub mod serviceaccount_admission;
 pub mod stored;
 pub mod strategy;
 pub mod view;
@@ -325,6 +328,10 @@ impl Registry {
             strategy(resource).on_create(meta);
         }
         self.ensure_namespace(resource, &obj).await?;
+        if strategy(resource).runs_as_service_account() {
+            let ns = str_at(&obj, "/metadata/namespace").to_string();
+            self.admit_service_account(&ns, &mut obj).await?;
+        }
         let (mut obj, warnings) = Self::prepare(resource, obj, None, opts.field_validation)?;
         managed::on_create(resource, &config, &mut obj, &opts);
         let key = Self::key(resource, namespace, str_at(&obj, "/metadata/name"));

@@ -26,6 +26,10 @@ impl Strategy for PodStrategy {
         pod_grace(pod, requested)
     }
 
+    fn runs_as_service_account(&self) -> bool {
+        true
+    }
+
     /// A pod being deleted stays until its kubelet has stopped it.
     fn finalized_goes_at_once(&self) -> bool {
         false

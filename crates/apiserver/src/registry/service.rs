@@ -142,14 +142,9 @@ impl Strategy for ServiceStrategy {
         Ok(())
     }
 
-    /// Until authorization exists, nobody may delete the apiserver's own Service.
-    fn check_delete(&self, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
-        if (namespace.unwrap_or(""), name) == KUBERNETES {
-            let why = "the kubernetes Service is the apiserver's own and may not be deleted";
-            return Err(ApiError::forbidden(&SERVICES, name, why));
-        }
-        Ok(())
-    }
+    // Deleting `default/kubernetes` is anyone's whom RBAC lets delete
+    // Services (cluster-admin), as upstream: the bootstrap controller makes
+    // it again on the first ClusterIP, which no other Service may take.
 
     fn releases(&self, obj: &Value) -> Claims {
         serde_json::from_value::<Service>(obj.clone()).map(|svc| claims_of(&svc)).unwrap_or_default()

@@ -83,6 +83,12 @@ pub trait Strategy: Sync {
         true
     }
 
+    /// Whether a new one runs as a ServiceAccount (a Pod: the
+    /// ServiceAccount admission plugin defaults and mounts it).
+    fn runs_as_service_account(&self) -> bool {
+        false
+    }
+
     /// Whether deleting it first deletes every object in it (a Namespace).
     fn holds_namespace(&self) -> bool {
         false

@@ -33,6 +33,10 @@ impl LoggedApiserver {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
+        // As e2e's Apiserver: no ServiceAccount admission unless asked for.
+        if !extra.iter().any(|a| a.starts_with("--disable-admission-plugins")) {
+            args.push("--disable-admission-plugins=ServiceAccount".to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let dir = ScratchDir::new("apiserver-log");
         let addr = format!("127.0.0.1:{port}");

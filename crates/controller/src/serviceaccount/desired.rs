@@ -6,13 +6,18 @@ use k8s_openapi::api::core::v1::Namespace;
 
 /// The accounts every namespace gets (upstream's `--service-account-names`
 /// default: only `default`, the account a pod naming none runs as).
-pub const ENSURED: [&str; 1] = ["default"];
+pub const ENSURED: [&str; 1] = [api::well_known::DEFAULT_SERVICE_ACCOUNT];
+
+/// Whether a namespace is being deleted (no new object may go there; the
+/// root CA publisher asks the same).
+pub fn terminating(namespace: &Namespace) -> bool {
+    namespace.metadata.deletion_timestamp.is_some()
+        || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+}
 
 /// The accounts `namespace` still lacks, given the names it has.
 pub fn missing<'a>(namespace: &Namespace, existing: impl IntoIterator<Item = &'a str> + Clone) -> Vec<&'static str> {
-    let terminating = namespace.metadata.deletion_timestamp.is_some()
-        || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    if terminating {
+    if terminating(namespace) {
         return Vec::new();
     }
     ENSURED.iter().copied().filter(|name| !existing.clone().into_iter().any(|e| e == *name)).collect()
