@@ -80,10 +80,16 @@ async fn tls_mode(binary: &std::path::Path, raw_rate: f64) -> anyhow::Result<()>
     println!("bench-apiserver tls: {CLIENTS} clients, {TLS_SERVICES} Services each, HTTPS, client certificates");
     println!("raw etcd create txns/s              {raw_rate:>10.0}");
     println!("HTTPS, AlwaysAllow: creates/s       {allow_rate:>10.0}   ratio {:.2}", allow_rate / raw_rate);
-    println!("HTTPS, RBAC: creates/s              {rbac_rate:>10.0}   ratio {:.2}   (goal >= 0.6)", rbac_rate / raw_rate);
+    println!(
+        "HTTPS, RBAC: creates/s              {rbac_rate:>10.0}   ratio {:.2}   (goal >= 0.6)",
+        rbac_rate / raw_rate
+    );
     println!("create p50, AlwaysAllow / RBAC      {:>10.2} / {:.2} ms", us(allow_p50) / 1e3, us(rbac_p50) / 1e3);
     println!("apiserver CPU per create, AA / RBAC {:>10.0} / {:.0} us", us(allow_cpu), us(rbac_cpu));
-    println!("authorization cost per request      {:>10.0} us CPU (RBAC - AlwaysAllow; 10 ms ticks, noisy)", us(rbac_cpu) - us(allow_cpu));
+    println!(
+        "authorization cost per request      {:>10.0} us CPU (RBAC - AlwaysAllow; 10 ms ticks, noisy)",
+        us(rbac_cpu) - us(allow_cpu)
+    );
     Ok(())
 }
 
