@@ -17,10 +17,10 @@ pub struct Config {
     #[arg(long, env = "ETCD_SERVERS", default_value = "http://127.0.0.1:2379", value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
 
-    /// The address to listen on (plain HTTP). Loopback by default: unless
+    /// The address to listen on (HTTPS). Loopback by default: unless
     /// started with `--authorization-mode=RBAC`, anyone who can reach the
     /// port can read and change everything, the `kubernetes` Service
-    /// included (and tokens cross plain HTTP in the clear). Listen
+    /// included. Listen
     /// wider (`0.0.0.0`, as the lab does inside its own network) only where
     /// every host that can reach the port is trusted.
     #[arg(long, env = "APISERVER_BIND_ADDRESS", default_value = "127.0.0.1")]
@@ -128,6 +128,38 @@ pub struct Config {
     #[arg(long)]
     pub service_account_key_file: Vec<std::path::PathBuf>,
 
+    /// The serving certificate (PEM, intermediates after it), with
+    /// `--tls-private-key-file`. Unset: a CA and a serving certificate are
+    /// made in `--cert-dir` on first start and reused afterwards.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The serving certificate's private key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// The CAs (PEM bundle) client certificates must chain to; their CN is
+    /// the user, their O the groups. Unset: the CA made in `--cert-dir`
+    /// (none with `--tls-cert-file`: no client certificates).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// Where the generated CA (`ca.crt`, `ca.key`), serving certificate
+    /// (`apiserver.crt`, `apiserver.key`) and admin kubeconfig live.
+    #[arg(long, default_value = "/var/run/kubernetes")]
+    pub cert_dir: PathBuf,
+
+    /// Where to write the admin kubeconfig (`kubernetes-admin` in
+    /// `system:masters`) when the CA is the generated one. Default:
+    /// `<cert-dir>/admin.conf`.
+    #[arg(long)]
+    pub admin_kubeconfig: Option<PathBuf>,
+
+    /// Serve plain HTTP, without TLS or client certificates: for tests
+    /// only (client-go sends no token over it). Never the default.
+    #[arg(long)]
+    pub insecure_plain_http: bool,
+
     /// The audiences a token must name to be accepted (default: the issuer).
     #[arg(long, value_delimiter = ',')]
     pub api_audiences: Vec<String>,
@@ -228,6 +260,7 @@ mod tests {
     fn listens_on_loopback_unless_told() {
         let config = Config::parse_from(["apiserver"]);
         assert!(config.bind_address.is_loopback());
+        assert!(!config.insecure_plain_http, "HTTPS unless asked otherwise");
         assert_eq!(config.request_timeout, Duration::from_secs(60));
         assert_eq!((config.max_requests_inflight, config.max_mutating_requests_inflight), (400, 200));
         assert_eq!((config.authorization_mode, config.anonymous_auth), (Mode::AlwaysAllow, true));

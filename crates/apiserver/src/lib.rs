@@ -2,7 +2,11 @@
 //!
 //! # Layout (in the order a request flows; each file imports only those below it)
 //! - [`config`]: the flags.
-//! - [`server`]: accepting connections, header and idle timeouts, h2c.
+//! - [`server`]: accepting connections, TLS handshakes, header and idle
+//!   timeouts, HTTP/1.1 and HTTP/2.
+//! - [`tls`]: the rustls configuration from the flags (or a generated CA),
+//!   client certificates optional; [`pki`]: the CA, serving and client
+//!   certificates (rcgen) and kubeconfigs.
 //! - [`limits`]: what every request passes first: panics caught, inflight
 //!   limits, the body read within its time, the request timeout.
 //! - [`health`]: `/livez`, `/readyz`, `/healthz`, served from the start.
@@ -50,6 +54,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod pki;
 pub mod pod_streams;
 pub mod registry;
 pub mod request;
@@ -59,6 +64,7 @@ pub mod serviceaccount_token;
 pub mod shutdown;
 pub mod storage;
 pub mod table;
+pub mod tls;
 pub mod watch;
 pub mod watch_cache;
 
@@ -162,6 +168,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         .await
         .context("binding the listen address")?;
     let port = listener.local_addr()?.port();
+    let tls = tls::setup(&config, ip_range.first().into(), port)?;
     let health = Arc::new(health::Health::default());
     let api: Arc<OnceLock<axum::Router>> = Arc::default();
     let gate = api.clone();
@@ -180,7 +187,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         .layer(axum::middleware::from_fn_with_state(Arc::new(limits::Limits::from_config(&config)), limits::limit))
         .layer(axum::middleware::from_fn(limits::catch_panic));
     let timeouts = server::Timeouts { read_header: config.read_header_timeout, idle: config.idle_timeout };
-    let server = tokio::spawn(server::serve(listener, front, timeouts, shutdown.clone()));
+    let server = tokio::spawn(server::serve(listener, front, timeouts, tls, shutdown.clone()));
 
     let etcd = format!("etcd at {:?}", config.etcd_servers);
     let Some(store) = retry(&etcd, &shutdown, || connect(&config.etcd_servers)).await else {

@@ -6,15 +6,19 @@
 //! - Idle: a connection with no request in flight for `--idle-timeout` is
 //!   closed, whatever its protocol; this also covers a client that connects
 //!   and sends nothing at all.
-//! - HTTP/2: served in cleartext (h2c with prior knowledge, as
-//!   `curl --http2-prior-knowledge` speaks it) on the same port: hyper reads
-//!   the preface and answers with its SETTINGS at once. HTTP/1.1 upgrades to
-//!   h2c are not offered, as upstream does not offer them either.
+//! - TLS (`tls.rs`): the handshake runs in the connection's task, within
+//!   the header timeout; a verified client certificate's user rides on
+//!   every request of the connection (`auth::x509::ClientCertificate`).
+//! - HTTP/2: chosen by ALPN over TLS; in plain HTTP (tests) h2c with prior
+//!   knowledge, as `curl --http2-prior-knowledge` speaks it: hyper reads
+//!   the preface either way. HTTP/1.1 upgrades to h2c are not offered, as
+//!   upstream does not offer them either.
 //! - Bodies and whole requests are bounded a floor up, in `limits.rs`.
 //!
 //! On shutdown the listener closes, each connection finishes its request in
 //! flight (HTTP/2 sends GOAWAY), and after [`GRACE`] the rest are dropped.
 
+use crate::auth::x509::{self, ClientCertificate};
 use crate::shutdown::Shutdown;
 use axum::body::{Body, Bytes};
 use axum::Router;
@@ -26,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -39,8 +44,14 @@ pub struct Timeouts {
     pub idle: Duration,
 }
 
-/// Serves `app` on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, app: Router, timeouts: Timeouts, shutdown: Shutdown) {
+/// Serves `app` on `listener` until `shutdown`: HTTPS with `tls`, else plain HTTP.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    timeouts: Timeouts,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: Shutdown,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.read_header);
     builder.http2().timer(TokioTimer::new());
@@ -54,7 +65,22 @@ pub async fn serve(listener: TcpListener, app: Router, timeouts: Timeouts, shutd
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
-                connections.spawn(connection(builder.clone(), stream, app.clone(), timeouts.idle, shutdown.clone()));
+                let (builder, app, shutdown) = (builder.clone(), app.clone(), shutdown.clone());
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    let Some(tls) = tls else {
+                        return connection(builder, stream, None, app, timeouts.idle, shutdown).await;
+                    };
+                    match tokio::time::timeout(timeouts.read_header, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let peer = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+                            let client = peer.and_then(|cert| x509::user(cert)).map(ClientCertificate);
+                            connection(builder, stream, client, app, timeouts.idle, shutdown).await
+                        }
+                        Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake: no handshake within {:?}", timeouts.read_header),
+                    }
+                });
             }
             // Out of file descriptors, most likely: wait for some to close.
             Err(e) => {
@@ -128,16 +154,20 @@ impl hyper::body::Body for Tracked {
 
 async fn connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
-    stream: tokio::net::TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    client: Option<ClientCertificate>,
     app: Router,
     idle: Duration,
     shutdown: Shutdown,
 ) {
     let activity = Arc::new(Activity { in_flight: AtomicUsize::new(0), last: Mutex::new(Instant::now()) });
     let tracker = activity.clone();
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let busy = Busy::begin(&tracker);
         let app = app.clone();
+        if let Some(client) = &client {
+            req.extensions_mut().insert(client.clone());
+        }
         async move {
             let resp = app.oneshot(req.map(Body::new)).await?;
             Ok::<_, std::convert::Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`Etcd`]: an etcd server on free loopback ports with a scratch data dir.
-//! - [`Apiserver`]: the `apiserver` binary against it, on a free port.
+//! - [`Apiserver`]: the `apiserver` binary against it, on a free port:
+//!   plain HTTP (`start`, `--insecure-plain-http`), or HTTPS with its
+//!   generated CA and admin kubeconfig (`start_tls`).
 //! - [`Kubeconfig`] and [`kubectl`]: what a user would type, for real.
 //! - [`netns`]: test nodes and pods as network namespaces.
 //! - [`eventually`], [`http`], [`spawn`]: polling, one plain HTTP request,
@@ -241,17 +243,29 @@ pub struct Apiserver {
     binary: PathBuf,
     args: Vec<String>,
     host: String,
+    /// With TLS: the `--cert-dir` (its CA and the admin kubeconfig, kept across restarts).
+    cert_dir: Option<ScratchDir>,
 }
 
 impl Apiserver {
-    /// Starts `binary` on a free port with extra flags; waits until it serves.
+    /// Starts `binary` on a free port with extra flags, serving plain HTTP
+    /// (`--insecure-plain-http`); waits until it serves.
     /// (Pass `--bind-address` in `extra` to listen elsewhere than 127.0.0.1.)
     /// The ServiceAccount admission plugin is off unless `extra` names
     /// `--disable-admission-plugins` itself (`--disable-admission-plugins=`
     /// runs it): most tests run no controller to create the `default`
     /// accounts pods need, as upstream's integration tests do.
     pub fn start(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
-        let mut server = Self::prepare(binary, etcd, extra);
+        let mut server = Self::prepare(binary, etcd, extra, false);
+        server.restart();
+        server
+    }
+
+    /// Starts `binary` serving HTTPS, as it does by default: its CA and
+    /// serving certificate made in a scratch `--cert-dir`, the admin
+    /// kubeconfig beside them ([`Apiserver::admin_kubeconfig`]).
+    pub fn start_tls(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
+        let mut server = Self::prepare(binary, etcd, extra, true);
         server.restart();
         server
     }
@@ -259,13 +273,45 @@ impl Apiserver {
     /// Starts `binary` without waiting until it serves the API (its
     /// `/readyz` says when): for an apiserver started while etcd is down.
     pub fn start_unready(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
-        let mut server = Self::prepare(binary, etcd, extra);
+        let mut server = Self::prepare(binary, etcd, extra, false);
         server.launch(false);
         server
     }
 
-    fn prepare(binary: &Path, etcd: &Etcd, extra: &[&str]) -> Self {
+    /// The kubeconfig the apiserver wrote (`kubernetes-admin` in
+    /// `system:masters`, the CA's data inline), copied to a scratch dir.
+    pub fn admin_kubeconfig(&self) -> Kubeconfig {
+        let dir = self.cert_dir.as_ref().expect("admin_kubeconfig: start the apiserver with start_tls");
+        let text = std::fs::read_to_string(dir.0.join("admin.conf")).expect("the apiserver wrote admin.conf");
+        Kubeconfig::from_text(&text)
+    }
+
+    /// A kubeconfig for `user` in `groups`, its client certificate signed
+    /// now by the apiserver's CA (`apiserver kubeconfig --user ...`).
+    pub fn kubeconfig_for(&self, user: &str, groups: &[&str]) -> Kubeconfig {
+        let dir = self.cert_dir.as_ref().expect("kubeconfig_for: start the apiserver with start_tls");
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("kubeconfig").arg("--cert-dir").arg(&dir.0).args(["--server", &self.url, "--user", user]);
+        for g in groups {
+            cmd.args(["--group", g]);
+        }
+        let out = cmd.output().expect("apiserver kubeconfig");
+        assert!(out.status.success(), "apiserver kubeconfig: {}", String::from_utf8_lossy(&out.stderr));
+        Kubeconfig::from_text(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// The `--cert-dir` of an apiserver started with [`Apiserver::start_tls`].
+    pub fn cert_dir(&self) -> Option<&Path> {
+        self.cert_dir.as_ref().map(|d| d.0.as_path())
+    }
+
+    fn prepare(binary: &Path, etcd: &Etcd, extra: &[&str], tls: bool) -> Self {
         let mut args = vec!["--etcd-servers".to_string(), etcd.url.clone()];
+        let cert_dir = tls.then(|| ScratchDir::new("cert-dir"));
+        match &cert_dir {
+            Some(dir) => args.extend(["--cert-dir".to_string(), dir.0.display().to_string()]),
+            None => args.push("--insecure-plain-http".to_string()),
+        }
         let bind = extra
             .iter()
             .position(|a| *a == "--bind-address")
@@ -280,14 +326,22 @@ impl Apiserver {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let port = free_port();
-        Self {
-            url: format!("http://{bind}:{port}"),
+        let mut server = Self {
+            url: String::new(),
             port,
             proc: None,
             binary: binary.to_path_buf(),
             args,
             host: bind.to_string(),
-        }
+            cert_dir,
+        };
+        server.url = server.current_url();
+        server
+    }
+
+    fn current_url(&self) -> String {
+        let scheme = if self.cert_dir.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     pub fn stop(&mut self) {
@@ -310,7 +364,7 @@ impl Apiserver {
         cmd.args(&self.args).args(["--port", &self.port.to_string()]).env("RUST_LOG", "warn").stdout(Stdio::piped());
         let mut proc = Proc::watched(cmd).expect("start apiserver");
         let mut stdout = BufReader::new(proc.0.stdout.take().expect("stdout"));
-        self.url = format!("http://{}:{}", self.host, self.port);
+        self.url = self.current_url();
         if wait {
             let mut line = String::new();
             stdout.read_line(&mut line).expect("apiserver output");
@@ -332,13 +386,27 @@ pub struct Kubeconfig {
 
 impl Kubeconfig {
     pub fn new(server_url: &str) -> Self {
+        Self::from_text(&format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster: {{server: \"{server_url}\"}}\nusers:\n- name: admin\n  user: {{}}\ncontexts:\n- name: lab\n  context: {{cluster: lab, user: admin, namespace: default}}\ncurrent-context: lab\n"
+        ))
+    }
+
+    /// A kubeconfig with this text, in its own scratch dir.
+    pub fn from_text(text: &str) -> Self {
         let dir = ScratchDir::new("kubeconfig");
         let path = dir.0.join("config");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster: {{server: \"{server_url}\"}}\nusers:\n- name: admin\n  user: {{}}\ncontexts:\n- name: lab\n  context: {{cluster: lab, user: admin, namespace: default}}\ncurrent-context: lab\n"
-        );
         std::fs::write(&path, text).expect("write kubeconfig");
         Self { path, _dir: dir }
+    }
+
+    /// The kube crate's client for this kubeconfig (its CA, client
+    /// certificate or token), over rustls.
+    pub async fn client(&self) -> kube::Client {
+        let file = kube::config::Kubeconfig::read_from(&self.path).expect("read kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("kube config");
+        kube::Client::try_from(config).expect("kube client")
     }
 }
 

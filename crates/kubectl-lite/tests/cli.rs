@@ -285,3 +285,21 @@ fn prints_what_kubectl_prints() {
     assert_eq!(lite_ok(&kc, &["delete", "svc", "myapp"]).trim(), r#"service "myapp" deleted"#);
     assert!(!lite(&kc, &["get", "svc", "myapp"]).status.success());
 }
+
+/// Over HTTPS with the apiserver's admin kubeconfig (its CA, a client
+/// certificate): kubectl-lite verifies the server and is the admin; a
+/// certificate for alice is judged by RBAC as alice.
+#[test]
+fn talks_https_with_a_kubeconfigs_ca_and_client_certificate() {
+    let etcd = Etcd::start();
+    let api = Apiserver::start_tls(&workspace_binary("apiserver"), &etcd, &["--authorization-mode=RBAC"]);
+    let admin = api.admin_kubeconfig();
+    assert_eq!(lite_ok(&admin, &["apply", "-f", &example("svc.yaml")]).trim(), "service/myapp created");
+    let services = lite_ok(&admin, &["get", "svc"]);
+    assert!(services.contains("kubernetes") && services.contains("myapp"), "{services}");
+    let alice = api.kubeconfig_for("alice", &["devs"]);
+    let out = lite(&alice, &["get", "svc"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(r#"User "alice" cannot list resource "services""#), "{err}");
+}

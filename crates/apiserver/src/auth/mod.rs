@@ -1,11 +1,13 @@
 //! Who a request comes from and whether they may make it, in upstream's
-//! order: authentication (a ServiceAccount's signed token, checked by
+//! order: authentication (a client certificate; a ServiceAccount's signed token, checked by
 //! `serviceaccount_token`; a bearer token from `--token-auth-file`; or
 //! anonymous), impersonation (`Impersonate-*` headers, each checked with
 //! the `impersonate` verb), authorization (`--authorization-mode`:
 //! `AlwaysAllow`, or `RBAC` on the [`cache`]d policy), then with RBAC
 //! upstream's NodeRestriction for Node objects.
 //!
+//! - [`x509`]: client certificates (CN the user, O the groups), verified
+//!   during the TLS handshake; the first authenticator, as upstream's.
 //! - [`tokens`]: the token file and the `Authorization: Bearer` header.
 //! - [`attributes`]: a request's verb, resource, name and namespace as
 //!   upstream derives them; the 403's wording.
@@ -21,6 +23,7 @@ pub mod cache;
 pub mod escalation;
 pub mod reviews;
 pub mod tokens;
+pub mod x509;
 
 use crate::error::ApiError;
 use crate::registry::Registry;
@@ -219,10 +222,14 @@ fn node_restriction(user: &UserInfo, a: &Attributes) -> Result<(), ApiError> {
 /// The middleware in front of every API route.
 pub async fn filter(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     let (method, path, query) = (req.method().as_str(), req.uri().path(), req.uri().query());
-    let admitted = match auth.service_account(req.headers()).await {
-        Some(Ok(actor)) => auth.admit_as(actor, method, path, query, req.headers()),
-        Some(Err(e)) => Err(e),
-        None => auth.admit(method, path, query, req.headers()),
+    let certificate = req.extensions().get::<x509::ClientCertificate>().map(|c| c.0.clone());
+    let admitted = match certificate {
+        Some(actor) => auth.admit_as(actor, method, path, query, req.headers()),
+        None => match auth.service_account(req.headers()).await {
+            Some(Ok(actor)) => auth.admit_as(actor, method, path, query, req.headers()),
+            Some(Err(e)) => Err(e),
+            None => auth.admit(method, path, query, req.headers()),
+        },
     };
     match admitted {
         Ok(user) => {

@@ -28,11 +28,18 @@ pub struct LoggedApiserver {
 impl LoggedApiserver {
     pub fn start(etcd_url: &str, extra: &[&str]) -> Self {
         let port = e2e::free_port();
-        let mut args: Vec<String> =
-            ["--etcd-servers", etcd_url, "--bind-address", "127.0.0.1", "--port", &port.to_string()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let mut args: Vec<String> = [
+            "--etcd-servers",
+            etcd_url,
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--insecure-plain-http",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         // As e2e's Apiserver: no ServiceAccount admission unless asked for.
         if !extra.iter().any(|a| a.starts_with("--disable-admission-plugins")) {
             args.push("--disable-admission-plugins=ServiceAccount".to_string());
