@@ -3,10 +3,15 @@
 //! kubectl, checked with curl from the nodes; then the cluster DNS from
 //! inside a pod (`lab/dns.rs`), a busybox pod's command
 //! (`lab/containers.rs`), and last LoadBalancer Services from the host,
-//! ending with a node killed (`lab/lb.rs`). Prints the figures the lab
-//! issues ask for (time to a Ready cluster, image size, programming
-//! latency, LoadBalancer assignment and failover).
+//! ending with a node killed (`lab/lb.rs`). Then, with the same image, the
+//! highly available lab under faults (`lab/chaos.rs`). Prints the figures
+//! the lab issues ask for (time to a Ready cluster, image size, programming
+//! latency, LoadBalancer assignment and failover, the chaos report).
+//!
+//! `MINK8S_LAB=ha` runs only the HA phase (for working on it; CI runs both).
 
+#[path = "lab/chaos.rs"]
+mod chaos;
 #[path = "lab/containers.rs"]
 mod containers;
 #[path = "lab/dns.rs"]
@@ -28,8 +33,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `docker compose` (v2) if the machine has it, else `docker-compose`.
-fn compose(args: &[&str]) -> Output {
+/// `docker compose` (v2) if the machine has it, else `docker-compose`, for the lab's project.
+fn compose_command(args: &[&str]) -> Command {
     let v2 = Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
     let mut cmd = if v2 {
         let mut c = Command::new("docker");
@@ -38,7 +43,30 @@ fn compose(args: &[&str]) -> Output {
     } else {
         Command::new("docker-compose")
     };
-    cmd.current_dir(repo()).args(["-p", PROJECT]).args(args).output().expect("docker compose")
+    cmd.current_dir(repo()).args(["-p", PROJECT]).args(args);
+    cmd
+}
+
+fn compose(args: &[&str]) -> Output {
+    compose_command(args).output().expect("docker compose")
+}
+
+/// The same for the HA lab (`docker-compose.ha.yml`).
+fn compose_ha(args: &[&str]) -> Output {
+    let mut all = vec!["-f", "docker-compose.ha.yml"];
+    all.extend_from_slice(args);
+    compose(&all)
+}
+
+fn on_node_ha(node: &str, cmd: &[&str]) -> Output {
+    let mut args = vec!["exec", "-T", node];
+    args.extend_from_slice(cmd);
+    compose_ha(&args)
+}
+
+fn curl_ha(node: &str, url: &str) -> Option<String> {
+    let out = on_node_ha(node, &["curl", "-s", "--fail", "--max-time", "2", url]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A command in a node container.
@@ -62,6 +90,15 @@ impl Drop for Lab {
     }
 }
 
+/// The same for the HA lab.
+struct HaLab;
+
+impl Drop for HaLab {
+    fn drop(&mut self) {
+        compose_ha(&["down", "--volumes", "--remove-orphans"]);
+    }
+}
+
 /// A quantile from a Prometheus histogram's buckets (the bucket's upper bound).
 fn quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
     let buckets: Vec<(f64, f64)> = metrics
@@ -76,12 +113,22 @@ fn quantile(metrics: &str, name: &str, q: f64) -> Option<f64> {
     (total > 0.0).then(|| buckets.iter().find(|(_, c)| *c >= q * total).map(|(le, _)| *le)).flatten()
 }
 
+/// One image build, then both labs in turn (only one may run at a time).
 #[test]
-fn the_tutorial_in_the_compose_lab() {
-    let started = Instant::now();
+fn the_compose_labs() {
     let built = Command::new(repo().join("scripts/lab-image")).output().expect("scripts/lab-image");
     assert!(built.status.success(), "building the image: {}", String::from_utf8_lossy(&built.stderr));
     let image = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    if std::env::var("MINK8S_LAB").as_deref() != Ok("ha") {
+        the_tutorial_in_the_compose_lab(&image);
+    }
+    compose_ha(&["down", "--volumes", "--remove-orphans"]);
+    let _lab = HaLab;
+    chaos::check(&Kubeconfig::new("http://127.0.0.1:6443"));
+}
+
+fn the_tutorial_in_the_compose_lab(image: &str) {
+    let started = Instant::now();
     // The test runs kubectl-lite from target/debug: build it now, so that
     // what runs is this tree's (a stale binary once failed this test).
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -29,6 +29,8 @@
 //!   LoadBalancers): which, the answer (pure), and their listeners.
 //! - [`run`]: the proxy's events and sync, run by the shared loop
 //!   (`informer::reconcile`); [`status`]: `/healthz`, `/rules`, `/metrics`.
+//! - [`front`]: not a node's proxy: the HA lab's one address in front of
+//!   its apiservers (`src/bin/apiserver-lb.rs`), TCP to the ready ones.
 
 pub mod announce;
 pub mod arp;
@@ -36,6 +38,7 @@ pub mod backend;
 pub mod changes;
 pub mod desired;
 pub mod fake;
+pub mod front;
 pub mod healthcheck;
 pub mod ipvs;
 pub mod model;
