@@ -168,10 +168,8 @@ mod tests {
     #[test]
     fn health_falls_after_two_failures_and_rises_after_one_success() {
         let mut h = Health::new();
-        let seen: Vec<Option<bool>> = [true, false, true, false, false, false, true, true]
-            .into_iter()
-            .map(|ok| h.checked(ok))
-            .collect();
+        let seen: Vec<Option<bool>> =
+            [true, false, true, false, false, false, true, true].into_iter().map(|ok| h.checked(ok)).collect();
         assert_eq!(seen, [None, None, None, None, Some(false), None, Some(true), None]);
     }
 

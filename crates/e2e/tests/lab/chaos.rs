@@ -35,7 +35,10 @@ fn request(addr: &str, method: &str, path: &str, content_type: &str, body: &str,
     let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     s.set_write_timeout(Some(timeout)).ok()?;
-    let head = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     s.write_all(head.as_bytes()).ok()?;
     s.write_all(body.as_bytes()).ok()?;
     let mut answer = Vec::new();
@@ -144,25 +147,34 @@ fn writer(w: usize, stop: Arc<AtomicBool>, ledger: Arc<Mutex<Ledger>>) {
         l.attempted += 1;
         l.acknowledged += usize::from(status == Some(ok_when));
         l.refused += usize::from(status == Some(422));
-        l.outcomes.push(Outcome { at: Instant::now(), server, answered: status == Some(ok_when) || status == Some(422) });
+        l.outcomes.push(Outcome {
+            at: Instant::now(),
+            server,
+            answered: status == Some(ok_when) || status == Some(422),
+        });
         drop(l);
         std::thread::sleep(Duration::from_millis(300));
     }
 }
 
 /// node1's curl loop, one line per request, timed as it arrives here.
-fn curl_loop(cluster_ip: &str, node_port: &str, seen: Arc<Mutex<Vec<(Instant, &'static str, bool)>>>) -> std::process::Child {
+fn curl_loop(
+    cluster_ip: &str,
+    node_port: &str,
+    seen: Arc<Mutex<Vec<(Instant, &'static str, bool)>>>,
+) -> std::process::Child {
     let script = format!(
         "while :; do \
            curl -s -o /dev/null --max-time 2 http://{cluster_ip}/ && echo cip ok || echo cip fail; \
            curl -s -o /dev/null --max-time 2 http://172.28.0.11:{node_port}/ && echo np ok || echo np fail; \
            sleep 0.2 2>/dev/null || sleep 1; done"
     );
-    let mut child = super::compose_command(&["-f", "docker-compose.ha.yml", "exec", "-T", "node1", "sh", "-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("curl loop");
+    let mut child =
+        super::compose_command(&["-f", "docker-compose.ha.yml", "exec", "-T", "node1", "sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl loop");
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -204,7 +216,8 @@ fn etcd_healthy() -> bool {
 /// The control plane is whole again: etcd's members healthy, both
 /// apiservers ready, and a write acknowledged through each after `since`.
 fn control_plane_recovered(ledger: &Mutex<Ledger>, since: Instant) -> bool {
-    let wrote = |server| ledger.lock().unwrap().outcomes.iter().any(|o| o.at > since && o.server == server && o.answered);
+    let wrote =
+        |server| ledger.lock().unwrap().outcomes.iter().any(|o| o.at > since && o.server == server && o.answered);
     APISERVERS.iter().all(|(_, a)| ready(a)) && wrote(0) && wrote(1) && etcd_healthy()
 }
 
@@ -220,22 +233,41 @@ fn endpoint_ips(kc: &Kubeconfig, svc: &str) -> BTreeSet<String> {
 }
 
 fn ready_pod_ips(kc: &Kubeconfig, app: &str) -> BTreeSet<String> {
-    let path = r#"jsonpath={range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.status.podIP} {end}"#;
-    jsonpath(kc, &["get", "pods", "-l", &format!("app={app}"), "-o", path])
-        .map(|s| s.split_whitespace().map(String::from).collect())
-        .unwrap_or_default()
+    // kubectl's JSONPath has no nested filters: read the JSON.
+    let Some(list) = jsonpath(kc, &["get", "pods", "-l", &format!("app={app}"), "-o", "json"]) else {
+        return BTreeSet::new();
+    };
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap_or_default();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .filter_map(|p| p["status"]["podIP"].as_str().map(String::from))
+        .collect()
 }
 
 fn lease_holder(kc: &Kubeconfig) -> String {
-    jsonpath(kc, &["get", "lease", "-n", "kube-system", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"])
-        .unwrap_or_default()
+    jsonpath(
+        kc,
+        &["get", "lease", "-n", "kube-system", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"],
+    )
+    .unwrap_or_default()
 }
 
 /// The DNAT targets the kernel holds for `addr:port` (the nftables mode's
 /// table), or the proxy's `/rules` block for it (either mode).
 fn kernel_rules(node: &str, addr: &str, port: &str) -> (BTreeSet<String>, String) {
-    let nft = String::from_utf8_lossy(&super::on_node_ha(node, &["nft", "list", "table", "ip", "mini-kube-proxy"]).stdout)
-        .into_owned();
+    let nft =
+        String::from_utf8_lossy(&super::on_node_ha(node, &["nft", "list", "table", "ip", "mini-kube-proxy"]).stdout)
+            .into_owned();
     let chain = |name: &str| -> String {
         nft.split(&format!("chain {name} {{")).nth(1).and_then(|r| r.split('}').next()).unwrap_or("").to_string()
     };
@@ -247,10 +279,13 @@ fn kernel_rules(node: &str, addr: &str, port: &str) -> (BTreeSet<String>, String
             targets.extend(chain(ep).split("dnat to ").nth(1).map(|t| t.trim().to_string()));
         }
     }
-    let rules = String::from_utf8_lossy(&super::on_node_ha(node, &["curl", "-s", "http://127.0.0.1:10256/rules"]).stdout)
-        .into_owned();
+    let rules =
+        String::from_utf8_lossy(&super::on_node_ha(node, &["curl", "-s", "http://127.0.0.1:10256/rules"]).stdout)
+            .into_owned();
     let block = rules
-        .split(&format!("TCP  {addr}:{port} rr")).nth(1).map(|r| r.lines().skip(1).take_while(|l| l.starts_with("  ->")).collect::<Vec<_>>().join("\n"))
+        .split(&format!("TCP  {addr}:{port} rr"))
+        .nth(1)
+        .map(|r| r.lines().skip(1).take_while(|l| l.starts_with("  ->")).collect::<Vec<_>>().join("\n"))
         .unwrap_or_default();
     (targets, block)
 }
@@ -258,11 +293,19 @@ fn kernel_rules(node: &str, addr: &str, port: &str) -> (BTreeSet<String>, String
 pub fn check(kc: &Kubeconfig) {
     let started = Instant::now();
     docker(&["up", "-d"]);
-    eventually("both nodes Ready (HA)", || jsonpath(kc, &["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"]), |s| s.as_deref() == Some("True True"));
+    eventually(
+        "both nodes Ready (HA)",
+        || jsonpath(kc, &["get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}"]),
+        |s| s.as_deref() == Some("True True"),
+    );
     let ready_after = started.elapsed();
     super::dns::apply_addon(kc);
     // Both apiservers are the `kubernetes` Service's endpoints.
-    eventually("kubernetes endpoints are both apiservers", || endpoint_ips(kc, "kubernetes"), |e| *e == ["172.28.0.31".to_string(), "172.28.0.32".to_string()].into());
+    eventually(
+        "kubernetes endpoints are both apiservers",
+        || endpoint_ips(kc, "kubernetes"),
+        |e| *e == ["172.28.0.31".to_string(), "172.28.0.32".to_string()].into(),
+    );
 
     // The Service node1 curls: 4 pods on both nodes, ClusterIP and NodePort.
     let web = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: chaos-web}\nspec:\n  replicas: 4\n  selector: {matchLabels: {app: chaos-web}}\n  template:\n    metadata: {labels: {app: chaos-web}}\n    spec: {containers: [{name: web, image: hub.xiaosha.com/library/myapp:v2, ports: [{containerPort: 80}]}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: chaos-web}\nspec: {type: NodePort, selector: {app: chaos-web}, ports: [{port: 80, targetPort: 80, nodePort: 30080}]}\n";
@@ -271,7 +314,11 @@ pub fn check(kc: &Kubeconfig) {
     e2e::kubectl_ok(kc, &["apply", "-f", dir.0.join("web.yaml").to_str().unwrap()]);
     eventually("4 chaos-web pods ready", || ready_pod_ips(kc, "chaos-web"), |p| p.len() == 4);
     let cluster_ip = jsonpath(kc, &["get", "svc", "chaos-web", "-o", "jsonpath={.spec.clusterIP}"]).unwrap();
-    eventually("chaos-web answers on node1", || super::curl_ha("node1", &format!("http://{cluster_ip}/")), Option::is_some);
+    eventually(
+        "chaos-web answers on node1",
+        || super::curl_ha("node1", &format!("http://{cluster_ip}/")),
+        Option::is_some,
+    );
 
     // The load, the curls, each apiserver's watch, and the front probed.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -291,7 +338,14 @@ pub fn check(kc: &Kubeconfig) {
         let (stop, front) = (stop.clone(), front.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let ok = request(FRONT, "GET", "/api/v1/namespaces/default/services/chaos-web", "application/json", "", Duration::from_secs(3)) == Some(200);
+                let ok = request(
+                    FRONT,
+                    "GET",
+                    "/api/v1/namespaces/default/services/chaos-web",
+                    "application/json",
+                    "",
+                    Duration::from_secs(3),
+                ) == Some(200);
                 front.lock().unwrap().push((Instant::now(), ok));
                 std::thread::sleep(Duration::from_millis(500));
             }
@@ -306,7 +360,8 @@ pub fn check(kc: &Kubeconfig) {
     std::thread::sleep(Duration::from_secs(10));
     docker(&["start", "etcd2"]);
     let restored = Instant::now();
-    let recovered = until("the control plane after etcd2", Duration::from_secs(90), || control_plane_recovered(&ledger, restored));
+    let recovered =
+        until("the control plane after etcd2", Duration::from_secs(90), || control_plane_recovered(&ledger, restored));
     faults.push(Fault { name: "docker kill etcd2 (10 s), start".into(), start, restored, recovered });
 
     // 2. apiserver1 paused 20 s; then apiserver2 killed and started.
@@ -315,9 +370,17 @@ pub fn check(kc: &Kubeconfig) {
     std::thread::sleep(Duration::from_secs(20));
     docker(&["unpause", "apiserver1"]);
     let restored = Instant::now();
-    let recovered = until("the control plane after the pause", Duration::from_secs(90), || control_plane_recovered(&ledger, restored));
+    let recovered = until("the control plane after the pause", Duration::from_secs(90), || {
+        control_plane_recovered(&ledger, restored)
+    });
     faults.push(Fault { name: "docker pause apiserver1 (20 s), unpause".into(), start, restored, recovered });
-    let front_during_pause: Vec<bool> = front.lock().unwrap().iter().filter(|(t, _)| *t > start + Duration::from_secs(8) && *t < restored).map(|(_, ok)| *ok).collect();
+    let front_during_pause: Vec<bool> = front
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t > start + Duration::from_secs(8) && *t < restored)
+        .map(|(_, ok)| *ok)
+        .collect();
 
     std::thread::sleep(Duration::from_secs(5));
     let start = Instant::now();
@@ -325,26 +388,40 @@ pub fn check(kc: &Kubeconfig) {
     std::thread::sleep(Duration::from_secs(5));
     docker(&["start", "apiserver2"]);
     let restored = Instant::now();
-    let recovered = until("the control plane after apiserver2", Duration::from_secs(90), || control_plane_recovered(&ledger, restored));
+    let recovered = until("the control plane after apiserver2", Duration::from_secs(90), || {
+        control_plane_recovered(&ledger, restored)
+    });
     faults.push(Fault { name: "docker kill -s KILL apiserver2 (5 s), start".into(), start, restored, recovered });
 
     // 3. The controller holding the Lease killed: the other takes over.
     let holder = eventually("a controller holds the Lease", || lease_holder(kc), |h| h.starts_with("controller"));
-    let (leader, other) = if holder.starts_with("controller1_") { ("controller1", "controller2") } else { ("controller2", "controller1") };
+    let (leader, other) = if holder.starts_with("controller1_") {
+        ("controller1", "controller2")
+    } else {
+        ("controller2", "controller1")
+    };
     let start = Instant::now();
     docker(&["kill", "-s", "SIGKILL", leader]);
-    let took_over = until("the other controller takes the Lease", Duration::from_secs(40), || lease_holder(kc).starts_with(&format!("{other}_")));
+    let took_over = until("the other controller takes the Lease", Duration::from_secs(40), || {
+        lease_holder(kc).starts_with(&format!("{other}_"))
+    });
     docker(&["start", leader]);
     let restored = Instant::now();
     // Endpoints still follow readiness: a pod deleted is replaced, and the endpoints are the ready pods.
-    let victim = jsonpath(kc, &["get", "pods", "-l", "app=chaos-web", "-o", "jsonpath={.items[0].metadata.name}"]).unwrap();
+    let victim =
+        jsonpath(kc, &["get", "pods", "-l", "app=chaos-web", "-o", "jsonpath={.items[0].metadata.name}"]).unwrap();
     let victim_ip = jsonpath(kc, &["get", "pod", &victim, "-o", "jsonpath={.status.podIP}"]).unwrap();
     e2e::kubectl_ok(kc, &["delete", "pod", &victim, "--wait=false"]);
     let recovered = until("endpoints follow the replaced pod", Duration::from_secs(60), || {
         let ready = ready_pod_ips(kc, "chaos-web");
         ready.len() == 4 && !ready.contains(&victim_ip) && endpoint_ips(kc, "chaos-web") == ready
     });
-    faults.push(Fault { name: format!("docker kill -s KILL {leader} (the leader), start"), start, restored, recovered });
+    faults.push(Fault {
+        name: format!("docker kill -s KILL {leader} (the leader), start"),
+        start,
+        restored,
+        recovered,
+    });
     let takeover = took_over - start;
 
     // 4. node2 stopped: its pods leave the endpoints, node1 keeps answering; then it rejoins.
@@ -358,7 +435,8 @@ pub fn check(kc: &Kubeconfig) {
     std::thread::sleep(Duration::from_secs(3));
     let quiet_from = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
-    let after_left: Vec<bool> = curls.lock().unwrap().iter().filter(|(t, _, _)| *t > quiet_from).map(|(_, _, ok)| *ok).collect();
+    let after_left: Vec<bool> =
+        curls.lock().unwrap().iter().filter(|(t, _, _)| *t > quiet_from).map(|(_, _, ok)| *ok).collect();
     docker(&["start", "node2"]);
     let restored = Instant::now();
     let recovered = until("node2 rejoins and its pods come back", Duration::from_secs(120), || {
@@ -373,10 +451,12 @@ pub fn check(kc: &Kubeconfig) {
     for node in ["node1", "node2"] {
         let ip = if node == "node1" { "172.28.0.11" } else { "172.28.0.12" };
         let before = [kernel_rules(node, &cluster_ip, "80"), kernel_rules(node, ip, "30080")];
-        let pid = String::from_utf8_lossy(&super::on_node_ha(node, &["cat", "/run/proxy.pid"]).stdout).trim().to_string();
+        let pid =
+            String::from_utf8_lossy(&super::on_node_ha(node, &["cat", "/run/proxy.pid"]).stdout).trim().to_string();
         super::on_node_ha(node, &["sh", "-c", "kill $(cat /run/proxy.pid)"]);
         until(&format!("{node}'s proxy back"), Duration::from_secs(60), || {
-            let now = String::from_utf8_lossy(&super::on_node_ha(node, &["cat", "/run/proxy.pid"]).stdout).trim().to_string();
+            let now =
+                String::from_utf8_lossy(&super::on_node_ha(node, &["cat", "/run/proxy.pid"]).stdout).trim().to_string();
             now != pid && super::curl_ha(node, "http://127.0.0.1:10256/healthz").is_some()
         });
         let after = [kernel_rules(node, &cluster_ip, "80"), kernel_rules(node, ip, "30080")];
@@ -396,16 +476,20 @@ pub fn check(kc: &Kubeconfig) {
 
     let ledger = ledger.lock().unwrap();
     let etcd_services = checks::etcd_prefix("/registry/services/specs/");
-    let present: BTreeMap<String, &checks::Kv> =
-        etcd_services.iter().map(|kv| (kv.key.trim_start_matches("/registry/services/specs/default/").to_string(), kv)).collect();
-    let lost: Vec<&String> = ledger.created.iter().filter(|n| !ledger.delete_attempted.contains(*n) && !present.contains_key(*n)).collect();
+    let present: BTreeMap<String, &checks::Kv> = etcd_services
+        .iter()
+        .map(|kv| (kv.key.trim_start_matches("/registry/services/specs/default/").to_string(), kv))
+        .collect();
+    let lost: Vec<&String> =
+        ledger.created.iter().filter(|n| !ledger.delete_attempted.contains(*n) && !present.contains_key(*n)).collect();
     let stale: Vec<String> = ledger
         .generations
         .iter()
         .filter_map(|(name, (acked, attempted))| {
             let kv = present.get(name)?;
             let g: u32 = kv.value["metadata"]["labels"]["chaos-gen"].as_str()?.parse().ok()?;
-            (g < *acked || g > *attempted).then(|| format!("{name}: chaos-gen {g}, acknowledged {acked}, attempted {attempted}"))
+            (g < *acked || g > *attempted)
+                .then(|| format!("{name}: chaos-gen {g}, acknowledged {acked}, attempted {attempted}"))
         })
         .collect();
     let allocations = checks::check_allocations(
@@ -416,26 +500,53 @@ pub fn check(kc: &Kubeconfig) {
     let endpoints = eventually(
         "every Service's Endpoints and EndpointSlices are its ready pods",
         || {
-            let list = jsonpath(kc, &["get", "pods,services,endpoints,endpointslices", "-A", "-o", "json"]).unwrap_or_default();
+            let list = jsonpath(kc, &["get", "pods,services,endpoints,endpointslices", "-A", "-o", "json"])
+                .unwrap_or_default();
             serde_json::from_str(&list).map(|l| checks::check_endpoints(&l)).unwrap_or_else(|e| vec![e.to_string()])
         },
         Vec::is_empty,
     );
     let want = checks::etcd_services(&checks::etcd_prefix("/registry/services/specs/"));
     for (m, (name, _)) in mirrors.iter().zip(APISERVERS) {
-        eventually(&format!("{name}'s watch shows what etcd holds"), || m.services.lock().unwrap().clone(), |s| *s == want);
+        eventually(
+            &format!("{name}'s watch shows what etcd holds"),
+            || m.services.lock().unwrap().clone(),
+            |s| *s == want,
+        );
     }
 
     // The report.
-    println!("chaos: HA lab Ready {:.1} s after up; {} Services at the end; run {:.0} s", ready_after.as_secs_f64(), want.len(), started.elapsed().as_secs_f64());
-    println!("chaos: writes attempted {}, acknowledged {}, refused (static value taken) {}, lost {}; stale updates {}", ledger.attempted, ledger.acknowledged, ledger.refused, lost.len(), stale.len());
-    println!("chaos: duplicate allocations {}; allocation key problems {}", allocations.duplicates.len(), allocations.problems.len());
+    println!(
+        "chaos: HA lab Ready {:.1} s after up; {} Services at the end; run {:.0} s",
+        ready_after.as_secs_f64(),
+        want.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "chaos: writes attempted {}, acknowledged {}, refused (static value taken) {}, lost {}; stale updates {}",
+        ledger.attempted,
+        ledger.acknowledged,
+        ledger.refused,
+        lost.len(),
+        stale.len()
+    );
+    println!(
+        "chaos: duplicate allocations {}; allocation key problems {}",
+        allocations.duplicates.len(),
+        allocations.problems.len()
+    );
     for (m, (name, _)) in mirrors.iter().zip(APISERVERS) {
         let (lists, errors) = *m.lists.lock().unwrap();
-        println!("chaos: {name}'s watch: {lists} lists, {errors} watch errors, agrees with etcd ({} Services)", want.len());
+        println!(
+            "chaos: {name}'s watch: {lists} lists, {errors} watch errors, agrees with etcd ({} Services)",
+            want.len()
+        );
     }
     println!("chaos: controller takeover {:.1} s after the leader was killed (lease 15 s)", takeover.as_secs_f64());
-    println!("chaos: node2's pods left the endpoints {:.1} s after docker stop (grace 20 s)", (left - faults[4].start).as_secs_f64());
+    println!(
+        "chaos: node2's pods left the endpoints {:.1} s after docker stop (grace 20 s)",
+        (left - faults[4].start).as_secs_f64()
+    );
     let curls = curls.lock().unwrap();
     let front = front.lock().unwrap();
     for (i, f) in faults.iter().enumerate() {
@@ -461,7 +572,10 @@ pub fn check(kc: &Kubeconfig) {
     assert!(endpoints.is_empty());
     assert!(ledger.acknowledged > ledger.attempted / 2, "most writes should succeed");
     assert!(takeover < Duration::from_secs(25), "takeover took {takeover:?}");
-    assert!(after_left.len() > 10 && after_left.iter().all(|ok| *ok), "curls through node1 after node2's pods left: {after_left:?}");
+    assert!(
+        after_left.len() > 10 && after_left.iter().all(|ok| *ok),
+        "curls through node1 after node2's pods left: {after_left:?}"
+    );
     assert!(front_during_pause.iter().all(|ok| *ok), "the front kept failing during the pause: {front_during_pause:?}");
     assert!(unchanged.iter().all(|(_, same, _)| *same), "rules changed across a proxy restart");
     // The data plane does not depend on the control plane: no curl fails

@@ -26,7 +26,8 @@ pub fn etcd_prefix(prefix: &str) -> Vec<Kv> {
     let out = super::compose_ha(&["exec", "-T", "etcd1", "etcdctl", "get", "--prefix", prefix, "-w", "json"]);
     assert!(out.status.success(), "etcdctl get {prefix}: {}", String::from_utf8_lossy(&out.stderr));
     let answer: Value = serde_json::from_slice(&out.stdout).expect("etcdctl -w json");
-    let b64 = |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).unwrap_or_default();
+    let b64 =
+        |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).unwrap_or_default();
     answer["kvs"]
         .as_array()
         .into_iter()
@@ -48,14 +49,27 @@ pub fn full_name(o: &Value) -> String {
 /// port), LoadBalancer addresses.
 fn held(svc: &Value) -> (Vec<String>, Vec<String>, Vec<String>) {
     let spec = &svc["spec"];
-    let mut ips: Vec<String> = spec["clusterIPs"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
+    let mut ips: Vec<String> =
+        spec["clusterIPs"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
     if ips.is_empty() {
         ips.extend(spec["clusterIP"].as_str().map(String::from));
     }
     ips.retain(|ip| !ip.is_empty() && ip != "None");
-    let mut ports: Vec<String> = spec["ports"].as_array().into_iter().flatten().filter_map(|p| p["nodePort"].as_i64()).map(|p| p.to_string()).collect();
+    let mut ports: Vec<String> = spec["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["nodePort"].as_i64())
+        .map(|p| p.to_string())
+        .collect();
     ports.extend(spec["healthCheckNodePort"].as_i64().map(|p| p.to_string()));
-    let lbs = svc["status"]["loadBalancer"]["ingress"].as_array().into_iter().flatten().filter_map(|i| i["ip"].as_str()).map(String::from).collect();
+    let lbs = svc["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["ip"].as_str())
+        .map(String::from)
+        .collect();
     (ips, ports, lbs)
 }
 
@@ -75,7 +89,9 @@ pub fn check_allocations(services: &[Kv], ip_keys: &[Kv], port_keys: &[Kv]) -> A
     for svc in services.iter().map(|kv| &kv.value) {
         let name = full_name(svc);
         let (ips, ports, lbs) = held(svc);
-        for (i, (what, values)) in [("ClusterIP", ips), ("NodePort", ports), ("LoadBalancer address", lbs)].into_iter().enumerate() {
+        for (i, (what, values)) in
+            [("ClusterIP", ips), ("NodePort", ports), ("LoadBalancer address", lbs)].into_iter().enumerate()
+        {
             for v in values {
                 if let Some(other) = owners[i].insert(v.clone(), name.clone()) {
                     found.duplicates.push(format!("{what} {v} is held by {other} and {name}"));
@@ -131,7 +147,11 @@ pub fn check_endpoints(list: &Value) -> Vec<String> {
             .filter(|p| &p["metadata"]["namespace"] == ns && labels_match(selector, &p["metadata"]["labels"]))
             .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
             .filter(|p| {
-                p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True")
+                p["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
             })
             .filter_map(|p| p["status"]["podIP"].as_str().map(String::from))
             .collect();
@@ -143,7 +163,9 @@ pub fn check_endpoints(list: &Value) -> Vec<String> {
             .collect();
         let sliced: BTreeSet<String> = of("EndpointSlice")
             .filter(|s| &s["metadata"]["namespace"] == ns)
-            .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"].as_str() == svc["metadata"]["name"].as_str())
+            .filter(|s| {
+                s["metadata"]["labels"]["kubernetes.io/service-name"].as_str() == svc["metadata"]["name"].as_str()
+            })
             .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
             .filter(|e| e["conditions"]["ready"] != false)
             .flat_map(|e| e["addresses"].as_array().into_iter().flatten())
@@ -183,7 +205,11 @@ impl Mirror {
             let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
             let mut fresh = BTreeMap::new();
             let key = |s: &Service| {
-                let name = format!("{}/{}", s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone().unwrap_or_default());
+                let name = format!(
+                    "{}/{}",
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default()
+                );
                 (name, s.metadata.resource_version.clone().unwrap_or_default())
             };
             while let Some(event) = events.next().await {
@@ -249,7 +275,8 @@ mod tests {
     #[test]
     fn allocations_that_agree_pass_and_each_kind_of_fault_is_named() {
         let services = [svc("a", "10.96.0.5", Some(30001)), svc("b", "10.96.0.6", None)];
-        let ips = [claim("/registry/ipaddresses/", "10.96.0.5", "a"), claim("/registry/ipaddresses/", "10.96.0.6", "b")];
+        let ips =
+            [claim("/registry/ipaddresses/", "10.96.0.5", "a"), claim("/registry/ipaddresses/", "10.96.0.6", "b")];
         let ports = [claim("/registry/servicenodeports/", "30001", "a")];
         let ok = check_allocations(&services, &ips, &ports);
         assert!(ok.duplicates.is_empty() && ok.problems.is_empty(), "{ok:?}");
@@ -259,7 +286,10 @@ mod tests {
         let leaked = check_allocations(&services[1..], &ips, &ports);
         assert_eq!(leaked.problems.len(), 2, "{leaked:?}");
         let unclaimed = check_allocations(&services, &ips, &[]);
-        assert_eq!(unclaimed.problems, ["NodePort 30001 of default/a has no key /registry/servicenodeports/30001 naming it"]);
+        assert_eq!(
+            unclaimed.problems,
+            ["NodePort 30001 of default/a has no key /registry/servicenodeports/30001 naming it"]
+        );
     }
 
     #[test]
