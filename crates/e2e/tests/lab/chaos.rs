@@ -411,7 +411,12 @@ pub fn check(kc: &Kubeconfig) {
     let victim =
         jsonpath(kc, &["get", "pods", "-l", "app=chaos-web", "-o", "jsonpath={.items[0].metadata.name}"]).unwrap();
     let victim_ip = jsonpath(kc, &["get", "pod", &victim, "-o", "jsonpath={.status.podIP}"]).unwrap();
-    e2e::kubectl_ok(kc, &["delete", "pod", &victim, "--wait=false"]);
+    // Through the front, a request can meet a connection it is closing: retry.
+    eventually(
+        "delete a chaos-web pod",
+        || kubectl(kc, &["delete", "pod", &victim, "--wait=false"]).status.success(),
+        |ok| *ok,
+    );
     let recovered = until("endpoints follow the replaced pod", Duration::from_secs(60), || {
         let ready = ready_pod_ips(kc, "chaos-web");
         ready.len() == 4 && !ready.contains(&victim_ip) && endpoint_ips(kc, "chaos-web") == ready
