@@ -16,5 +16,16 @@ fi
 kubelet-lite --server "$server" --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
   --cluster-dns 10.96.0.10 --cluster-domain cluster.local &
 # The node holds the LoadBalancer addresses it wins on eth0 (MetalLB's layer 2).
-exec proxy --server "$server" --proxy-mode "$mode" ${strict_arp:-} --nodeport-addresses "$node_ip" \
-  --lb-announce-interface eth0
+# The proxy runs under this shell, restarted when it exits, as a kubelet
+# restarts kube-proxy's pod: `kill $(cat /run/proxy.pid)` restarts just it
+# (the HA lab's chaos test does, to show that a restart leaves the rules be).
+trap 'kill $(cat /run/proxy.pid) 2>/dev/null; exit 0' TERM INT
+while :; do
+  proxy --server "$server" --proxy-mode "$mode" ${strict_arp:-} --nodeport-addresses "$node_ip" \
+    --lb-announce-interface eth0 &
+  echo $! >/run/proxy.pid
+  wait $! && status=0 || status=$?
+  # A TERM for this shell interrupts `wait` too: the trap has run, we are gone.
+  echo "lab-node: the proxy exited ($status); starting it again" >&2
+  sleep 1
+done

@@ -30,6 +30,8 @@
 //!   LoadBalancers): which, the answer (pure), and their listeners.
 //! - [`run`]: the proxy's events and sync, run by the shared loop
 //!   (`informer::reconcile`); [`status`]: `/healthz`, `/rules`, `/metrics`.
+//! - [`front`]: not a node's proxy: the HA lab's one address in front of
+//!   its apiservers (`src/bin/apiserver-lb.rs`), TCP to the ready ones.
 
 pub mod announce;
 pub mod arp;
@@ -37,6 +39,7 @@ pub mod backend;
 pub mod changes;
 pub mod desired;
 pub mod fake;
+pub mod front;
 pub mod handover;
 pub mod healthcheck;
 pub mod ipvs;
