@@ -73,7 +73,7 @@ struct Ledger {
 }
 
 fn service_body(name: &str, writer: usize, node_port: bool, ip: Option<String>, port: Option<u16>) -> String {
-    let app = if writer % 2 == 0 { "chaos-web" } else { "chaos-none" };
+    let app = if writer.is_multiple_of(2) { "chaos-web" } else { "chaos-none" };
     let mut spec = serde_json::json!({
         "type": if node_port { "NodePort" } else { "ClusterIP" },
         "selector": {"app": app},
@@ -157,24 +157,22 @@ fn writer(w: usize, stop: Arc<AtomicBool>, ledger: Arc<Mutex<Ledger>>) {
     }
 }
 
+/// The curl loop's answers as they arrive: (when, which target, whether it succeeded).
+type Answers = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
+
 /// node1's curl loop, one line per request, timed as it arrives here.
-fn curl_loop(
-    cluster_ip: &str,
-    node_port: &str,
-    seen: Arc<Mutex<Vec<(Instant, &'static str, bool)>>>,
-) -> std::process::Child {
+fn curl_loop(cluster_ip: &str, node_port: &str, seen: Answers) -> std::process::Child {
     let script = format!(
         "while :; do \
            curl -s -o /dev/null --max-time 2 http://{cluster_ip}/ && echo cip ok || echo cip fail; \
            curl -s -o /dev/null --max-time 2 http://172.28.0.11:{node_port}/ && echo np ok || echo np fail; \
            sleep 0.2 2>/dev/null || sleep 1; done"
     );
-    let mut child =
-        super::compose_ha_command(&["exec", "-T", "node1", "sh", "-c", &script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("curl loop");
+    let mut child = super::compose_ha_command(&["exec", "-T", "node1", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("curl loop");
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {

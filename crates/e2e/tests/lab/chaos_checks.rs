@@ -140,7 +140,7 @@ pub fn check_endpoints(list: &Value) -> Vec<String> {
         let name = full_name(svc);
         let ns = &svc["metadata"]["namespace"];
         let selector = &svc["spec"]["selector"];
-        if !selector.as_object().is_some_and(|s| !s.is_empty()) {
+        if selector.as_object().is_none_or(|s| s.is_empty()) {
             continue;
         }
         let ready: BTreeSet<String> = of("Pod")
