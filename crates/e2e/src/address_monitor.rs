@@ -47,7 +47,9 @@ impl AddressMonitor {
             .expect("starting ip monitor");
         let monitor = Self { on_node, pid_file, child, begun };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !monitor.run(&["test", "-s", &monitor.pid_file]) {
+        // Shell builtins only (`[`, `kill`): the lab image links few busybox applets.
+        let started = format!("[ -s {} ]", monitor.pid_file);
+        while !monitor.run(&["sh", "-c", &started]) {
             assert!(Instant::now() < deadline, "ip monitor did not start: {:?}", monitor.on_node);
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -60,7 +62,7 @@ impl AddressMonitor {
 
     /// Ends the monitor; the changes of `ip` it saw.
     pub fn stop(self, ip: &str) -> Changes {
-        let kill = format!("kill $(cat {0}); rm {0}", self.pid_file);
+        let kill = format!("kill $(cat {0}); rm -f {0} 2>/dev/null; true", self.pid_file);
         self.run(&["sh", "-c", &kill]);
         let out = self.child.wait_with_output().expect("the monitor's output");
         address_changes(&self.begun, &String::from_utf8_lossy(&out.stdout), ip)
