@@ -43,12 +43,17 @@ impl PathElement {
         }
     }
 
-    /// The key of a list item: its key fields' values, sorted by name.
+    /// The key of a list item: its key fields' values, sorted by name. A
+    /// key field left out takes its schema default, as structured-merge-diff
+    /// does, so an applied `{port: 80}` is the live `{port: 80, protocol: TCP}`:
+    /// of the built-in kinds' list keys only `protocol` has one.
     pub fn key_of(item: &Value, keys: &[String]) -> Self {
         let mut m = Map::new();
         for k in keys {
-            if let Some(v) = item.get(k) {
-                m.insert(k.clone(), v.clone());
+            match item.get(k) {
+                Some(v) => drop(m.insert(k.clone(), v.clone())),
+                None if k == "protocol" => drop(m.insert(k.clone(), Value::from("TCP"))),
+                None => {}
             }
         }
         PathElement::Key(Value::Object(m).to_string())

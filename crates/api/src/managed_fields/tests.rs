@@ -129,3 +129,12 @@ fn a_create_owns_everything_it_set_with_markers_for_new_maps() {
     assert_eq!(obj["metadata"]["managedFields"][0]["operation"], "Update");
     assert_eq!(obj["metadata"]["managedFields"][0]["fieldsType"], "FieldsV1");
 }
+
+#[test]
+fn a_port_applied_without_its_protocol_is_the_live_tcp_port() {
+    let shape = types::shape_of(&SERVICES);
+    let live = svc(json!([{"name":"http","port":80,"protocol":"TCP","targetPort":80}]));
+    let config = svc(json!([{"name":"http","port":80,"targetPort":8080}]));
+    let merged = merge(&shape, &shape.root, &live, &config);
+    assert_eq!(merged["spec"]["ports"], json!([{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]));
+}

@@ -225,9 +225,18 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
     let watch_other = monitor(other);
     let out = compose(&["start", announcer]);
     assert!(out.status.success(), "start {announcer}: {}", String::from_utf8_lossy(&out.stderr));
-    eventually("the node answers docker exec", || on_node(announcer, &["true"]).status.success(), |up| *up);
+    eventually(
+        "the node answers docker exec",
+        || on_node(announcer, &["sh", "-c", "exit 0"]).status.success(),
+        |up| *up,
+    );
     let watch_back = monitor(announcer);
-    eventually("the address moves back", || holders(&ip), |h| h == &[announcer]);
+    // The node must turn Ready and (Local) its pods ready again: up to two minutes.
+    let back_at = Instant::now();
+    while holders(&ip) != [announcer] {
+        assert!(back_at.elapsed() < Duration::from_secs(120), "{ip} not back on {announcer}: {:?}", holders(&ip));
+        std::thread::sleep(Duration::from_millis(500));
+    }
     std::thread::sleep(Duration::from_secs(2));
     let (back, giver) = (watch_back.stop(&ip), watch_other.stop(&ip));
     let gaps = one_holder_at_a_time(&[(announcer, &back), (other, &giver)]).unwrap();
