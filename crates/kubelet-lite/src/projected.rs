@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Where a pod's projected volumes live, under its volumes directory.
-pub const VOLUME_KIND: &str = "kubernetes.io~projected";
+pub use crate::volumes::PROJECTED_KIND as VOLUME_KIND;
 
 /// The kubelet's limit on a token's age, whatever its expiry (`maxTTL`).
 pub const MAX_TOKEN_AGE: Duration = Duration::from_secs(24 * 60 * 60);

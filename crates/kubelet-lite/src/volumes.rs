@@ -31,13 +31,16 @@ pub fn pod_volumes_dir(root: &Path, uid: &str) -> PathBuf {
     root.join("pods").join(uid).join("volumes")
 }
 
+/// The directory kind of projected volumes (`projected.rs` writes them).
+pub const PROJECTED_KIND: &str = "kubernetes.io~projected";
+
 /// A volume's directory, by its kind (`kubernetes.io~configmap`), if it is one this node makes.
 fn volume_dir(volumes: &Path, v: &Volume) -> Option<PathBuf> {
     let kind = match () {
         _ if v.config_map.is_some() => "kubernetes.io~configmap",
         _ if v.secret.is_some() => "kubernetes.io~secret",
         _ if v.empty_dir.is_some() => "kubernetes.io~empty-dir",
-        _ if v.projected.is_some() => crate::projected::VOLUME_KIND,
+        _ if v.projected.is_some() => PROJECTED_KIND,
         _ => return None,
     };
     Some(volumes.join(kind).join(&v.name))
