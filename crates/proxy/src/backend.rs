@@ -15,9 +15,8 @@ use crate::ipvs::kernel::IpvsKernel;
 use crate::ipvs::rtnetlink::Links;
 use crate::ipvs::syncer::TableSyncer;
 use crate::model::{Table, VirtualServerKey};
-use crate::nftables::{ipvs_ruleset, ruleset, Masquerade, TABLE};
-use crate::plan::Op;
-use std::collections::BTreeSet;
+use crate::nftables::{ipvs_ruleset, ruleset, update_marks, CompanionMarks, Masquerade, TABLE};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -69,8 +68,10 @@ impl NodePortRange {
 pub struct IpvsState {
     table: TableSyncer<IpvsKernel>,
     addresses: HeldAddresses,
-    /// The companion nftables ruleset last loaded.
+    /// The companion nftables ruleset last loaded, and what it was made of.
     ruleset: Option<String>,
+    marks: BTreeMap<VirtualServerKey, CompanionMarks>,
+    ruleset_addresses: BTreeSet<IpAddr>,
     masquerade: Masquerade,
     node_ports: NodePortRange,
 }
@@ -109,6 +110,8 @@ impl Backend {
                     table: TableSyncer::new(IpvsKernel::open()?, GRACE),
                     addresses: HeldAddresses::new(IPVS_ADDRESSES),
                     ruleset: None,
+                    marks: BTreeMap::new(),
+                    ruleset_addresses: BTreeSet::new(),
                     masquerade,
                     node_ports,
                 })))
@@ -147,7 +150,7 @@ impl Backend {
             Self::Ipvs(s) => sync_ipvs(&mut s.lock().unwrap_or_else(|e| e.into_inner()), state, changed),
             Self::Userspace(u, held) => {
                 held.lock().unwrap_or_else(|e| e.into_inner()).sync(&state.bound_addresses, changed.is_none())?;
-                u.sync(&state.table).map(|()| 0)
+                u.sync(&state.table, &state.source_ranges).map(|()| 0)
             }
         }
     }
@@ -351,9 +354,13 @@ fn sync_ipvs(
         |k| owned(k, &bound, &state.node_addresses, s.node_ports),
         Instant::now(),
     )?;
-    // The companion rules change only when virtual servers come or go.
-    let structural = ops.iter().any(|op| matches!(op, Op::AddVirtualServer { .. } | Op::DeleteVirtualServer { .. }));
-    if full || structural || s.ruleset.is_none() {
+    // The companion rules change only with the changed virtual servers'
+    // marks (or the bound addresses): rendering them for every endpoint
+    // change would cost as much as the sync itself at 10,000 Services.
+    let marks_changed = update_marks(&mut s.marks, state, changed);
+    let reload = marks_changed || full || s.ruleset.is_none() || s.ruleset_addresses != state.bound_addresses;
+    if reload {
+        s.ruleset_addresses.clone_from(&state.bound_addresses);
         let rules = ipvs_ruleset(state, &s.masquerade);
         if s.ruleset.as_ref() != Some(&rules) {
             s.ruleset = None;

@@ -37,7 +37,7 @@ pub struct DesiredState {
     /// the virtual servers on them in the NodePort range).
     pub node_addresses: BTreeSet<IpAddr>,
     /// `spec.loadBalancerSourceRanges`: for a LoadBalancer address's virtual
-    /// servers, the only clients let through (nftables mode).
+    /// servers, the only clients let through (every mode).
     pub source_ranges: BTreeMap<VirtualServerKey, Vec<ipnet::IpNet>>,
     /// The virtual servers of traffic from outside the cluster: external
     /// IPs and LoadBalancer addresses (NodePorts are the node's addresses).

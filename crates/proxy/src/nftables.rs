@@ -13,13 +13,15 @@
 //! seen within the timeout goes straight to its endpoint.
 //!
 //! The IPVS mode needs nftables too, for what IPVS does not do
-//! ([`ipvs_ruleset`]): marking the traffic to masquerade, and refusing
+//! ([`ipvs_ruleset`]): marking the traffic to masquerade, refusing
 //! connections to a ClusterIP's other ports (the dummy interface makes the
-//! node accept *every* port on it).
+//! node accept *every* port on it), and `loadBalancerSourceRanges` (the
+//! same firewall chain as the nftables mode's).
 
 use crate::desired::DesiredState;
-use crate::model::Protocol;
+use crate::model::{Protocol, VirtualServerKey};
 use ipnet::Ipv4Net;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -92,8 +94,9 @@ pub fn ruleset(state: &DesiredState) -> String {
 
 /// `spec.loadBalancerSourceRanges`: a filter chain that runs before the
 /// DNAT (priority -110, so the destination is still the LoadBalancer
-/// address) and drops what comes from outside the ranges. Nothing when no
-/// Service has ranges, so the usual ruleset stays as it was.
+/// address; in the IPVS mode, before IPVS sees the packet in `input`) and
+/// drops what comes from outside the ranges. Nothing when no Service has
+/// ranges, so the usual ruleset stays as it was.
 fn firewall(state: &DesiredState) -> String {
     let mut rules = String::new();
     for (key, ranges) in &state.source_ranges {
@@ -150,7 +153,8 @@ fn elements(items: &[String]) -> String {
 /// - masquerade what is marked (IPVS's connections are visible to conntrack
 ///   because the proxy sets `net.ipv4.vs.conntrack=1`).
 ///
-/// It changes only when virtual servers come or go, never for an endpoint.
+/// It changes only with a virtual server's [`CompanionMarks`] (it comes or
+/// goes, turns Local, gets source ranges), never for an endpoint.
 pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
     let (mut cluster, mut node_ports, mut bound) = (vec![], vec![], vec![]);
     let (mut external, mut local) = (vec![], vec![]);
@@ -187,6 +191,7 @@ pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
             let _ = writeln!(out, "  set {name} {{ {vs_set}{} }}", elements(entries));
         }
     }
+    out.push_str(&firewall(state));
     out.push_str("  chain filter-input {\n    type filter hook input priority filter; policy accept;\n");
     out.push_str(
         "    ct state new ip daddr @ipvs-ips ip daddr . meta l4proto . th dport != @cluster-ips reject\n  }\n",
@@ -219,6 +224,50 @@ pub fn ipvs_ruleset(state: &DesiredState, masquerade: &Masquerade) -> String {
     }
     out.push_str("  }\n}\n");
     out
+}
+
+/// What [`ipvs_ruleset`] says of one virtual server besides the kernel's
+/// table: the IPVS mode reloads the ruleset only when these change for
+/// some virtual server (`None`: the virtual server is not there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanionMarks {
+    external: bool,
+    preserve_source: bool,
+    source_ranges: Option<Vec<ipnet::IpNet>>,
+}
+
+impl CompanionMarks {
+    pub fn of(state: &DesiredState, key: &VirtualServerKey) -> Option<Self> {
+        state.table.contains_key(key).then(|| CompanionMarks {
+            external: state.external.contains(key),
+            preserve_source: state.preserve_source.contains(key),
+            source_ranges: state.source_ranges.get(key).cloned(),
+        })
+    }
+}
+
+/// Keeps `marks` equal to `state`'s for the `changed` virtual servers
+/// (every one for `None`); true when any of them differed.
+pub fn update_marks(
+    marks: &mut BTreeMap<VirtualServerKey, CompanionMarks>,
+    state: &DesiredState,
+    changed: Option<&BTreeSet<VirtualServerKey>>,
+) -> bool {
+    let Some(keys) = changed else {
+        let now: BTreeMap<_, _> =
+            state.table.keys().filter_map(|k| Some((*k, CompanionMarks::of(state, k)?))).collect();
+        return std::mem::replace(marks, now) != *marks;
+    };
+    let mut differed = false;
+    for key in keys {
+        let now = CompanionMarks::of(state, key);
+        let before = match &now {
+            Some(m) => marks.insert(*key, m.clone()),
+            None => marks.remove(key),
+        };
+        differed |= before != now;
+    }
+    differed
 }
 
 #[cfg(test)]
@@ -317,10 +366,28 @@ table ip mini-kube-proxy {
         assert!(rules.contains(want), "{rules}");
         // Only the LoadBalancer address is filtered, not the ClusterIP.
         assert_eq!(rules.matches(" drop").count(), 1);
+        // The IPVS mode's companion rules filter the same way.
+        let ipvs = ipvs_ruleset(&state, &Masquerade::default());
+        assert!(ipvs.contains(want), "{ipvs}");
         // Without ranges, the ruleset has no firewall at all.
         let mut open = svc;
         open.spec.as_mut().unwrap().load_balancer_source_ranges = None;
-        assert!(!ruleset(&crate::desired::desired_state(&[open], &[slice], &node)).contains("firewall"));
+        let open = crate::desired::desired_state(&[open], std::slice::from_ref(&slice), &node);
+        assert!(!ruleset(&open).contains("firewall"));
+        assert!(!ipvs_ruleset(&open, &Masquerade::default()).contains("firewall"));
+        // Dropping the ranges changes the LoadBalancer address's marks and
+        // nothing else: the IPVS mode reloads its rules for that alone.
+        let lb = VirtualServerKey { protocol: Protocol::Tcp, address: [172, 28, 0, 200].into(), port: 80 };
+        let cluster_ip = *state.table.keys().find(|k| k.address != lb.address).unwrap();
+        let mut marks = BTreeMap::new();
+        assert!(update_marks(&mut marks, &state, None), "the first full sync");
+        assert!(!update_marks(&mut marks, &state, None), "nothing changed");
+        assert!(!update_marks(&mut marks, &open, Some(&[cluster_ip].into())), "the ClusterIP's marks are the same");
+        assert!(update_marks(&mut marks, &open, Some(&[lb].into())), "the ranges are gone");
+        assert!(!update_marks(&mut marks, &open, None), "and the marks say so");
+        let empty = DesiredState::default();
+        assert!(update_marks(&mut marks, &empty, Some(&[lb, cluster_ip].into())), "the Service is deleted");
+        assert!(marks.is_empty());
     }
 
     /// The "Source IP" tutorial's rule: a LoadBalancer with

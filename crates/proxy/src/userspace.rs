@@ -12,6 +12,10 @@
 //! socket; connections already open finish. `sessionAffinity: ClientIP`
 //! keeps a client on its endpoint for the persistence timeout.
 //!
+//! `loadBalancerSourceRanges` are checked on each accepted connection (or
+//! datagram): one from outside the ranges is closed at once (dropped, for
+//! UDP), as the kernel modes' firewall drops it before the DNAT.
+//!
 //! UDP has no connections: each client address gets a session (a socket
 //! connected to its endpoint, replies relayed back) that ends after
 //! [`UDP_IDLE`] without traffic.
@@ -38,14 +42,25 @@ pub struct Endpoints {
     /// ClientIP affinity: the timeout, and each client's endpoint and last use.
     persistence: RwLock<Option<Duration>>,
     affinity: Mutex<HashMap<IpAddr, (SocketAddr, Instant)>>,
+    /// `loadBalancerSourceRanges`: the only clients let in (empty: all).
+    source_ranges: RwLock<Vec<ipnet::IpNet>>,
 }
 
 impl Endpoints {
-    fn set(&self, vs: &VirtualServer) {
+    fn set(&self, vs: &VirtualServer, source_ranges: Option<&Vec<ipnet::IpNet>>) {
+        source_ranges
+            .unwrap_or(&Vec::new())
+            .clone_into(&mut self.source_ranges.write().unwrap_or_else(|e| e.into_inner()));
         *self.targets.write().unwrap_or_else(|e| e.into_inner()) =
             vs.real_servers.keys().map(|r| SocketAddr::new(r.address, r.port)).collect();
         *self.persistence.write().unwrap_or_else(|e| e.into_inner()) =
             vs.persistence_timeout.map(|s| Duration::from_secs(s.into()));
+    }
+
+    /// Whether `client` may connect (`loadBalancerSourceRanges`).
+    pub fn admits(&self, client: IpAddr) -> bool {
+        let ranges = self.source_ranges.read().unwrap_or_else(|e| e.into_inner());
+        ranges.is_empty() || ranges.iter().any(|r| r.contains(&client))
     }
 
     fn targets(&self) -> Vec<SocketAddr> {
@@ -99,17 +114,21 @@ impl Userspace {
     /// Opens, updates and closes listeners to match `table`. Must run inside
     /// the tokio runtime. A socket that cannot be opened does not stop the
     /// others; the errors are returned together and retried next sync.
-    pub fn sync(&self, table: &Table) -> anyhow::Result<()> {
+    pub fn sync(
+        &self,
+        table: &Table,
+        source_ranges: &BTreeMap<VirtualServerKey, Vec<ipnet::IpNet>>,
+    ) -> anyhow::Result<()> {
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         listeners.retain(|k, _| table.get(k).is_some_and(|vs| !vs.real_servers.is_empty()));
         let mut errors = Vec::new();
         for (key, vs) in table.iter().filter(|(_, vs)| !vs.real_servers.is_empty()) {
             if let Some(l) = listeners.get(key) {
-                l.endpoints.set(vs);
+                l.endpoints.set(vs, source_ranges.get(key));
                 continue;
             }
             let endpoints = Arc::new(Endpoints::default());
-            endpoints.set(vs);
+            endpoints.set(vs, source_ranges.get(key));
             match listen(*key, endpoints.clone()) {
                 Ok(task) => {
                     listeners.insert(*key, Listener { endpoints, task });
@@ -155,6 +174,10 @@ fn listen(key: VirtualServerKey, endpoints: Arc<Endpoints>) -> std::io::Result<J
 async fn serve_tcp(listener: TcpListener, endpoints: Arc<Endpoints>) {
     loop {
         let Ok((mut client, from)) = listener.accept().await else { continue };
+        if !endpoints.admits(from.ip()) {
+            tracing::debug!(%from, "outside the Service's loadBalancerSourceRanges: closed");
+            continue;
+        }
         let endpoints = endpoints.clone();
         tokio::spawn(async move {
             // An endpoint that refuses is skipped, as the old userspace proxy did.
@@ -178,6 +201,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, endpoints: Arc<Endpoints>) {
     let mut buf = vec![0u8; 65535];
     loop {
         let Ok((n, client)) = socket.recv_from(&mut buf).await else { continue };
+        if !endpoints.admits(client.ip()) {
+            continue;
+        }
         let existing = sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
         let upstream = match existing {
             Some(u) => u,
@@ -240,7 +266,7 @@ mod tests {
     #[test]
     fn round_robin_visits_every_endpoint_in_turn() {
         let e = Endpoints::default();
-        e.set(&vs(&[1, 2, 3], None));
+        e.set(&vs(&[1, 2, 3], None), None);
         let client: IpAddr = [10, 0, 0, 9].into();
         let ports: Vec<u16> = (0..6).map(|_| e.pick(client, 0).unwrap().port()).collect();
         assert_eq!(ports, [1, 2, 3, 1, 2, 3]);
@@ -249,21 +275,21 @@ mod tests {
     #[test]
     fn client_ip_affinity_sticks_until_the_endpoint_goes() {
         let e = Endpoints::default();
-        e.set(&vs(&[1, 2, 3], Some(10800)));
+        e.set(&vs(&[1, 2, 3], Some(10800)), None);
         let (a, b): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         let first = e.pick(a, 0).unwrap();
         assert!((0..5).all(|_| e.pick(a, 0) == Some(first)));
         assert_ne!(e.pick(b, 0), Some(first), "another client gets the next endpoint");
         // The endpoint goes away: the client moves on.
         let rest: Vec<u16> = [1, 2, 3].into_iter().filter(|p| *p != first.port()).collect();
-        e.set(&vs(&rest, Some(10800)));
+        e.set(&vs(&rest, Some(10800)), None);
         assert_ne!(e.pick(a, 0), Some(first));
     }
 
     #[test]
     fn no_endpoints_no_pick() {
         let e = Endpoints::default();
-        e.set(&vs(&[], None));
+        e.set(&vs(&[], None), None);
         assert_eq!(e.pick([10, 0, 0, 1].into(), 0), None);
     }
 
@@ -298,7 +324,7 @@ mod tests {
         table.insert(VirtualServerKey { protocol: Protocol::Tcp, address: vip, port: tcp_vs }, vs(&tcp_ports, None));
         table.insert(VirtualServerKey { protocol: Protocol::Udp, address: vip, port: udp_vs }, vs(&udp_ports, None));
         let proxy = Userspace::default();
-        proxy.sync(&table).unwrap();
+        proxy.sync(&table, &BTreeMap::new()).unwrap();
         assert_eq!(proxy.listening().len(), 2);
 
         let mut tcp_answers = vec![];
@@ -323,11 +349,30 @@ mod tests {
         udp_answers.sort();
         assert_eq!(udp_answers, ["pod-a", "pod-b"]);
 
+        // loadBalancerSourceRanges that leave loopback out: a connection is
+        // closed unanswered, a datagram dropped; ranges with it let it in.
+        let only = |range: &str| -> BTreeMap<VirtualServerKey, Vec<ipnet::IpNet>> {
+            table.keys().map(|k| (*k, vec![range.parse().unwrap()])).collect()
+        };
+        proxy.sync(&table, &only("10.0.0.0/8")).unwrap();
+        let mut s = TcpStream::connect((vip, tcp_vs)).await.unwrap();
+        let mut got = String::new();
+        let _ = s.read_to_string(&mut got).await;
+        assert_eq!(got, "", "a client outside the ranges reaches no endpoint");
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(b"hi", (vip, udp_vs)).await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(tokio::time::timeout(Duration::from_millis(300), c.recv(&mut buf)).await.is_err(), "no UDP answer");
+        proxy.sync(&table, &only("127.0.0.1/32")).unwrap();
+        let mut got = String::new();
+        TcpStream::connect((vip, tcp_vs)).await.unwrap().read_to_string(&mut got).await.unwrap();
+        assert!(got.starts_with("pod-"), "{got:?}");
+
         // No endpoints: the socket is closed and a client is refused.
         for v in table.values_mut() {
             v.real_servers.clear();
         }
-        proxy.sync(&table).unwrap();
+        proxy.sync(&table, &BTreeMap::new()).unwrap();
         assert!(proxy.listening().is_empty());
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(TcpStream::connect((vip, tcp_vs)).await.is_err(), "refused without endpoints");

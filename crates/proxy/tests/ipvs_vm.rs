@@ -3,8 +3,9 @@
 //! with three pods of its own (network namespaces). The table the kernel
 //! ends up with (`ipvsadm -Ln` in the VM) must be the table the proxy
 //! computes (a dry-run proxy's `/rules` on the host), requests must reach
-//! the pods, and scaling, deleting and restarting must do what they should.
-//! The VM prints what it sees between markers; the test reads its console
+//! the pods, and scaling, deleting and restarting must do what they should;
+//! a LoadBalancer address keeps its clients' addresses under `Local` and
+//! lets in only its `loadBalancerSourceRanges`. The VM prints what it sees between markers; the test reads its console
 //! and changes the cluster when it says `STEP ...`.
 
 use e2e::{dry_run_proxy, eventually_async, http, spawn, workspace_binary, Apiserver, Etcd};
@@ -77,6 +78,9 @@ impl Console {
         text[..text.rfind(&format!("{name}-END")).unwrap_or(text.len())].to_string()
     }
 }
+
+/// The LoadBalancer address scripts/ipvs-vm's clients try.
+const LB_IP: &str = "192.0.2.10";
 
 async fn set_ready(pods: &Api<Pod>, name: &str, ip: &str, ready: bool) {
     let mut pod = pods.get(name).await.unwrap();
@@ -186,14 +190,41 @@ async fn ipvs_mode_in_a_vm_programs_the_kernel_and_its_pods_answer() {
     let after = tokio::task::block_in_place(|| c.section("TABLE-4"));
     assert_eq!(parse(&after), parse(&before));
 
-    // Deleting the Service removes its virtual servers and its address.
+    // A LoadBalancer (its address written as a load balancer controller
+    // would): under `Local` a client keeps its address, and only the
+    // clients of `loadBalancerSourceRanges` get in; changed to Cluster and
+    // a wider range, without a virtual server coming or going, the other
+    // client gets in, masqueraded as the node.
+    tokio::task::block_in_place(|| c.until("STEP lb"));
+    let lb: Service = serde_json::from_value(json!({"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer",
+        "selector":{"app":"myapp"},"externalTrafficPolicy":"Local","loadBalancerSourceRanges":["10.0.9.2/32"],
+        "ports":[{"port":80,"targetPort":80}]}}))
+    .unwrap();
+    svcs.create(&PostParams::default(), &lb).await.unwrap();
+    let mut lb = svcs.get_status("lb").await.unwrap();
+    lb.status =
+        Some(serde_json::from_value(json!({"loadBalancer":{"ingress":[{"ip":LB_IP,"ipMode":"VIP"}]}})).unwrap());
+    svcs.replace_status("lb", &PostParams::default(), &lb).await.unwrap();
+    let table = tokio::task::block_in_place(|| c.section("LB-TABLE"));
+    let lb_table = parse(&table);
+    assert_eq!(lb_table.get(&format!("TCP  {LB_IP}:80 rr")).map(|rs| rs.len()), Some(3), "{table}");
+    tokio::task::block_in_place(|| c.expect("LB-ALLOWED:", "LB-ALLOWED: 10.0.9.2"));
+    tokio::task::block_in_place(|| c.expect("LB-DENIED:", "LB-DENIED: blocked"));
+    tokio::task::block_in_place(|| c.until("STEP lb-cluster"));
+    let patch = json!({"spec":{"externalTrafficPolicy":"Cluster","loadBalancerSourceRanges":["10.0.9.0/24"]}});
+    svcs.patch("lb", &Default::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    tokio::task::block_in_place(|| c.expect("LB-CLUSTER:", "LB-CLUSTER: 10.244.9.1"));
+
+    // Deleting the Services removes their virtual servers and addresses.
     tokio::task::block_in_place(|| c.until("STEP delete"));
     svcs.delete("myapp", &Default::default()).await.unwrap();
+    svcs.delete("lb", &Default::default()).await.unwrap();
     let table = tokio::task::block_in_place(|| c.section("TABLE-5"));
     assert!(!table.contains(&cluster_ip) && !table.contains(&format!(":{node_port}")), "{table}");
+    assert!(!table.contains(LB_IP), "{table}");
     assert!(table.contains("TCP  10.96.0.1:443 rr"), "the kubernetes Service stays: {table}");
     let dummy = tokio::task::block_in_place(|| c.section("KUBE-IPVS0"));
-    assert!(!dummy.contains(&cluster_ip) && dummy.contains("inet 10.96.0.1/32"), "{dummy}");
+    assert!(!dummy.contains(&cluster_ip) && !dummy.contains(LB_IP) && dummy.contains("inet 10.96.0.1/32"), "{dummy}");
     let nft = tokio::task::block_in_place(|| c.section("NFT"));
     // nft lists a protocol in a concatenation by number: 6 is TCP.
     assert!(nft.contains("chain filter-input") && nft.contains("elements = { 10.96.0.1 . 6 . 443 }"), "{nft}");
