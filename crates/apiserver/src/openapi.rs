@@ -11,6 +11,14 @@
 //! The hash is taken over what the document is made of (the server version
 //! and the rows of the group version, a CRD's schema included) rather than
 //! over the document, so that the root listing needs no document built.
+//!
+//! `/openapi/v2`: the one Swagger 2.0 document of every served kind
+//! (`api::openapi::v2`), JSON only, with the same `ETag`/`If-None-Match`
+//! (304). Upstream also serves it as gnostic's protobuf, which client-go's
+//! `OpenAPISchema()` asks for alone; this apiserver has no encoder for that
+//! message, so such a request gets upstream's answer to a format it does
+//! not serve, an empty 406, rather than JSON a protobuf decoder would
+//! misread as a corrupt document.
 
 use crate::discovery::SERVER_MINOR;
 use crate::error::ApiError;
@@ -82,6 +90,31 @@ impl Documents {
         Some((hash, bytes))
     }
 
+    /// The current `/openapi/v2` document and its hash (the key `v2` is no group version's).
+    fn get_v2(&self) -> Option<Built> {
+        let rows = resources::discovery_order();
+        let hash = hash_of(&rows);
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((h, bytes)) = built.get(V2_KEY) {
+            if *h == hash {
+                return Some((hash, bytes.clone()));
+            }
+        }
+        let bytes = Arc::new(serde_json::to_vec(&api::openapi::v2::document(&rows, &server_version())).ok()?);
+        built.insert(V2_KEY.to_string(), (hash.clone(), bytes.clone()));
+        Some((hash, bytes))
+    }
+
+    /// `GET /openapi/v2`: JSON, or 406 to a client that takes only protobuf.
+    pub fn respond_v2(&self, headers: &HeaderMap) -> Response {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        if !accepts_json(accept) {
+            return StatusCode::NOT_ACCEPTABLE.into_response();
+        }
+        let Some((hash, bytes)) = self.get_v2() else { return ApiError::no_route().into_response() };
+        with_etag(&hash, &bytes, headers)
+    }
+
     /// `GET /openapi/v3/<key>[?hash=...]`.
     pub fn respond(&self, key: &str, query_hash: Option<&str>, headers: &HeaderMap) -> Response {
         let Some((hash, bytes)) = self.get(key) else { return ApiError::no_route().into_response() };
@@ -95,21 +128,8 @@ impl Documents {
                 return resp;
             }
         }
-        let etag = format!("\"{hash}\"");
-        let not_modified = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-        let mut resp = if not_modified {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            (StatusCode::OK, bytes.to_vec()).into_response()
-        };
+        let mut resp = with_etag(&hash, &bytes, headers);
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            h.insert(header::ETAG, v);
-        }
         if query_hash.is_some_and(|q| !q.is_empty()) {
             h.insert(header::VARY, HeaderValue::from_static("Accept"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
@@ -122,6 +142,43 @@ impl Documents {
         }
         resp
     }
+}
+
+/// The cache key of the `/openapi/v2` document.
+const V2_KEY: &str = "v2";
+
+/// A JSON document with its `ETag`, or 304 when `If-None-Match` names it.
+fn with_etag(hash: &str, bytes: &[u8], headers: &HeaderMap) -> Response {
+    let etag = format!("\"{hash}\"");
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, bytes.to_vec()).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// Whether an `Accept` header takes JSON (none at all takes anything), as
+/// kube-openapi's handler matches its clauses: type and subtype, or `*`;
+/// a clause with `q=0` refuses.
+fn accepts_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else { return true };
+    accept.split(',').any(|clause| {
+        let mut parts = clause.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
+        let (ty, sub) = media.split_once('/').unwrap_or((media.as_str(), ""));
+        !refused && (ty == "application" || ty == "*") && (sub == "json" || sub == "*")
+    })
 }
 
 #[cfg(test)]
@@ -147,5 +204,42 @@ mod tests {
         inm.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&format!("\"{hash}\"")).unwrap());
         assert_eq!(docs.respond("api/v1", None, &inm).status(), StatusCode::NOT_MODIFIED);
         assert_eq!(docs.respond("apis/nothing.example/v1", None, &HeaderMap::new()).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn v2_accepts_json_as_kube_openapi_matches_clauses() {
+        let table = [
+            (None, true),
+            (Some(""), true),
+            (Some("application/json"), true),
+            (Some("application/json, */*"), true),
+            (Some("*/*"), true),
+            (Some("application/*;q=0.5"), true),
+            (Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), false),
+            (Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json;q=0.9"), true),
+            (Some("application/json;q=0"), false),
+            (Some("text/html"), false),
+            (Some("application/yaml"), false),
+        ];
+        for (accept, want) in table {
+            assert_eq!(accepts_json(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn v2_is_served_with_an_etag_and_refused_as_protobuf_only() {
+        let docs = Documents::default();
+        let ok = docs.respond_v2(&HeaderMap::new());
+        assert_eq!(ok.status(), StatusCode::OK);
+        let etag = ok.headers()[header::ETAG].clone();
+        let mut inm = HeaderMap::new();
+        inm.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(docs.respond_v2(&inm).status(), StatusCode::NOT_MODIFIED);
+        let mut pb = HeaderMap::new();
+        pb.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+        );
+        assert_eq!(docs.respond_v2(&pb).status(), StatusCode::NOT_ACCEPTABLE);
     }
 }
