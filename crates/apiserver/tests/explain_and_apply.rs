@@ -141,7 +141,16 @@ fn openapi_v2_is_swagger_2_with_every_kind_and_an_etag() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("openapi v2 ok"), "{stdout}");
 
-    // The ETag, a 304 for it, and 406 for a client that takes only protobuf.
+    // kubectl's reader of the protobuf form (client-go's OpenAPISchema()).
+    let explained = kubectl_ok(&kc, &["explain", "--output", "plaintext-openapiv2", "service.spec.ports"]);
+    let l = lines(&explained);
+    assert!(l.contains(&"KIND:     Service") && l.contains(&"VERSION:  v1"), "{explained}");
+    assert!(l.contains(&"RESOURCE: ports <[]Object>"), "{explained}");
+    assert!(l.iter().any(|l| l.starts_with("   port\t<integer> -required-")), "{explained}");
+    let crontab = kubectl_ok(&kc, &["explain", "--output", "plaintext-openapiv2", "crontab.spec"]);
+    assert!(lines(&crontab).iter().any(|l| l.starts_with("   cronSpec\t<string>")), "{crontab}");
+
+    // The ETag, a 304 for it, and 406 for a format not served.
     let (code, headers) = curl_v2(&api, &[]);
     assert_eq!(code, "200", "{headers}");
     let etag = headers
@@ -152,8 +161,10 @@ fn openapi_v2_is_swagger_2_with_every_kind_and_an_etag() {
         .to_string();
     assert_eq!(curl_v2(&api, &[&format!("If-None-Match: {etag}")]).0, "304");
     let protobuf = "Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-    assert_eq!(curl_v2(&api, &[protobuf]).0, "406");
-    assert_eq!(curl_v2(&api, &[&format!("{protobuf}, application/json")]).0, "200");
+    let (code, headers) = curl_v2(&api, &[protobuf]);
+    assert_eq!(code, "200", "{headers}");
+    assert!(headers.contains("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"), "{headers}");
+    assert_eq!(curl_v2(&api, &["Accept: application/yaml"]).0, "406");
 }
 
 fn write(dir: &ScratchDir, name: &str, text: &str) -> PathBuf {

@@ -12,6 +12,7 @@
 
 pub mod extensions;
 pub mod v2;
+pub mod v2_proto;
 
 use crate::resources::{ResourceType, Schema, TypedVisitor};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
