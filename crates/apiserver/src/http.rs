@@ -70,6 +70,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/apis/", get(groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &crate::openapi::root()) }))
         .route("/openapi/v3/{*gv}", get(openapi_group_version))
+        .route(
+            "/openapi/v2",
+            get(|State(s): State<Arc<AppState>>, headers: HeaderMap| async move { s.openapi.respond_v2(&headers) }),
+        )
         // ServiceAccount token issuer discovery: how anyone checks our tokens.
         .route(
             "/.well-known/openid-configuration",

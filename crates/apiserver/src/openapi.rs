@@ -11,6 +11,12 @@
 //! The hash is taken over what the document is made of (the server version
 //! and the rows of the group version, a CRD's schema included) rather than
 //! over the document, so that the root listing needs no document built.
+//!
+//! `/openapi/v2`: the one Swagger 2.0 document of every served kind
+//! (`api::openapi::v2`), as JSON or as gnostic's protobuf
+//! (`api::openapi::v2_proto`; client-go's `OpenAPISchema()` asks for that
+//! alone), chosen from `Accept` as kube-openapi does, 406 for neither; each
+//! form with its `ETag` and a 304 for `If-None-Match`.
 
 use crate::discovery::SERVER_MINOR;
 use crate::error::ApiError;
@@ -82,6 +88,46 @@ impl Documents {
         Some((hash, bytes))
     }
 
+    /// The current `/openapi/v2` document in `format` and its hash (the
+    /// keys `v2` and `v2.pb` are no group version's).
+    fn get_v2(&self, format: V2Format) -> Option<Built> {
+        let rows = resources::discovery_order();
+        let hash = hash_of(&rows);
+        let key = match format {
+            V2Format::Json => "v2",
+            V2Format::Protobuf => "v2.pb",
+        };
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((h, bytes)) = built.get(key) {
+            if *h == hash {
+                return Some((hash, bytes.clone()));
+            }
+        }
+        let doc = api::openapi::v2::document(&rows, &server_version());
+        let bytes = Arc::new(match format {
+            V2Format::Json => serde_json::to_vec(&doc).ok()?,
+            V2Format::Protobuf => api::openapi::v2_proto::encode(&doc),
+        });
+        built.insert(key.to_string(), (hash.clone(), bytes.clone()));
+        Some((hash, bytes))
+    }
+
+    /// `GET /openapi/v2`: JSON or protobuf as `Accept` asks, else an empty
+    /// 406 (kube-openapi's answer).
+    pub fn respond_v2(&self, headers: &HeaderMap) -> Response {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let Some(format) = negotiate_v2(accept) else { return StatusCode::NOT_ACCEPTABLE.into_response() };
+        let Some((hash, bytes)) = self.get_v2(format) else { return ApiError::no_route().into_response() };
+        // Each form has its own ETag, as each has its own bytes.
+        let (tag, content_type) = match format {
+            V2Format::Json => (hash, "application/json"),
+            V2Format::Protobuf => (format!("{hash}-PB"), V2_PROTOBUF_RETURNED),
+        };
+        let mut resp = with_etag(&tag, &bytes, headers);
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp
+    }
+
     /// `GET /openapi/v3/<key>[?hash=...]`.
     pub fn respond(&self, key: &str, query_hash: Option<&str>, headers: &HeaderMap) -> Response {
         let Some((hash, bytes)) = self.get(key) else { return ApiError::no_route().into_response() };
@@ -95,21 +141,8 @@ impl Documents {
                 return resp;
             }
         }
-        let etag = format!("\"{hash}\"");
-        let not_modified = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-        let mut resp = if not_modified {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            (StatusCode::OK, bytes.to_vec()).into_response()
-        };
+        let mut resp = with_etag(&hash, &bytes, headers);
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Ok(v) = HeaderValue::from_str(&etag) {
-            h.insert(header::ETAG, v);
-        }
         if query_hash.is_some_and(|q| !q.is_empty()) {
             h.insert(header::VARY, HeaderValue::from_static("Accept"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
@@ -122,6 +155,66 @@ impl Documents {
         }
         resp
     }
+}
+
+/// The two forms of `/openapi/v2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V2Format {
+    Json,
+    Protobuf,
+}
+
+/// The Content-Type kube-openapi answers protobuf with (a `.` where the
+/// asked type has `@`).
+const V2_PROTOBUF_RETURNED: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// A JSON document with its `ETag`, or 304 when `If-None-Match` names it.
+fn with_etag(hash: &str, bytes: &[u8], headers: &HeaderMap) -> Response {
+    let etag = format!("\"{hash}\"");
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, bytes.to_vec()).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// The form of `/openapi/v2` an `Accept` header gets, as kube-openapi
+/// chooses: clauses by quality (highest first, then in order), the first
+/// whose type and subtype (or `*`) match JSON, then either protobuf type;
+/// no header is `*/*`; `None`: 406.
+fn negotiate_v2(accept: Option<&str>) -> Option<V2Format> {
+    const SERVED: [(&str, V2Format); 3] = [
+        ("json", V2Format::Json),
+        ("com.github.proto-openapi.spec.v2@v1.0+protobuf", V2Format::Protobuf),
+        ("com.github.proto-openapi.spec.v2.v1.0+protobuf", V2Format::Protobuf),
+    ];
+    let accept = accept.map(str::trim).filter(|a| !a.is_empty()).unwrap_or("*/*");
+    let mut clauses: Vec<(f32, String)> = accept
+        .split(',')
+        .map(|clause| {
+            let mut parts = clause.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let q = parts.find_map(|p| p.strip_prefix("q=")).and_then(|q| q.parse().ok()).unwrap_or(1.0);
+            (q, media)
+        })
+        .filter(|(q, _)| *q > 0.0)
+        .collect();
+    clauses.sort_by(|a, b| b.0.total_cmp(&a.0));
+    clauses.iter().find_map(|(_, media)| {
+        let (ty, sub) = media.split_once('/').unwrap_or((media.as_str(), ""));
+        let ty_ok = ty == "application" || ty == "*";
+        SERVED.iter().find(|(s, _)| ty_ok && (sub == *s || sub == "*")).map(|(_, f)| *f)
+    })
 }
 
 #[cfg(test)]
@@ -147,5 +240,55 @@ mod tests {
         inm.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&format!("\"{hash}\"")).unwrap());
         assert_eq!(docs.respond("api/v1", None, &inm).status(), StatusCode::NOT_MODIFIED);
         assert_eq!(docs.respond("apis/nothing.example/v1", None, &HeaderMap::new()).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn v2_format_is_chosen_as_kube_openapi_chooses() {
+        use V2Format::*;
+        let pb = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+        let table = [
+            (None, Some(Json)),
+            (Some(""), Some(Json)),
+            (Some("application/json"), Some(Json)),
+            (Some("application/json, */*"), Some(Json)),
+            (Some("*/*"), Some(Json)),
+            (Some("application/*;q=0.5"), Some(Json)),
+            (Some(pb), Some(Protobuf)),
+            (Some("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"), Some(Protobuf)),
+            (Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json"), Some(Protobuf)),
+            (Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf;q=0.5, application/json"), Some(Json)),
+            (Some("application/json;q=0"), None),
+            (Some("text/html"), None),
+            (Some("application/yaml"), None),
+        ];
+        for (accept, want) in table {
+            assert_eq!(negotiate_v2(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn v2_is_served_in_both_forms_each_with_its_etag() {
+        let docs = Documents::default();
+        let ok = docs.respond_v2(&HeaderMap::new());
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()[header::CONTENT_TYPE], "application/json");
+        let etag = ok.headers()[header::ETAG].clone();
+        let mut inm = HeaderMap::new();
+        inm.insert(header::IF_NONE_MATCH, etag.clone());
+        assert_eq!(docs.respond_v2(&inm).status(), StatusCode::NOT_MODIFIED);
+        let mut pb = HeaderMap::new();
+        pb.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+        );
+        let proto = docs.respond_v2(&pb);
+        assert_eq!(proto.status(), StatusCode::OK);
+        assert_eq!(proto.headers()[header::CONTENT_TYPE], V2_PROTOBUF_RETURNED);
+        assert_ne!(proto.headers()[header::ETAG], etag);
+        pb.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(docs.respond_v2(&pb).status(), StatusCode::OK, "the JSON ETag is not the protobuf one");
+        let mut yaml = HeaderMap::new();
+        yaml.insert(header::ACCEPT, HeaderValue::from_static("application/yaml"));
+        assert_eq!(docs.respond_v2(&yaml).status(), StatusCode::NOT_ACCEPTABLE);
     }
 }

@@ -109,6 +109,64 @@ fn openapi_documents_are_hashed_and_cached_as_upstream() {
     assert_eq!(code, 301);
 }
 
+/// `curl` of `/openapi/v2` with these headers: (status, headers).
+fn curl_v2(api: &Apiserver, headers: &[&str]) -> (String, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-D", "-", "-w", "%{http_code}"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(format!("{}/openapi/v2", api.url)).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (text.chars().rev().take(3).collect::<String>().chars().rev().collect(), text)
+}
+
+#[test]
+fn openapi_v2_is_swagger_2_with_every_kind_and_an_etag() {
+    let (_etcd, api, kc) = start();
+    kubectl_ok(&kc, &["apply", "-f", &manifest("crd-crontab.yaml")]);
+    e2e::eventually("crontabs served", || kubectl(&kc, &["get", "crontabs"]), |o| o.status.success());
+    let raw = kubectl(&kc, &["get", "--raw", "/openapi/v2"]);
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    let mut python = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openapi_v2.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(&mut python.stdin.take().unwrap(), &raw.stdout).unwrap();
+    let out = python.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("openapi v2 ok"), "{stdout}");
+
+    // kubectl's reader of the protobuf form (client-go's OpenAPISchema()).
+    let explained = kubectl_ok(&kc, &["explain", "--output", "plaintext-openapiv2", "service.spec.ports"]);
+    let l = lines(&explained);
+    assert!(l.contains(&"KIND:     Service") && l.contains(&"VERSION:  v1"), "{explained}");
+    assert!(l.contains(&"RESOURCE: ports <[]Object>"), "{explained}");
+    assert!(l.iter().any(|l| l.starts_with("   port\t<integer> -required-")), "{explained}");
+    let crontab = kubectl_ok(&kc, &["explain", "--output", "plaintext-openapiv2", "crontab.spec"]);
+    assert!(lines(&crontab).iter().any(|l| l.starts_with("   cronSpec\t<string>")), "{crontab}");
+
+    // The ETag, a 304 for it, and 406 for a format not served.
+    let (code, headers) = curl_v2(&api, &[]);
+    assert_eq!(code, "200", "{headers}");
+    let etag = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap_or_else(|| panic!("no ETag: {headers}"))
+        .trim()
+        .to_string();
+    assert_eq!(curl_v2(&api, &[&format!("If-None-Match: {etag}")]).0, "304");
+    let protobuf = "Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    let (code, headers) = curl_v2(&api, &[protobuf]);
+    assert_eq!(code, "200", "{headers}");
+    assert!(headers.contains("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"), "{headers}");
+    assert_eq!(curl_v2(&api, &["Accept: application/yaml"]).0, "406");
+}
+
 fn write(dir: &ScratchDir, name: &str, text: &str) -> PathBuf {
     let p = dir.0.join(name);
     std::fs::write(&p, text).unwrap();

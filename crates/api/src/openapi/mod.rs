@@ -11,6 +11,8 @@
 //! Pure: the apiserver caches the documents and serves their hashes.
 
 pub mod extensions;
+pub mod v2;
+pub mod v2_proto;
 
 use crate::resources::{ResourceType, Schema, TypedVisitor};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -113,8 +115,13 @@ pub fn schemas(rows: &[&ResourceType]) -> Map<String, Value> {
                     def.remove("required");
                 }
             }
-            let gvk = json!([{ "group": r.group, "kind": r.kind, "version": r.version }]);
-            def.insert("x-kubernetes-group-version-kind".into(), gvk);
+            // A type served in two group versions (as in `/openapi/v2`'s one
+            // document) lists both, as upstream's do.
+            let gvk = json!({ "group": r.group, "kind": r.kind, "version": r.version });
+            let gvks = def.entry("x-kubernetes-group-version-kind").or_insert_with(|| json!([]));
+            if let Some(list) = gvks.as_array_mut().filter(|l| !l.contains(&gvk)) {
+                list.push(gvk);
+            }
         }
     }
     extensions::annotate(&mut defs);
