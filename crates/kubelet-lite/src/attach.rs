@@ -133,8 +133,8 @@ pub async fn session(mut socket: WebSocket, protocol: Option<String>, shim: toki
     loop {
         tokio::select! {
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(data))) => {
-                    let forward = match data.split_first() {
+                Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => {
+                    let forward = match crate::exec::data_of(&msg).and_then(<[u8]>::split_first) {
                         Some((&STDIN, rest)) if stdin_open && !rest.is_empty() => Some(encode(STDIN, rest)),
                         Some((&CLOSE, [STDIN, ..])) if v5 && stdin_open => {
                             stdin_open = false;

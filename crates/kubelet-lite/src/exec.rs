@@ -85,6 +85,17 @@ pub fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(bytes.into())
 }
 
+/// A message's bytes (channel byte first): binary, as kubectl sends them,
+/// or text, as the Python client sends what it is given as a `str` (its
+/// `write_stdin("ls\n")`, its resize JSON); the kubelet reads both.
+pub fn data_of(msg: &Message) -> Option<&[u8]> {
+    match msg {
+        Message::Binary(b) => Some(b),
+        Message::Text(t) => Some(t.as_bytes()),
+        _ => None,
+    }
+}
+
 /// The command, in the container's namespaces (`nsenter` execs it: the
 /// child is the command itself, killed when the client goes away). With
 /// `tty`, on a new terminal (`setsid -c`): its master is returned, the
@@ -200,7 +211,7 @@ pub async fn session(
     let code = loop {
         tokio::select! {
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(data))) => match data.split_first() {
+                Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => match data_of(&msg).and_then(<[u8]>::split_first) {
                     Some((&STDIN, rest)) if !rest.is_empty() => {
                         if let Some(tx) = &stdin_tx {
                             let _ = tx.send(rest.to_vec());
@@ -297,5 +308,15 @@ mod tests {
     #[test]
     fn frames() {
         assert_eq!(frame(STDOUT, b"hi"), Message::Binary(vec![1, b'h', b'i'].into()));
+        let resize = "\u{4}{\"Width\":80,\"Height\":24}";
+        let cases: [(Message, Option<&[u8]>); 4] = [
+            (Message::Binary(vec![0, b'l', b's'].into()), Some(b"\0ls")),
+            (Message::Text(resize.into()), Some(resize.as_bytes())),
+            (Message::Ping(vec![1].into()), None),
+            (Message::Close(None), None),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(data_of(&msg), want, "{msg:?}");
+        }
     }
 }
