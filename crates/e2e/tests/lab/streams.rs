@@ -321,10 +321,10 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     for m in ["10s", "20s"] {
         assert!(messages.iter().any(|s| s.starts_with(&announced(m))), "back-off {m}: {messages:?}");
     }
-    // The wait it announced is the wait it kept (timestamps in seconds: ±1).
+    // The wait it announced is the wait it kept (timestamps in seconds, and the agent restarts it on its next pass).
     let waits = waited(&seen);
     println!("lab: lab-crash waited {waits:?} s between runs");
-    assert!(waits.iter().any(|w| (9..=12).contains(w)), "{waits:?}");
+    assert!(waits.iter().any(|w| (9..=15).contains(w)), "{waits:?}");
     let rows = table_rows(&kubectl_ok(kc, &["get", "pod", "lab-crash"]));
     assert_eq!(rows[1][2], "CrashLoopBackOff", "{rows:?}");
     let previous = kubectl_ok(kc, &["logs", "lab-crash", "--previous"]);
