@@ -10,7 +10,10 @@
 //! connection go.
 
 use e2e::netns::NodeNet;
-use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
+use e2e::{
+    eventually, kubectl, kubectl_command, kubectl_ok, table_rows, workspace_binary, Apiserver, DeletePodsOnDrop, Etcd,
+    Kubeconfig, ScratchDir,
+};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -34,26 +37,6 @@ spec:
   containers:
   - {name: c, image: busybox, stdin: true, command: [sh, -c, 'while true; do echo tick; sleep 0.1; done']}
 "#;
-
-struct DeletePodsOnDrop<'a>(&'a Kubeconfig);
-
-impl Drop for DeletePodsOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = kubectl(self.0, &["delete", "pod", "--all", "--wait=false", "--grace-period=0"]);
-        for _ in 0..100 {
-            if kubectl(self.0, &["get", "pods", "-o", "name"]).stdout.is_empty() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-fn kubectl_cmd(kc: &Kubeconfig, args: &[&str]) -> Command {
-    let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", &kc.path).arg("--cache-dir").arg(kc.path.with_file_name("cache")).args(args);
-    cmd
-}
 
 /// A process's parent, from `/proc/<pid>/stat` (the field after the command's `)`).
 fn parent_of(pid: u32) -> Option<u32> {
@@ -170,7 +153,7 @@ fn clients_gone_mid_stream_leave_nothing_behind() {
         (
             "exec (sleep)",
             Box::new(|kc: &Kubeconfig, kubelet: u32| {
-                let c = kubectl_cmd(kc, &["exec", "ticker", "--", "sleep", "4251"]).spawn().unwrap();
+                let c = kubectl_command(kc, &["exec", "ticker", "--", "sleep", "4251"]).spawn().unwrap();
                 eventually("sleep 4251 runs", || running(kubelet, "sleep 4251"), |r| *r);
                 c
             }),
@@ -178,7 +161,7 @@ fn clients_gone_mid_stream_leave_nothing_behind() {
         (
             "exec -i (cat)",
             Box::new(|kc: &Kubeconfig, _| {
-                let mut c = kubectl_cmd(kc, &["exec", "-i", "quiet", "--", "sh", "-c", "echo in; exec cat"])
+                let mut c = kubectl_command(kc, &["exec", "-i", "quiet", "--", "sh", "-c", "echo in; exec cat"])
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .spawn()
@@ -191,7 +174,7 @@ fn clients_gone_mid_stream_leave_nothing_behind() {
             "attach -i (quiet)",
             Box::new(|kc: &Kubeconfig, kubelet: u32| {
                 let before = shim_fds(kubelet, "quiet");
-                let c = kubectl_cmd(kc, &["attach", "-i", "quiet"])
+                let c = kubectl_command(kc, &["attach", "-i", "quiet"])
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::null())
@@ -205,7 +188,7 @@ fn clients_gone_mid_stream_leave_nothing_behind() {
         (
             "attach (chatty)",
             Box::new(|kc: &Kubeconfig, _| {
-                let mut c = kubectl_cmd(kc, &["attach", "ticker"]).stdout(Stdio::piped()).spawn().unwrap();
+                let mut c = kubectl_command(kc, &["attach", "ticker"]).stdout(Stdio::piped()).spawn().unwrap();
                 assert_eq!(first_line(&mut c), "tick\n");
                 c
             }),
@@ -213,7 +196,7 @@ fn clients_gone_mid_stream_leave_nothing_behind() {
         (
             "logs -f (quiet)",
             Box::new(|kc: &Kubeconfig, _| {
-                let mut c = kubectl_cmd(kc, &["logs", "-f", "quiet"]).stdout(Stdio::piped()).spawn().unwrap();
+                let mut c = kubectl_command(kc, &["logs", "-f", "quiet"]).stdout(Stdio::piped()).spawn().unwrap();
                 assert_eq!(first_line(&mut c), "ready\n");
                 c
             }),
@@ -222,7 +205,7 @@ fn clients_gone_mid_stream_leave_nothing_behind() {
             "logs -f (chatty)",
             Box::new(|kc: &Kubeconfig, _| {
                 let mut c =
-                    kubectl_cmd(kc, &["logs", "-f", "ticker", "--tail=1"]).stdout(Stdio::piped()).spawn().unwrap();
+                    kubectl_command(kc, &["logs", "-f", "ticker", "--tail=1"]).stdout(Stdio::piped()).spawn().unwrap();
                 assert_eq!(first_line(&mut c), "tick\n");
                 c
             }),

@@ -12,7 +12,7 @@
 //! takes about as long as its second restart.
 
 use super::{compose, curl};
-use e2e::{eventually, kubectl, kubectl_ok, table_rows, Kubeconfig};
+use e2e::{eventually, kubectl, kubectl_command, kubectl_ok, table_rows, Kubeconfig};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -59,12 +59,6 @@ fn route_the_apiserver_to_the_pods() {
         let out = compose(&["exec", "-T", "--privileged", "apiserver", "ip", "route", "replace", cidr, "via", node_ip]);
         assert!(out.status.success(), "route {cidr} via {node_ip}: {}", String::from_utf8_lossy(&out.stderr));
     }
-}
-
-fn kubectl_cmd(kc: &Kubeconfig, args: &[&str]) -> Command {
-    let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", &kc.path).arg("--cache-dir").arg(kc.path.with_file_name("cache")).args(args);
-    cmd
 }
 
 /// The lines a child prints, as they come (a thread reads them).
@@ -195,7 +189,7 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     // kubectl logs -f over the Deployment's pods while the ClusterIP is
     // curled from a node: each request shows up, on every pod in turn.
     let mut follow = Killed(
-        kubectl_cmd(kc, &["logs", "-f", "-l", "app=myapp", "--prefix", "--tail=0"])
+        kubectl_command(kc, &["logs", "-f", "-l", "app=myapp", "--prefix", "--tail=0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -242,7 +236,7 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     // pod deleted and nothing printed; seen 1 in ~20 in attach_proxy.rs too):
     // a second try is allowed, and the loss is printed, until that race is fixed.
     let run = |name: &str| {
-        kubectl_cmd(kc, &["run", name, "--rm", "-i", "--restart=Never", "--image=busybox", "--"])
+        kubectl_command(kc, &["run", name, "--rm", "-i", "--restart=Never", "--image=busybox", "--"])
             .args(["wget", "-qO-", "http://myapp"])
             .stdin(Stdio::null())
             .output()
@@ -266,7 +260,7 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     let local = e2e::free_port();
     let t = Instant::now();
     let mut forward = Killed(
-        kubectl_cmd(kc, &["port-forward", "svc/myapp", &format!("{local}:80")])
+        kubectl_command(kc, &["port-forward", "svc/myapp", &format!("{local}:80")])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -291,8 +285,9 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
 
     // kubectl proxy, then curl through services/myapp:http/proxy/.
     route_the_apiserver_to_the_pods();
-    let mut proxy =
-        Killed(kubectl_cmd(kc, &["proxy", "--port=0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let mut proxy = Killed(
+        kubectl_command(kc, &["proxy", "--port=0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap(),
+    );
     let serving = lines_of(&mut proxy.0).recv_timeout(Duration::from_secs(20)).unwrap_or_default();
     let port = serving.trim().rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
     let port = port.unwrap_or_else(|| panic!("kubectl proxy said {serving:?}"));
