@@ -410,17 +410,34 @@ impl Kubeconfig {
     }
 }
 
-/// Runs the installed `kubectl` with this kubeconfig (and a private cache
-/// dir, so discovery is fetched from this server and not a stale cache).
+/// The installed `kubectl` with this kubeconfig (and a private cache dir,
+/// so discovery is fetched from this server and not a stale cache), to
+/// spawn (a stream to read while it runs, a process to kill).
+pub fn kubectl_command(config: &Kubeconfig, args: &[&str]) -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", &config.path).arg("--cache-dir").arg(config.path.with_file_name("cache")).args(args);
+    cmd
+}
+
+/// Runs the installed `kubectl` (as [`kubectl_command`]) to its end.
 pub fn kubectl(config: &Kubeconfig, args: &[&str]) -> Output {
-    let cache = config.path.with_file_name("cache");
-    Command::new("kubectl")
-        .env("KUBECONFIG", &config.path)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .args(args)
-        .output()
-        .expect("kubectl is not installed")
+    kubectl_command(config, args).output().expect("kubectl is not installed")
+}
+
+/// Deletes every pod of the default namespace when dropped (waiting up to
+/// 10 s), so that a failed test's pods go while its node agent still runs.
+pub struct DeletePodsOnDrop<'a>(pub &'a Kubeconfig);
+
+impl Drop for DeletePodsOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = kubectl(self.0, &["delete", "pod", "--all", "--wait=false", "--grace-period=0"]);
+        for _ in 0..100 {
+            if kubectl(self.0, &["get", "pods", "-o", "name"]).stdout.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// Runs kubectl and returns stdout, panicking with stderr on failure.

@@ -2,7 +2,8 @@
 //! (`shared/seed/kubernetes-service.md`) command by command, with the real
 //! kubectl, checked with curl from the nodes; then the cluster DNS from
 //! inside a pod (`lab/dns.rs`), a busybox pod's command
-//! (`lab/containers.rs`), and last LoadBalancer Services from the host,
+//! (`lab/containers.rs`), kubectl's logs, exec, run, port-forward and proxy
+//! (`lab/streams.rs`), and last LoadBalancer Services from the host,
 //! ending with a node killed (`lab/lb.rs`). Then, with the same image, the
 //! highly available lab under faults (`lab/chaos.rs`). Prints the figures
 //! the lab issues ask for (time to a Ready cluster, image size, programming
@@ -19,6 +20,8 @@ mod containers;
 mod dns;
 #[path = "lab/lb.rs"]
 mod lb;
+#[path = "lab/streams.rs"]
+mod streams;
 
 use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Kubeconfig};
 use std::collections::BTreeSet;
@@ -211,6 +214,8 @@ fn the_tutorial_in_the_compose_lab(image: &str) {
     dns::from_inside_a_pod(&kc, &cluster_ip, &running[0][0]);
     // 3c. A busybox pod's command: the Service's variables, wget to the ClusterIP, its CRI log.
     containers::check(&kc, &e2e::ScratchDir::new("lab-client").0, &cluster_ip);
+    // 3d. Inside the pods with kubectl: logs, exec, run, port-forward, proxy; a crash loop.
+    streams::check(&kc, &e2e::ScratchDir::new("lab-streams").0, &cluster_ip, &names);
 
     // 4. NodePort: on both nodes' IPs.
     kubectl_ok(&kc, &["patch", "svc", "myapp", "-p", r#"{"spec":{"type":"NodePort"}}"#]);

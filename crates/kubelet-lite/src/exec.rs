@@ -3,30 +3,14 @@
 //! clients such as the Python one). The command runs inside the container's
 //! namespaces (`nsenter` into its shim's network, mount and UTS namespaces:
 //! the pod's `/etc` files, its volumes, its hostname) with the environment
-//! the container was started with.
-//!
-//! Each binary message is a channel byte then data: 0 stdin, 1 stdout,
-//! 2 stderr, 3 the exit status (a `Status`, once, at the end), 4 resize;
-//! v5 adds 255, a half-close (`[255, 0]`: stdin is done). (Facts:
-//! apimachinery `pkg/util/remotecommand/constants.go`, kubelet
-//! `cri/streaming/remotecommand/exec.go`.)
+//! the container was started with. The channels are `channels.rs`'s.
 
+use crate::channels::{data_of, exit_status, frame, CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use serde_json::json;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-
-pub const V5: &str = "v5.channel.k8s.io";
-pub const V4: &str = "v4.channel.k8s.io";
-
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
-const CLOSE: u8 = 255;
 
 /// `PodExecOptions` as the apiserver passes them to the kubelet (renamed:
 /// `input`, `output`, `error`, `tty`, and `command` repeated).
@@ -63,28 +47,6 @@ impl ExecOptions {
     }
 }
 
-/// The Status written on the error channel at the end (what kubectl turns
-/// into `command terminated with exit code 3` and its own exit code).
-pub fn exit_status(command: &[String], code: i32) -> serde_json::Value {
-    if code == 0 {
-        return json!({"metadata": {}, "status": "Success"});
-    }
-    json!({
-        "metadata": {}, "status": "Failure",
-        "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", command.join(" ")),
-        "reason": "NonZeroExitCode",
-        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
-    })
-}
-
-/// A message on a channel.
-pub fn frame(channel: u8, data: &[u8]) -> Message {
-    let mut bytes = Vec::with_capacity(data.len() + 1);
-    bytes.push(channel);
-    bytes.extend_from_slice(data);
-    Message::Binary(bytes.into())
-}
-
 /// The command, in the container's namespaces (`nsenter` execs it: the
 /// child is the command itself, killed when the client goes away). With
 /// `tty`, on a new terminal (`setsid -c`): its master is returned, the
@@ -107,7 +69,7 @@ pub fn command(
         argv.extend([crate::pty::setsid().into(), "-c".into()]);
     }
     // The node's `nsenter` and `ip`: the container's PATH is for its command.
-    argv.push(crate::runtime::which(enter[0]).into());
+    argv.push(crate::which::which(enter[0]).into());
     argv.extend(enter[1..].iter().map(Into::into));
     argv.extend(o.command.iter().map(Into::into));
     let mut cmd = tokio::process::Command::new(&argv[0]);
@@ -200,7 +162,7 @@ pub async fn session(
     let code = loop {
         tokio::select! {
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(data))) => match data.split_first() {
+                Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => match data_of(&msg).and_then(<[u8]>::split_first) {
                     Some((&STDIN, rest)) if !rest.is_empty() => {
                         if let Some(tx) = &stdin_tx {
                             let _ = tx.send(rest.to_vec());
@@ -280,22 +242,5 @@ mod tests {
             ExecOptions::parse(&pairs(&[("command", "ls")])),
             Err("you must specify at least 1 of stdin, stdout, stderr".into())
         );
-    }
-
-    #[test]
-    fn exit_status_as_kubectl_reads_it() {
-        assert_eq!(exit_status(&["true".into()], 0), json!({"metadata": {}, "status": "Success"}));
-        let s = exit_status(&["sh".into(), "-c".into(), "exit 3".into()], 3);
-        assert_eq!(s["reason"], "NonZeroExitCode");
-        assert_eq!(s["details"]["causes"][0], json!({"reason": "ExitCode", "message": "3"}));
-        assert_eq!(
-            s["message"],
-            "command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3"
-        );
-    }
-
-    #[test]
-    fn frames() {
-        assert_eq!(frame(STDOUT, b"hi"), Message::Binary(vec![1, b'h', b'i'].into()));
     }
 }

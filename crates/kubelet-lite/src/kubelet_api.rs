@@ -11,6 +11,7 @@
 //! side only reads it (and the log files).
 
 use crate::attach;
+use crate::channels;
 use crate::cri_log;
 use crate::exec;
 use crate::lifecycle::State;
@@ -187,6 +188,26 @@ async fn container_logs(
     text(Body::from_stream(stream))
 }
 
+/// What exec and attach check first: the container is here and running,
+/// and the request upgrades to one of the stream protocols.
+fn running_stream(
+    node: &Node,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<(PodInfo, ContainerInfo, WebSocketUpgrade), Box<Response>> {
+    let (info, c) = find(node, namespace, pod, container)?;
+    if !matches!(c.state, State::Running { .. }) {
+        let message = format!("container {container:?} in pod {pod:?} is not running");
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, message)));
+    }
+    match ws {
+        Ok(ws) => Ok((info, c, ws.protocols([channels::V5, channels::V4]))),
+        Err(e) => Err(Box::new(error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")))),
+    }
+}
+
 /// `/exec`: checked here, then the session is `exec.rs`'s.
 async fn exec(
     Shared(node): Shared<Arc<Node>>,
@@ -198,18 +219,11 @@ async fn exec(
         Ok(o) => o,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let (info, c) = match find(&node, &namespace, &pod, &container) {
+    let (info, c, ws) = match running_stream(&node, &namespace, &pod, &container, ws) {
         Ok(found) => found,
         Err(resp) => return *resp,
     };
-    if !matches!(c.state, State::Running { .. }) {
-        return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
-    }
-    let ws = match ws {
-        Ok(ws) => ws.protocols([exec::V5, exec::V4]),
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
-    };
-    let v5 = ws.selected_protocol().is_some_and(|p| p == exec::V5);
+    let v5 = ws.selected_protocol().is_some_and(|p| p == channels::V5);
     let started = exec::command(&node.path, &info.netns, c.pid, &c.env, &opts).and_then(|(mut cmd, master)| {
         // The command's copy of the terminal's slave goes with `cmd`: the master then sees the end.
         Ok((cmd.spawn()?, master))
@@ -233,16 +247,9 @@ async fn attach(
         Ok(o) => o,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let (info, c) = match find(&node, &namespace, &pod, &container) {
+    let (info, c, ws) = match running_stream(&node, &namespace, &pod, &container, ws) {
         Ok(found) => found,
         Err(resp) => return *resp,
-    };
-    if !matches!(c.state, State::Running { .. }) {
-        return error(StatusCode::BAD_REQUEST, format!("container {container:?} in pod {pod:?} is not running"));
-    }
-    let ws = match ws {
-        Ok(ws) => ws.protocols([exec::V5, exec::V4]),
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")),
     };
     let socket = crate::shim_attach::socket_path(&node.root_dir, &info.netns, &container);
     let shim = match tokio::net::UnixStream::connect(&socket).await {

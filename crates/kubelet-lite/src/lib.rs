@@ -38,6 +38,7 @@
 
 pub mod agent;
 pub mod attach;
+pub mod channels;
 pub mod containers;
 pub mod cri_log;
 pub mod demo_app;
@@ -60,3 +61,4 @@ pub mod spdy;
 pub mod status;
 pub mod token_manager;
 pub mod volumes;
+pub mod which;

@@ -41,7 +41,7 @@ pub fn resize(master: impl AsFd, (width, height): (u16, u16)) -> std::io::Result
 /// `setsid -c`: the program that makes the command a session leader with
 /// its stdin (the slave) as the controlling terminal, then execs it.
 pub fn setsid() -> PathBuf {
-    crate::runtime::which("setsid")
+    crate::which::which("setsid")
 }
 
 /// Reads from a master return `EIO` once every slave is closed: the end of

@@ -21,6 +21,7 @@
 //! ```
 
 use crate::images::{Process, Program};
+use crate::which::which;
 use ipnet::Ipv4Net;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -85,14 +86,6 @@ pub struct Runtime {
     pub pod_logs_dir: PathBuf,
     /// `--root-dir`: the busybox applets (`bin/`) and the pods' volumes (`pods/`).
     pub root_dir: PathBuf,
-}
-
-/// A program's path on the node agent's own PATH (the name alone if none).
-pub fn which(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| name.into())
 }
 
 /// The namespace of a pod: `kl-` and the first 8 characters of its uid.

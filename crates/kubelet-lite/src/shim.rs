@@ -11,7 +11,7 @@
 //! when its spec says `stdin: true`), its terminal (`tty: true`: a pty whose
 //! output is the container's stdout), on a socket that outlives the agent.
 
-use crate::attach::{STDERR, STDOUT};
+use crate::channels::{STDERR, STDOUT};
 use crate::cri_log::{self, Stream};
 use crate::shim_attach::Hub;
 use std::io::Read;

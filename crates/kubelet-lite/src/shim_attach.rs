@@ -10,7 +10,7 @@
 //!   until the first attacher comes, so a command quicker than the attach
 //!   (`kubectl run -i ... -- wget -qO- ...`) still shows its output there.
 
-use crate::attach::{encode, read_frame, CLOSE, RESIZE, STDIN};
+use crate::channels::{encode, read_frame, CLOSE, RESIZE, STDIN};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -166,7 +166,7 @@ pub fn listen(hub: &Arc<Hub>, path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attach::STDOUT;
+    use crate::channels::STDOUT;
 
     #[test]
     fn socket_paths_fit() {

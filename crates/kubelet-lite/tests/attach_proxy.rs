@@ -2,7 +2,7 @@
 //! network namespace, the apiserver, controller and etcd on the host (which
 //! routes the pod network through the node, as the lab does). The installed
 //! kubectl runs `run -i --rm` (a shell fed on stdin, a quick `wget`) and
-//! `attach`; the Python client resizes an exec's terminal; `kubectl proxy`
+//! `attach`; the Python client resizes an exec's terminal (`stty size` reads it back); `kubectl proxy`
 //! reaches a pod and a Service through `pods/proxy` and `services/proxy`.
 //! It prints the figures: `kubectl run` to first output, and lines/s through `kubectl logs -f`.
 
@@ -189,26 +189,39 @@ fn run_attach_tty_and_proxy() {
         "0"
     );
 
-    // A terminal for exec (the resize is sent; that `stty size` reads it back is not yet shown here).
+    // A terminal for exec, resized twice: the command reads each size back
+    // (busybox `stty size` on the pty, its stdin). The Python client sends a
+    // `str` as a text frame; the resize is one.
     let script = r#"
 import sys, json, time
 from kubernetes import client, config
 from kubernetes.stream import stream
 config.load_kube_config(sys.argv[1])
 api = client.CoreV1Api()
-s = stream(api.connect_get_namespaced_pod_exec, "ticker", "default", command=["sh", "-c", "tty"],
+watch = 'tty; last=; while :; do s=$(stty size); if [ "$s" != "$last" ]; then echo "size $s"; last=$s; fi; sleep 0.05; done'
+s = stream(api.connect_get_namespaced_pod_exec, "ticker", "default", command=["sh", "-c", watch],
            stderr=True, stdin=True, stdout=True, tty=True, _preload_content=False)
-s.write_channel(4, json.dumps({"Width": 123, "Height": 45}))
-out, deadline = "", time.time() + 20
-while s.is_open() and time.time() < deadline:
-    s.update(timeout=1)
-    out += s.read_stdout() if s.peek_stdout() else ""
+out = ""
+def until(text):
+    global out
+    deadline = time.time() + 20
+    while s.is_open() and text not in out and time.time() < deadline:
+        s.update(timeout=1)
+        out += s.read_stdout() if s.peek_stdout() else ""
+for w, h in [(123, 45), (80, 24)]:
+    s.write_channel(4, json.dumps({"Width": w, "Height": h}))
+    until("size %d %d" % (h, w))
+s.close()
 print(json.dumps(out))
 "#;
     let py = Command::new("python3").args(["-c", script]).arg(&kc.path).output().unwrap();
     let text = String::from_utf8_lossy(&py.stdout);
     assert!(py.status.success(), "{text}{}", String::from_utf8_lossy(&py.stderr));
-    assert!(text.contains("/dev/pts/"), "{text}");
+    let seen: String = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(seen.starts_with("/dev/pts/"), "{seen:?}");
+    let sizes: Vec<&str> = seen.lines().filter_map(|l| l.trim_end().strip_prefix("size ")).collect();
+    // The size before the first resize (0 0), then each one sent, in turn.
+    assert_eq!(sizes.iter().filter(|s| **s != "0 0").copied().collect::<Vec<_>>(), ["45 123", "24 80"], "{seen:?}");
 
     // kubectl proxy: a pod and a Service through the apiserver, and upstream's errors.
     let mut proxy = kubectl_cmd(&kc, &["proxy", "--port=0"]).stdout(Stdio::piped()).spawn().unwrap();

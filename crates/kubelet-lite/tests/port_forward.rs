@@ -5,7 +5,10 @@
 //! port inside the pod's network namespace.
 
 use e2e::netns::NodeNet;
-use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
+use e2e::{
+    eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, DeletePodsOnDrop, Etcd, Kubeconfig,
+    ScratchDir,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,21 +39,6 @@ spec:
   containers:
   - {name: c, image: nginx}
 "#;
-
-/// Should the test fail, its pods still go while the node agent runs.
-struct DeletePodsOnDrop<'a>(&'a Kubeconfig);
-
-impl Drop for DeletePodsOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = kubectl(self.0, &["delete", "pod", "--all", "--wait=false", "--grace-period=0"]);
-        for _ in 0..100 {
-            if kubectl(self.0, &["get", "pods", "-o", "name"]).stdout.is_empty() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 /// A running `kubectl port-forward`: its local port (kubectl picks one
 /// for `:80`), what it printed, killed when dropped.
