@@ -17,7 +17,9 @@ else
   mode=nftables
 fi
 # Pods resolve names through the kube-dns Service (kubeadm's address and domain).
-kubelet-lite --kubeconfig "$kubelet_conf" --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
+# Its API on 10250 (logs, exec) takes only the apiserver's client certificate.
+kubelet-lite --kubeconfig "$kubelet_conf" --client-ca-file /etc/kubernetes/pki/ca.crt \
+  --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
   --cluster-dns 10.96.0.10 --cluster-domain cluster.local &
 # The node holds the LoadBalancer addresses it wins on eth0 (MetalLB's layer 2).
 # The proxy runs under this shell, restarted when it exits, as a kubelet
