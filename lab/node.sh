@@ -1,10 +1,14 @@
 #!/bin/sh
 # A lab node: the node agent and the proxy, side by side, as on a real node.
 #   lab-node NODE_IP POD_CIDR
+# Each with its own credentials, minted into the image (scripts/lab-image):
+# the node agent as system:node:<hostname>, the proxy as system:kube-proxy.
+# KUBE_SERVER, when set (the HA lab), replaces only the kubeconfigs' server.
 set -e
 node_ip=$1
 pod_cidr=$2
-server=${KUBE_SERVER:-http://172.28.0.3:6443}
+kubelet_conf=/etc/kubernetes/kubelet-$(hostname).conf
+proxy_conf=/etc/kubernetes/proxy.conf
 if [ -e /proc/net/ip_vs ]; then
   mode=ipvs
   strict_arp=--ipvs-strict-arp
@@ -13,7 +17,9 @@ else
   mode=nftables
 fi
 # Pods resolve names through the kube-dns Service (kubeadm's address and domain).
-kubelet-lite --server "$server" --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
+# Its API on 10250 (logs, exec) takes only the apiserver's client certificate.
+kubelet-lite --kubeconfig "$kubelet_conf" --client-ca-file /etc/kubernetes/pki/ca.crt \
+  --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
   --cluster-dns 10.96.0.10 --cluster-domain cluster.local &
 # The node holds the LoadBalancer addresses it wins on eth0 (MetalLB's layer 2).
 # The proxy runs under this shell, restarted when it exits, as a kubelet
@@ -21,7 +27,7 @@ kubelet-lite --server "$server" --node-ip "$node_ip" --pod-cidr "$pod_cidr" \
 # (the HA lab's chaos test does, to show that a restart leaves the rules be).
 trap 'kill $(cat /run/proxy.pid) 2>/dev/null; exit 0' TERM INT
 while :; do
-  proxy --server "$server" --proxy-mode "$mode" ${strict_arp:-} --nodeport-addresses "$node_ip" \
+  proxy --kubeconfig "$proxy_conf" --proxy-mode "$mode" ${strict_arp:-} --nodeport-addresses "$node_ip" \
     --lb-announce-interface eth0 &
   echo $! >/run/proxy.pid
   wait $! && status=0 || status=$?

@@ -35,6 +35,7 @@
 //! - [`printers`]: the columns and cells of `kubectl get` tables.
 //! - [`stored`]: defaults and validation of those kinds (workloads without a
 //!   controller yet, storage claims, networking, policy, RBAC objects).
+//! - [`x509`]: the user a client certificate names (CN, O), pure DER.
 //! - [`user`]: who a request comes from (name, uid, groups, extra);
 //!   ServiceAccount user names.
 //! - [`rbac`]: RBAC rules, bindings and aggregation evaluated as upstream
@@ -78,5 +79,6 @@ pub mod user;
 pub mod well_known;
 pub mod wire;
 pub mod workloads;
+pub mod x509;
 
 pub use k8s_openapi;

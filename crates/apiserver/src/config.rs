@@ -155,6 +155,21 @@ pub struct Config {
     #[arg(long)]
     pub admin_kubeconfig: Option<PathBuf>,
 
+    /// The client certificate (PEM) presented to the kubelets for logs,
+    /// exec, attach and port-forward, with `--kubelet-client-key`: HTTPS
+    /// to them (their `--client-ca-file` requires it). Unset: plain HTTP.
+    #[arg(long, requires = "kubelet_client_key")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+
+    /// The key of `--kubelet-client-certificate`.
+    #[arg(long, requires = "kubelet_client_certificate")]
+    pub kubelet_client_key: Option<PathBuf>,
+
+    /// The CA the kubelets' serving certificates must chain to. Unset:
+    /// they are not checked (upstream's default; kubelets sign their own).
+    #[arg(long)]
+    pub kubelet_certificate_authority: Option<PathBuf>,
+
     /// Serve plain HTTP, without TLS or client certificates: for tests
     /// only (client-go sends no token over it). Never the default.
     #[arg(long)]

@@ -51,6 +51,7 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod kubelet_client;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -169,6 +170,11 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         .context("binding the listen address")?;
     let port = listener.local_addr()?.port();
     let tls = tls::setup(&config, ip_range.first().into(), port)?;
+    // After the cert dir is made: the kubelet client certificate may be one of its files.
+    if let (Some(cert), Some(key)) = (&config.kubelet_client_certificate, &config.kubelet_client_key) {
+        let tls = kubelet_client::client_config(cert, key, config.kubelet_certificate_authority.as_deref())?;
+        let _ = kubelet_client::TLS.set(tls);
+    }
     let health = Arc::new(health::Health::default());
     let api: Arc<OnceLock<axum::Router>> = Arc::default();
     let gate = api.clone();

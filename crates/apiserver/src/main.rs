@@ -1,6 +1,8 @@
 //! `apiserver`: parses flags, wires the shutdown signal, runs the server.
 //! `apiserver kubeconfig ...` mints a component's kubeconfig from the CA
-//! in a cert dir instead (`--help` lists the components).
+//! in a cert dir instead (`--help` lists the components); `apiserver certs
+//! ...` makes the cert dir ahead of the first start (kubeadm's `init phase
+//! certs`), for a serving certificate with more names than its own.
 
 use clap::Parser;
 
@@ -26,8 +28,46 @@ struct KubeconfigArgs {
     group: Vec<String>,
 }
 
+/// Makes the CA and the serving certificate in `--cert-dir` (kept if
+/// there), as the apiserver would on its first start, with more names in
+/// the certificate: kubeadm's `--apiserver-cert-extra-sans`, for the
+/// address of a load balancer in front of several apiservers.
+#[derive(Debug, Parser)]
+#[command(name = "apiserver certs")]
+struct CertsArgs {
+    #[arg(long, default_value = "/var/run/kubernetes")]
+    cert_dir: std::path::PathBuf,
+    /// The apiserver's advertise address (a SAN).
+    #[arg(long, default_value = "127.0.0.1")]
+    advertise_address: std::net::IpAddr,
+    /// The Service range, whose first address (the `kubernetes` Service's) is a SAN.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: ipnet::Ipv4Net,
+    /// More names and addresses for the serving certificate (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    apiserver_cert_extra_sans: Vec<String>,
+}
+
+fn certs(args: CertsArgs) -> anyhow::Result<()> {
+    let range =
+        apiserver::allocation::range::IpRange::new(args.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
+    let mut names = apiserver::pki::serving_names(range.first().into(), args.advertise_address);
+    for san in args.apiserver_cert_extra_sans {
+        if !names.contains(&san) {
+            names.push(san);
+        }
+    }
+    let dir = apiserver::pki::ensure_cert_dir(&args.cert_dir, &names)?;
+    let made = if dir.created { "made" } else { "kept" };
+    eprintln!("{made} the CA in {}; serving certificate for {}", args.cert_dir.display(), names.join(", "));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("certs") {
+        return certs(CertsArgs::parse_from(std::env::args().skip(1)));
+    }
     if std::env::args().nth(1).as_deref() == Some("kubeconfig") {
         let args = KubeconfigArgs::parse_from(std::env::args().skip(1));
         let ca = apiserver::pki::Ca::load(&args.cert_dir)?;

@@ -4,7 +4,9 @@
 //! groups (upstream's x509 authenticator reads them so, `auth::x509`).
 //!
 //! When the apiserver is given no `--tls-cert-file`, [`ensure_cert_dir`]
-//! makes the CA and the serving certificate on first start, into
+//! makes the CA, the serving certificate and the apiserver's client
+//! certificate for the kubelets (kubeadm's `apiserver-kubelet-client`,
+//! `--kubelet-client-certificate`) on first start, into
 //! `--cert-dir`, and reuses them afterwards; then it writes the admin
 //! kubeconfig ([`kubeconfig`], kubeadm's `admin.conf`). [`Ca::client`]
 //! mints the components' certificates (`apiserver kubeconfig ...`).
@@ -23,6 +25,12 @@ pub const CA_CERT: &str = "ca.crt";
 pub const CA_KEY: &str = "ca.key";
 pub const SERVING_CERT: &str = "apiserver.crt";
 pub const SERVING_KEY: &str = "apiserver.key";
+/// kubeadm's client certificate of the apiserver for the kubelets
+/// (`--kubelet-client-certificate`), and its identity.
+pub const KUBELET_CLIENT_CERT: &str = "apiserver-kubelet-client.crt";
+pub const KUBELET_CLIENT_KEY: &str = "apiserver-kubelet-client.key";
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+pub const KUBELET_CLIENT_GROUP: &str = "kubeadm:cluster-admins";
 /// The admin kubeconfig written beside them unless `--admin-kubeconfig` says where.
 pub const ADMIN_KUBECONFIG: &str = "admin.conf";
 
@@ -230,6 +238,12 @@ pub fn ensure_cert_dir(dir: &Path, names: &[String]) -> anyhow::Result<CertDir> 
         write_file(&serving_key, &issued.key_pem, true)?;
         write_file(&serving_cert, &issued.cert_pem, false)?;
     }
+    let (kubelet_cert, kubelet_key) = (dir.join(KUBELET_CLIENT_CERT), dir.join(KUBELET_CLIENT_KEY));
+    if created || !kubelet_cert.exists() || !kubelet_key.exists() {
+        let issued = ca.client(KUBELET_CLIENT_USER, &[KUBELET_CLIENT_GROUP])?;
+        write_file(&kubelet_key, &issued.key_pem, true)?;
+        write_file(&kubelet_cert, &issued.cert_pem, false)?;
+    }
     Ok(CertDir { ca, serving_cert, serving_key, ca_cert, created })
 }
 
@@ -271,6 +285,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join(CA_KEY)).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the CA key is the owner's only");
+        // kubeadm's apiserver-kubelet-client, for --kubelet-client-certificate.
+        use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+        let pem = std::fs::read(dir.join(KUBELET_CLIENT_CERT)).unwrap();
+        let user = api::x509::user(&CertificateDer::from_pem_slice(&pem).unwrap()).unwrap();
+        assert_eq!(user.name, KUBELET_CLIENT_USER);
+        assert!(user.in_group(KUBELET_CLIENT_GROUP), "{user:?}");
+        assert!(dir.join(KUBELET_CLIENT_KEY).exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -11,6 +11,10 @@
 //!   for byte (an upgrade-aware proxy: the kubelet speaks the protocol,
 //!   WebSocket or kubectl's SPDY/3.1 fallback).
 //!
+//! With `--kubelet-client-certificate` the connection is HTTPS and presents
+//! that certificate (`kubelet_client`), as a kubelet with `--client-ca-file`
+//! requires.
+//!
 //! The checks that need only the pod are here (pure, with upstream's words);
 //! those on the container's state are the kubelet's, its error text becomes the Status.
 
@@ -221,13 +225,30 @@ fn text(body: Body) -> Response {
 }
 
 /// The request to the kubelet, then its answer back to the client.
-async fn proxy(mut req: Request, ip: &str, port: u16, path: &str) -> Result<Response, ApiError> {
+async fn proxy(req: Request, ip: &str, port: u16, path: &str) -> Result<Response, ApiError> {
     let unreachable = |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
     let tcp = tokio::net::TcpStream::connect((ip, port)).await.map_err(|e| unreachable(&e))?;
     // Exec and port-forward carry small interactive writes: no Nagle delay.
     let _ = tcp.set_nodelay(true);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| unreachable(&e))?;
+    match crate::kubelet_client::TLS.get() {
+        Some(config) => {
+            let name =
+                tokio_rustls::rustls::pki_types::ServerName::try_from(ip.to_string()).map_err(|e| unreachable(&e))?;
+            let tls = tokio_rustls::TlsConnector::from(config.clone());
+            let stream = tls.connect(name, tcp).await.map_err(|e| unreachable(&e))?;
+            exchange(req, TokioIo::new(stream), ip, port, path).await
+        }
+        None => exchange(req, TokioIo::new(tcp), ip, port, path).await,
+    }
+}
+
+/// One request to the kubelet over `io` (plain or TLS), then its answer back.
+async fn exchange<T>(mut req: Request, io: T, ip: &str, port: u16, path: &str) -> Result<Response, ApiError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let unreachable = |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| unreachable(&e))?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!("kubelet connection: {e}");

@@ -24,11 +24,11 @@ use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 
 /// The one crypto provider (ring, as kube-rs's rustls uses it), named
 /// explicitly so that no process-wide default has to be installed.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .with_context(|| format!("reading {}", path.display()))?
         .collect::<Result<_, _>>()

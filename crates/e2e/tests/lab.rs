@@ -1,4 +1,5 @@
-//! The lab, end to end: `docker compose up`, then the tutorial
+//! The lab, end to end: `docker compose up` (HTTPS, RBAC, each component
+//! with its own identity: `lab/identities.rs`), then the tutorial
 //! (`shared/seed/kubernetes-service.md`) command by command, with the real
 //! kubectl, checked with curl from the nodes; then the cluster DNS from
 //! inside a pod (`lab/dns.rs`), a busybox pod's command
@@ -18,6 +19,8 @@ mod chaos;
 mod containers;
 #[path = "lab/dns.rs"]
 mod dns;
+#[path = "lab/identities.rs"]
+mod identities;
 #[path = "lab/lb.rs"]
 mod lb;
 #[path = "lab/streams.rs"]
@@ -160,7 +163,9 @@ fn the_tutorial_in_the_compose_lab(image: &str) {
     let up = compose(&["up", "-d"]);
     assert!(up.status.success(), "compose up: {}", String::from_utf8_lossy(&up.stderr));
     let _lab = Lab;
-    let kc = Kubeconfig::new("http://127.0.0.1:6443");
+    // The admin's kubeconfig, as scripts/lab copies it out of the image:
+    // HTTPS, the lab's CA, kubernetes-admin's client certificate.
+    let kc = Kubeconfig::from_text(&identities::from_image("/etc/kubernetes/admin.conf"));
 
     // 1. Both nodes Ready.
     eventually(
@@ -171,6 +176,9 @@ fn the_tutorial_in_the_compose_lab(image: &str) {
     let ready_after = up_at.elapsed();
     // The DNS add-on, as kubeadm applies it once the apiserver answers.
     dns::apply_addon(&kc);
+
+    // 1b. Each component's own identity, and no more than it needs.
+    identities::check(&kc);
 
     // 2. The tutorial's Deployment and Service.
     let examples = repo().join("examples");
@@ -339,6 +347,8 @@ fn the_tutorial_in_the_compose_lab(image: &str) {
         ready_after.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
+
+    identities::no_forbidden_in_logs();
 
     // `down` leaves nothing behind: no container, network or volume of the project.
     drop(_lab);

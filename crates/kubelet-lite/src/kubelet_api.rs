@@ -1,5 +1,7 @@
 //! The kubelet's API on its port (10250), what the apiserver's `pods/log`
-//! and `pods/exec` reach (plain HTTP here: the lab has no node certificates):
+//! and `pods/exec` reach: HTTPS with a client certificate required when
+//! given `--client-ca-file` (`kubelet_auth`: only the apiserver's identity
+//! passes), else plain HTTP:
 //!
 //! ```text
 //! GET /containerLogs/<ns>/<pod>/<container>?follow=true&tailLines=10&...  text/plain, streamed
@@ -95,6 +97,56 @@ pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>) -> std::i
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, router(node)).await
+}
+
+/// Serves the kubelet API over HTTPS: each connection's client certificate
+/// (verified in the handshake) decides, per request, between the API and
+/// the kubelet's 401/403 (`kubelet_auth::authorize`).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    node: Arc<Node>,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    use tower::ServiceExt;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = router(node);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors, most likely: wait for some to close.
+            Err(e) => {
+                tracing::warn!("kubelet API: accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(%peer, "kubelet API: TLS handshake: {e}"),
+                Err(_) => return tracing::debug!(%peer, "kubelet API: no TLS handshake within 10 s"),
+            };
+            let user = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| api::x509::user(c));
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let decision =
+                    crate::kubelet_auth::authorize(user.as_ref(), crate::kubelet_auth::verb(req.method().as_str()));
+                let app = app.clone();
+                async move {
+                    match decision {
+                        Ok(()) => app.oneshot(req.map(Body::new)).await,
+                        Err((code, text)) => Ok(error(code, text)),
+                    }
+                }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                tracing::debug!(%peer, "kubelet API connection: {e}");
+            }
+        });
+    }
 }
 
 /// An error as the kubelet writes one: its status, the message as text

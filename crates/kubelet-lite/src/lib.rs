@@ -47,6 +47,7 @@ pub mod env;
 pub mod exec;
 pub mod images;
 pub mod kubelet_api;
+pub mod kubelet_auth;
 pub mod lease;
 pub mod lifecycle;
 pub mod log_query;

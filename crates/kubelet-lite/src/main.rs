@@ -67,6 +67,20 @@ struct Flags {
     #[arg(long, global = true, default_value_t = 10250)]
     port: u16,
 
+    /// The CA (PEM) whose client certificates the kubelet API accepts:
+    /// then it serves HTTPS, and only to the apiserver's identity
+    /// (`kubelet_auth`). Unset: plain HTTP, anyone who reaches the port.
+    #[arg(long, global = true)]
+    client_ca_file: Option<PathBuf>,
+
+    /// The kubelet API's serving certificate (PEM), with
+    /// `--tls-private-key-file`. Unset: one made at start, self-signed.
+    #[arg(long, global = true, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+
+    #[arg(long, global = true, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
+
     /// Seconds after which a projected ServiceAccount token is replaced
     /// whatever its expiry: the kubelet's fixed 24 h (tokens are renewed at
     /// 80% of their life long before); shorter only to watch a rotation.
@@ -196,6 +210,14 @@ async fn main() -> anyhow::Result<()> {
     // The kubelet API, before the Node says where it is (without it the
     // node still runs its pods: logs and exec are what is lost).
     let published = std::sync::Arc::new(kubelet_lite::kubelet_api::NodePods::default());
+    let kubelet_tls = match &flags.client_ca_file {
+        Some(ca) => {
+            let serving = flags.tls_cert_file.as_deref().zip(flags.tls_private_key_file.as_deref());
+            let names = [node_ip.clone(), node_name.clone()];
+            Some(kubelet_lite::kubelet_auth::server_config(ca, serving, &names)?)
+        }
+        None => None,
+    };
     let kubelet_port = match tokio::net::TcpListener::bind((node_ip.as_str(), flags.port)).await {
         Ok(listener) => {
             let port = listener.local_addr()?.port();
@@ -206,7 +228,11 @@ async fn main() -> anyhow::Result<()> {
                 root_dir: runtime.root_dir.clone(),
             });
             tokio::spawn(async move {
-                if let Err(e) = kubelet_lite::kubelet_api::serve(listener, api).await {
+                let served = match kubelet_tls {
+                    Some(tls) => kubelet_lite::kubelet_api::serve_tls(listener, api, tls).await,
+                    None => kubelet_lite::kubelet_api::serve(listener, api).await,
+                };
+                if let Err(e) = served {
                     tracing::error!("the kubelet API stopped: {e}");
                 }
             });

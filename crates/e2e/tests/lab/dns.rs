@@ -14,7 +14,7 @@ const RESOLV_CONF: &str =
 pub fn apply_addon(kc: &Kubeconfig) {
     let addon = super::repo().join("examples/addons/kube-dns.yaml");
     let out = kubectl_ok(kc, &["apply", "-f", addon.to_str().unwrap()]);
-    assert_eq!(out, "deployment.apps/coredns created\nservice/kube-dns created\n");
+    assert_eq!(out, "serviceaccount/coredns created\ndeployment.apps/coredns created\nservice/kube-dns created\n");
 }
 
 /// (name, node, ip) of the DNS pods, once both are Ready.
