@@ -115,15 +115,21 @@ async fn cron_jobs_make_jobs_when_due_as_their_policy_allows() {
     eventually_async("replaced", async || job_names(&jobs).await, |j| *j == [second.clone()]).await;
 
     // February's Job completes: it leaves `active`, and is the last success.
-    let mut done = jobs.get(&second).await.unwrap();
+    // The controllers may write the Job meanwhile (409): read it again and retry.
     let now = jiff::Timestamp::now().to_string();
-    done.status = Some(
-        serde_json::from_value(json!({"startTime":now,"completionTime":now,"succeeded":1,"conditions":[
-            {"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached"},
-            {"type":"Complete","status":"True","reason":"CompletionsReached"}]}))
-        .unwrap(),
-    );
-    jobs.replace_status(&second, &PostParams::default(), &done).await.unwrap();
+    loop {
+        let mut done = jobs.get(&second).await.unwrap();
+        done.status = Some(
+            serde_json::from_value(json!({"startTime":now,"completionTime":now,"succeeded":1,"conditions":[
+                {"type":"SuccessCriteriaMet","status":"True","reason":"CompletionsReached"},
+                {"type":"Complete","status":"True","reason":"CompletionsReached"}]}))
+            .unwrap(),
+        );
+        match jobs.replace_status(&second, &PostParams::default(), &done).await {
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            result => break result.map(drop).unwrap(),
+        }
+    }
     let status = eventually_async(
         "not active",
         async || cjs.get("hello").await.unwrap().status.unwrap_or_default(),
