@@ -123,3 +123,44 @@ impl Drop for NodeNet {
         let _ = Command::new("ip").args(["link", "del", &self.host_link]).output();
     }
 }
+
+/// The kubelet-lite stream tests' common start: a node namespace, etcd, an
+/// apiserver on the host's end of the node link, a kubeconfig for it, and
+/// a scratch directory for the node's pod logs and root.
+pub struct NodeCluster {
+    pub net: NodeNet,
+    pub scratch: crate::ScratchDir,
+    pub etcd: crate::Etcd,
+    pub api: crate::Apiserver,
+    pub kc: crate::Kubeconfig,
+}
+
+impl NodeCluster {
+    /// `tag` names the namespaces (with this process's id), `scratch` the directory.
+    pub fn start(tag: &str, scratch: &str) -> Self {
+        let tag = format!("{tag}{}", std::process::id() % 10000);
+        let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 0);
+        let scratch = crate::ScratchDir::new(scratch);
+        let etcd = crate::Etcd::start();
+        let api =
+            crate::Apiserver::start(&crate::workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
+        let kc = crate::Kubeconfig::new(&api.url);
+        NodeCluster { net, scratch, etcd, api, kc }
+    }
+
+    /// kubelet-lite (`binary`) on the node as node1, its pod logs and root
+    /// in the scratch directory, the kubelet API on 10250, and `extra`
+    /// flags; returned once node1 is Ready.
+    pub fn kubelet(&self, binary: &Path, extra: &[&str]) -> Proc {
+        let (logs, root) = (self.scratch.0.join("pod-logs"), self.scratch.0.join("root"));
+        let dirs = ["--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(), "--port", "10250"];
+        let args = [self.net.kubelet_args(&self.api.url).as_slice(), &dirs, extra].concat();
+        let kubelet = self.net.spawn(binary, &args);
+        crate::eventually(
+            "node1 Ready",
+            || crate::table_rows(&crate::kubectl_ok(&self.kc, &["get", "nodes"])),
+            |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
+        );
+        kubelet
+    }
+}

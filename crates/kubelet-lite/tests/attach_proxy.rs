@@ -6,10 +6,8 @@
 //! reaches a pod and a Service through `pods/proxy` and `services/proxy`.
 //! It prints the figures: `kubectl run` to first output, and lines/s through `kubectl logs -f`.
 
-use e2e::netns::NodeNet;
-use e2e::{
-    eventually, kubectl, kubectl_ok, spawn, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir,
-};
+use e2e::netns::NodeCluster;
+use e2e::{eventually, kubectl, kubectl_ok, spawn, workspace_binary, Kubeconfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -106,71 +104,59 @@ fn get(port: u16, path: &str) -> (u16, String) {
 
 #[test]
 fn run_attach_tty_and_proxy() {
-    let tag = format!("ka{}", std::process::id() % 10000);
-    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 0);
+    let cluster = NodeCluster::start("ka", "attach");
+    let (net, scratch, api, kc) = (&cluster.net, &cluster.scratch, &cluster.api, &cluster.kc);
     // The apiserver reaches pods through the node (the lab's routes, here).
     e2e::netns::exec(&net.node.name, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     let route = Command::new("ip").args(["route", "replace", "10.244.1.0/24", "via", &net.node_ip]).output().unwrap();
     assert!(route.status.success(), "{}", String::from_utf8_lossy(&route.stderr));
-    let scratch = ScratchDir::new("attach");
-    let (logs, root) = (scratch.0.join("pod-logs"), scratch.0.join("root"));
-    let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
-    let kc = Kubeconfig::new(&api.url);
     let _controller = spawn(&workspace_binary("controller"), &["--server", &api.url]);
-    let dirs = ["--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(), "--port", "10250"];
-    let args = [net.kubelet_args(&api.url).as_slice(), &dirs].concat();
-    let mut kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
-    let _cleanup = Cleanup(&kc, net.node_ip.clone());
-    eventually(
-        "node1 Ready",
-        || table_rows(&kubectl_ok(&kc, &["get", "nodes"])),
-        |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
-    );
+    let mut kubelet = cluster.kubelet(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &[]);
+    let _cleanup = Cleanup(kc, net.node_ip.clone());
     let file = scratch.0.join("objects.yaml");
     std::fs::write(&file, OBJECTS).unwrap();
-    kubectl_ok(&kc, &["apply", "-f", file.to_str().unwrap()]);
-    kubectl_ok(&kc, &["wait", "--for=condition=Ready", "pod/web", "pod/ticker", "--timeout=60s"]);
+    kubectl_ok(kc, &["apply", "-f", file.to_str().unwrap()]);
+    kubectl_ok(kc, &["wait", "--for=condition=Ready", "pod/web", "pod/ticker", "--timeout=60s"]);
 
     // `kubectl run -i --rm ... -- sh`: a shell in a new pod, fed on stdin; the pod goes when it exits.
     let (code, out, err) = with_stdin(
-        &kc,
+        kc,
         &["run", "-i", "--rm", "--restart=Never", "client", "--image=busybox", "--", "sh"],
         "echo hello from $(hostname)\nexit 0\n",
     );
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("hello from client\n"), "{out}{err}");
     assert!(out.contains("pod \"client\" deleted"), "{out}{err}");
-    assert!(gone(&kc, "client"));
+    assert!(gone(kc, "client"));
 
     // A quick command: its output, then no pod.
-    let web_ip = kubectl_ok(&kc, &["get", "pod", "web", "-o", "jsonpath={.status.podIP}"]);
+    let web_ip = kubectl_ok(kc, &["get", "pod", "web", "-o", "jsonpath={.status.podIP}"]);
     let url = format!("http://{web_ip}/");
     let (code, out, err) = with_stdin(
-        &kc,
+        kc,
         &["run", "wget", "--rm", "-i", "--restart=Never", "--image=busybox", "--", "wget", "-qO-", &url],
         "",
     );
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("Welcome to nginx!"), "{out}{err}");
-    assert!(gone(&kc, "wget"));
+    assert!(gone(kc, "wget"));
 
     // `kubectl attach`: the output of a running container; bad input as upstream.
-    let mut attach = kubectl_cmd(&kc, &["attach", "ticker"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut attach = kubectl_cmd(kc, &["attach", "ticker"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(attach.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line, "tick\n");
     // A client gone mid-attach: the container runs on, its shim lets the attacher go.
     attach.kill().unwrap();
     attach.wait().unwrap();
-    let (code, _, err) = with_stdin(&kc, &["attach", "nosuch"], "");
+    let (code, _, err) = with_stdin(kc, &["attach", "nosuch"], "");
     assert!(code != Some(0) && err.contains(r#"pods "nosuch" not found"#), "{err}");
     eventually(
         "done completed",
-        || kubectl_ok(&kc, &["get", "pod", "done", "-o", "jsonpath={.status.phase}"]),
+        || kubectl_ok(kc, &["get", "pod", "done", "-o", "jsonpath={.status.phase}"]),
         |p| p == "Succeeded",
     );
-    let (code, _, err) = with_stdin(&kc, &["attach", "done"], "");
+    let (code, _, err) = with_stdin(kc, &["attach", "done"], "");
     assert!(
         code != Some(0) && err.contains("cannot attach a container in a completed pod; current phase is Succeeded"),
         "{err}"
@@ -185,7 +171,7 @@ fn run_attach_tty_and_proxy() {
     );
     assert!(status == 400 && body.contains("container nosuch is not valid for pod ticker"), "{status} {body}");
     assert_eq!(
-        kubectl_ok(&kc, &["get", "pod", "ticker", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]),
+        kubectl_ok(kc, &["get", "pod", "ticker", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]),
         "0"
     );
 
@@ -224,7 +210,7 @@ print(json.dumps(out))
     assert_eq!(sizes.iter().filter(|s| **s != "0 0").copied().collect::<Vec<_>>(), ["45 123", "24 80"], "{seen:?}");
 
     // kubectl proxy: a pod and a Service through the apiserver, and upstream's errors.
-    let mut proxy = kubectl_cmd(&kc, &["proxy", "--port=0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut proxy = kubectl_cmd(kc, &["proxy", "--port=0"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{first}"));
@@ -251,7 +237,7 @@ print(json.dumps(out))
         let name = format!("bench{i}");
         let t = Instant::now();
         let mut run =
-            kubectl_cmd(&kc, &["run", &name, "--rm", "-i", "--restart=Never", "--image=busybox", "--", "echo", "hi"])
+            kubectl_cmd(kc, &["run", &name, "--rm", "-i", "--restart=Never", "--image=busybox", "--", "echo", "hi"])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -270,9 +256,9 @@ print(json.dumps(out))
         "kubectl run --rm -i busybox -- echo hi, to its first output: p50 {:?} over 20 runs",
         e2e::bench::median(times)
     );
-    eventually("chatty wrote", || kubectl(&kc, &["logs", "chatty", "--tail=1"]), |o| o.stdout == b"100000\n");
+    eventually("chatty wrote", || kubectl(kc, &["logs", "chatty", "--tail=1"]), |o| o.stdout == b"100000\n");
     let t = Instant::now();
-    let mut follow = kubectl_cmd(&kc, &["logs", "-f", "chatty"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut follow = kubectl_cmd(kc, &["logs", "-f", "chatty"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = 0;
     for l in BufReader::new(follow.stdout.take().unwrap()).lines() {
         lines += 1;

@@ -9,11 +9,8 @@
 //! kubectl's streams do, so the apiserver must also let its kubelet
 //! connection go.
 
-use e2e::netns::NodeNet;
-use e2e::{
-    eventually, kubectl, kubectl_command, kubectl_ok, table_rows, workspace_binary, Apiserver, DeletePodsOnDrop, Etcd,
-    Kubeconfig, ScratchDir,
-};
+use e2e::netns::NodeCluster;
+use e2e::{eventually, kubectl, kubectl_command, kubectl_ok, DeletePodsOnDrop, Kubeconfig};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -123,28 +120,16 @@ fn first_line(child: &mut Child) -> String {
 
 #[test]
 fn clients_gone_mid_stream_leave_nothing_behind() {
-    let tag = format!("kd{}", std::process::id() % 10000);
-    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 0);
-    let scratch = ScratchDir::new("disconnect");
-    let (logs, root) = (scratch.0.join("pod-logs"), scratch.0.join("root"));
-    let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
-    let kc = Kubeconfig::new(&api.url);
-    let dirs = ["--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(), "--port", "10250"];
-    let args = [net.kubelet_args(&api.url).as_slice(), &dirs].concat();
-    let mut kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
+    let cluster = NodeCluster::start("kd", "disconnect");
+    let (_net, scratch, _api, kc) = (&cluster.net, &cluster.scratch, &cluster.api, &cluster.kc);
+    let mut kubelet = cluster.kubelet(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &[]);
     let pid = kubelet.0.id();
-    let _cleanup = DeletePodsOnDrop(&kc);
-    eventually(
-        "node1 Ready",
-        || table_rows(&kubectl_ok(&kc, &["get", "nodes"])),
-        |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
-    );
+    let _cleanup = DeletePodsOnDrop(kc);
     let file = scratch.0.join("pods.yaml");
     std::fs::write(&file, PODS).unwrap();
-    kubectl_ok(&kc, &["apply", "-f", file.to_str().unwrap()]);
-    kubectl_ok(&kc, &["wait", "--for=condition=Ready", "pod/quiet", "pod/ticker", "--timeout=60s"]);
-    eventually("quiet started", || kubectl(&kc, &["logs", "quiet"]), |o| o.stdout == b"ready\n");
+    kubectl_ok(kc, &["apply", "-f", file.to_str().unwrap()]);
+    kubectl_ok(kc, &["wait", "--for=condition=Ready", "pod/quiet", "pod/ticker", "--timeout=60s"]);
+    eventually("quiet started", || kubectl(kc, &["logs", "quiet"]), |o| o.stdout == b"ready\n");
 
     // Each way a client can go, once to warm up (connection pools, lazy
     // state), then measured.
@@ -242,7 +227,7 @@ sys.stdin.read()
         ),
     ];
     for (_, client) in &clients {
-        kill(client(&kc, pid));
+        kill(client(kc, pid));
     }
     // Settled: the warm-up's streams are gone.
     std::thread::sleep(Duration::from_secs(2));
@@ -258,7 +243,7 @@ sys.stdin.read()
     println!("before: {baseline:#?}");
     for (what, client) in &clients {
         for round in 1..=3 {
-            let c = client(&kc, pid);
+            let c = client(kc, pid);
             // While it streams, the node holds more (so the count below can fail).
             let during = holdings(pid);
             assert!(!during.within(&baseline), "{what}: the stream shows in neither fds nor processes: {during:?}");
@@ -278,10 +263,10 @@ sys.stdin.read()
     }
     // And the containers never noticed.
     let restarts =
-        kubectl_ok(&kc, &["get", "pods", "-o", "jsonpath={.items[*].status.containerStatuses[0].restartCount}"]);
+        kubectl_ok(kc, &["get", "pods", "-o", "jsonpath={.items[*].status.containerStatuses[0].restartCount}"]);
     assert_eq!(restarts, "0 0");
     assert_eq!(
-        kubectl_ok(&kc, &["exec", "quiet", "--", "echo", "still here"]),
+        kubectl_ok(kc, &["exec", "quiet", "--", "echo", "still here"]),
         "still here\n",
         "the agent still serves"
     );

@@ -4,11 +4,8 @@
 //! a WebSocket through the apiserver to the kubelet, which connects to the
 //! port inside the pod's network namespace.
 
-use e2e::netns::NodeNet;
-use e2e::{
-    eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, DeletePodsOnDrop, Etcd, Kubeconfig,
-    ScratchDir,
-};
+use e2e::netns::NodeCluster;
+use e2e::{eventually, kubectl, kubectl_ok, DeletePodsOnDrop, Kubeconfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -112,33 +109,21 @@ fn sockets_of(pid: u32) -> usize {
 
 #[test]
 fn kubectl_port_forward_reaches_the_pod() {
-    let tag = format!("kp{}", std::process::id() % 10000);
-    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 0);
-    let scratch = ScratchDir::new("port-forward");
-    let (logs, root) = (scratch.0.join("pod-logs"), scratch.0.join("root"));
-    let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
-    let kc = Kubeconfig::new(&api.url);
-    let dirs = ["--pod-logs-dir", logs.to_str().unwrap(), "--root-dir", root.to_str().unwrap(), "--port", "10250"];
-    let args = [net.kubelet_args(&api.url).as_slice(), &dirs].concat();
-    let mut kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
-    let _cleanup = DeletePodsOnDrop(&kc);
-    eventually(
-        "node1 Ready",
-        || table_rows(&kubectl_ok(&kc, &["get", "nodes"])),
-        |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
-    );
+    let cluster = NodeCluster::start("kp", "port-forward");
+    let (_net, scratch, api, kc) = (&cluster.net, &cluster.scratch, &cluster.api, &cluster.kc);
+    let mut kubelet = cluster.kubelet(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &[]);
+    let _cleanup = DeletePodsOnDrop(kc);
     let file = scratch.0.join("objects.yaml");
     std::fs::write(&file, OBJECTS).unwrap();
-    kubectl_ok(&kc, &["apply", "-f", file.to_str().unwrap()]);
+    kubectl_ok(kc, &["apply", "-f", file.to_str().unwrap()]);
     eventually(
         "web Running",
-        || kubectl_ok(&kc, &["get", "pod", "web", "-o", "jsonpath={.status.phase}"]),
+        || kubectl_ok(kc, &["get", "pod", "web", "-o", "jsonpath={.status.phase}"]),
         |p| p == "Running",
     );
 
     // A pod's port, from the host.
-    let fwd = Forward::start(&kc, "pod/web", 80, 80);
+    let fwd = Forward::start(kc, "pod/web", 80, 80);
     let page = eventually("the welcome page", || fwd.get(), |p| p.starts_with("HTTP/1.1 200"));
     assert!(page.contains("Welcome to nginx!"), "{page}");
     // Ten at once: one SPDY connection, a stream pair for each.
@@ -172,7 +157,7 @@ fn kubectl_port_forward_reaches_the_pod() {
     assert!(!err.contains("error"), "{err}");
 
     // kubectl's fallback without WebSockets: SPDY/3.1 on the upgraded connection.
-    let fwd = Forward::start_with(&kc, "pod/web", 80, 80, "false");
+    let fwd = Forward::start_with(kc, "pod/web", 80, 80, "false");
     assert!(fwd.get().contains("Welcome to nginx!"));
     let mut times = Vec::new();
     for _ in 0..20 {
@@ -190,7 +175,7 @@ fn kubectl_port_forward_reaches_the_pod() {
 
     // A client that goes away mid-connection leaves no socket behind on the node.
     let kubelet_pid = kubelet.0.id();
-    let fwd = Forward::start(&kc, "pod/web", 80, 80);
+    let fwd = Forward::start(kc, "pod/web", 80, 80);
     // The tunnel is up (kubectl prints its line once it is): count from here.
     let before = sockets_of(kubelet_pid);
     let held: Vec<_> = (0..3)
@@ -205,12 +190,12 @@ fn kubectl_port_forward_reaches_the_pod() {
     eventually("the node let go of them", || sockets_of(kubelet_pid), |n| *n < before);
 
     // A Service: kubectl picks its pod and maps the port to the targetPort.
-    let fwd = Forward::start(&kc, "svc/web", 8080, 80);
+    let fwd = Forward::start(kc, "svc/web", 8080, 80);
     assert!(fwd.get().contains("Welcome to nginx!"));
     fwd.stop();
 
     // A port nothing listens on: the error stream's text, as kubectl prints it.
-    let fwd = Forward::start(&kc, "pod/web", 81, 81);
+    let fwd = Forward::start(kc, "pod/web", 81, 81);
     let fwd_port = fwd.port;
     let answer = fwd.get();
     assert!(answer.is_empty(), "{answer}");
@@ -261,10 +246,10 @@ print(len(data), err)
     assert!(lines[1].starts_with("0 error forwarding port 81 to pod web_default, uid "), "{text}");
 
     // A pod that does not run: kubectl's own refusal; a missing one: the API's 404.
-    let out = kubectl(&kc, &["port-forward", "pod/nowhere", ":80"]);
+    let out = kubectl(kc, &["port-forward", "pod/nowhere", ":80"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("unable to forward port because pod is not running"), "{err}");
-    let out = kubectl(&kc, &["port-forward", "pod/nosuch", ":80"]);
+    let out = kubectl(kc, &["port-forward", "pod/nosuch", ":80"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains(r#"pods "nosuch" not found"#), "{err}");
 

@@ -5,8 +5,8 @@
 //! `-c`, `--previous`, `-f`) and `exec` (output, exit code, stdin), and the
 //! Python client's `stream()` runs an exec.
 
-use e2e::netns::NodeNet;
-use e2e::{eventually, kubectl, kubectl_ok, table_rows, workspace_binary, Apiserver, Etcd, Kubeconfig, ScratchDir};
+use e2e::netns::NodeCluster;
+use e2e::{eventually, kubectl, kubectl_ok, Kubeconfig};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -88,45 +88,25 @@ fn process_running(cmdline: &[&str]) -> bool {
 
 #[test]
 fn kubectl_logs_and_exec_reach_the_kubelet() {
-    let tag = format!("ks{}", std::process::id() % 10000);
-    let net = NodeNet::new(&tag, (std::process::id() % 200) as u8 + 20, 0);
-    let scratch = ScratchDir::new("streams");
-    let (logs, root) = (scratch.0.join("pod-logs"), scratch.0.join("root"));
-    let etcd = Etcd::start();
-    let api = Apiserver::start(&workspace_binary("apiserver"), &etcd, &["--bind-address", &net.host_ip]);
-    let kc = Kubeconfig::new(&api.url);
-    let dirs = [
-        "--pod-logs-dir",
-        logs.to_str().unwrap(),
-        "--root-dir",
-        root.to_str().unwrap(),
-        "--crash-loop-backoff-ms",
-        "500",
-        "--port",
-        "10250",
-    ];
-    let args = [net.kubelet_args(&api.url).as_slice(), &dirs].concat();
-    let mut kubelet = net.spawn(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &args);
-    let _cleanup = DeletePodsOnDrop(&kc);
-    eventually(
-        "node1 Ready",
-        || table_rows(&kubectl_ok(&kc, &["get", "nodes"])),
-        |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
-    );
+    let cluster = NodeCluster::start("ks", "streams");
+    let (_net, scratch, api, kc) = (&cluster.net, &cluster.scratch, &cluster.api, &cluster.kc);
+    let mut kubelet =
+        cluster.kubelet(Path::new(env!("CARGO_BIN_EXE_kubelet-lite")), &["--crash-loop-backoff-ms", "500"]);
+    let _cleanup = DeletePodsOnDrop(kc);
     // Where the apiserver finds this kubelet.
     let port =
-        kubectl_ok(&kc, &["get", "node", "node1", "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]);
+        kubectl_ok(kc, &["get", "node", "node1", "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]);
     assert_eq!(port, "10250");
     let file = scratch.0.join("pods.yaml");
     std::fs::write(&file, PODS).unwrap();
-    kubectl_ok(&kc, &["apply", "-f", file.to_str().unwrap()]);
+    kubectl_ok(kc, &["apply", "-f", file.to_str().unwrap()]);
 
     // Plain logs of a completed pod, and the options that cut them.
     let all = "line 1\nline 2\nline 3\nline 4\nline 5\n";
-    eventually("lines' logs", || kubectl(&kc, &["logs", "lines"]), |o| String::from_utf8_lossy(&o.stdout) == all);
-    assert_eq!(kubectl_ok(&kc, &["logs", "lines", "--tail=2"]), "line 4\nline 5\n");
-    assert_eq!(kubectl_ok(&kc, &["logs", "lines", "--limit-bytes=9"]), "line 1\nli");
-    let stamped = kubectl_ok(&kc, &["logs", "lines", "--timestamps", "--tail=3"]);
+    eventually("lines' logs", || kubectl(kc, &["logs", "lines"]), |o| String::from_utf8_lossy(&o.stdout) == all);
+    assert_eq!(kubectl_ok(kc, &["logs", "lines", "--tail=2"]), "line 4\nline 5\n");
+    assert_eq!(kubectl_ok(kc, &["logs", "lines", "--limit-bytes=9"]), "line 1\nli");
+    let stamped = kubectl_ok(kc, &["logs", "lines", "--timestamps", "--tail=3"]);
     let stamped: Vec<&str> = stamped.lines().collect();
     assert_eq!(stamped.len(), 3, "{stamped:?}");
     for (line, n) in stamped.iter().zip(3..) {
@@ -135,18 +115,18 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
         assert!(time.parse::<jiff::Timestamp>().is_ok() && time.ends_with('Z'), "{line}");
         assert_eq!(text, format!("line {n}"));
     }
-    assert_eq!(kubectl_ok(&kc, &["logs", "lines", "--since=1h"]), all);
+    assert_eq!(kubectl_ok(kc, &["logs", "lines", "--since=1h"]), all);
 
     // Upstream's errors: a missing pod, a container to choose, a container not there.
-    let (code, err) = stderr_of(&kc, &["logs", "nosuch"]);
+    let (code, err) = stderr_of(kc, &["logs", "nosuch"]);
     assert_eq!(code, Some(1));
     assert!(err.contains(r#"pods "nosuch" not found"#), "{err}");
-    eventually("two running", || kubectl(&kc, &["logs", "two", "-c", "b"]), |o| o.stdout == b"from b\n");
+    eventually("two running", || kubectl(kc, &["logs", "two", "-c", "b"]), |o| o.stdout == b"from b\n");
     // kubectl picks a default container itself ("Defaulted container"): the API's own answer.
     let (status, body) = e2e::http("GET", &api.url, "/api/v1/namespaces/default/pods/two/log", None, "");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("a container name must be specified for pod two, choose one of: [a b]"), "{body}");
-    let (_, err) = stderr_of(&kc, &["logs", "two", "-c", "nosuch"]);
+    let (_, err) = stderr_of(kc, &["logs", "two", "-c", "nosuch"]);
     assert!(err.contains("container nosuch is not valid for pod two"), "{err}");
     let (status, body) = e2e::http("GET", &api.url, "/api/v1/namespaces/default/pods/lines/log?tailLines=-1", None, "");
     assert_eq!(status, 422, "{body}");
@@ -156,13 +136,13 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
     // --previous: the run before this one.
     eventually(
         "crash restarted",
-        || kubectl(&kc, &["logs", "crash", "--previous"]),
+        || kubectl(kc, &["logs", "crash", "--previous"]),
         |o| o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with("run at "),
     );
 
     // -f streams: lines arrive while the container runs, not at its end.
-    eventually("ticker running", || kubectl(&kc, &["logs", "ticker"]), |o| o.stdout.starts_with(b"started\n"));
-    let mut follow = kubectl_cmd(&kc, &["logs", "-f", "ticker", "--tail=1"]).stdout(Stdio::piped()).spawn().unwrap();
+    eventually("ticker running", || kubectl(kc, &["logs", "ticker"]), |o| o.stdout.starts_with(b"started\n"));
+    let mut follow = kubectl_cmd(kc, &["logs", "-f", "ticker", "--tail=1"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut reader = BufReader::new(follow.stdout.take().unwrap());
     let (mut first, mut line) = (None, String::new());
     let started = Instant::now();
@@ -182,7 +162,7 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
 
     // Many followers at once.
     let followers: Vec<_> = (0..20)
-        .map(|_| kubectl_cmd(&kc, &["logs", "-f", "ticker", "--tail=0"]).stdout(Stdio::piped()).spawn().unwrap())
+        .map(|_| kubectl_cmd(kc, &["logs", "-f", "ticker", "--tail=0"]).stdout(Stdio::piped()).spawn().unwrap())
         .collect();
     let t0 = Instant::now();
     let mut readers = Vec::new();
@@ -205,18 +185,18 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
     println!("20 concurrent `kubectl logs -f`: every one had a new line within {:?}", t0.elapsed());
 
     // exec: the container's environment, hostname and resolver files.
-    let env = kubectl_ok(&kc, &["exec", "ticker", "--", "env"]);
+    let env = kubectl_ok(kc, &["exec", "ticker", "--", "env"]);
     assert!(env.lines().any(|l| l == "GREETING=hello") && env.lines().any(|l| l == "HOSTNAME=ticker"), "{env}");
-    assert_eq!(kubectl_ok(&kc, &["exec", "ticker", "--", "hostname"]), "ticker\n");
-    let resolv = kubectl_ok(&kc, &["exec", "ticker", "--", "cat", "/etc/resolv.conf"]);
+    assert_eq!(kubectl_ok(kc, &["exec", "ticker", "--", "hostname"]), "ticker\n");
+    let resolv = kubectl_ok(kc, &["exec", "ticker", "--", "cat", "/etc/resolv.conf"]);
     assert!(resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"), "{resolv}");
     // Exit codes as kubectl reports them; stdout and stderr apart.
-    let out = kubectl(&kc, &["exec", "ticker", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let out = kubectl(kc, &["exec", "ticker", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(3), "out\n"), "{err}");
     assert!(err.contains("err\n") && err.contains("command terminated with exit code 3"), "{err}");
     // Stdin, to its end (v5's close of stdin ends `cat`).
-    let mut cat = kubectl_cmd(&kc, &["exec", "-i", "ticker", "--", "cat"])
+    let mut cat = kubectl_cmd(kc, &["exec", "-i", "ticker", "--", "cat"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -225,12 +205,12 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
     let out = cat.wait_with_output().unwrap();
     assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(0), &b"a\nb\n"[..]));
     // A container that is not there; exec into a pod with two needs -c.
-    let (code, err) = stderr_of(&kc, &["exec", "two", "-c", "nosuch", "--", "true"]);
+    let (code, err) = stderr_of(kc, &["exec", "two", "-c", "nosuch", "--", "true"]);
     assert!(code != Some(0) && err.contains("container nosuch is not valid for pod two"), "{err}");
-    assert_eq!(kubectl_ok(&kc, &["exec", "two", "-c", "a", "--", "echo", "in a"]), "in a\n");
+    assert_eq!(kubectl_ok(kc, &["exec", "two", "-c", "a", "--", "echo", "in a"]), "in a\n");
 
     // A client that goes away mid-exec leaves nothing behind on the node.
-    let mut sleeper = kubectl_cmd(&kc, &["exec", "ticker", "--", "sleep", "4242"]).spawn().unwrap();
+    let mut sleeper = kubectl_cmd(kc, &["exec", "ticker", "--", "sleep", "4242"]).spawn().unwrap();
     eventually("sleep 4242 runs", || process_running(&["sleep", "4242"]), |r| *r);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
@@ -261,7 +241,7 @@ print("plain=" + stream(api.connect_get_namespaced_pod_exec, "ticker", "default"
     let mut times = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        assert_eq!(kubectl_ok(&kc, &["exec", "ticker", "--", "echo", "hi"]), "hi\n");
+        assert_eq!(kubectl_ok(kc, &["exec", "ticker", "--", "echo", "hi"]), "hi\n");
         times.push(t.elapsed());
     }
     println!("kubectl exec ticker -- echo hi: p50 {:?} over 20 runs", e2e::bench::median(times));
