@@ -270,7 +270,7 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     assert!(forwarding.starts_with(&format!("Forwarding from 127.0.0.1:{local} -> 80")), "{forwarding:?}");
     let (first_byte, answer) = get_first_byte(local).expect("GET through port-forward");
     let to_first_byte = t.elapsed();
-    assert!(answer.starts_with("HTTP/1.") && answer.ends_with(HELLO), "{answer}");
+    assert!(answer.starts_with("HTTP/1.") && answer.trim_end().ends_with(HELLO), "{answer}");
     let curled = Command::new("curl")
         .args(["-s", "--fail", "--max-time", "5"])
         .arg(format!("http://localhost:{local}"))
