@@ -79,7 +79,13 @@ pub fn default_pod_spec(spec: &mut Value) {
     entry(spec, "schedulerName", json!("default-scheduler"));
     entry(spec, "terminationGracePeriodSeconds", json!(30));
     entry(spec, "securityContext", json!({}));
+    for v in spec.get_mut("volumes").and_then(Value::as_array_mut).into_iter().flatten() {
+        default_volume(v);
+    }
     for c in spec.get_mut("containers").and_then(Value::as_array_mut).into_iter().flatten() {
+        for e in c.get_mut("env").and_then(Value::as_array_mut).into_iter().flatten() {
+            default_field_ref(e.pointer_mut("/valueFrom/fieldRef"));
+        }
         let Some(c) = c.as_object_mut() else { continue };
         let image = c.get("image").and_then(Value::as_str).unwrap_or("");
         // Upstream: an image without a tag, or tagged latest, is pulled every time.
@@ -98,6 +104,41 @@ pub fn default_pod_spec(spec: &mut Value) {
             if let Some(Value::Object(probe)) = c.get_mut(kind) {
                 default_probe(probe);
             }
+        }
+    }
+}
+
+/// A `fieldRef` names its API version, `v1` unless given (upstream's
+/// `SetDefaults_ObjectFieldSelector`; kubectl describe prints it).
+fn default_field_ref(field_ref: Option<&mut Value>) {
+    if let Some(Value::Object(f)) = field_ref {
+        entry(f, "apiVersion", json!("v1"));
+    }
+}
+
+/// Upstream's volume defaults: files mode 0644 (420) for the volumes a
+/// kubelet writes, a token that lives an hour, `fieldRef`s in `v1`.
+fn default_volume(volume: &mut Value) {
+    for kind in ["configMap", "secret", "downwardAPI", "projected"] {
+        if let Some(Value::Object(source)) = volume.get_mut(kind) {
+            entry(source, "defaultMode", json!(420));
+        }
+    }
+    let items = |v: &mut Value| {
+        for item in v.get_mut("items").and_then(Value::as_array_mut).into_iter().flatten() {
+            default_field_ref(item.get_mut("fieldRef"));
+        }
+    };
+    if let Some(d) = volume.get_mut("downwardAPI") {
+        items(d);
+    }
+    let sources = volume.pointer_mut("/projected/sources").and_then(Value::as_array_mut);
+    for source in sources.into_iter().flatten() {
+        if let Some(d) = source.get_mut("downwardAPI") {
+            items(d);
+        }
+        if let Some(Value::Object(token)) = source.get_mut("serviceAccountToken") {
+            entry(token, "expirationSeconds", json!(3600));
         }
     }
 }
@@ -203,6 +244,24 @@ mod tests {
         let errs = validate_create("ReplicaSet", &rs);
         assert_eq!(errs.len(), 1);
         assert!(errs[0].to_string().ends_with("`selector` does not match template `labels`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn field_refs_and_volumes_get_upstreams_defaults() {
+        let mut p = json!({"spec":{"containers":[{"name":"a","image":"x:1",
+            "env":[{"name":"N","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}},{"name":"V","value":"1"}]}],
+            "volumes":[{"name":"t","projected":{"sources":[{"serviceAccountToken":{"path":"token"}},
+                {"downwardAPI":{"items":[{"path":"namespace","fieldRef":{"fieldPath":"metadata.namespace"}}]}}]}},
+                {"name":"c","configMap":{"name":"cm"}},{"name":"e","emptyDir":{}}]}});
+        set_defaults("Pod", &mut p);
+        assert_eq!(p.pointer("/spec/containers/0/env/0/valueFrom/fieldRef/apiVersion"), Some(&json!("v1")));
+        assert_eq!(p.pointer("/spec/containers/0/env/1"), Some(&json!({"name":"V","value":"1"})));
+        let volumes = &p["spec"]["volumes"];
+        assert_eq!(volumes[0]["projected"]["defaultMode"], 420);
+        assert_eq!(volumes[0]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"], 3600);
+        assert_eq!(volumes[0]["projected"]["sources"][1]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"], "v1");
+        assert_eq!(volumes[1]["configMap"]["defaultMode"], 420);
+        assert_eq!(volumes[2], json!({"name":"e","emptyDir":{}}));
     }
 
     #[test]

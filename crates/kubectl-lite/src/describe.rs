@@ -8,12 +8,14 @@
 //!   times, the `Events:` table) and the final layout;
 //! - [`containers`]: a container, in a pod or in a pod template;
 //! - [`replicasets`]: a Deployment's old and new ReplicaSets;
+//! - [`volumes`]: a pod's volumes and its containers' mounts;
 //! - [`load_balancer`]: a LoadBalancer Service's ingress points.
 
 mod containers;
 mod lines;
 mod load_balancer;
 mod replicasets;
+mod volumes;
 
 use api::json::str_at as s;
 use api::printers::format_labels;
@@ -213,7 +215,7 @@ pub fn pod(pod: &Value, events: &[Value], now: jiff::Timestamp) -> String {
     let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
     for c in pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
         let status = statuses.iter().find(|st| st["name"] == c["name"]);
-        container(&mut out, "  ", c, status);
+        container(&mut out, "  ", c, status, Some(pod));
     }
     if let Some(conditions) = pod.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         out.push_str("Conditions:\n  Type\tStatus\n");
@@ -221,7 +223,7 @@ pub fn pod(pod: &Value, events: &[Value], now: jiff::Timestamp) -> String {
             out.push_str(&format!("  {} \t{} \n", s(c, "/type"), s(c, "/status")));
         }
     }
-    out.push_str("Volumes:\t<none>\n");
+    volumes::volumes(&mut out, "", pod.pointer("/spec/volumes"));
     out.push_str(&format!("QoS Class:\t{}\n", qos_class(pod)));
     map_lines(&mut out, "Node-Selectors", pod.pointer("/spec/nodeSelector"), "=", &[]);
     tolerations(&mut out, "", pod.pointer("/spec/tolerations"));
@@ -272,9 +274,9 @@ pub fn deployment(d: &Value, rss: &[Value], events: &[Value], now: jiff::Timesta
     }
     out.push_str("  Containers:\n");
     for c in template.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
-        container(&mut out, "   ", c, None);
+        container(&mut out, "   ", c, None, None);
     }
-    out.push_str("  Volumes:\t<none>\n");
+    volumes::volumes(&mut out, "  ", template.pointer("/spec/volumes"));
     map_lines_at(&mut out, "  ", "Node-Selectors", template.pointer("/spec/nodeSelector"), "=", &[]);
     tolerations(&mut out, "  ", template.pointer("/spec/tolerations"));
     if let Some(conditions) = d.pointer("/status/conditions").and_then(Value::as_array).filter(|c| !c.is_empty()) {

@@ -134,7 +134,7 @@ fn prints_what_kubectl_prints() {
     let pod = dir.0.join("pod.yaml");
     std::fs::write(
         &pod,
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {app: web, tier: fe}}\nspec:\n  nodeName: node1\n  containers:\n  - name: web\n    image: myapp:v1\n    ports: [{containerPort: 80, name: http}, {containerPort: 53, protocol: UDP}]\n    env: [{name: A, value: '1'}]\n    readinessProbe: {httpGet: {path: /healthz, port: 80}, periodSeconds: 2}\n  - name: side\n    image: busybox\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: idle}\nspec:\n  containers: [{name: c, image: busybox}]\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {app: web, tier: fe}}\nspec:\n  nodeName: node1\n  containers:\n  - name: web\n    image: myapp:v1\n    ports: [{containerPort: 80, name: http}, {containerPort: 53, protocol: UDP}]\n    env: [{name: A, value: '1'}, {name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}, {name: TIER, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['tier']\"}}}, {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}, {name: K, valueFrom: {configMapKeyRef: {name: cm, key: k}}}, {name: P, valueFrom: {secretKeyRef: {name: sec, key: p, optional: true}}}]\n    envFrom: [{configMapRef: {name: cm}}, {secretRef: {name: sec}, prefix: S_}]\n    volumeMounts: [{name: kube-api-access-x7k2q, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}, {name: conf, mountPath: /etc/conf, subPath: app.conf}, {name: scratch, mountPath: /tmp}]\n    readinessProbe: {httpGet: {path: /healthz, port: 80}, periodSeconds: 2}\n  - name: side\n    image: busybox\n    volumeMounts: [{name: scratch, mountPath: /scratch}]\n  volumes:\n  - name: kube-api-access-x7k2q\n    projected:\n      sources:\n      - serviceAccountToken: {expirationSeconds: 3607, path: token}\n      - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}\n      - downwardAPI: {items: [{path: namespace, fieldRef: {apiVersion: v1, fieldPath: metadata.namespace}}]}\n  - {name: conf, configMap: {name: cm}}\n  - {name: keys, secret: {secretName: sec, optional: true}}\n  - {name: scratch, emptyDir: {}}\n  - {name: host, hostPath: {path: /var/log, type: Directory}}\n  - {name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: idle}\nspec:\n  containers: [{name: c, image: busybox}]\n",
     )
     .unwrap();
     assert_eq!(lite_ok(&kc, &["create", "-f", pod.to_str().unwrap()]), "pod/web created\npod/idle created\n");
@@ -143,10 +143,19 @@ fn prints_what_kubectl_prints() {
         "containerStatuses":[{"name":"web","image":"myapp:v1","imageID":"","containerID":"netns://kl-1","ready":true,"restartCount":0,"state":{"running":{"startedAt":"2026-11-26T03:18:40Z"}}},
         {"name":"side","image":"busybox","imageID":"","ready":false,"restartCount":2,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}}"#;
     kubectl_ok(&kc, &["patch", "pod", "web", "--subresource=status", "--type=merge", "-p", running]);
+    // A pod template's volumes are indented one step further than a pod's.
+    let template = dir.0.join("deploy.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: vols}\nspec:\n  selector: {matchLabels: {app: vols}}\n  template:\n    metadata: {labels: {app: vols}}\n    spec:\n      containers:\n      - {name: c, image: busybox, volumeMounts: [{name: conf, mountPath: /etc/conf, readOnly: true}]}\n      volumes: [{name: conf, configMap: {name: cm, optional: true}}, {name: scratch, emptyDir: {medium: Memory, sizeLimit: 64Mi}}]\n",
+    )
+    .unwrap();
+    kubectl_ok(&kc, &["create", "-f", template.to_str().unwrap()]);
     for args in [
         &["describe", "pod", "web"][..],
         &["describe", "pod", "idle"],
         &["describe", "deploy", "myapp-deploy"],
+        &["describe", "deploy", "vols"],
         &["describe", "node", "node1"],
     ] {
         // Ages are whole seconds: the two runs may straddle a second, so a

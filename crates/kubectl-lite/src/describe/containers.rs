@@ -43,9 +43,74 @@ fn probe(p: &Value) -> String {
     )
 }
 
+/// `Environment Variables from:`, only when the container has `envFrom`.
+fn env_from(out: &mut String, c: &Value) {
+    let Some(sources) = c["envFrom"].as_array().filter(|e| !e.is_empty()) else { return };
+    out.push_str("    Environment Variables from:\n");
+    for e in sources {
+        let (kind, r) = match (e.get("configMapRef"), e.get("secretRef")) {
+            (Some(r), _) => ("ConfigMap", r),
+            (None, Some(r)) => ("Secret", r),
+            (None, None) => ("", &Value::Null),
+        };
+        let optional = r["optional"].as_bool() == Some(true);
+        let from = match s(e, "/prefix") {
+            "" => kind.to_string(),
+            prefix => format!("{kind} with prefix '{prefix}'"),
+        };
+        out.push_str(&format!("      {}\t{from}\tOptional: {optional}\n", s(r, "/name")));
+    }
+}
+
+/// A `fieldRef` as kubectl resolves it against the pod: its scheme
+/// converts only `metadata.name` and `metadata.namespace` (the generic
+/// field selectors), so every other path shows an empty value.
+fn field_value(pod: &Value, path: &str) -> String {
+    match path {
+        "metadata.name" | "metadata.namespace" => s(pod, &format!("/{}", path.replace('.', "/"))).to_string(),
+        _ => String::new(),
+    }
+}
+
+/// One `env` entry: a value (a line each, as kubectl splits it), or where
+/// its value comes from.
+fn env_var(out: &mut String, e: &Value, pod: Option<&Value>) {
+    let name = s(e, "/name");
+    let Some(from) = e.get("valueFrom") else {
+        for (i, line) in s(e, "/value").split('\n').enumerate() {
+            match i {
+                0 => out.push_str(&format!("      {name}:\t{line}\n")),
+                _ => out.push_str(&format!("      \t{line}\n")),
+            }
+        }
+        return;
+    };
+    let optional = |r: &Value| r["optional"].as_bool() == Some(true);
+    if let Some(f) = from.get("fieldRef") {
+        let value = pod.map(|p| field_value(p, s(f, "/fieldPath"))).unwrap_or_default();
+        out.push_str(&format!("      {name}:\t{value} ({}:{})\n", s(f, "/apiVersion"), s(f, "/fieldPath")));
+    } else if let Some(r) = from.get("secretKeyRef") {
+        out.push_str(&format!(
+            "      {name}:\t<set to the key '{}' in secret '{}'>\tOptional: {}\n",
+            s(r, "/key"),
+            s(r, "/name"),
+            optional(r)
+        ));
+    } else if let Some(r) = from.get("configMapKeyRef") {
+        out.push_str(&format!(
+            "      {name}:\t<set to the key '{}' of config map '{}'>\tOptional: {}\n",
+            s(r, "/key"),
+            s(r, "/name"),
+            optional(r)
+        ));
+    }
+}
+
 /// One container, as kubectl's pod and pod-template describers print it
 /// (`name_indent` differs between the two).
-pub(super) fn container(out: &mut String, name_indent: &str, c: &Value, status: Option<&Value>) {
+/// `pod` is the pod the container is in (`None` in a template): kubectl
+/// resolves `fieldRef` variables against it.
+pub(super) fn container(out: &mut String, name_indent: &str, c: &Value, status: Option<&Value>, pod: Option<&Value>) {
     out.push_str(&format!("{name_indent}{}:\n", s(c, "/name")));
     if let Some(st) = status {
         out.push_str(&format!("    Container ID:\t{}\n", s(st, "/containerID")));
@@ -108,14 +173,15 @@ pub(super) fn container(out: &mut String, name_indent: &str, c: &Value, status: 
             out.push_str(&format!("    {label}:\t{}\n", probe(p)));
         }
     }
+    env_from(out, c);
     match c["env"].as_array().filter(|e| !e.is_empty()) {
         None => out.push_str("    Environment:\t<none>\n"),
         Some(env) => {
             out.push_str("    Environment:\n");
             for e in env {
-                out.push_str(&format!("      {}:\t{}\n", s(e, "/name"), s(e, "/value")));
+                env_var(out, e, pod);
             }
         }
     }
-    out.push_str("    Mounts:\t<none>\n");
+    super::volumes::mounts(out, c);
 }
