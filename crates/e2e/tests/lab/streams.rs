@@ -49,18 +49,6 @@ spec:
   - {name: c, image: busybox, command: [sh, -c, 'echo all done']}
 "#;
 
-/// The lab's network carries the pod CIDRs between nodes; the apiserver,
-/// which is no node, gets the routes a control-plane host has (as on a
-/// kubeadm control plane, whose CNI routes them), so that `pods/proxy` and
-/// `services/proxy` reach pod IPs. Its container lacks NET_ADMIN: the route
-/// is added by a privileged `exec`, as `scripts/lab up` does.
-fn route_the_apiserver_to_the_pods() {
-    for (cidr, node_ip) in [("10.244.1.0/24", "172.28.0.11"), ("10.244.2.0/24", "172.28.0.12")] {
-        let out = compose(&["exec", "-T", "--privileged", "apiserver", "ip", "route", "replace", cidr, "via", node_ip]);
-        assert!(out.status.success(), "route {cidr} via {node_ip}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
 /// The lines a child prints, as they come (a thread reads them).
 fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -280,8 +268,8 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     );
     drop(forward);
 
-    // kubectl proxy, then curl through services/myapp:http/proxy/.
-    route_the_apiserver_to_the_pods();
+    // kubectl proxy, then curl through services/myapp:http/proxy/: the
+    // apiserver dials a pod IP, by the routes docker-compose.yml gives it.
     let mut proxy = Killed(
         kubectl_command(kc, &["proxy", "--port=0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap(),
     );
