@@ -223,11 +223,7 @@ fn the_tutorial_in_the_compose_lab(image: &str) {
     // 3c. A busybox pod's command: the Service's variables, wget to the ClusterIP, its CRI log.
     containers::check(&kc, &e2e::ScratchDir::new("lab-client").0, &cluster_ip);
     // 3d. Inside the pods with kubectl: logs, exec, run, port-forward, proxy; a crash loop.
-    // Not yet passing whole in the lab (its route step failed in the last
-    // run): run it with MINK8S_LAB_STREAMS=1 (README).
-    if std::env::var_os("MINK8S_LAB_STREAMS").is_some() {
-        streams::check(&kc, &e2e::ScratchDir::new("lab-streams").0, &cluster_ip, &names);
-    }
+    streams::check(&kc, &e2e::ScratchDir::new("lab-streams").0, &cluster_ip, &names);
 
     // 4. NodePort: on both nodes' IPs.
     kubectl_ok(&kc, &["patch", "svc", "myapp", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
