@@ -8,7 +8,7 @@ use super::pool::Pool;
 use crate::events::{record, reference};
 use informer::cache::{watch, Cache, Key};
 use informer::reconcile::{Action, Reconciler, DEFAULT_BACKOFF};
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, ObjectReference, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::Client;
@@ -66,12 +66,12 @@ impl Reconciler for ServiceLb {
                 Outcome::Address { ip, new } => {
                     self.reported.remove(&key);
                     if new {
-                        record(&self.client, reference(&svc), false, ALLOCATED, assigned_message(ip), COMPONENT).await;
+                        self.tell(reference(&svc), false, ALLOCATED, assigned_message(ip));
                     }
                 }
                 Outcome::Pending { reason, message } => {
                     if self.reported.get(&key) != Some(&message) {
-                        record(&self.client, reference(&svc), true, reason, message.clone(), COMPONENT).await;
+                        self.tell(reference(&svc), true, reason, message.clone());
                         self.reported.insert(key, message);
                     }
                 }
@@ -91,6 +91,13 @@ impl Reconciler for ServiceLb {
 }
 
 impl ServiceLb {
+    /// An Event, written beside the loop: the next Service's address must
+    /// not wait for this one's Event to reach the apiserver.
+    fn tell(&self, involved: ObjectReference, warning: bool, reason: &'static str, message: String) {
+        let client = self.client.clone();
+        tokio::spawn(async move { record(&client, involved, warning, reason, message, COMPONENT).await });
+    }
+
     /// Writes `status.loadBalancer.ingress` if it differs, through the
     /// status subresource, and into the cache at once (the next pass must
     /// see the address as taken even before the watch says so).
