@@ -214,4 +214,33 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
         "lab: failover of {ip} from {announcer} (docker kill) to {other}: {:.1} s, {failed} requests failed (node grace period 20 s)",
         failover.as_secs_f64()
     );
+
+    // 7. The node comes back: if it ranks first again the address moves
+    // back, but the giver lets go before the taker holds it (handover.rs),
+    // so no sample ever sees two nodes answering ARP for it.
+    let out = compose(&["start", announcer]);
+    assert!(out.status.success(), "start {announcer}: {}", String::from_utf8_lossy(&out.stderr));
+    let ready = |kc: &Kubeconfig| {
+        kubectl_ok(kc, &["get", "node", announcer, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
+            == "True"
+    };
+    let started = Instant::now();
+    let (mut samples, mut ready_at) = (0, None::<Instant>);
+    // Until 10 s after the node is Ready (the handover takes 1 s), 90 s at most.
+    while ready_at.is_none_or(|t| t.elapsed() < Duration::from_secs(10)) {
+        let now = holders(&ip);
+        samples += 1;
+        assert!(now.len() <= 1, "{ip} held by {now:?} at once, {:?} after {announcer} started", started.elapsed());
+        if ready_at.is_none() && ready(kc) {
+            ready_at = Some(Instant::now());
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "{announcer} not Ready 90 s after it started");
+    }
+    let settled = holders(&ip);
+    assert_eq!(settled.len(), 1, "{ip} held by {settled:?} once {announcer} is back");
+    println!(
+        "lab: {announcer} back (Ready after {:.1} s): {ip} on {} now, never on two nodes in {samples} samples",
+        (ready_at.unwrap() - started).as_secs_f64(),
+        settled[0]
+    );
 }
