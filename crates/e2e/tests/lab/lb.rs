@@ -216,31 +216,100 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
     );
 
     // 7. The node comes back: if it ranks first again the address moves
-    // back, but the giver lets go before the taker holds it (handover.rs),
-    // so no sample ever sees two nodes answering ARP for it.
+    // back, but the giver lets go before the taker holds it (handover.rs).
+    // Each node samples its own eth0 every 20 ms, stamped with the kernel's
+    // uptime (one clock: the containers share the host's kernel), and the
+    // two timelines must never both hold the address.
+    let giver = spawn_sampler(other, &ip);
     let out = compose(&["start", announcer]);
     assert!(out.status.success(), "start {announcer}: {}", String::from_utf8_lossy(&out.stderr));
-    let ready = |kc: &Kubeconfig| {
+    let taker = spawn_sampler(announcer, &ip);
+    let started = Instant::now();
+    let ready = || {
         kubectl_ok(kc, &["get", "node", announcer, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
             == "True"
     };
-    let started = Instant::now();
-    let (mut samples, mut ready_at) = (0, None::<Instant>);
-    // Until 10 s after the node is Ready (the handover takes 1 s), 90 s at most.
-    while ready_at.is_none_or(|t| t.elapsed() < Duration::from_secs(10)) {
-        let now = holders(&ip);
-        samples += 1;
-        assert!(now.len() <= 1, "{ip} held by {now:?} at once, {:?} after {announcer} started", started.elapsed());
-        if ready_at.is_none() && ready(kc) {
-            ready_at = Some(Instant::now());
-        }
-        assert!(started.elapsed() < Duration::from_secs(90), "{announcer} not Ready 90 s after it started");
+    while !ready() {
+        assert!(started.elapsed() < Duration::from_secs(SAMPLED_SECS - 10), "{announcer} not Ready after it started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ready_after = started.elapsed();
+    let (giver, taker) = (samples_of(giver), samples_of(taker));
+    assert!(giver.len() > 100 && taker.len() > 100, "too few samples: {} and {}", giver.len(), taker.len());
+    if let Some(at) = both_held(&giver, &taker) {
+        panic!("{ip} held by {other} and {announcer} at once, at uptime {at:.2} s\n{giver:?}\n{taker:?}");
     }
     let settled = holders(&ip);
     assert_eq!(settled.len(), 1, "{ip} held by {settled:?} once {announcer} is back");
     println!(
-        "lab: {announcer} back (Ready after {:.1} s): {ip} on {} now, never on two nodes in {samples} samples",
-        (ready_at.unwrap() - started).as_secs_f64(),
-        settled[0]
+        "lab: {announcer} back (Ready after {:.1} s): {ip} on {} now, never on two nodes ({} and {} samples, 20 ms apart)",
+        ready_after.as_secs_f64(),
+        settled[0],
+        giver.len(),
+        taker.len()
     );
+}
+
+/// How long each node's sampler runs.
+const SAMPLED_SECS: u64 = 40;
+
+/// A loop on `node` that prints `<uptime> held|free` for `ip` on eth0 every
+/// 20 ms, for [`SAMPLED_SECS`] (shell builtins and `ip`: the image's few tools).
+fn spawn_sampler(node: &str, ip: &str) -> std::process::Child {
+    let script = format!(
+        "read start _ </proc/uptime; start=${{start%.*}}; now=$start
+         while [ $((now - start)) -lt {SAMPLED_SECS} ]; do
+           read up _ </proc/uptime; now=${{up%.*}}
+           case \"$(ip -4 -o addr show dev eth0)\" in *\" {ip}/32 \"*) echo \"$up held\";; *) echo \"$up free\";; esac
+           sleep 0.02
+         done"
+    );
+    let mut cmd = super::compose_command_of(super::compose_argv(), &["exec", "-T", node, "sh", "-c", &script]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("docker compose exec")
+}
+
+/// The sampler's timeline, once it has ended.
+fn samples_of(child: std::process::Child) -> Vec<(f64, bool)> {
+    let out = child.wait_with_output().expect("the sampler");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(t, state)| Some((t.parse().ok()?, state == "held")))
+        .collect()
+}
+
+/// The first moment both timelines hold the address, if any. A sample's
+/// state lasts until that node's next sample; before a taker's first
+/// sample, it is taken to hold whatever its first sample says (it may
+/// have taken the address before its sampler started).
+fn both_held(giver: &[(f64, bool)], taker: &[(f64, bool)]) -> Option<f64> {
+    let state_at = |samples: &[(f64, bool)], t: f64, before: bool| {
+        samples.iter().take_while(|(at, _)| *at <= t).last().map_or(before, |(_, held)| *held)
+    };
+    let taker_before = taker.first().is_some_and(|(_, held)| *held);
+    let mut times: Vec<f64> = giver.iter().chain(taker).map(|(t, _)| *t).collect();
+    times.sort_by(f64::total_cmp);
+    // The taker's timeline starts when its sampler does; the giver's is
+    // watched from before the node was started.
+    let from = giver.first().map_or(f64::MAX, |(t, _)| *t);
+    times.into_iter().filter(|t| *t >= from).find(|t| state_at(giver, *t, false) && state_at(taker, *t, taker_before))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::both_held;
+
+    #[test]
+    fn two_timelines_overlap_only_where_both_hold() {
+        let giver = [(10.0, true), (10.5, true), (11.0, false), (12.0, false)];
+        // Taken after the giver let go: no overlap.
+        assert_eq!(both_held(&giver, &[(10.2, false), (11.2, true), (12.0, true)]), None);
+        // Taken while the giver still held it.
+        assert_eq!(both_held(&giver, &[(10.2, false), (10.6, true)]), Some(10.6));
+        // Held from the taker's first sample on: it may have been taken
+        // earlier, while the giver held it.
+        assert_eq!(both_held(&giver, &[(10.7, true)]), Some(10.0));
+        // Never taken.
+        assert_eq!(both_held(&giver, &[(10.1, false), (12.0, false)]), None);
+    }
 }
