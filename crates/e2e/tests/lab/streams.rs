@@ -107,7 +107,10 @@ fn watch_crash(kubeconfig: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::th
         let c = "{.status.containerStatuses[0]";
         let path = format!("{c}.restartCount}}|{c}.state.waiting.reason}}|{c}.state.waiting.message}}|{c}.lastState.terminated.startedAt}}|{c}.lastState.terminated.finishedAt}}");
         let mut seen: Vec<CrashSeen> = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
+        // One look more after `stop`: the state that made the caller stop
+        // (seen by it first) is then in `seen` too.
+        loop {
+            let last = stop.load(Ordering::Relaxed);
             let out = Command::new("kubectl")
                 .env("KUBECONFIG", &kubeconfig)
                 .args(["get", "pod", "lab-crash", "-o", &format!("jsonpath={path}")])
@@ -126,9 +129,11 @@ fn watch_crash(kubeconfig: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::th
                     seen.push(now);
                 }
             }
+            if last {
+                return seen;
+            }
             std::thread::sleep(Duration::from_millis(300));
         }
-        seen
     })
 }
 
