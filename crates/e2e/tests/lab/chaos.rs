@@ -436,10 +436,12 @@ pub fn check(kc: &Kubeconfig) {
     // deleted is replaced, and the endpoints are the ready pods. Its own
     // window, not the controller's: a pod that goes drops the requests the
     // proxies still send it until every Service selecting it is updated,
-    // and half the writers' Services select chaos-web (~200, each an
-    // Endpoints and an EndpointSlice write: upstream's controller, too,
-    // takes seconds there, and its kubelet does not wait). What must hold:
-    // the endpoints converge, and then no curl fails.
+    // and half the writers' Services select chaos-web (about 100 by now,
+    // each an Endpoints and an EndpointSlice write, reconciled one after
+    // the other, chaos-web's last by name), while the kubelet stops the pod
+    // after its 2 s drain: upstream's controller, too, takes seconds there,
+    // and its kubelet does not wait. What must hold: the endpoints
+    // converge, and then no curl fails.
     let selecting = jsonpath(kc, &["get", "svc", "-l", "chaos=yes", "-o", "jsonpath={.items[*].spec.selector.app}"])
         .unwrap_or_default()
         .split_whitespace()
