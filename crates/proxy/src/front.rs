@@ -10,16 +10,28 @@
 //! watch's own timeout, minutes later; closed, the client's informer
 //! re-watches from its last resourceVersion through a healthy one.
 //!
+//! The check speaks HTTPS when given the cluster's CA (HAProxy's
+//! `check-ssl verify required ca-file`): the apiservers serve only TLS, and
+//! the CA is what proves the answer came from one of them. The connections
+//! themselves are forwarded as bytes, so TLS (and the client certificate
+//! that names the user) runs end to end between client and apiserver.
+//!
 //! [`Health`] is the pure part (HAProxy's `rise`/`fall` counting);
 //! [`serve`] the IO.
 
+use anyhow::Context;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
 /// Consecutive failed checks that mark a backend down, and successes that
 /// bring it back (HAProxy's `fall 2 rise 1`: one slow answer on a busy
@@ -79,30 +91,83 @@ pub fn is_ok(answer: &[u8]) -> bool {
     answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200")
 }
 
-/// One `GET <path>` to `backend`, within `timeout`.
-async fn check(backend: SocketAddr, path: &str, timeout: Duration) -> bool {
-    let attempt = async {
-        let mut s = TcpStream::connect(backend).await?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {backend}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
-        let mut buf = [0u8; 16];
-        let mut got = 0;
-        while got < 12 {
-            let n = s.read(&mut buf[got..]).await?;
-            if n == 0 {
-                break;
-            }
-            got += n;
+/// How a backend is checked: `GET path`, in the clear or (with `tls`)
+/// over HTTPS, the backend's certificate verified against the CA for its
+/// IP address (the apiservers' serving certificate names each one's).
+#[derive(Clone)]
+pub struct Check {
+    pub path: String,
+    pub tls: Option<TlsConnector>,
+}
+
+impl Check {
+    pub fn plain(path: &str) -> Self {
+        Self { path: path.to_string(), tls: None }
+    }
+
+    /// HTTPS, trusting only the CAs in `ca_file` (PEM). No client
+    /// certificate: `/readyz` is public (upstream's
+    /// `system:public-info-viewer`), as HAProxy's check has none either.
+    pub fn https(path: &str, ca_file: &Path) -> anyhow::Result<Self> {
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(ca_file).with_context(|| format!("reading {}", ca_file.display()))? {
+            roots.add(ca.with_context(|| format!("parsing {}", ca_file.display()))?)?;
         }
-        std::io::Result::Ok(is_ok(&buf[..got]))
+        anyhow::ensure!(!roots.is_empty(), "{} holds no certificate", ca_file.display());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self { path: path.to_string(), tls: Some(TlsConnector::from(Arc::new(config))) })
+    }
+}
+
+/// Writes one `GET` on `s` and reads whether the status line says 200.
+async fn get_ok(mut s: impl AsyncRead + AsyncWrite + Unpin, backend: SocketAddr, path: &str) -> std::io::Result<bool> {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {backend}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    s.flush().await?;
+    let mut buf = [0u8; 16];
+    let mut got = 0;
+    while got < 12 {
+        let n = s.read(&mut buf[got..]).await?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(is_ok(&buf[..got]))
+}
+
+/// One check of `backend`, within `timeout`.
+async fn check(backend: SocketAddr, check: &Check, timeout: Duration) -> bool {
+    let attempt = async {
+        let s = TcpStream::connect(backend).await?;
+        match &check.tls {
+            None => get_ok(s, backend, &check.path).await,
+            Some(tls) => {
+                let s = tls.connect(ServerName::IpAddress(backend.ip().into()), s).await?;
+                get_ok(s, backend, &check.path).await
+            }
+        }
     };
-    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Ok(true)))
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(e)) => {
+            // A certificate the CA did not sign lands here, once a second: say why.
+            tracing::debug!(%backend, "check failed: {e}");
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 /// Checks `backend` every `interval` forever, publishing its state.
-async fn watch_health(backend: SocketAddr, path: String, interval: Duration, state: watch::Sender<bool>) {
+async fn watch_health(backend: SocketAddr, how: Check, interval: Duration, state: watch::Sender<bool>) {
+    let path = how.path.clone();
     let mut health = Health::new();
     loop {
-        let ok = check(backend, &path, interval).await;
+        let ok = check(backend, &how, interval).await;
         if let Some(up) = health.checked(ok) {
             match up {
                 true => tracing::info!(%backend, "backend ready again: sending new connections to it"),
@@ -115,12 +180,12 @@ async fn watch_health(backend: SocketAddr, path: String, interval: Duration, sta
 }
 
 /// Forwards every connection on `listener` to one of `backends`.
-pub async fn serve(listener: TcpListener, backends: Vec<SocketAddr>, path: String, interval: Duration) {
+pub async fn serve(listener: TcpListener, backends: Vec<SocketAddr>, how: Check, interval: Duration) {
     let states: Vec<watch::Receiver<bool>> = backends
         .iter()
         .map(|&b| {
             let (tx, rx) = watch::channel(true);
-            tokio::spawn(watch_health(b, path.clone(), interval, tx));
+            tokio::spawn(watch_health(b, how.clone(), interval, tx));
             rx
         })
         .collect();

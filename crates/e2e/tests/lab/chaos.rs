@@ -13,13 +13,15 @@
 mod checks;
 
 use super::compose_ha;
+use base64::Engine;
 use e2e::{eventually, kubectl, Kubeconfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tokio_rustls::rustls;
 
 const APISERVERS: [(&str, &str); 2] = [("apiserver1", "172.28.0.31:6443"), ("apiserver2", "172.28.0.32:6443")];
 const FRONT: &str = "127.0.0.1:6443";
@@ -28,21 +30,65 @@ const WRITERS: usize = 8;
 const STATIC_IPS: u8 = 12;
 const STATIC_PORTS: u16 = 12;
 
-/// One HTTP/1.0 request (so the answer ends with the connection): the
-/// status, or `None` when nothing answered within `timeout`.
+/// The raw requests' TLS: the lab's CA and kubernetes-admin's client
+/// certificate, from the admin kubeconfig ([`check`] sets it).
+static ADMIN_TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// A `*-data` field of a kubeconfig minted by `apiserver kubeconfig`, decoded.
+fn kubeconfig_data(kubeconfig: &str, field: &str) -> Vec<u8> {
+    let b64 = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in the admin kubeconfig"));
+    base64::engine::general_purpose::STANDARD.decode(b64.trim()).expect("base64 in the kubeconfig")
+}
+
+fn admin_tls(kubeconfig: &str) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(&kubeconfig_data(kubeconfig, "certificate-authority-data")) {
+        roots.add(ca.expect("the CA's PEM")).expect("the CA");
+    }
+    let chain = CertificateDer::pem_slice_iter(&kubeconfig_data(kubeconfig, "client-certificate-data"))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("the client certificate's PEM");
+    let key = PrivateKeyDer::from_pem_slice(&kubeconfig_data(kubeconfig, "client-key-data")).expect("the key's PEM");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("the admin's certificate and key");
+    Arc::new(config)
+}
+
+/// One HTTP/1.0 request over TLS as kubernetes-admin (so the answer ends
+/// with the connection; the apiservers' certificate names each address):
+/// the status, or `None` when nothing answered within `timeout`.
 fn request(addr: &str, method: &str, path: &str, content_type: &str, body: &str, timeout: Duration) -> Option<u16> {
-    let sock = addr.parse().ok()?;
-    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
+    let sock: std::net::SocketAddr = addr.parse().ok()?;
+    let tcp = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
+    tcp.set_read_timeout(Some(timeout)).ok()?;
+    tcp.set_write_timeout(Some(timeout)).ok()?;
+    let name = rustls::pki_types::ServerName::IpAddress(sock.ip().into());
+    let tls = rustls::ClientConnection::new(ADMIN_TLS.get()?.clone(), name).ok()?;
+    let mut s = rustls::StreamOwned::new(tls, tcp);
     let head = format!(
         "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).ok()?;
     s.write_all(body.as_bytes()).ok()?;
+    s.flush().ok()?;
     let mut answer = Vec::new();
-    s.read_to_end(&mut answer).ok()?;
+    match s.read_to_end(&mut answer) {
+        Ok(_) => {}
+        // The connection closed without TLS's close_notify: still the end of the answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(_) => return None,
+    }
     String::from_utf8_lossy(&answer).split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -293,7 +339,10 @@ fn kernel_rules(node: &str, addr: &str, port: &str) -> (BTreeSet<String>, String
     (targets, block)
 }
 
-pub fn check(kc: &Kubeconfig) {
+/// `admin` is the admin kubeconfig's text (`kc` is that file): kubectl,
+/// the raw requests and the watches all use its CA and client certificate.
+pub fn check(kc: &Kubeconfig, admin: &str) {
+    ADMIN_TLS.get_or_init(|| admin_tls(admin));
     let started = Instant::now();
     docker(&["up", "-d"]);
     eventually(
@@ -325,7 +374,7 @@ pub fn check(kc: &Kubeconfig) {
 
     // The load, the curls, each apiserver's watch, and the front probed.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mirrors = APISERVERS.map(|(_, a)| checks::Mirror::start(&rt, a));
+    let mirrors = APISERVERS.map(|(_, a)| checks::Mirror::start(&rt, a, admin));
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let writers: Vec<_> = (0..WRITERS)

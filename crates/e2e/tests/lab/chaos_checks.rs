@@ -192,15 +192,21 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    /// Watches Services at `addr` directly (not through the front).
-    pub fn start(rt: &tokio::runtime::Runtime, addr: &str) -> Self {
+    /// Watches Services at `addr` directly (not through the front), with
+    /// the credentials of `kubeconfig` (its text): its CA, its user.
+    pub fn start(rt: &tokio::runtime::Runtime, addr: &str, kubeconfig: &str) -> Self {
         use kube::runtime::watcher::{self, Event};
         use kube::runtime::WatchStreamExt;
         let mirror = Self::default();
         let m = mirror.clone();
-        let url: http::Uri = format!("http://{addr}").parse().unwrap();
+        let url: http::Uri = format!("https://{addr}").parse().unwrap();
+        let file = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("the admin kubeconfig");
         rt.spawn(async move {
-            let client = kube::Client::try_from(kube::Config::new(url)).expect("client");
+            let options = kube::config::KubeConfigOptions::default();
+            let mut config = kube::Config::from_custom_kubeconfig(file, &options).await.expect("kube config");
+            // The serving certificate names each apiserver's address too.
+            config.cluster_url = url;
+            let client = kube::Client::try_from(config).expect("client");
             let api: kube::Api<Service> = kube::Api::all(client);
             let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
             let mut fresh = BTreeMap::new();
