@@ -3,6 +3,7 @@
 //! (without): image, ports, command and args, probes, environment.
 
 use super::lines::rfc1123z;
+use super::volumes::optional;
 use api::json::str_at as s;
 use serde_json::Value;
 
@@ -53,7 +54,7 @@ fn env_from(out: &mut String, c: &Value) {
             (None, Some(r)) => ("Secret", r),
             (None, None) => ("", &Value::Null),
         };
-        let optional = r["optional"].as_bool() == Some(true);
+        let optional = optional(r);
         let from = match s(e, "/prefix") {
             "" => kind.to_string(),
             prefix => format!("{kind} with prefix '{prefix}'"),
@@ -85,7 +86,6 @@ fn env_var(out: &mut String, e: &Value, pod: Option<&Value>) {
         }
         return;
     };
-    let optional = |r: &Value| r["optional"].as_bool() == Some(true);
     if let Some(f) = from.get("fieldRef") {
         let value = pod.map(|p| field_value(p, s(f, "/fieldPath"))).unwrap_or_default();
         out.push_str(&format!("      {name}:\t{value} ({}:{})\n", s(f, "/apiVersion"), s(f, "/fieldPath")));

@@ -6,7 +6,8 @@
 use api::json::str_at as s;
 use serde_json::Value;
 
-fn optional(source: &Value) -> bool {
+/// A reference's `optional`, false when unset (kubectl's `Optional: false`).
+pub(super) fn optional(source: &Value) -> bool {
     source["optional"].as_bool() == Some(true)
 }
 
