@@ -78,7 +78,7 @@ pub fn address_changes(begun: &str, text: &str, ip: &str) -> Changes {
     let mut events = Vec::new();
     let mut in_state = false;
     for line in text.lines().filter(|l| l.contains(&needle)) {
-        match line.strip_prefix('[').and_then(|l| l.split_once(']')) {
+        match event_time(line) {
             // `[2026-12-02T17:01:02.123456] Deleted 2: eth0    inet ...`.
             Some((ts, event)) => events.push((ts.to_string(), !event.contains("Deleted"))),
             // `2: eth0    inet ...` (`ip addr show`): held then.
@@ -87,6 +87,18 @@ pub fn address_changes(begun: &str, text: &str, ip: &str) -> Changes {
     }
     let at_first = events.first().map_or(in_state, |(_, held)| !held);
     std::iter::once((begun.to_string(), at_first)).chain(events).collect()
+}
+
+/// A monitor line's timestamp and event. `ip -ts` prints the timestamp
+/// before it knows whether it prints the message; one it then skips (a
+/// netlink message of no interest) leaves its timestamp in front of the next
+/// line's: `[19.073] [19.855] 2: br0 inet ...`. The last one is the event's.
+fn event_time(line: &str) -> Option<(&str, &str)> {
+    let (mut ts, mut rest) = line.strip_prefix('[')?.split_once(']')?;
+    while let Some((t, r)) = rest.trim_start().strip_prefix('[').and_then(|l| l.split_once(']')) {
+        (ts, rest) = (t, r);
+    }
+    Some((ts, rest))
 }
 
 /// Seconds into the day of an `ip -ts` timestamp.
@@ -153,6 +165,9 @@ mod tests {
         let gaps = one_holder_at_a_time(&[("node1", &one), ("node2", &two)]).unwrap();
         assert_eq!(gaps.len(), 1);
         assert!((gaps[0].as_secs_f64() - 1.0).abs() < 1e-6, "{gaps:?}");
+        // A skipped message's timestamp left in front of the event's.
+        let stray = "[2026-12-02T17:00:02.000000] [2026-12-02T17:00:06.250000] 2: eth0    inet 172.28.0.200/32 scope global eth0:lb\n";
+        assert_eq!(address_changes("t", stray, "172.28.0.200")[1], ("2026-12-02T17:00:06.250000".to_string(), true));
         // Other addresses are not this one's.
         assert_eq!(address_changes("t", NODE1, "172.28.0.20").len(), 1);
     }

@@ -203,10 +203,11 @@ impl Proxy {
             }
         };
         let decision = self.handover.decide(&self.opts.node_name, &winners, &ready, &now_held, Instant::now());
+        tracing::debug!(node = %self.opts.node_name, ?winners, ?ready, held = ?now_held, ?decision, "announcer election");
         let mine = decision.hold;
         match held.sync(&mine, full) {
             Ok(before) if before != mine => {
-                tracing::info!(?mine, "announcing");
+                tracing::info!(node = %self.opts.node_name, ?mine, "announcing");
                 // Taken over: tell the neighbours now (MetalLB's gratuitous
                 // ARP), and the Service's Events (its speaker's nodeAssigned).
                 let taken: BTreeSet<IpAddr> = mine.difference(&before).copied().collect();
