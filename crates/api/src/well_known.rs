@@ -128,6 +128,9 @@ pub const DEFAULT_CLUSTER_DNS: &str = "10.96.0.10";
 pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
 pub const ROOT_CA_CONFIG_MAP_KEY: &str = "ca.crt";
 
+/// A mirror pod's annotation: the API's copy of a kubelet's static pod.
+pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
 /// Where a pod finds its ServiceAccount's token, `ca.crt` and `namespace`.
 pub const SERVICE_ACCOUNT_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 

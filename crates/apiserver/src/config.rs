@@ -236,6 +236,11 @@ impl Config {
         !self.disable_admission_plugins.iter().any(|p| p == "ServiceAccount")
     }
 
+    /// Whether the NodeRestriction admission plugin runs (with RBAC).
+    pub fn node_restriction_admission(&self) -> bool {
+        !self.disable_admission_plugins.iter().any(|p| p == "NodeRestriction")
+    }
+
     pub fn advertised_ip(&self) -> IpAddr {
         self.advertise_address.unwrap_or(if self.bind_address.is_unspecified() {
             IpAddr::from([127, 0, 0, 1])
@@ -290,5 +295,8 @@ mod tests {
         assert!(config.service_account_admission());
         let off = Config::parse_from(["apiserver", "--disable-admission-plugins=TaintNodesByCondition,ServiceAccount"]);
         assert!(!off.service_account_admission());
+        assert!(off.node_restriction_admission());
+        assert!(!Config::parse_from(["apiserver", "--disable-admission-plugins=NodeRestriction"])
+            .node_restriction_admission());
     }
 }

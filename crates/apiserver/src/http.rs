@@ -22,7 +22,7 @@ use crate::resource_proxy;
 use crate::table;
 use crate::watch::{Watch, WatchParams};
 use crate::watch_cache::WatchCache;
-use api::resources::{ResourceType, Schema, CUSTOM_RESOURCE_DEFINITIONS};
+use api::resources::{ResourceType, Schema, CUSTOM_RESOURCE_DEFINITIONS, PODS};
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -270,6 +270,10 @@ impl Call<'_> {
     fn object(&self) -> Result<Value, ApiError> {
         parse_body(self.content_type(), &self.body)
     }
+    /// The node agent that asks, when NodeRestriction judges its writes.
+    fn node(&self, state: &AppState) -> Option<Arc<str>> {
+        self.user.and_then(|u| state.auth.restricted_node(u))
+    }
     /// RBAC's escalation check of the object a write would store.
     fn may_grant(&self, state: &AppState, obj: &Value) -> Result<(), ApiError> {
         match self.user {
@@ -392,7 +396,7 @@ async fn get_one(state: &AppState, call: &Call<'_>, name: &str) -> Result<Respon
 }
 
 async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let opts = write_options(call.query, call.user_agent())?;
+    let opts = WriteOptions { node: call.node(state), ..write_options(call.query, call.user_agent())? };
     if let Schema::Custom(kind) = call.rp.resource.schema {
         if state.crds.terminating(&kind.crd_name) {
             let mut e = ApiError::method_not_allowed("create", call.rp.resource.plural);
@@ -408,7 +412,7 @@ async fn create(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError>
 }
 
 async fn update(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
-    let opts = write_options(call.query, call.user_agent())?;
+    let opts = WriteOptions { node: call.node(state), ..write_options(call.query, call.user_agent())? };
     let obj = call.object()?;
     call.may_grant(state, &obj)?;
     let updated = state.registry.update(call.rp.resource, call.ns(), name, sub, obj, opts).await?;
@@ -429,7 +433,7 @@ fn patch_of(call: &Call<'_>) -> Result<(PatchType, Value), ApiError> {
 
 async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
     let (patch_type, patch) = patch_of(call)?;
-    let opts = write_options(call.query, call.user_agent())?;
+    let opts = WriteOptions { node: call.node(state), ..write_options(call.query, call.user_agent())? };
     let (reg, res) = (&state.registry, call.rp.resource);
     if auth::escalation::applies(&state.auth, res) {
         // What the patch would store, judged before it is stored.
@@ -445,6 +449,16 @@ async fn patch(state: &AppState, call: &Call<'_>, name: &str, sub: Option<&str>)
 /// `serviceaccounts/<name>/token`: a signed token for the ServiceAccount.
 async fn token_request(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
     let request = call.object()?;
+    if let Some(node) = call.node(state) {
+        // NodeRestriction: a node asks only for its own pods' tokens.
+        let pod_name = request.pointer("/spec/boundObjectRef/name").and_then(Value::as_str).unwrap_or("");
+        let pod = match pod_name {
+            "" => None,
+            pod_name => state.registry.get(&PODS, call.ns(), pod_name).await.ok(),
+        };
+        auth::node_restriction::admit_token_request(&node, &request, pod.as_ref())
+            .map_err(|why| ApiError::forbidden(call.rp.resource, name, &why))?;
+    }
     let issued = state
         .service_account_tokens
         .token_request(&state.registry, call.ns().unwrap_or_default(), name, request)
@@ -453,14 +467,14 @@ async fn token_request(state: &AppState, call: &Call<'_>, name: &str) -> Result<
 }
 
 async fn delete(state: &AppState, call: &Call<'_>, name: &str) -> Result<Response, ApiError> {
-    let opts = delete_options(call.query, &call.body);
+    let opts = DeleteOptions { node: call.node(state), ..delete_options(call.query, &call.body) };
     Ok(json_response(StatusCode::OK, &state.registry.delete(call.rp.resource, call.ns(), name, opts).await?))
 }
 
 async fn delete_collection(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
     let res = call.rp.resource;
     let (items, revision) = state.registry.list(res, &filter(res, call.ns(), call.query)?).await?;
-    let opts = DeleteOptions { dry_run: call.query.dry_run(), ..Default::default() };
+    let opts = DeleteOptions { dry_run: call.query.dry_run(), node: call.node(state), ..Default::default() };
     let mut deleted = Vec::new();
     for item in items {
         let item_ns = Some(str_at(&item, "/metadata/namespace")).filter(|n| !n.is_empty());
@@ -519,7 +533,7 @@ async fn scale(state: &AppState, method: &Method, call: &Call<'_>, name: &str) -
     if let Some(rv) = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()) {
         patch["metadata"] = json!({ "resourceVersion": rv });
     }
-    let opts = write_options(call.query, call.user_agent())?;
+    let opts = WriteOptions { node: call.node(state), ..write_options(call.query, call.user_agent())? };
     let w = reg.patch(res, call.ns(), name, None, PatchType::Merge, patch, opts).await?;
     Ok(json_response(StatusCode::OK, &to_scale(&w.object)))
 }

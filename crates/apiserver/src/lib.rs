@@ -138,7 +138,8 @@ async fn start_auth(
     }
     let service_accounts = Some((service_account_tokens, registry.clone()));
     let (anonymous, mode) = (config.anonymous_auth, config.authorization_mode);
-    Some(Arc::new(auth::Auth { tokens, service_accounts, anonymous, mode, policy }))
+    let node_restriction = config.node_restriction_admission();
+    Some(Arc::new(auth::Auth { tokens, service_accounts, anonymous, mode, policy, node_restriction }))
 }
 
 /// Runs the apiserver until `shutdown` fires.

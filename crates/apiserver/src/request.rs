@@ -136,6 +136,7 @@ pub fn write_options(query: &Query, user_agent: &str) -> Result<WriteOptions, Ap
         field_manager: Some(std::sync::Arc::from(manager)),
         force: query.flag("force"),
         apply: false,
+        node: None,
     })
 }
 
@@ -151,7 +152,8 @@ pub fn delete_options(query: &Query, body: &[u8]) -> DeleteOptions {
         query.dry_run() || opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
     let precondition =
         |field: &str| opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str).map(String::from);
-    DeleteOptions { grace_period, dry_run, uid: precondition("uid"), resource_version: precondition("resourceVersion") }
+    let (uid, resource_version) = (precondition("uid"), precondition("resourceVersion"));
+    DeleteOptions { grace_period, dry_run, uid, resource_version, node: None }
 }
 
 /// The patch type a PATCH's Content-Type names (parameters ignored).

@@ -317,6 +317,121 @@ fn access_reviews_over_http() {
     );
 }
 
+/// NodeRestriction: a node's credentials reach only its own pods, Lease
+/// and pods' tokens, whatever its role allows on the kinds.
+#[test]
+fn a_node_writes_only_what_is_its_own() {
+    let c = start();
+    let addr = c.api.url.trim_start_matches("http://").to_string();
+    let admin = [("Authorization", "Bearer admin-token")];
+    let node1 = [("Authorization", "Bearer node1-token")];
+    let merge = [("Authorization", "Bearer node1-token"), ("Content-Type", "application/merge-patch+json")];
+    let post = |path: &str, who: &[(&str, &str)], body: Value| call(&addr, "POST", path, who, &body);
+    let forbidden = |(code, body): (u16, Value)| {
+        assert_eq!(code, 403, "{body}");
+        body["message"].as_str().unwrap_or_default().to_string()
+    };
+    let node =
+        post("/api/v1/nodes", &admin, json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"}}));
+    assert_eq!(node.0, 201, "{}", node.1);
+    let node1_uid = node.1["metadata"]["uid"].as_str().unwrap().to_string();
+    let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    assert_eq!(post("/api/v1/namespaces/default/serviceaccounts", &admin, sa).0, 201);
+    let mut uids = std::collections::BTreeMap::new();
+    for (name, on) in [("web1", "node1"), ("web2", "node2")] {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"nodeName": on, "containers": [{"name": "c", "image": "nginx"}]}});
+        let (code, body) = post("/api/v1/namespaces/default/pods", &admin, pod);
+        assert_eq!(code, 201, "{body}");
+        uids.insert(name, body["metadata"]["uid"].as_str().unwrap().to_string());
+    }
+
+    // Pod status: its own pods only, and no relabelling through it.
+    let running = json!({"status": {"phase": "Running"}});
+    let pods = "/api/v1/namespaces/default/pods";
+    assert_eq!(call(&addr, "PATCH", &format!("{pods}/web1/status"), &merge, &running).0, 200);
+    assert_eq!(
+        forbidden(call(&addr, "PATCH", &format!("{pods}/web2/status"), &merge, &running)),
+        r#"pods "web2" is forbidden: node "node1" can only update pod status for pods with spec.nodeName set to itself"#
+    );
+    let relabel = json!({"metadata": {"labels": {"app": "not-web"}}, "status": {"phase": "Running"}});
+    assert_eq!(
+        forbidden(call(&addr, "PATCH", &format!("{pods}/web1/status"), &merge, &relabel)),
+        r#"pods "web1" is forbidden: node "node1" cannot update labels through pod status"#
+    );
+    // Pods: only mirror pods of its own, owned by its Node.
+    let plain = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sneaky"},
+        "spec": {"nodeName": "node1", "containers": [{"name": "c", "image": "nginx"}]}});
+    assert_eq!(
+        forbidden(post(pods, &node1, plain)),
+        r#"pods "sneaky" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "node1" can only create mirror pods"#
+    );
+    let mirror = |on: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("static-{on}"),
+            "annotations": {"kubernetes.io/config.mirror": "hash"},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "node1", "uid": node1_uid, "controller": true}]},
+            "spec": {"nodeName": on, "containers": [{"name": "c", "image": "nginx"}]}})
+    };
+    let (code, body) = post(pods, &node1, mirror("node1"));
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["spec"].get("serviceAccountName"), None, "a mirror pod runs as no ServiceAccount");
+    assert_eq!(
+        forbidden(post(pods, &node1, mirror("node2"))),
+        r#"pods "static-node2" is forbidden: node "node1" can only create pods with spec.nodeName set to itself"#
+    );
+    // Delete: its own pods only.
+    assert_eq!(
+        forbidden(call(&addr, "DELETE", &format!("{pods}/web2"), &node1, &Value::Null)),
+        r#"pods "web2" is forbidden: node "node1" can only delete pods with spec.nodeName set to itself"#
+    );
+    assert_eq!(call(&addr, "DELETE", &format!("{pods}/static-node1"), &node1, &Value::Null).0, 200);
+
+    // Tokens: for its own pods, named by uid.
+    let token = |pod: &str, uid: &str| {
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": [], "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid}}})
+    };
+    let tokens = "/api/v1/namespaces/default/serviceaccounts/default/token";
+    let (code, body) = post(tokens, &node1, token("web1", &uids["web1"]));
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(
+        forbidden(post(tokens, &node1, token("web2", &uids["web2"]))),
+        r#"serviceaccounts "default" is forbidden: node requested token bound to a pod scheduled on a different node"#
+    );
+
+    // Leases: its own, in kube-node-lease.
+    let lease = |name: &str| {
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": 40}})
+    };
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-node-lease"}});
+    assert!([201, 409].contains(&post("/api/v1/namespaces", &admin, ns).0));
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+    assert_eq!(post(leases, &node1, lease("node1")).0, 201);
+    assert_eq!(
+        forbidden(post(leases, &node1, lease("node2"))),
+        r#"leases.coordination.k8s.io "node2" is forbidden: can only access node lease with the same name as the requesting node"#
+    );
+
+    // Its own Node, but not its taints or the labels that steer workloads.
+    let taint = json!({"spec": {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]}});
+    let nodes = "/api/v1/nodes";
+    let (code, body) = call(&addr, "PATCH", &format!("{nodes}/node1"), &[admin[0], merge[1]], &taint);
+    assert_eq!(code, 200, "{body}");
+    let untaint = json!({"spec": {"taints": null}});
+    assert_eq!(
+        forbidden(call(&addr, "PATCH", &format!("{nodes}/node1"), &merge, &untaint)),
+        r#"nodes "node1" is forbidden: node "node1" is not allowed to modify taints"#
+    );
+    let role = json!({"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}});
+    assert_eq!(
+        forbidden(call(&addr, "PATCH", &format!("{nodes}/node1"), &merge, &role)),
+        r#"nodes "node1" is forbidden: is not allowed to modify labels: node-role.kubernetes.io/control-plane"#
+    );
+    let zone = json!({"metadata": {"labels": {"topology.kubernetes.io/zone": "a"}}});
+    assert_eq!(call(&addr, "PATCH", &format!("{nodes}/node1"), &merge, &zone).0, 200);
+}
+
 #[test]
 fn python_client_with_a_token() {
     let c = start();

@@ -218,7 +218,9 @@ pub fn cluster_roles() -> Vec<Value> {
                 r(&["create", "get", "list", "watch", "patch", "update"], "", &["nodes", "nodes/status"]),
                 r(READ, "", &["pods", "services", "endpoints", "configmaps", "secrets"]),
                 r(&["update", "patch"], "", &["pods/status"]),
-                r(&["delete"], "", &["pods"]),
+                // Create: its mirror pods only, delete: its own pods only
+                // (NodeRestriction, `node_restriction.rs`).
+                r(&["create", "delete"], "", &["pods"]),
                 // The tokens of its pods' projected volumes (upstream's Node
                 // authorizer also checks that the pod is bound to the node).
                 r(&["create"], "", &["serviceaccounts/token"]),

@@ -4,7 +4,7 @@
 //! anonymous), impersonation (`Impersonate-*` headers, each checked with
 //! the `impersonate` verb), authorization (`--authorization-mode`:
 //! `AlwaysAllow`, or `RBAC` on the [`cache`]d policy), then with RBAC
-//! upstream's NodeRestriction for Node objects.
+//! upstream's [`node_restriction`] admission on each node agent's writes.
 //!
 //! - [`x509`]: client certificates (CN the user, O the groups), verified
 //!   during the TLS handshake; the first authenticator, as upstream's.
@@ -16,11 +16,14 @@
 //! - [`escalation`]: no granting, through a Role or binding, of rights one
 //!   does not hold.
 //! - [`reviews`]: the access reviews and SelfSubjectReview (`kubectl auth`).
+//! - [`node_restriction`]: a node agent writes only its own Node, Lease,
+//!   pods and pods' tokens (run by the registry, which has the objects).
 
 pub mod attributes;
 pub mod bootstrap_policy;
 pub mod cache;
 pub mod escalation;
+pub mod node_restriction;
 pub mod reviews;
 pub mod tokens;
 pub mod x509;
@@ -75,9 +78,18 @@ pub struct Auth {
     pub anonymous: bool,
     pub mode: Mode,
     pub policy: Arc<cache::PolicyCache>,
+    /// The NodeRestriction admission plugin runs (with RBAC, unless
+    /// `--disable-admission-plugins=NodeRestriction`).
+    pub node_restriction: bool,
 }
 
 impl Auth {
+    /// The node agent `user` is, when NodeRestriction judges its writes.
+    pub fn restricted_node(&self, user: &UserInfo) -> Option<Arc<str>> {
+        let on = self.node_restriction && self.mode == Mode::Rbac;
+        on.then(|| node_restriction::node_of(user)).flatten().map(Arc::from)
+    }
+
     /// The user the credentials name; 401 for a token no one has, or for
     /// no credentials when anonymous requests are off.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
@@ -197,26 +209,8 @@ impl Auth {
         if !decision.allowed {
             return Err(attributes::forbidden(&user.name, &a, &decision.reason));
         }
-        if self.mode == Mode::Rbac {
-            node_restriction(&user, &a)?;
-        }
         Ok(user)
     }
-}
-
-/// Upstream's NodeRestriction for the Node objects: a node agent
-/// (`system:node:<name>` in `system:nodes`) changes its own Node only,
-/// whatever its role allows on nodes in general.
-fn node_restriction(user: &UserInfo, a: &Attributes) -> Result<(), ApiError> {
-    let Some(own) = user.name.strip_prefix("system:node:").filter(|_| user.in_group("system:nodes")) else {
-        return Ok(());
-    };
-    let writes = matches!(a.verb.as_str(), "update" | "patch" | "delete");
-    if a.resource_request && a.api_group.is_empty() && a.resource == "nodes" && writes && a.name != own {
-        let why = format!("node {own:?} is not allowed to modify node {:?}", a.name);
-        return Err(ApiError::forbidden(&api::resources::NODES, &a.name, &why));
-    }
-    Ok(())
 }
 
 /// The middleware in front of every API route.
@@ -272,7 +266,7 @@ mod tests {
     fn auth(mode: Mode, anonymous: bool) -> Auth {
         let tokens = tokens::TokenFile::parse("admin-t,admin,1,system:masters\nalice-t,alice,2\n").unwrap();
         let policy = Arc::new(cache::PolicyCache::default());
-        Auth { tokens: Some(tokens), service_accounts: None, anonymous, mode, policy }
+        Auth { tokens: Some(tokens), service_accounts: None, anonymous, mode, policy, node_restriction: true }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -355,17 +349,5 @@ mod tests {
         );
         assert_eq!(a.impersonate(&admin, &headers(&[("impersonate-group", "x")])).unwrap_err().code.as_u16(), 400);
         assert_eq!(a.impersonate(&alice, &headers(&[])).unwrap(), None);
-    }
-
-    #[test]
-    fn a_node_changes_only_its_own_node() {
-        let n1 = UserInfo { name: "system:node:n1".into(), groups: vec!["system:nodes".into()], ..UserInfo::default() };
-        let patch = |name: &str| Attributes::resource("patch", "", "nodes", "").with_name(name);
-        assert!(node_restriction(&n1, &patch("n1").with_subresource("status")).is_ok());
-        assert!(node_restriction(&n1, &Attributes::resource("get", "", "nodes", "").with_name("n2")).is_ok());
-        let refused = node_restriction(&n1, &patch("n2").with_subresource("status")).unwrap_err();
-        assert_eq!(refused.message, r#"nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2""#);
-        let not_a_node = UserInfo { name: "system:node:n1".into(), ..UserInfo::default() };
-        assert!(node_restriction(&not_a_node, &patch("n2")).is_ok());
     }
 }

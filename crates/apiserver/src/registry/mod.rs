@@ -38,11 +38,12 @@ pub mod strategy;
 pub mod view;
 
 use crate::allocation::{AllocateError, Allocators};
+use crate::auth::node_restriction::{self, Operation, Write};
 use crate::error::{ApiError, Reason};
 use crate::storage::{encode, with_resource_version, Guard, Store, StoreError, Txn};
 use api::field_errors::FieldError;
 pub use api::json::str_at;
-use api::resources::{ResourceType, Schema, NAMESPACES, PODS};
+use api::resources::{ResourceType, Schema, NAMESPACES, NODES, PODS};
 pub use filter::Filter;
 use objects::{check_type_meta, judge_unknown_fields, normalize, same_object, FieldValidation};
 pub use patch::{apply_patch, PatchType};
@@ -61,6 +62,8 @@ pub struct WriteOptions {
     pub force: bool,
     /// The write is a server-side apply (set by `patch`).
     pub apply: bool,
+    /// The node agent that writes, when NodeRestriction judges it.
+    pub node: Option<Arc<str>>,
 }
 
 /// A DELETE's options (`DeleteOptions`, from the query or the body).
@@ -72,6 +75,8 @@ pub struct DeleteOptions {
     pub uid: Option<String>,
     /// `preconditions.resourceVersion`: delete only this version.
     pub resource_version: Option<String>,
+    /// The node agent that deletes, when NodeRestriction judges it.
+    pub node: Option<Arc<str>>,
 }
 
 impl DeleteOptions {
@@ -312,6 +317,25 @@ impl Registry {
         ))
     }
 
+    /// NodeRestriction (`auth::node_restriction`) on a write by `node`,
+    /// which a pod's mirror owner reference must name by its Node's uid.
+    async fn restrict_node(
+        &self,
+        resource: &ResourceType,
+        node: Option<&str>,
+        write: &Write<'_>,
+    ) -> Result<(), ApiError> {
+        let Some(node) = node else { return Ok(()) };
+        let mut node_uid = None;
+        if (write.resource, write.operation) == ("pods", Operation::Create) {
+            let key = NODES.etcd_key(None, node);
+            let found = self.store.get(&key).await.map_err(store_err)?;
+            node_uid = found.map(|n| str_at(&n.object, "/metadata/uid").to_string());
+        }
+        node_restriction::admit(node, write, node_uid.as_deref())
+            .map_err(|why| ApiError::forbidden(resource, write.name, &why))
+    }
+
     pub async fn create(
         &self,
         resource: &'static ResourceType,
@@ -333,6 +357,10 @@ impl Registry {
             self.admit_service_account(&ns, &mut obj).await?;
         }
         let (mut obj, warnings) = Self::prepare(resource, obj, None, opts.field_validation)?;
+        let (ns, name) = (str_at(&obj, "/metadata/namespace"), str_at(&obj, "/metadata/name"));
+        let write =
+            Write { operation: Operation::Create, object: Some(&obj), old: None, ..Write::of(resource, ns, name) };
+        self.restrict_node(resource, opts.node.as_deref(), &write).await?;
         managed::on_create(resource, &config, &mut obj, &opts);
         let key = Self::key(resource, namespace, str_at(&obj, "/metadata/name"));
         let object = self.commit(resource, &key, obj, None, opts.dry_run).await?;
@@ -390,6 +418,15 @@ impl Registry {
         revision: i64,
         opts: WriteOptions,
     ) -> Result<Written, ApiError> {
+        let (ns, name) = (str_at(current, "/metadata/namespace"), str_at(current, "/metadata/name"));
+        let write = Write {
+            operation: Operation::Update,
+            subresource,
+            object: Some(&new),
+            old: Some(current),
+            ..Write::of(resource, ns, name)
+        };
+        self.restrict_node(resource, opts.node.as_deref(), &write).await?;
         let mut new = objects::over_current(resource, subresource, new, current)?;
         managed::keep_entries(current, &mut new, &opts);
         let (mut new, warnings) = Self::prepare(resource, new, Some(current), opts.field_validation)?;
@@ -543,6 +580,12 @@ impl Registry {
                 return Err(ApiError::not_found(resource, name));
             };
             let obj = &current.object;
+            let write = Write {
+                operation: Operation::Delete,
+                old: Some(obj),
+                ..Write::of(resource, namespace.unwrap_or(""), name)
+            };
+            self.restrict_node(resource, opts.node.as_deref(), &write).await?;
             if let Some(why) = opts.violated_by(obj, current.mod_revision) {
                 return Err(ApiError::conflict_with(resource, name, &why));
             }

@@ -19,7 +19,8 @@ use crate::error::ApiError;
 use api::json::str_at;
 use api::resources::{PODS, SERVICE_ACCOUNTS};
 use api::well_known::{
-    DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIG_MAP, ROOT_CA_CONFIG_MAP_KEY, SERVICE_ACCOUNT_MOUNT_PATH,
+    DEFAULT_SERVICE_ACCOUNT, MIRROR_POD_ANNOTATION, ROOT_CA_CONFIG_MAP, ROOT_CA_CONFIG_MAP_KEY,
+    SERVICE_ACCOUNT_MOUNT_PATH,
 };
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -128,7 +129,7 @@ impl Registry {
     /// `--disable-admission-plugins=ServiceAccount`).
     pub async fn admit_service_account(&self, namespace: &str, pod: &mut Value) -> Result<(), ApiError> {
         // A mirror pod (a kubelet's static pod) runs as nothing the API gives.
-        let mirror = pod.pointer("/metadata/annotations/kubernetes.io~1config.mirror").is_some();
+        let mirror = pod.pointer("/metadata/annotations").and_then(|a| a.get(MIRROR_POD_ANNOTATION)).is_some();
         if !*ENABLED.get().unwrap_or(&true) || mirror {
             return Ok(());
         }
