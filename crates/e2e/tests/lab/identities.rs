@@ -78,6 +78,13 @@ pub fn check(admin: &Kubeconfig) {
     kubectl_ok(admin, &["label", "node", "node1", "lab-check-"]);
     let (ok, text) = as_component(&node1, &["create", "service", "clusterip", "hijack", "--tcp=80:80"]);
     assert!(!ok && text.contains(r#"User "system:node:node1" cannot create resource "services""#), "{text}");
+    // ... and deletes only the pods bound to it, though its role may delete pods (NodeRestriction).
+    let bound = r#"--overrides={"apiVersion":"v1","spec":{"nodeName":"node2"}}"#;
+    kubectl_ok(admin, &["run", "on-node2", "--image=busybox", "--restart=Never", bound, "--", "sleep", "3600"]);
+    let (ok, text) = as_component(&node1, &["delete", "pod", "on-node2", "--wait=false"]);
+    let refused = r#"pods "on-node2" is forbidden: node "node1" can only delete pods with spec.nodeName set to itself"#;
+    assert!(!ok && text.contains(refused), "{text}");
+    kubectl_ok(admin, &["delete", "pod", "on-node2", "--wait=false"]);
 
     // The controller may not grant itself more; the DNS pods' account reads no Secrets.
     assert_eq!(
