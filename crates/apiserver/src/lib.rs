@@ -209,7 +209,7 @@ pub async fn run(config: config::Config, shutdown: shutdown::Shutdown) -> anyhow
         let (a, s, sd) = (allocators.clone(), store.clone(), shutdown.clone());
         tokio::spawn(async move { a.follow(s, prefix, revision, sd).await });
     }
-    let registry = registry::Registry { store: store.clone(), allocators };
+    let registry = registry::Registry { store: store.clone(), allocators, namespaces: Default::default() };
     let bootstrap = bootstrap::Bootstrap {
         first_ip: ip_range.first(),
         port,

@@ -153,6 +153,8 @@ fn store_err(e: StoreError) -> ApiError {
 pub struct Registry {
     pub store: Store,
     pub allocators: Arc<Allocators>,
+    /// The namespaces last read as active (`namespace.rs`).
+    pub namespaces: Arc<namespace::ActiveNamespaces>,
 }
 
 impl Registry {
@@ -251,11 +253,10 @@ impl Registry {
         let strategy = strategy(resource);
         let name = str_at(&obj, "/metadata/name").to_string();
         let namespace = str_at(&obj, "/metadata/namespace").to_string();
-        // A new object's namespace must exist when it commits, not just when we looked.
-        let namespace_guard = match (old, resource.namespaced) {
-            (None, true) => Some(Guard::Exists(NAMESPACES.etcd_key(None, &namespace))),
-            _ => None,
-        };
+        // A new object's namespace must exist, and not be being deleted,
+        // when it commits, not just when we looked.
+        let new_in_namespace = old.is_none() && resource.namespaced;
+        let namespace_key = NAMESPACES.etcd_key(None, &namespace);
         let mut reloaded = false;
         // Each lost race marks one more value taken in this process's bitmap,
         // so retrying ends with a commit or a true "range is full"; the bound
@@ -281,8 +282,8 @@ impl Registry {
                 Some((_, rev)) => Guard::Unchanged { key: key.to_string(), mod_revision: rev },
             };
             let mut txn = Txn::default().guard(guard);
-            if let Some(ns) = &namespace_guard {
-                txn = txn.guard(ns.clone());
+            if new_in_namespace {
+                txn = txn.guard(self.namespaces.guard(&namespace));
             }
             let txn = alloc.into_txn(txn.put(key, encode(&obj)), &namespace, &name);
             let result = self.store.commit(txn).await;
@@ -303,6 +304,11 @@ impl Registry {
                 }
                 Err(StoreError::GuardFailed(Guard::Exists(_))) => {
                     return Err(ApiError::not_found(&NAMESPACES, &namespace))
+                }
+                // The namespace changed since it was read: read it again
+                // (it may be being deleted now), then try again.
+                Err(StoreError::GuardFailed(Guard::Unchanged { key: k, .. })) if k == namespace_key => {
+                    self.ensure_namespace(resource, &obj, true).await?
                 }
                 Err(StoreError::GuardFailed(Guard::Unchanged { .. })) => {
                     return Err(ApiError::conflict(resource, &name))
@@ -351,7 +357,7 @@ impl Registry {
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             strategy(resource).on_create(meta);
         }
-        self.ensure_namespace(resource, &obj).await?;
+        self.ensure_namespace(resource, &obj, false).await?;
         if strategy(resource).runs_as_service_account() {
             let ns = str_at(&obj, "/metadata/namespace").to_string();
             self.admit_service_account(&ns, &mut obj).await?;

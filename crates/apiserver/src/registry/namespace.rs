@@ -5,6 +5,7 @@
 use super::strategy::Strategy;
 use super::{store_err, str_at, Registry};
 use crate::error::{ApiError, Reason};
+use crate::storage::Guard;
 use api::resources::{ResourceType, NAMESPACES};
 use serde_json::{json, Value};
 
@@ -26,20 +27,63 @@ impl Strategy for NamespaceStrategy {
     }
 }
 
+/// The namespaces this apiserver last read as active (existing, not being
+/// deleted), each with its etcd revision then. A create in one commits
+/// only if the namespace is still at that revision (`Guard::Unchanged`),
+/// so the memo is never trusted beyond what etcd confirms: a namespace
+/// marked Terminating since, or changed at all, fails the guard and is read
+/// again. It saves the read of every create, and makes "not being deleted"
+/// hold at the commit, not only when it was read.
+#[derive(Debug, Default)]
+pub struct ActiveNamespaces(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl ActiveNamespaces {
+    pub(super) fn revision(&self, namespace: &str) -> Option<i64> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(namespace).copied()
+    }
+
+    fn set(&self, namespace: &str, revision: Option<i64>) {
+        let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match revision {
+            Some(r) => memo.insert(namespace.to_string(), r),
+            None => memo.remove(namespace),
+        };
+    }
+
+    /// The guard a new object in `namespace` commits under.
+    pub(super) fn guard(&self, namespace: &str) -> Guard {
+        let key = NAMESPACES.etcd_key(None, namespace);
+        match self.revision(namespace) {
+            Some(mod_revision) => Guard::Unchanged { key, mod_revision },
+            None => Guard::Exists(key),
+        }
+    }
+}
+
 impl Registry {
     /// The namespace of a new object must exist and not be being deleted
     /// (upstream's NamespaceLifecycle admission): otherwise a controller
     /// refills a namespace while it is emptied (the service account
-    /// controller recreates `default` at once). A dry run commits nothing,
-    /// so this read is its only check; a real create is guarded again.
-    pub(super) async fn ensure_namespace(&self, resource: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    /// controller recreates `default` at once). Known active (the memo):
+    /// no read, the commit's guard checks it. `fresh`: read it whatever the
+    /// memo says (its guard failed). A dry run commits nothing, so for it
+    /// the memo is as good as a read was.
+    pub(super) async fn ensure_namespace(
+        &self,
+        resource: &ResourceType,
+        obj: &Value,
+        fresh: bool,
+    ) -> Result<(), ApiError> {
         let ns = str_at(obj, "/metadata/namespace");
-        if !resource.namespaced || ns.is_empty() {
+        if !resource.namespaced || ns.is_empty() || (!fresh && self.namespaces.revision(ns).is_some()) {
             return Ok(());
         }
-        match self.store.get(&NAMESPACES.etcd_key(None, ns)).await.map_err(store_err)? {
+        let found = self.store.get(&NAMESPACES.etcd_key(None, ns)).await.map_err(store_err)?;
+        let active = found.as_ref().filter(|n| n.object.pointer("/metadata/deletionTimestamp").is_none());
+        self.namespaces.set(ns, active.map(|n| n.mod_revision));
+        match found {
             None => Err(ApiError::not_found(&NAMESPACES, ns)),
-            Some(n) if n.object.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(
+            Some(_) if active.is_none() => Err(ApiError::forbidden(
                 resource,
                 str_at(obj, "/metadata/name"),
                 &format!("unable to create new content in namespace {ns} because it is being terminated"),
