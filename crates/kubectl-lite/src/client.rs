@@ -150,5 +150,37 @@ pub async fn from_proxy(ip: &str, port: u16, path: &str) -> std::io::Result<Stri
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).await?;
-    Ok(raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    http_body(&raw).map_err(std::io::Error::other)
+}
+
+/// The body of a raw HTTP/1.1 answer if it says 2xx; else what came
+/// instead (nothing at all: a port that accepts and closes, as an
+/// unroutable pod IP's may look from the host).
+fn http_body(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("the connection closed with no HTTP answer".into());
+    }
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or("an incomplete HTTP answer")?;
+    let status = head.lines().next().unwrap_or("");
+    match status.split(' ').nth(1) {
+        Some(code) if code.starts_with('2') && status.starts_with("HTTP/") => Ok(body.to_string()),
+        _ => Err(format!("it answered {status:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_body;
+
+    #[test]
+    fn only_a_2xx_answer_has_a_body_to_read() {
+        assert_eq!(http_body("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"), Ok("{}".into()));
+        assert_eq!(http_body(""), Err("the connection closed with no HTTP answer".into()));
+        assert_eq!(http_body("HTTP/1.1 200 OK\r\nContent-"), Err("an incomplete HTTP answer".into()));
+        assert_eq!(
+            http_body("HTTP/1.1 404 Not Found\r\n\r\nno"),
+            Err(r#"it answered "HTTP/1.1 404 Not Found""#.into())
+        );
+        assert!(http_body("SSH-2.0-OpenSSH\r\n\r\n").is_err());
+    }
 }
