@@ -167,17 +167,19 @@ fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
 fn references(pod: &Value) -> BTreeSet<&'static str> {
     let mut kinds = BTreeSet::new();
     let spec = pod.get("spec").unwrap_or(&Value::Null);
-    let items = |v: &Value, key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    fn items<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+        v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
     if !items(spec, "imagePullSecrets").is_empty() {
         kinds.insert("secret");
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for c in items(spec, list) {
-            for e in items(&c, "envFrom") {
+            for e in items(c, "envFrom") {
                 e.get("secretRef").map(|_| kinds.insert("secret"));
                 e.get("configMapRef").map(|_| kinds.insert("configMap"));
             }
-            for e in items(&c, "env") {
+            for e in items(c, "env") {
                 e.pointer("/valueFrom/secretKeyRef").map(|_| kinds.insert("secret"));
                 e.pointer("/valueFrom/configMapKeyRef").map(|_| kinds.insert("configMap"));
             }

@@ -1,6 +1,9 @@
 //! The Namespace strategy: the namespaces the cluster needs cannot be
 //! deleted, and deleting one deletes what it holds first (upstream's
 //! namespace controller does this asynchronously; here it is synchronous).
+//! And NamespaceLifecycle for new objects: [`ActiveNamespaces`] remembers
+//! the namespaces read as active, so a create's commit is guarded on the
+//! namespace's revision instead of reading it first.
 
 use super::strategy::Strategy;
 use super::{store_err, str_at, Registry};
