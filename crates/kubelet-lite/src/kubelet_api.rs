@@ -83,8 +83,8 @@ pub struct Node {
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
-        .route("/exec/{namespace}/{pod}/{container}", get(exec))
-        .route("/attach/{namespace}/{pod}/{container}", get(attach))
+        .route("/exec/{namespace}/{pod}/{container}", get(exec).post(spdy_stream))
+        .route("/attach/{namespace}/{pod}/{container}", get(attach).post(spdy_stream))
         .route("/portForward/{namespace}/{pod}", get(port_forward).post(port_forward_spdy))
         .with_state(node)
 }
@@ -260,6 +260,27 @@ fn running_stream(
     }
 }
 
+/// `POST /exec`, `/attach`: SPDY/3.1, kubectl's fallback when a WebSocket
+/// failed. Not served here (port-forward is); answered after the same
+/// checks as the WebSocket's, so that the message kubectl prints (the
+/// fallback's) says what is wrong with the container, if anything is.
+async fn spdy_stream(
+    Shared(node): Shared<Arc<Node>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+) -> Response {
+    let (_, c) = match find(&node, &namespace, &pod, &container) {
+        Ok(found) => found,
+        Err(resp) => return *resp,
+    };
+    if !matches!(c.state, State::Running { .. }) {
+        let message = format!("container {container:?} in pod {pod:?} is not running");
+        return error(StatusCode::BAD_REQUEST, message);
+    }
+    let message = "unable to upgrade connection: kubelet-lite serves exec and attach over WebSocket \
+                   (v5.channel.k8s.io, v4.channel.k8s.io), not SPDY/3.1";
+    error(StatusCode::BAD_REQUEST, message)
+}
+
 /// `/exec`: checked here, then the session is `exec.rs`'s.
 async fn exec(
     Shared(node): Shared<Arc<Node>>,
@@ -304,7 +325,7 @@ async fn attach(
         Err(resp) => return *resp,
     };
     let socket = crate::shim_attach::socket_path(&node.root_dir, &info.netns, &container);
-    let shim = match tokio::net::UnixStream::connect(&socket).await {
+    let shim = match connect_shim(&node, &namespace, &pod, &container, &socket).await {
         Ok(s) => s,
         Err(e) => {
             return error(StatusCode::INTERNAL_SERVER_ERROR, format!("error attaching to container: {e}"));
@@ -314,6 +335,40 @@ async fn attach(
     let protocol = ws.selected_protocol().and_then(|p| p.to_str().ok()).map(String::from);
     tracing::info!(pod, container, ?opts, "attach");
     ws.on_upgrade(move |socket| attach::session(socket, protocol, shim, opts))
+}
+
+/// How long an attach waits for the shim of a running container to serve
+/// its socket.
+const SHIM_SOCKET_WAIT: Duration = Duration::from_secs(2);
+
+/// The shim's attach socket. The agent reports a container Running once its
+/// shim runs, a moment before the shim has bound the socket: `kubectl run
+/// -i` attaches that soon, and must not find nothing there (it would fall
+/// back to logs not yet written, and print nothing). So a missing socket is
+/// tried again while the container runs; once it has ended, the error
+/// stands, and kubectl's fallback finds the whole log.
+async fn connect_shim(
+    node: &Node,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    socket: &std::path::Path,
+) -> std::io::Result<tokio::net::UnixStream> {
+    let deadline = tokio::time::Instant::now() + SHIM_SOCKET_WAIT;
+    loop {
+        match tokio::net::UnixStream::connect(socket).await {
+            Ok(s) => return Ok(s),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+                let running =
+                    find(node, namespace, pod, container).is_ok_and(|(_, c)| matches!(c.state, State::Running { .. }));
+                if !running || tokio::time::Instant::now() >= deadline {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `/portForward`: the pod must run here; the session is `port_forward.rs`'s.

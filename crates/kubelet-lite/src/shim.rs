@@ -122,20 +122,32 @@ pub fn run(o: &ShimOptions) -> i32 {
         return fail(e);
     }
     let Some((program, args)) = o.command.split_first() else { return fail("no command".into()) };
+    let bound = o.attach.as_ref().and_then(|path| match crate::shim_attach::bind(path) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("shim: serving attach on {}: {e}", path.display());
+            None
+        }
+    });
     let (mut child, outputs, hub) = match spawn(o, program, args) {
         Ok(started) => started,
         Err(e) => {
             // The reason goes where `kubectl logs` finds it, as the runtime's error would go to the events.
             let line = format!("exec: \"{program}\": {e}\n");
             let _ = cri_log::record(line.as_bytes(), Stream::Stderr, &file);
+            if let Some(path) = &o.attach {
+                let _ = std::fs::remove_file(path);
+            }
             return fail(format!("starting {program}: {e}"));
         }
     };
-    if let Some(path) = &o.attach {
-        if let Err(e) = crate::shim_attach::listen(&hub, path) {
-            eprintln!("shim: serving attach on {}: {e}", path.display());
+    let listening = bound.and_then(|bound| match crate::shim_attach::listen(&hub, bound) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("shim: serving attach: {e}");
+            None
         }
-    }
+    });
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     for (pipe, (stream, channel)) in outputs.into_iter().zip([(Stream::Stdout, STDOUT), (Stream::Stderr, STDERR)]) {
         let Some(pipe) = pipe else { continue };
@@ -158,8 +170,8 @@ pub fn run(o: &ShimOptions) -> i32 {
         let _ = done_rx.recv_timeout(Duration::from_secs(1));
     }
     hub.close_all();
-    if let Some(path) = &o.attach {
-        let _ = std::fs::remove_file(path);
+    if let Some(listening) = listening {
+        listening.close();
     }
     code
 }

@@ -224,6 +224,11 @@ fn kubectl_logs_and_exec_reach_the_kubelet() {
     let (code, err) = stderr_of(kc, &["exec", "two", "-c", "nosuch", "--", "true"]);
     assert!(code != Some(0) && err.contains("container nosuch is not valid for pod two"), "{err}");
     assert_eq!(kubectl_ok(kc, &["exec", "two", "-c", "a", "--", "echo", "in a"]), "in a\n");
+    // SPDY/3.1, kubectl's fallback after a failed WebSocket, is answered
+    // in words (kubectl prints the fallback's), not an empty 405.
+    let raw = "/api/v1/namespaces/default/pods/ticker/exec?command=true&stdout=true";
+    let (code, err) = stderr_of(kc, &["create", "--raw", raw, "-f", "/dev/null"]);
+    assert!(code != Some(0) && err.contains("kubelet-lite serves exec and attach over WebSocket"), "{err}");
 
     // A client that goes away mid-exec leaves nothing behind on the node.
     let mut sleeper = kubectl_cmd(kc, &["exec", "ticker", "--", "sleep", "4242"]).spawn().unwrap();
