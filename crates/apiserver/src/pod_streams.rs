@@ -242,6 +242,48 @@ async fn proxy(req: Request, ip: &str, port: u16, path: &str) -> Result<Response
     }
 }
 
+/// The client's upgraded connection and the kubelet's, spliced byte for
+/// byte: each direction's end is passed on as a half-close; a failure in
+/// either ends both, and is logged with its direction (which tells a client
+/// that went from a kubelet that did).
+async fn splice<C, K>(client: C, kubelet: K)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+    K: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    use tokio::io::AsyncWriteExt;
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_kubelet, mut to_kubelet) = tokio::io::split(kubelet);
+    let up = async {
+        let copied = tokio::io::copy(&mut from_client, &mut to_kubelet).await;
+        let _ = to_kubelet.shutdown().await;
+        copied
+    };
+    let down = async {
+        let copied = tokio::io::copy(&mut from_kubelet, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+        copied
+    };
+    tokio::pin!(up, down);
+    let (failed, e, other) = tokio::select! {
+        r = &mut up => match r {
+            Ok(_) => match down.await {
+                Ok(_) => return,
+                Err(e) => ("kubelet → client", e, ", after the client's end"),
+            },
+            Err(e) => ("client → kubelet", e, ""),
+        },
+        r = &mut down => match r {
+            Ok(_) => match up.await {
+                Ok(_) => return,
+                Err(e) => ("client → kubelet", e, ", after the kubelet's end"),
+            },
+            Err(e) => ("kubelet → client", e, ""),
+        },
+    };
+    tracing::info!("stream to the kubelet ended: {failed} failed{other}: {e}");
+}
+
 /// One request to the kubelet over `io` (plain or TLS), then its answer back.
 async fn exchange<T>(mut req: Request, io: T, ip: &str, port: u16, path: &str) -> Result<Response, ApiError>
 where
@@ -278,11 +320,8 @@ where
         let kubelet_side = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
             match (client_side.await, kubelet_side.await) {
-                (Ok(client), Ok(kubelet)) => {
-                    let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(kubelet));
-                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
-                }
-                (a, b) => tracing::debug!("stream upgrade failed: client {:?}, kubelet {:?}", a.err(), b.err()),
+                (Ok(client), Ok(kubelet)) => splice(TokioIo::new(client), TokioIo::new(kubelet)).await,
+                (a, b) => tracing::info!("stream upgrade failed: client {:?}, kubelet {:?}", a.err(), b.err()),
             }
         });
         let mut answer = Response::new(Body::empty());

@@ -203,30 +203,46 @@ async fn forward(
     };
     let (mut rd, mut wr) = conn.into_split();
     let to_pod = tokio::spawn(async move {
+        let mut sent = 0;
         while let Some(bytes) = from_client.recv().await {
-            if wr.write_all(&bytes).await.is_err() {
-                return;
+            if let Err(e) = wr.write_all(&bytes).await {
+                return (sent, format!("writing to the pod: {e}"));
             }
+            sent += bytes.len();
         }
         // The client's FIN: the pod sees its end of input.
         let _ = wr.shutdown().await;
+        (sent, "the client's end".to_string())
     });
     let mut buf = vec![0u8; 32 * 1024];
-    loop {
+    let mut received = 0;
+    let ended = loop {
         match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break "the pod's end".to_string(),
+            Err(e) => break format!("reading from the pod: {e}"),
             Ok(n) => {
+                received += n;
                 if out.send(framing.data(&buf[..n])).await.is_err() {
-                    to_pod.abort();
-                    return;
+                    break "the client went".to_string();
                 }
             }
         }
-    }
+    };
     for bytes in framing.end() {
         let _ = out.send(bytes).await;
     }
-    to_pod.abort();
+    // What a learner (or a flaky test) needs to tell the pod's side from the tunnel's.
+    let client_side = if to_pod.is_finished() {
+        to_pod.await.map(|(sent, how)| format!("{sent} bytes to the pod, then {how}")).unwrap_or_default()
+    } else {
+        to_pod.abort();
+        "the client's side still open".to_string()
+    };
+    tracing::info!(
+        pod = target.pod_full_name,
+        port,
+        "port-forward connection: {received} bytes from the pod, then {ended}; {client_side}"
+    );
 }
 
 /// How long a pair's first stream waits for the other (the kubelet's
@@ -325,13 +341,25 @@ impl Transport {
         match self {
             Transport::WebSocket(ws) => match ws.recv().await {
                 Some(Ok(Message::Binary(bytes))) => Some(bytes.to_vec()),
-                Some(Ok(Message::Close(_)) | Err(_)) | None => None,
+                Some(Ok(Message::Close(frame))) => {
+                    tracing::debug!(?frame, "port-forward: the client closed the WebSocket");
+                    None
+                }
+                Some(Err(e)) => {
+                    tracing::info!("port-forward: reading the WebSocket: {e}");
+                    None
+                }
+                None => None,
                 Some(Ok(_)) => Some(Vec::new()),
             },
             Transport::Raw(io) => {
                 let mut buf = vec![0u8; 32 * 1024];
                 match io.read(&mut buf).await {
-                    Ok(0) | Err(_) => None,
+                    Ok(0) => None,
+                    Err(e) => {
+                        tracing::info!("port-forward: reading the connection: {e}");
+                        None
+                    }
                     Ok(n) => {
                         buf.truncate(n);
                         Some(buf)
@@ -360,6 +388,9 @@ pub async fn session(mut transport: Transport, target: Target) {
     let mut tasks = JoinSet::new();
     let mut last_stream = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
+    // How the session went, for its last log line.
+    let (mut streams, mut received) = (0, 0);
+    let mut ended = "the client's end of the connection";
     loop {
         let mut replies: Vec<Vec<u8>> = Vec::new();
         tokio::select! {
@@ -373,11 +404,15 @@ pub async fn session(mut transport: Transport, target: Target) {
                 continue;
             }
             bytes = transport.recv() => match bytes {
-                Some(bytes) => buf.extend_from_slice(&bytes),
+                Some(bytes) => {
+                    received += bytes.len();
+                    buf.extend_from_slice(&bytes);
+                }
                 None => break,
             },
             Some(bytes) = out_rx.recv() => {
                 if !transport.send(bytes).await {
+                    ended = "a failed write to the client";
                     break;
                 }
                 continue;
@@ -392,6 +427,7 @@ pub async fn session(mut transport: Transport, target: Target) {
                 Err(e) => {
                     tracing::info!(pod = target.pod_full_name, "port-forward: {e}");
                     replies.push(spdy::goaway(last_stream, spdy::GOAWAY_PROTOCOL_ERROR));
+                    ended = "a frame that could not be read";
                     end = true;
                     break;
                 }
@@ -399,6 +435,7 @@ pub async fn session(mut transport: Transport, target: Target) {
             buf.drain(..used);
             match frame {
                 Frame::SynStream { stream_id, flags, block, .. } => {
+                    streams += 1;
                     last_stream = last_stream.max(stream_id);
                     let headers = match inflater.headers(&block) {
                         Ok(h) => h,
@@ -406,6 +443,7 @@ pub async fn session(mut transport: Transport, target: Target) {
                             // The compression context is lost: the connection cannot go on.
                             tracing::info!(pod = target.pod_full_name, "port-forward: {e}");
                             replies.push(spdy::goaway(last_stream, spdy::GOAWAY_PROTOCOL_ERROR));
+                            ended = "a header block that could not be read";
                             end = true;
                             break;
                         }
@@ -453,12 +491,16 @@ pub async fn session(mut transport: Transport, target: Target) {
                     }
                 }
                 Frame::Ping { id } => replies.push(spdy::ping(id)),
-                Frame::GoAway { .. } => end = true,
+                Frame::GoAway { .. } => {
+                    ended = "the client's GOAWAY";
+                    end = true;
+                }
                 _ => {}
             }
         }
         for bytes in replies {
             if !transport.send(bytes).await {
+                ended = "a failed write to the client";
                 end = true;
                 break;
             }
@@ -467,6 +509,11 @@ pub async fn session(mut transport: Transport, target: Target) {
             break;
         }
     }
+    tracing::info!(
+        pod = target.pod_full_name,
+        "port-forward session ended by {ended}: {streams} streams, {received} bytes from the client, {} pairs incomplete",
+        pairs.len()
+    );
     // Dropping the tasks closes every forwarded connection.
     tasks.abort_all();
 }
