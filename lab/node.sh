@@ -9,6 +9,13 @@ node_ip=$1
 pod_cidr=$2
 kubelet_conf=/etc/kubernetes/kubelet-$(hostname).conf
 proxy_conf=/etc/kubernetes/proxy.conf
+# A host whose kernel has IPVS as modules: load them from its /lib/modules
+# (mounted read-only, as kind mounts it for kube-proxy), as kube-proxy's
+# IPVS mode needs them.
+if [ ! -e /proc/net/ip_vs ] && [ -d "/lib/modules/$(uname -r)" ]; then
+  modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh 2>/dev/null ||
+    echo "lab-node: could not load the IPVS modules from /lib/modules/$(uname -r)" >&2
+fi
 if [ -e /proc/net/ip_vs ]; then
   mode=ipvs
   strict_arp=--ipvs-strict-arp

@@ -56,3 +56,25 @@ fn the_readme_concept_table_names_files_that_exist() {
     let missing: Vec<&&str> = paths.iter().filter(|p| !repo().join(p).exists()).collect();
     assert!(missing.is_empty(), "README.md names paths that do not exist: {missing:?}");
 }
+
+/// The Dockerfile builds the dependencies in a layer of their own from the
+/// crates' manifests, one `COPY` line each: a crate added to the workspace
+/// and not to that list would fail the image's build.
+#[test]
+fn the_dockerfile_copies_every_crates_manifest() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
+    let mut crates: Vec<String> = std::fs::read_dir(repo().join("crates"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    let listed: Vec<String> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY crates/")?.strip_suffix("/")?.split_once("/Cargo.toml crates/"))
+        .filter(|(from, to)| from == to)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(listed, crates, "the Dockerfile's manifest COPY lines, in order, against crates/*");
+}
