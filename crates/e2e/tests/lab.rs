@@ -13,6 +13,16 @@
 //! Both phases run by default (CI); `MINK8S_LAB=default` runs only the
 //! first, `MINK8S_LAB=ha` only the HA phase.
 
+/// A figure for the CI log: written straight to stderr, which the test
+/// harness does not capture (a `println!` shows only when the test fails),
+/// so the chaos report and the lab's summary are in every run's log.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[path = "lab/chaos.rs"]
 mod chaos;
 #[path = "lab/containers.rs"]
@@ -356,7 +366,7 @@ fn the_tutorial_in_the_compose_lab(image: &str) {
     // 10. LoadBalancer Services from the host; it ends with a node killed.
     lb::check(&kc, &dir.0, lite);
 
-    println!(
+    report!(
         "lab: image {image}; Ready {:.1} s after compose up; whole test {:.0} s",
         ready_after.as_secs_f64(),
         started.elapsed().as_secs_f64()

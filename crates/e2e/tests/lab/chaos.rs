@@ -627,13 +627,13 @@ pub fn check(kc: &Kubeconfig, admin: &str) {
     }
 
     // The report.
-    println!(
+    report!(
         "chaos: HA lab Ready {:.1} s after up; {} Services at the end; run {:.0} s",
         ready_after.as_secs_f64(),
         want.len(),
         started.elapsed().as_secs_f64()
     );
-    println!(
+    report!(
         "chaos: writes attempted {}, acknowledged {}, refused (static value taken) {}, lost {}; stale updates {}",
         ledger.attempted,
         ledger.acknowledged,
@@ -641,20 +641,20 @@ pub fn check(kc: &Kubeconfig, admin: &str) {
         lost.len(),
         stale.len()
     );
-    println!(
+    report!(
         "chaos: duplicate allocations {}; allocation key problems {}",
         allocations.duplicates.len(),
         allocations.problems.len()
     );
     for (m, (name, _)) in mirrors.iter().zip(APISERVERS) {
         let (lists, errors) = *m.lists.lock().unwrap();
-        println!(
+        report!(
             "chaos: {name}'s watch: {lists} lists, {errors} watch errors, agrees with etcd ({} Services)",
             want.len()
         );
     }
-    println!("chaos: controller takeover {:.1} s after the leader was killed (lease 15 s)", takeover.as_secs_f64());
-    println!(
+    report!("chaos: controller takeover {:.1} s after the leader was killed (lease 15 s)", takeover.as_secs_f64());
+    report!(
         "chaos: node2's pods left the endpoints {:.1} s after docker stop (grace 20 s)",
         (left - node2_stopped).as_secs_f64()
     );
@@ -668,13 +668,13 @@ pub fn check(kc: &Kubeconfig, admin: &str) {
         let writes = ledger.outcomes.iter().filter(|o| window(&o.at));
         let (w_total, w_failed) = writes.fold((0, 0), |(a, b), o| (a + 1, b + usize::from(!o.answered)));
         let front_failed = front.iter().filter(|(t, ok)| window(t) && !ok).count();
-        println!(
+        report!(
             "chaos: {}: curls failed ClusterIP {} NodePort {} of {total}; writes unanswered {w_failed} of {w_total}; API via 127.0.0.1:6443 failed {front_failed}; recovered {:.1} s after it was undone",
             f.name, failed("ClusterIP"), failed("NodePort"), (f.recovered - f.restored).as_secs_f64()
         );
     }
     for (node, same, detail) in &unchanged {
-        println!("chaos: {node}'s proxy restarted: chaos-web's rules unchanged: {same} ({detail})");
+        report!("chaos: {node}'s proxy restarted: chaos-web's rules unchanged: {same} ({detail})");
     }
 
     assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
