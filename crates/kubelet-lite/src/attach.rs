@@ -63,9 +63,18 @@ pub async fn session(mut socket: WebSocket, protocol: Option<String>, shim: toki
     let (mut from_shim, mut to_shim) = shim.into_split();
     let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(16);
     let reader = tokio::spawn(async move {
-        while let Ok(Some(f)) = read_frame_async(&mut from_shim).await {
-            if out_tx.send(f).await.is_err() {
-                break;
+        let mut frames = 0;
+        loop {
+            match read_frame_async(&mut from_shim).await {
+                Ok(Some(f)) => {
+                    frames += 1;
+                    if out_tx.send(f).await.is_err() {
+                        break;
+                    }
+                }
+                // Issue 14's residue: a session that ends at once should say how.
+                Ok(None) => break tracing::debug!(frames, "attach: the shim closed its socket"),
+                Err(e) => break tracing::info!(frames, "attach: reading the shim's socket: {e}"),
             }
         }
     });
@@ -92,6 +101,7 @@ pub async fn session(mut socket: WebSocket, protocol: Option<String>, shim: toki
                 }
                 // The attacher went away: its stdin is done (the container stays).
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    tracing::info!(?msg, "attach: the client went");
                     if stdin_open {
                         let _ = to_shim.write_all(&encode(CLOSE, &[])).await;
                     }
