@@ -1,12 +1,14 @@
-//! The kubelet's API on its port (10250), what the apiserver's `pods/log`
-//! and `pods/exec` reach: HTTPS with a client certificate required when
+//! The kubelet's API on its port (10250), what the apiserver's `pods/log`,
+//! `pods/exec`, `pods/attach` and `pods/portforward` reach: HTTPS with a client certificate required when
 //! given `--client-ca-file` (`kubelet_auth`: only the apiserver's identity
 //! passes), else plain HTTP:
 //!
 //! ```text
 //! GET /containerLogs/<ns>/<pod>/<container>?follow=true&tailLines=10&...  text/plain, streamed
 //! GET /exec/<ns>/<pod>/<container>?command=sh&command=-c&...&input=1&output=1&error=1&tty=1  WebSocket (exec.rs)
-//! GET /portForward/<ns>/<pod>  WebSocket `SPDY/3.1+portforward.k8s.io` (port_forward.rs)
+//! GET /attach/<ns>/<pod>/<container>?input=1&output=1&error=1  WebSocket (attach.rs, to the shim's socket)
+//! GET /portForward/<ns>/<pod>  WebSocket `SPDY/3.1+portforward.k8s.io` (port_forward.rs); POST: plain SPDY/3.1
+//! POST /exec, /attach          SPDY/3.1, kubectl's fallback: refused in words after the same checks
 //! ```
 //!
 //! The agent publishes what it runs into [`NodePods`] after each pass; this
@@ -249,15 +251,26 @@ fn running_stream(
     container: &str,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<(PodInfo, ContainerInfo, WebSocketUpgrade), Box<Response>> {
+    let (info, c) = find_running(node, namespace, pod, container)?;
+    match ws {
+        Ok(ws) => Ok((info, c, ws.protocols([channels::V5, channels::V4]))),
+        Err(e) => Err(Box::new(error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")))),
+    }
+}
+
+/// The container, which must be here and running (the kubelet's 400 if not).
+fn find_running(
+    node: &Node,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Result<(PodInfo, ContainerInfo), Box<Response>> {
     let (info, c) = find(node, namespace, pod, container)?;
     if !matches!(c.state, State::Running { .. }) {
         let message = format!("container {container:?} in pod {pod:?} is not running");
         return Err(Box::new(error(StatusCode::BAD_REQUEST, message)));
     }
-    match ws {
-        Ok(ws) => Ok((info, c, ws.protocols([channels::V5, channels::V4]))),
-        Err(e) => Err(Box::new(error(StatusCode::BAD_REQUEST, format!("unable to upgrade connection: {e}")))),
-    }
+    Ok((info, c))
 }
 
 /// `POST /exec`, `/attach`: SPDY/3.1, kubectl's fallback when a WebSocket
@@ -268,13 +281,8 @@ async fn spdy_stream(
     Shared(node): Shared<Arc<Node>>,
     Path((namespace, pod, container)): Path<(String, String, String)>,
 ) -> Response {
-    let (_, c) = match find(&node, &namespace, &pod, &container) {
-        Ok(found) => found,
-        Err(resp) => return *resp,
-    };
-    if !matches!(c.state, State::Running { .. }) {
-        let message = format!("container {container:?} in pod {pod:?} is not running");
-        return error(StatusCode::BAD_REQUEST, message);
+    if let Err(resp) = find_running(&node, &namespace, &pod, &container) {
+        return *resp;
     }
     let message = "unable to upgrade connection: kubelet-lite serves exec and attach over WebSocket \
                    (v5.channel.k8s.io, v4.channel.k8s.io), not SPDY/3.1";
@@ -359,8 +367,7 @@ async fn connect_shim(
         match tokio::net::UnixStream::connect(socket).await {
             Ok(s) => return Ok(s),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-                let running =
-                    find(node, namespace, pod, container).is_ok_and(|(_, c)| matches!(c.state, State::Running { .. }));
+                let running = find_running(node, namespace, pod, container).is_ok();
                 if !running || tokio::time::Instant::now() >= deadline {
                     return Err(e);
                 }
