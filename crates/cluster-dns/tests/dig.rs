@@ -159,6 +159,8 @@ async fn dig_resolves_services_pods_and_records() {
 
     // Headless: one A per ready endpoint; the endpoint by hostname.
     eventually("hl has 3 addresses", || short(&dns, &["hl.default.svc.cluster.local"]), |v| v == &hl_ips);
+    // The slices arrive in the order written: once big's (the last) is in, pnr's is too.
+    eventually("big's slice is in", || short(&dns, &["big.default.svc.cluster.local"]).len(), |n| *n == 100);
     assert_eq!(short(&dns, &["web-0.hl.default.svc.cluster.local"]), ["10.244.1.5"]);
     assert_eq!(short(&dns, &["10-244-1-6.hl.default.svc.cluster.local"]), ["10.244.1.6"]);
     // SRV with glue; PTR for a ClusterIP and an endpoint.
@@ -280,6 +282,10 @@ async fn a_pods_hostname_through_the_controller_in_cluster() {
         || short(&dns, &["web-0.hl.default.svc.cluster.local"]),
         |v| v.as_slice() == ["10.244.1.10"],
     );
+    // The controller may write each pod, and each Service's slice, in its own
+    // sync: wait until both pods are in hl's and web's slices before asserting.
+    eventually("both pods under hl", || short(&dns, &["hl.default.svc.cluster.local"]), |v| v.len() == 2);
+    eventually("the pod's two PTRs", || short(&dns, &["-x", "10.244.1.10"]), |v| v.len() == 2);
     // The other pod names another subdomain: under hl it is its dashed IP.
     assert_eq!(short(&dns, &["10-244-1-11.hl.default.svc.cluster.local"]), ["10.244.1.11"]);
     assert_eq!(status(&dig(&dns, &["other.hl.default.svc.cluster.local"])), "NXDOMAIN");
