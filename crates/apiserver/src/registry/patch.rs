@@ -55,14 +55,20 @@ pub fn apply_patch(
             Ok(out)
         }
         PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+            use api::json_patch_limits::{Error, MAX_OPERATIONS};
+            let too_large =
+                |e: Error| ApiError { message: format!("Request entity too large: {e}"), ..ApiError::too_large(0) };
+            // Counted before decoding: a refused patch is never copied into operations.
+            match patch.as_array() {
+                Some(ops) if ops.len() > MAX_OPERATIONS => return Err(too_large(Error::TooManyOperations(ops.len()))),
+                _ => {}
+            }
+            let ops = <json_patch::Patch as serde::Deserialize>::deserialize(patch)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             let mut out = current.clone();
             // Bounded in operations and in what copies may add (CVE-2019-1002100).
             api::json_patch_limits::apply(&mut out, &ops).map_err(|e| match e {
-                api::json_patch_limits::Error::TooManyOperations(_) => {
-                    ApiError { message: format!("Request entity too large: {e}"), ..ApiError::too_large(0) }
-                }
+                Error::TooManyOperations(_) => too_large(e),
                 e => ApiError::unprocessable(format!(
                     "the server rejected our request due to an error in our request: {e}"
                 )),
