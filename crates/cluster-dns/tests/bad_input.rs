@@ -93,6 +93,10 @@ fn malformed(rng: &mut fastrand::Rng) -> Vec<u8> {
 struct Server {
     child: std::process::Child,
     port: u16,
+    /// The silent upstream, held open for the server's life: a port let go
+    /// is soon another socket's, and one test's server then forwarded its
+    /// queries into another test's flood, which took them for replies.
+    _upstream: UdpSocket,
 }
 
 impl Drop for Server {
@@ -110,7 +114,8 @@ fn start() -> Server {
 /// The server against `api_url`, and its `/ready` URL.
 fn start_at(api_url: &str) -> (Server, String) {
     let [port, a, b, c] = e2e::free_ports::<4>();
-    let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = upstream.local_addr().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cluster-dns"))
         .args(["--server", api_url, "--listen", &format!("127.0.0.1:{port}")])
         .args(["--upstream", &dead.to_string(), "--forward-timeout-ms", "200"])
@@ -124,7 +129,7 @@ fn start_at(api_url: &str) -> (Server, String) {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.contains("listening on"), "{line}");
-    (Server { child, port }, format!("http://127.0.0.1:{b}"))
+    (Server { child, port, _upstream: upstream }, format!("http://127.0.0.1:{b}"))
 }
 
 /// The schema version over UDP: the server still answers.
@@ -174,10 +179,14 @@ fn malformed_packets_never_stop_the_server() {
         let _ = client.send_to(&malformed(&mut rng), ("127.0.0.1", port));
         // Read what came back (FORMERR, NOTIMP, ...) and pace the flood a little,
         // so the kernel's buffers do not simply drop most of it.
-        while let Ok(n) = client.recv(&mut buf) {
+        while let Ok((n, from)) = client.recv_from(&mut buf) {
+            // Only the server's replies count (a stray datagram is not its).
+            if from.port() != port {
+                continue;
+            }
             replies += 1;
             let m = Message::from_vec(&buf[..n]).expect("the server's own replies parse");
-            assert_eq!(m.metadata.message_type, MessageType::Response);
+            assert_eq!(m.metadata.message_type, MessageType::Response, "from {from}: {:02x?}", &buf[..n]);
         }
         if i % 64 == 0 {
             std::thread::sleep(Duration::from_micros(500));
