@@ -210,6 +210,10 @@ impl FieldSelector {
         })
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
     /// The name this selector pins with `metadata.name=x`, if any.
     pub fn pinned_name(&self) -> Option<&str> {
         self.requirements.iter().find(|r| r.field == "metadata.name" && !r.negated).map(|r| r.value.as_str())

@@ -9,6 +9,9 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+pub mod verbatim;
+pub use verbatim::StoredObject;
+
 /// An object's own fields (TypeMeta, ObjectMeta, spec, status; a list's items).
 const OBJECT: &[&str] = &["kind", "apiVersion", "metadata", "spec", "status", "items"];
 /// `metav1.Status`.
@@ -40,6 +43,8 @@ const CAUSE: &[&str] = &["reason", "message", "field"];
 const MANAGED: &[&str] = &["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"];
 /// A watch event.
 const EVENT: &[&str] = &["type", "object"];
+/// `metav1.TableRow` (its `object` is an object).
+const ROW: &[&str] = &["cells", "conditions", "object"];
 
 /// Where a value sits, which says the order of its fields.
 #[derive(Clone, Copy)]
@@ -51,6 +56,7 @@ enum Place {
     Causes,
     Managed,
     Event,
+    Row,
     /// Anywhere else: alphabetical, as stored.
     Other,
 }
@@ -66,6 +72,7 @@ fn order(place: Place, map: &Map<String, Value>) -> &'static [&'static str] {
         Place::Causes => CAUSE,
         Place::Managed => MANAGED,
         Place::Event => EVENT,
+        Place::Row => ROW,
         Place::Other => &[],
     }
 }
@@ -75,7 +82,8 @@ fn child(place: Place, key: &str) -> Place {
     match (place, key) {
         (Place::Object, "metadata") => Place::Metadata,
         (Place::Object, "details") => Place::Details,
-        (Place::Object, "items") | (Place::Event, "object") => Place::Object,
+        (Place::Object, "items") | (Place::Event, "object") | (Place::Row, "object") => Place::Object,
+        (Place::Object, "rows") => Place::Row,
         (Place::Details, "causes") => Place::Causes,
         (Place::Metadata, "managedFields") => Place::Managed,
         _ => Place::Other,
@@ -118,6 +126,12 @@ pub fn to_vec(object: &Value) -> Vec<u8> {
 /// Like [`to_vec`], appended to `out` (a list's items, as they arrive).
 pub fn write(out: &mut Vec<u8>, object: &Value) {
     let _ = serde_json::to_writer(out, &Ordered(object, Place::Object));
+}
+
+/// An object's `metadata`, appended in Go's order (a Table row's
+/// PartialObjectMetadata).
+pub fn write_metadata(out: &mut Vec<u8>, metadata: &Value) {
+    let _ = serde_json::to_writer(out, &Ordered(metadata, Place::Metadata));
 }
 
 /// A watch event, `{"type":..,"object":..}`, in Go's order.

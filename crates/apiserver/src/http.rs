@@ -7,6 +7,7 @@ use crate::auth::{self, Auth};
 use crate::crds::Crds;
 use crate::discovery;
 use crate::error::{json_response, ApiError, Reason};
+use crate::list_body::{self, Render};
 use crate::metrics::Metrics;
 use crate::pod_streams;
 use crate::registry::custom;
@@ -303,69 +304,19 @@ async fn dispatch(state: &Arc<AppState>, method: &Method, call: &Call<'_>) -> Re
 }
 
 async fn list(state: &AppState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let (res, query) = (call.rp.resource, call.query);
-    let filter = filter(res, call.ns(), query)?;
-    // Items (or rows) are serialized as they come, page by page, into
-    // chunks sent as they are: a list costs its bytes once, not a decoded
-    // copy of every object nor a second copy of the body.
-    let mut items = Chunks::default();
-    let (head, key) = if call.table() {
+    let res = call.rp.resource;
+    let filter = filter(res, call.ns(), call.query)?;
+    if call.table() {
         // A view's rows are its stored row's: upstream prints both with one printer.
-        let now = jiff::Timestamp::now();
-        let revision = state
-            .registry
-            .list_each(res.stored(), &filter, |obj| table::write_row(items.next(), res, &obj, query, now))
-            .await?;
-        let mut head = table::of(res, Vec::new(), revision, true);
+        let pages = state.registry.list_pages(res.stored(), &filter).await?;
+        let mut head = table::of(res, Vec::new(), pages.revision(), true);
         head.as_object_mut().map(|t| t.remove("rows"));
-        (head, "rows")
+        let render = Render::Rows { resource: res, query: call.query.clone(), now: jiff::Timestamp::now() };
+        list_body::respond(pages, &head, render).await
     } else {
-        let revision = state.registry.list_each(res, &filter, |obj| api::wire::write(items.next(), &obj)).await?;
-        let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": revision.to_string() } });
-        (head, "items")
-    };
-    Ok(items.into_response(&head, key))
-}
-
-/// A list's elements as JSON, in chunks of about a megabyte (a growing
-/// buffer would double past the list's size, then be copied once more).
-#[derive(Default)]
-struct Chunks {
-    done: Vec<Bytes>,
-    current: Vec<u8>,
-    count: usize,
-}
-
-impl Chunks {
-    const SIZE: usize = 1 << 20;
-
-    /// The buffer the next element goes on, its comma written.
-    fn next(&mut self) -> &mut Vec<u8> {
-        if self.current.len() >= Self::SIZE {
-            self.done.push(Bytes::from(std::mem::take(&mut self.current)));
-        }
-        if self.count > 0 {
-            self.current.push(b',');
-        }
-        self.count += 1;
-        &mut self.current
-    }
-
-    /// `head` with the elements as its last field `key` (`rows` and `items`
-    /// sort last in Go's order too), its length declared.
-    fn into_response(mut self, head: &Value, key: &str) -> Response {
-        let mut head = api::wire::to_vec(head);
-        head.pop(); // its closing brace
-        head.extend_from_slice(format!(",\"{key}\":[").as_bytes());
-        self.current.extend_from_slice(b"]}");
-        self.done.push(Bytes::from(self.current));
-        self.done.insert(0, Bytes::from(head));
-        let length: usize = self.done.iter().map(Bytes::len).sum();
-        let chunks = futures_util::stream::iter(self.done.into_iter().map(Ok::<_, std::convert::Infallible>));
-        let mut resp = Response::new(axum::body::Body::from_stream(chunks));
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        resp
+        let pages = state.registry.list_pages(res, &filter).await?;
+        let head = json!({ "kind": format!("{}List", res.kind), "apiVersion": res.api_version(), "metadata": { "resourceVersion": pages.revision().to_string() } });
+        list_body::respond(pages, &head, Render::Items).await
     }
 }
 

@@ -22,6 +22,8 @@
 //! - [`auth`]: who a request comes from (bearer tokens, anonymous,
 //!   impersonation) and whether RBAC lets them; the access reviews.
 //! - [`watch`]: one client's watch stream, as a state machine.
+//! - [`list_body`]: a list's body, written (and sent) page by page as etcd
+//!   serves them.
 //! - [`table`]: `kubectl get`'s Table rendering.
 //! - [`request`]: what a path, query, Content-Type and Accept header ask
 //!   for (pure): the resource, filters, write/delete options, patch type.
@@ -53,6 +55,7 @@ pub mod health;
 pub mod http;
 pub mod kubelet_client;
 pub mod limits;
+pub mod list_body;
 pub mod metrics;
 pub mod openapi;
 pub mod pki;

@@ -4,7 +4,7 @@
 
 use super::format::{age, arr, col, format_label_selector, format_labels, or_none, since, Column, AGE, NAME};
 use crate::duration::human_duration;
-use crate::json::str_at as s;
+use crate::json::{at, str_at as s};
 use serde_json::{json, Value};
 
 /// The columns of a kind printed here, or `None`.
@@ -100,7 +100,7 @@ pub fn columns(kind: &str) -> Option<Vec<Column>> {
 
 /// How many keys the object at `pointer` has (a ConfigMap's `data`).
 fn key_count(obj: &Value, pointer: &str) -> usize {
-    obj.pointer(pointer).and_then(Value::as_object).map_or(0, |m| m.len())
+    at(obj, pointer).and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
 /// Joins at most three items, then ` + N more...`, as upstream does for endpoints.
@@ -161,7 +161,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 json!(or_none(external)),
                 json!(or_none(ports.join(","))),
                 json!(created),
-                json!(format_labels(obj.pointer("/spec/selector"))),
+                json!(format_labels(at(obj, "/spec/selector"))),
             ]
         }
         "Pod" => {
@@ -178,17 +178,17 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
             // As upstream's printPod: the first container's state has the last word.
             let mut has_running = false;
             for c in statuses.iter().rev() {
-                let reason = |p: &str| c.pointer(p).and_then(Value::as_str).filter(|r| !r.is_empty());
+                let reason = |p: &str| at(c, p).and_then(Value::as_str).filter(|r| !r.is_empty());
                 if let Some(r) = reason("/state/waiting/reason") {
                     status = r.to_string();
                 } else if let Some(r) = reason("/state/terminated/reason") {
                     status = r.to_string();
-                } else if let Some(t) = c.pointer("/state/terminated") {
+                } else if let Some(t) = at(c, "/state/terminated") {
                     status = match t["signal"].as_i64().unwrap_or(0) {
                         0 => format!("ExitCode:{}", t["exitCode"].as_i64().unwrap_or(0)),
                         sig => format!("Signal:{sig}"),
                     };
-                } else if c["ready"].as_bool() == Some(true) && c.pointer("/state/running").is_some() {
+                } else if c["ready"].as_bool() == Some(true) && at(c, "/state/running").is_some() {
                     has_running = true;
                 }
             }
@@ -197,7 +197,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                     arr(obj, "/status/conditions").iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
                 status = if ready_condition { "Running" } else { "NotReady" }.to_string();
             }
-            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            if at(obj, "/metadata/deletionTimestamp").is_some() {
                 status = "Terminating".to_string();
             }
             if status.is_empty() {
@@ -219,7 +219,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
             ]
         }
         "Deployment" => {
-            let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let int = |p: &str| at(obj, p).and_then(Value::as_i64).unwrap_or(0);
             let containers = arr(obj, "/spec/template/spec/containers");
             let join = |field: &str| containers.iter().map(|c| s(c, field).to_string()).collect::<Vec<_>>().join(",");
             vec![
@@ -227,29 +227,29 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 json!(format!(
                     "{}/{}",
                     int("/status/readyReplicas"),
-                    obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+                    at(obj, "/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
                 )),
                 json!(int("/status/updatedReplicas")),
                 json!(int("/status/availableReplicas")),
                 json!(created),
                 json!(join("/name")),
                 json!(join("/image")),
-                json!(format_label_selector(obj.pointer("/spec/selector"))),
+                json!(format_label_selector(at(obj, "/spec/selector"))),
             ]
         }
         "ReplicaSet" => {
-            let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let int = |p: &str| at(obj, p).and_then(Value::as_i64).unwrap_or(0);
             let containers = arr(obj, "/spec/template/spec/containers");
             let join = |field: &str| containers.iter().map(|c| s(c, field).to_string()).collect::<Vec<_>>().join(",");
             vec![
                 name,
-                json!(obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)),
+                json!(at(obj, "/spec/replicas").and_then(Value::as_i64).unwrap_or(1)),
                 json!(int("/status/replicas")),
                 json!(int("/status/readyReplicas")),
                 json!(created),
                 json!(join("/name")),
                 json!(join("/image")),
-                json!(format_label_selector(obj.pointer("/spec/selector"))),
+                json!(format_label_selector(at(obj, "/spec/selector"))),
             ]
         }
         // upstream counts both bags of a ConfigMap, only `data` of a Secret
@@ -300,7 +300,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 Some(_) => "NotReady".to_string(),
                 None => "Unknown".to_string(),
             };
-            if obj.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+            if at(obj, "/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
                 status.push_str(",SchedulingDisabled");
             }
             let roles: Vec<&str> = obj

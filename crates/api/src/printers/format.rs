@@ -43,7 +43,7 @@ pub fn or_none(s: String) -> String {
 }
 
 pub fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
-    v.pointer(pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    crate::json::at(v, pointer).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Seconds since an RFC 3339 timestamp at `pointer`, or None if absent.

@@ -6,7 +6,7 @@
 
 use super::format::{age, arr, col, format_label_selector, format_labels, or_none, since, Column, AGE, NAME};
 use crate::duration::human_duration;
-use crate::json::str_at as s;
+use crate::json::{at, str_at as s};
 use serde_json::{json, Value};
 
 const CONTAINERS: Column = col("Containers", "string", 1, "Names of each container in the template.");
@@ -150,7 +150,7 @@ pub fn columns(kind: &str) -> Option<Vec<Column>> {
 }
 
 fn int(obj: &Value, pointer: &str) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+    at(obj, pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 /// The names and the images of a pod template's containers, comma-joined.
@@ -162,7 +162,7 @@ fn containers_images(obj: &Value, template: &str) -> (Value, Value) {
 
 /// A number or a string (`IntOrString`) as Go's `%v`, or `N/A` when unset.
 fn int_or_string(obj: &Value, pointer: &str) -> String {
-    match obj.pointer(pointer) {
+    match at(obj, pointer) {
         Some(Value::String(v)) => v.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => "N/A".to_string(),
@@ -183,7 +183,7 @@ fn access_modes(obj: &Value, pointer: &str) -> String {
 }
 
 fn unset(obj: &Value, pointer: &str) -> String {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("<unset>").to_string()
+    at(obj, pointer).and_then(Value::as_str).unwrap_or("<unset>").to_string()
 }
 
 /// A Job's status word, from its conditions, as upstream's printJob.
@@ -193,7 +193,7 @@ fn job_status(obj: &Value) -> &'static str {
     match () {
         _ if has("Complete") => "Complete",
         _ if has("Failed") => "Failed",
-        _ if obj.pointer("/metadata/deletionTimestamp").is_some() => "Terminating",
+        _ if at(obj, "/metadata/deletionTimestamp").is_some() => "Terminating",
         _ if has("SuccessCriteriaMet") => "SuccessCriteriaMet",
         _ if has("FailureTarget") => "FailureTarget",
         _ if has("Suspended") => "Suspended",
@@ -203,7 +203,7 @@ fn job_status(obj: &Value) -> &'static str {
 
 fn job_completions(obj: &Value) -> String {
     let succeeded = int(obj, "/status/succeeded");
-    match obj.pointer("/spec/completions").and_then(Value::as_i64) {
+    match at(obj, "/spec/completions").and_then(Value::as_i64) {
         Some(c) => format!("{succeeded}/{c}"),
         None => match int(obj, "/spec/parallelism") {
             p if p > 1 => format!("{succeeded}/1 of {p}"),
@@ -240,8 +240,8 @@ fn hpa_targets(obj: &Value) -> String {
                 "Object" => "object",
                 _ => "external",
             };
-            let target = m.pointer(&format!("/{key}/target")).cloned().unwrap_or(Value::Null);
-            let now = current.get(i).and_then(|c| c.pointer(&format!("/{key}/current")));
+            let target = at(m, &format!("/{key}/target")).cloned().unwrap_or(Value::Null);
+            let now = current.get(i).and_then(|c| at(c, &format!("/{key}/current")));
             let (want, have) = if let Some(u) = target.get("averageUtilization").and_then(Value::as_i64) {
                 let have =
                     now.and_then(|c| c.get("averageUtilization")).and_then(Value::as_i64).map(|v| format!("{v}%"));
@@ -300,7 +300,7 @@ fn subjects(obj: &Value) -> [String; 3] {
 pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>> {
     let name = json!(s(obj, "/metadata/name"));
     let created = json!(age(obj, "/metadata/creationTimestamp", now));
-    let selector = || json!(format_label_selector(obj.pointer("/spec/selector")));
+    let selector = || json!(format_label_selector(at(obj, "/spec/selector")));
     Some(match kind {
         "ReplicationController" => {
             let (c, i) = containers_images(obj, "/spec/template");
@@ -314,7 +314,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 created,
                 c,
                 i,
-                json!(format_labels(obj.pointer("/spec/selector"))),
+                json!(format_labels(at(obj, "/spec/selector"))),
             ]
         }
         "DaemonSet" => {
@@ -327,7 +327,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 n("numberReady"),
                 n("updatedNumberScheduled"),
                 n("numberAvailable"),
-                json!(format_labels(obj.pointer("/spec/template/spec/nodeSelector"))),
+                json!(format_labels(at(obj, "/spec/template/spec/nodeSelector"))),
                 created,
                 c,
                 i,
@@ -354,7 +354,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
         }
         "CronJob" => {
             let (c, i) = containers_images(obj, "/spec/jobTemplate/spec/template");
-            let suspend = match obj.pointer("/spec/suspend").and_then(Value::as_bool) {
+            let suspend = match at(obj, "/spec/suspend").and_then(Value::as_bool) {
                 Some(true) => "True",
                 Some(false) => "False",
                 None => "<unset>",
@@ -370,7 +370,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 created,
                 c,
                 i,
-                json!(format_label_selector(obj.pointer("/spec/jobTemplate/spec/selector"))),
+                json!(format_label_selector(at(obj, "/spec/jobTemplate/spec/selector"))),
             ]
         }
         "HorizontalPodAutoscaler" => {
@@ -398,7 +398,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
         ],
         "PersistentVolumeClaim" => {
             let mut phase = s(obj, "/status/phase").to_string();
-            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            if at(obj, "/metadata/deletionTimestamp").is_some() {
                 phase = "Terminating".to_string();
             }
             // capacity and modes are the bound volume's, shown once bound
@@ -426,7 +426,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
                 (ns, n) => format!("{ns}/{n}"),
             };
             let mut phase = s(obj, "/status/phase").to_string();
-            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            if at(obj, "/metadata/deletionTimestamp").is_some() {
                 phase = "Terminating".to_string();
             }
             vec![
@@ -459,7 +459,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
             ]
         }
         "IngressClass" => {
-            let params = match obj.pointer("/spec/parameters") {
+            let params = match at(obj, "/spec/parameters") {
                 Some(p) if !s(p, "/apiGroup").is_empty() => {
                     format!("{}.{}/{}", s(p, "/kind"), s(p, "/apiGroup"), s(p, "/name"))
                 }
@@ -468,7 +468,7 @@ pub fn cells(kind: &str, obj: &Value, now: jiff::Timestamp) -> Option<Vec<Value>
             };
             vec![name, json!(s(obj, "/spec/controller")), json!(params), created]
         }
-        "NetworkPolicy" => vec![name, json!(format_label_selector(obj.pointer("/spec/podSelector"))), created],
+        "NetworkPolicy" => vec![name, json!(format_label_selector(at(obj, "/spec/podSelector"))), created],
         "Role" | "ClusterRole" => vec![name, json!(s(obj, "/metadata/creationTimestamp"))],
         "RoleBinding" | "ClusterRoleBinding" => {
             let role = format!("{}/{}", s(obj, "/roleRef/kind"), s(obj, "/roleRef/name"));

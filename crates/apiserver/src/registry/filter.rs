@@ -13,11 +13,22 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether it has no label or field selector: every object of its namespace (or all) matches.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         let ns_ok = self.namespace.as_deref().is_none_or(|ns| str_at(obj, "/metadata/namespace") == ns);
-        let labels =
-            obj.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok()).unwrap_or_default();
-        ns_ok && self.labels.matches(&labels) && self.fields.matches(|f| field_value(obj, f))
+        // Most lists select nothing: they cost no copy of each object's labels.
+        let labels_ok = self.labels.is_empty() || {
+            let labels = obj
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok())
+                .unwrap_or_default();
+            self.labels.matches(&labels)
+        };
+        ns_ok && labels_ok && self.fields.matches(|f| field_value(obj, f))
     }
 }
 

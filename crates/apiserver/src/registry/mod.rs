@@ -9,7 +9,7 @@
 //!
 //! # Layout
 //! - [`objects`]: body decoding, schema round-trip, unknown fields.
-//! - [`filter`]: label, field and namespace selection.
+//! - [`filter`]: label, field and namespace selection; [`list`]: lists, read page by page.
 //! - [`patch`]: the four patch types.
 //! - [`strategy`]: the per-kind hooks, and their defaults.
 //! - [`service`]: the Service's write story, top to bottom: ClusterIP and
@@ -26,6 +26,7 @@ pub mod custom;
 pub mod deployment;
 pub mod filter;
 pub mod lease;
+pub mod list;
 pub mod managed;
 pub mod namespace;
 pub mod objects;
@@ -178,51 +179,6 @@ impl Registry {
             }
             None => Err(ApiError::not_found(resource, name)),
         }
-    }
-
-    pub async fn list(&self, resource: &'static ResourceType, filter: &Filter) -> Result<(Vec<Value>, i64), ApiError> {
-        let mut items = Vec::new();
-        let revision = self.list_each(resource, filter, |o| items.push(o)).await?;
-        Ok((items, revision))
-    }
-
-    /// Calls `each` on every matching object, one etcd page at a time, so a
-    /// list response never holds more than one page of decoded objects.
-    pub async fn list_each(
-        &self,
-        resource: &'static ResourceType,
-        filter: &Filter,
-        mut each: impl FnMut(Value),
-    ) -> Result<i64, ApiError> {
-        match resource.view_of {
-            Some(stored) => self.list_stored(stored, filter, |o| each(view::outgoing(resource, o))).await,
-            None => self.list_stored(resource, filter, each).await,
-        }
-    }
-
-    /// [`Self::list_each`] of a stored row: the filter sees objects as stored.
-    async fn list_stored(
-        &self,
-        resource: &'static ResourceType,
-        filter: &Filter,
-        mut each: impl FnMut(Value),
-    ) -> Result<i64, ApiError> {
-        let prefix = match filter.fields.pinned_name() {
-            // `metadata.name=x` (kubectl get -w NAME, kubectl wait) reads one key.
-            Some(name) if filter.namespace.is_some() || !resource.namespaced => {
-                Self::key(resource, filter.namespace.as_deref(), name)
-            }
-            _ => resource.etcd_collection_prefix(filter.namespace.as_deref()),
-        };
-        self.store
-            .for_each(&prefix, |mut o| {
-                if filter.matches(&o) {
-                    custom::as_served(resource, &mut o);
-                    each(o);
-                }
-            })
-            .await
-            .map_err(store_err)
     }
 
     /// Decodes through the schema, reports unknown fields, then lets the

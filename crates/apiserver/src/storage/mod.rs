@@ -150,40 +150,38 @@ impl Store {
         }
     }
 
-    /// Calls `each` on every key-value under a prefix, read in pages that
-    /// all see the same revision (one response for 10,000 Services would
-    /// pass gRPC's 4 MiB limit, and holding them all costs memory). Returns
-    /// that revision.
+    /// The key-values under a prefix, read in pages that all see the same
+    /// revision (one response for 10,000 Services would pass gRPC's 4 MiB
+    /// limit, and holding them all costs memory). The first page is read
+    /// here, so an unreachable etcd is an error before anything is answered.
+    pub async fn pages(&self, prefix: &str, keys_only: bool) -> Result<Pages, StoreError> {
+        let mut pages = Pages {
+            kv: self.client.kv_client(),
+            end: prefix_end(prefix),
+            keys_only,
+            revision: 0,
+            first: None,
+            pending: None,
+        };
+        let first = pages.kv.get(prefix, Some(pages.options())).await?;
+        pages.revision = first.header().map_or(0, |h| h.revision());
+        pages.first = Some(pages.accept(first));
+        Ok(pages)
+    }
+
+    /// Calls `each` on every key-value under a prefix; returns the revision
+    /// they were read at.
     async fn range(
         &self,
         prefix: &str,
         keys_only: bool,
         mut each: impl FnMut(etcd_client::KeyValue) -> Result<(), StoreError>,
     ) -> Result<i64, StoreError> {
-        const PAGE: i64 = 500;
-        let end = prefix_end(prefix);
-        let (mut start, mut revision) = (prefix.as_bytes().to_vec(), 0);
-        loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE).with_revision(revision);
-            if keys_only {
-                opts = opts.with_keys_only();
-            }
-            let mut resp = self.client.kv_client().get(start.clone(), Some(opts)).await?;
-            if revision == 0 {
-                revision = resp.header().map_or(0, |h| h.revision());
-            }
-            let more = resp.more();
-            let kvs = resp.take_kvs();
-            if let Some(last) = kvs.last() {
-                start = [last.key(), b"\0"].concat();
-            }
-            for kv in kvs {
-                each(kv)?;
-            }
-            if !more {
-                return Ok(revision);
-            }
+        let mut pages = self.pages(prefix, keys_only).await?;
+        while let Some(page) = pages.next().await? {
+            page.into_iter().try_for_each(&mut each)?;
         }
+        Ok(pages.revision)
     }
 
     /// Calls `each` on every object under a prefix; returns the revision
@@ -390,6 +388,78 @@ impl PrefixWatch {
     fn reconnect(&mut self) {
         self.stream = None;
         self.failed = true;
+    }
+}
+
+/// A range read page by page at one revision. While the caller works on a
+/// page, the next is already being read: etcd's time and ours overlap.
+pub struct Pages {
+    kv: etcd_client::KvClient,
+    end: Vec<u8>,
+    keys_only: bool,
+    revision: i64,
+    first: Option<Vec<etcd_client::KeyValue>>,
+    pending: Option<tokio::task::JoinHandle<Result<etcd_client::GetResponse, etcd_client::Error>>>,
+}
+
+impl Pages {
+    const PAGE: i64 = 500;
+
+    /// The store revision every page is read at.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Whether every page has been handed out.
+    pub fn done(&self) -> bool {
+        self.first.is_none() && self.pending.is_none()
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<etcd_client::KeyValue>>, StoreError> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
+        let Some(pending) = self.pending.take() else { return Ok(None) };
+        // The read is its own task, so a join error is a panic there or a cancelled runtime.
+        let resp =
+            pending.await.map_err(|e| StoreError::Etcd(etcd_client::Error::IoError(std::io::Error::other(e))))??;
+        Ok(Some(self.accept(resp)))
+    }
+
+    /// A page's read options (revision 0, the first page's: the newest).
+    fn options(&self) -> GetOptions {
+        let opts = GetOptions::new().with_range(self.end.clone()).with_limit(Self::PAGE).with_revision(self.revision);
+        if self.keys_only {
+            opts.with_keys_only()
+        } else {
+            opts
+        }
+    }
+
+    /// Reads the page from `start` in a task of its own, so it proceeds while the caller works.
+    fn request(&self, start: Vec<u8>) -> tokio::task::JoinHandle<Result<etcd_client::GetResponse, etcd_client::Error>> {
+        let (mut kv, opts) = (self.kv.clone(), self.options());
+        tokio::spawn(async move { kv.get(start, Some(opts)).await })
+    }
+
+    /// A page's key-values; asks for the page after it if there is one.
+    fn accept(&mut self, mut resp: etcd_client::GetResponse) -> Vec<etcd_client::KeyValue> {
+        let more = resp.more();
+        let kvs = resp.take_kvs();
+        if let Some(last) = kvs.last().filter(|_| more) {
+            self.pending = Some(self.request([last.key(), b"\0"].concat()));
+        }
+        kvs
+    }
+}
+
+impl Drop for Pages {
+    /// A list its client left stops reading.
+    fn drop(&mut self) {
+        if let Some(pending) = &self.pending {
+            pending.abort();
+        }
     }
 }
 
