@@ -119,13 +119,32 @@ pub fn with_resource_version(mut object: Value, revision: i64) -> Value {
     object
 }
 
-/// The stored bytes of an object: JSON without `resourceVersion`.
+/// The stored bytes of an object: JSON without `resourceVersion` (written
+/// leaving it out, not from a copy without it: a create's largest copy).
 pub fn encode(object: &Value) -> Vec<u8> {
-    let mut object = object.clone();
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
+    let Value::Object(fields) = object else { return serde_json::to_vec(object).unwrap_or_default() };
+    let fields = fields.iter().map(|(key, value)| match (key.as_str(), value) {
+        ("metadata", Value::Object(meta)) => (key, Field::Metadata(meta)),
+        _ => (key, Field::Plain(value)),
+    });
+    let mut out = Vec::new();
+    let _ = serde::Serializer::collect_map(&mut serde_json::Serializer::new(&mut out), fields);
+    out
+}
+
+/// A stored object's field: metadata is written without `resourceVersion`.
+enum Field<'a> {
+    Plain(&'a Value),
+    Metadata(&'a serde_json::Map<String, Value>),
+}
+
+impl serde::Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Plain(value) => value.serialize(serializer),
+            Field::Metadata(meta) => serializer.collect_map(meta.iter().filter(|(k, _)| *k != "resourceVersion")),
+        }
     }
-    serde_json::to_vec(&object).unwrap_or_default()
 }
 
 pub fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StoreError> {
@@ -476,9 +495,12 @@ mod tests {
 
     #[test]
     fn resource_version_lives_outside_the_stored_bytes() {
-        let obj = json!({"metadata":{"name":"a","resourceVersion":"7"}});
+        let obj = json!({"metadata":{"name":"a","resourceVersion":"7","labels":{"resourceVersion":"kept"}},"spec":{"resourceVersion":1}});
         let bytes = encode(&obj);
-        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), json!({"metadata":{"name":"a"}}));
+        // serde_json's text of the object without it, keys sorted as a Map's.
+        let without = json!({"metadata":{"name":"a","labels":{"resourceVersion":"kept"}},"spec":{"resourceVersion":1}});
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), without.to_string());
+        assert_eq!(encode(&json!([1])), b"[1]");
         assert_eq!(decode(b"k", &bytes, 42).unwrap()["metadata"]["resourceVersion"], "42");
         assert!(decode(b"k", b"{", 1).is_err());
     }
