@@ -46,6 +46,27 @@ fn explain_prints_upstreams_layout() {
         assert!(l.contains(&field), "{field:?} not in\n{ports}");
     }
     assert!(ports.contains("The IP protocol for this port. Supports \"TCP\", \"UDP\", and \"SCTP\". Default is\n"));
+    assert!(l.contains(&"  enum: SCTP, TCP, UDP"), "{ports}");
+
+    // An enum's values, and their meanings after the description, as upstream's.
+    let ty = kubectl_ok(&kc, &["explain", "service.spec.type"]);
+    let l = lines(&ty);
+    assert_eq!(
+        l[..8],
+        [
+            "KIND:       Service",
+            "VERSION:    v1",
+            "FIELD: type <string>",
+            "ENUM:",
+            "    ClusterIP",
+            "    ExternalName",
+            "    LoadBalancer",
+            "    NodePort"
+        ],
+        "{ty}"
+    );
+    assert!(l.contains(&"    Possible enum values:"), "{ty}");
+    assert!(l.contains(&"     - `\"NodePort\"` means a service will be exposed on one port of every node,"), "{ty}");
 
     let strategy = kubectl_ok(&kc, &["explain", "deployment.spec.strategy", "--recursive"]);
     let l = lines(&strategy);

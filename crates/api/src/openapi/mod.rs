@@ -7,9 +7,10 @@
 //!
 //! The schemas are k8s-openapi's (its `schemars` feature: upstream's doc
 //! comments as descriptions, types, `required`), completed by
-//! [`extensions`]; a CRD's version contributes its `openAPIV3Schema`.
+//! [`extensions`] and [`enums`]; a CRD's version contributes its `openAPIV3Schema`.
 //! Pure: the apiserver caches the documents and serves their hashes.
 
+pub mod enums;
 pub mod extensions;
 pub mod v2;
 pub mod v2_proto;
@@ -125,6 +126,7 @@ pub fn schemas(rows: &[&ResourceType]) -> Map<String, Value> {
         }
     }
     extensions::annotate(&mut defs);
+    enums::annotate(&mut defs);
     defs
 }
 

@@ -17,6 +17,26 @@ fn service_schema_as_upstream_names_and_marks_it() {
     assert!(port["properties"]["protocol"]["description"].as_str().unwrap().starts_with("The IP protocol"));
     assert!(defs.contains_key("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
     assert!(svc.get("required").is_none(), "metadata is not required upstream");
+    // Enums as upstream's: the values, and their meanings once, after k8s-openapi's description.
+    let ty = &defs["io.k8s.api.core.v1.ServiceSpec"]["properties"]["type"];
+    assert_eq!(ty["enum"], json!(["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]));
+    let doc = ty["description"].as_str().unwrap();
+    assert!(doc.starts_with("type determines how the Service is exposed."), "{doc}");
+    assert_eq!(doc.matches("Possible enum values:").count(), 1, "{doc}");
+    assert!(doc.ends_with("\n - `\"NodePort\"` means a service will be exposed on one port of every node, in addition to 'ClusterIP' type."), "{doc}");
+    // Every row of the table names a property that exists.
+    let all = schemas(&crate::resources::all().into_iter().filter(|r| r.group.is_empty()).collect::<Vec<_>>());
+    for (definition, property) in [
+        ("ServicePort", "protocol"),
+        ("ContainerPort", "protocol"),
+        ("EndpointPort", "protocol"),
+        ("PortStatus", "protocol"),
+        ("ServiceSpec", "ipFamilyPolicy"),
+        ("ServiceSpec", "internalTrafficPolicy"),
+    ] {
+        let p = &all[&format!("io.k8s.api.core.v1.{definition}")]["properties"][property];
+        assert!(p["enum"].is_array(), "{definition}.{property}: {p}");
+    }
 }
 
 #[test]
