@@ -82,6 +82,7 @@ fn explain_prints_upstreams_layout() {
             "    maxSurge\t<IntOrString>",
             "    maxUnavailable\t<IntOrString>",
             "  type\t<string>",
+            "  enum: Recreate, RollingUpdate",
         ]
     );
 

@@ -36,7 +36,11 @@ pub fn annotate(definitions: &mut Map<String, Value>) {
         let mut description = property.get("description").and_then(Value::as_str).unwrap_or("").to_string();
         description.push_str("\n\nPossible enum values:");
         for (value, meaning) in &e.values {
-            description.push_str(&format!("\n - `\"{value}\"` {meaning}"));
+            // Some values have no meaning written (a pod's restartPolicy): just the value.
+            description.push_str(&format!("\n - `\"{value}\"`"));
+            if !meaning.is_empty() {
+                description.push_str(&format!(" {meaning}"));
+            }
         }
         property.insert("description".into(), json!(description));
         property.insert("enum".into(), json!(e.values.iter().map(|(v, _)| v).collect::<Vec<_>>()));

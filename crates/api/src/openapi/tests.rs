@@ -24,6 +24,14 @@ fn service_schema_as_upstream_names_and_marks_it() {
     assert!(doc.starts_with("type determines how the Service is exposed."), "{doc}");
     assert_eq!(doc.matches("Possible enum values:").count(), 1, "{doc}");
     assert!(doc.ends_with("\n - `\"NodePort\"` means a service will be exposed on one port of every node, in addition to 'ClusterIP' type."), "{doc}");
+    let all_apps = schemas(&[&DEPLOYMENTS]);
+    let restart = &all_apps["io.k8s.api.core.v1.PodSpec"]["properties"]["restartPolicy"];
+    let doc = restart["description"].as_str().unwrap();
+    assert!(doc.ends_with("Possible enum values:\n - `\"Always\"`\n - `\"Never\"`\n - `\"OnFailure\"`"), "{doc}");
+    assert_eq!(
+        all_apps["io.k8s.api.apps.v1.DeploymentStrategy"]["properties"]["type"]["enum"],
+        json!(["Recreate", "RollingUpdate"])
+    );
     // Every row of the table names a property that exists.
     let all = schemas(&crate::resources::all().into_iter().filter(|r| r.group.is_empty()).collect::<Vec<_>>());
     for (definition, property) in [
