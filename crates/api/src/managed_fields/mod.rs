@@ -116,23 +116,29 @@ pub fn set_entries(obj: &mut Value, entries: &[Entry]) {
 
 /// Fields nobody owns: the server sets them (upstream strips the same).
 fn stripped(path: &[PathElement]) -> bool {
-    let f = |s: &str| PathElement::Field(s.to_string());
+    fn field(e: &PathElement) -> Option<&str> {
+        match e {
+            PathElement::Field(f) => Some(f),
+            _ => None,
+        }
+    }
     match path {
-        [PathElement::Field(top)] if top == "apiVersion" || top == "kind" => true,
-        [m, PathElement::Field(field), ..] if *m == f("metadata") => matches!(
-            field.as_str(),
-            "name"
-                | "namespace"
-                | "uid"
-                | "resourceVersion"
-                | "generation"
-                | "creationTimestamp"
-                | "selfLink"
-                | "managedFields"
-                | "deletionTimestamp"
-                | "deletionGracePeriodSeconds"
+        [top] => matches!(field(top), Some("apiVersion" | "kind" | "metadata")),
+        [top, second, ..] if field(top) == Some("metadata") => matches!(
+            field(second),
+            Some(
+                "name"
+                    | "namespace"
+                    | "uid"
+                    | "resourceVersion"
+                    | "generation"
+                    | "creationTimestamp"
+                    | "selfLink"
+                    | "managedFields"
+                    | "deletionTimestamp"
+                    | "deletionGracePeriodSeconds"
+            )
         ),
-        [m] if *m == f("metadata") => true,
         _ => false,
     }
 }
