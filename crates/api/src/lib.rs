@@ -25,7 +25,7 @@
 //!   of its CRD (schema, printer columns); [`structural`] the structural
 //!   schema's pruning, defaults and validation.
 //! - [`openapi`]: the OpenAPI v3 documents of each group version (k8s-openapi's
-//!   schemas with upstream's names and `x-kubernetes-*` extensions).
+//!   schemas with upstream's names, `x-kubernetes-*` extensions and enums).
 //! - [`managed_fields`]: server-side apply and `metadata.managedFields`
 //!   (structured-merge-diff's field sets, merge, conflicts), pure.
 //! - [`smp`]: strategic merge patch, the format of `kubectl apply`.
@@ -45,7 +45,8 @@
 //! - [`well_known`]: labels, annotations, media types and defaults that
 //!   several components spell the same way, defined once.
 //! - [`wire`]: JSON in kube-apiserver's field order (`kind`, `apiVersion`,
-//!   `metadata`, `spec`, `status`; a Status's own order).
+//!   `metadata`, `spec`, `status`; a Status's own order), and stored
+//!   objects written from their text without decoding (`wire::verbatim`).
 //! - [`json`]: small helpers for reading `serde_json::Value` objects.
 //!
 //! Objects are `k8s-openapi` types where a rule needs the schema (Service)

@@ -17,6 +17,13 @@ pub struct ListPages {
     filter: Filter,
 }
 
+/// An object of a list, as [`ListPages::next_listed`] hands it out.
+pub enum Listed<'a> {
+    Object(Value),
+    /// Its stored text and resourceVersion, when nothing needs it decoded.
+    Stored(StoredObject<'a>, i64),
+}
+
 impl ListPages {
     /// The store revision the whole list is read at (its `resourceVersion`).
     pub fn revision(&self) -> i64 {
@@ -45,16 +52,7 @@ impl ListPages {
         }
         Ok(true)
     }
-}
 
-/// An object of a list, as [`ListPages::next_listed`] hands it out.
-pub enum Listed<'a> {
-    Object(Value),
-    /// Its stored text and resourceVersion, when nothing needs it decoded.
-    Stored(StoredObject<'a>, i64),
-}
-
-impl ListPages {
     /// Whether objects are listed as stored: nothing to select, convert or
     /// serve differently, so they can be written from their stored text.
     fn verbatim(&self) -> bool {

@@ -188,48 +188,14 @@ impl Store {
         Ok(pages)
     }
 
-    /// Calls `each` on every key-value under a prefix; returns the revision
-    /// they were read at.
-    async fn range(
-        &self,
-        prefix: &str,
-        keys_only: bool,
-        mut each: impl FnMut(etcd_client::KeyValue) -> Result<(), StoreError>,
-    ) -> Result<i64, StoreError> {
-        let mut pages = self.pages(prefix, keys_only).await?;
-        while let Some(page) = pages.next().await? {
-            page.into_iter().try_for_each(&mut each)?;
-        }
-        Ok(pages.revision)
-    }
-
-    /// Calls `each` on every object under a prefix; returns the revision
-    /// they were read at.
-    pub async fn for_each(&self, prefix: &str, mut each: impl FnMut(Value)) -> Result<i64, StoreError> {
-        self.range(prefix, false, |kv| {
-            each(decode(kv.key(), kv.value(), kv.mod_revision())?);
-            Ok(())
-        })
-        .await
-    }
-
-    /// Every object under a prefix, and the store revision they were read at.
-    pub async fn list(&self, prefix: &str) -> Result<(Vec<Value>, i64), StoreError> {
-        let mut objects = Vec::new();
-        let revision = self.for_each(prefix, |o| objects.push(o)).await?;
-        Ok((objects, revision))
-    }
-
     /// The keys under a prefix (allocation keys carry their meaning in the key).
     pub async fn list_keys(&self, prefix: &str) -> Result<(Vec<String>, i64), StoreError> {
         let mut keys = Vec::new();
-        let revision = self
-            .range(prefix, true, |kv| {
-                keys.push(String::from_utf8_lossy(kv.key()).into_owned());
-                Ok(())
-            })
-            .await?;
-        Ok((keys, revision))
+        let mut pages = self.pages(prefix, true).await?;
+        while let Some(page) = pages.next().await? {
+            keys.extend(page.iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()));
+        }
+        Ok((keys, pages.revision))
     }
 
     /// Writes a key that etcd deletes by itself `ttl_seconds` after the last
