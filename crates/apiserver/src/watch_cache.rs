@@ -158,18 +158,30 @@ impl WatchCache {
         self.tx.subscribe()
     }
 
-    /// Keeps `kept` and sends its decoded `change` to every live watcher.
-    fn push(&self, kept: Kept, change: Change) {
-        let change = Arc::new(change);
+    /// Keeps `kept` and sends it, decoded, to every live watcher. With none
+    /// (nobody watches most kinds, most of the time) it is not decoded at
+    /// all. Receivers are only added under the history lock, so the count
+    /// read there is the truth: a watcher that subscribed since the first
+    /// look still gets the change, decoded late.
+    fn push(&self, kept: Kept) {
+        let decode = || kept.decode(self.resource.etcd_prefix).map(Arc::new);
+        let early = if self.tx.receiver_count() > 0 { decode() } else { None };
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        history.latest = history.latest.max(change.revision);
+        history.latest = history.latest.max(kept.revision);
+        let change = match early {
+            Some(change) => Some(change),
+            None if self.tx.receiver_count() > 0 => decode(),
+            None => None,
+        };
+        if let Some(change) = change {
+            let _ = self.tx.send(Message::Change(change));
+        }
         history.events.push_back(Arc::new(kept));
         while history.events.len() > self.capacity {
             if let Some(old) = history.events.pop_front() {
                 history.complete_since = old.revision;
             }
         }
-        let _ = self.tx.send(Message::Change(change));
     }
 
     fn progress(&self, revision: i64) {
@@ -200,9 +212,8 @@ impl WatchCache {
                 Some(WatchEvent::Compacted(revision)) => self.reset(revision),
                 Some(WatchEvent::Progress(revision)) => self.progress(revision),
                 Some(event) => {
-                    let Some(kept) = Kept::of(event) else { continue };
-                    if let Some(change) = kept.decode(self.resource.etcd_prefix) {
-                        self.push(kept, change);
+                    if let Some(kept) = Kept::of(event) {
+                        self.push(kept);
                     }
                 }
             }
@@ -244,9 +255,7 @@ mod tests {
     fn put(cache: &WatchCache, rev: i64, app: &str) {
         let value = json!({"metadata":{"labels":{"app":app}}}).to_string().into_bytes();
         let kept = Kept::of(WatchEvent::Put { key: "k".into(), value, revision: rev, created: true, previous: None });
-        let kept = kept.unwrap();
-        let change = kept.decode("k").unwrap();
-        cache.push(kept, change);
+        cache.push(kept.unwrap());
     }
 
     #[test]
@@ -319,6 +328,12 @@ mod tests {
         }
         cache.reset(5);
         assert!(matches!(sub.live.try_recv().unwrap(), Message::Reset));
+        // With no watcher a change is only kept; the next watcher's backlog has it.
+        drop(sub);
+        put(&cache, 6, "b");
+        let late = cache.subscribe_after(5).unwrap();
+        assert_eq!(late.backlog.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![6]);
+        assert_eq!(late.backlog[0].object["metadata"]["labels"]["app"], "b");
         assert_eq!(cache.subscribe_after(4).err(), Some(5));
     }
 

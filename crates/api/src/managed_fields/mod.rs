@@ -411,19 +411,21 @@ pub fn update(shape: &Shape, old: Option<&Value>, new: &mut Value, manager: &Man
     let mut entries = old.map(entries_of).unwrap_or_default();
     let before = old.map(|o| field_set(shape, o, true)).unwrap_or_default();
     let after = field_set(shape, new, true);
-    let empty = json!({});
-    let old_obj = old.unwrap_or(&empty);
-    let changed: FieldSet = FieldSet(
-        after
-            .0
-            .iter()
-            .filter(|p| {
-                !before.contains(p) || !is_container(shape, new, p) && get(shape, old_obj, p) != get(shape, new, p)
-            })
-            .cloned()
-            .collect(),
-    );
     let removed = before.difference(&after);
+    // A create changes every field it has.
+    let changed = match old {
+        None => after,
+        Some(old_obj) => FieldSet(
+            after
+                .0
+                .iter()
+                .filter(|p| {
+                    !before.contains(p) || !is_container(shape, new, p) && get(shape, old_obj, p) != get(shape, new, p)
+                })
+                .cloned()
+                .collect(),
+        ),
+    };
     if changed.is_empty() && removed.is_empty() && old.is_some() {
         set_entries(new, &entries);
         return;

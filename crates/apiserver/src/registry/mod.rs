@@ -217,8 +217,16 @@ impl Registry {
         // Each lost race marks one more value taken in this process's bitmap,
         // so retrying ends with a commit or a true "range is full"; the bound
         // only stops endless churn by other writers (then: 409, try again).
-        for _attempt in 0..MAX_CLAIM_ATTEMPTS {
-            let mut obj = obj.clone();
+        // Claims change the spec only: a retry starts again from the spec as
+        // prepared, not from a copy of the whole object (its managedFields).
+        let mut obj = obj;
+        let prepared_spec = strategy.allocates().then(|| obj.get("spec").cloned()).flatten();
+        for attempt in 0..MAX_CLAIM_ATTEMPTS {
+            if attempt > 0 {
+                if let (Some(o), Some(spec)) = (obj.as_object_mut(), &prepared_spec) {
+                    o.insert("spec".into(), spec.clone());
+                }
+            }
             let alloc = match strategy.claims(&self.allocators, &mut obj, old.map(|(o, _)| o)) {
                 Ok(a) => a,
                 // Full here may only mean stale: read etcd's truth once before saying so.

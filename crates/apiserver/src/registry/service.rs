@@ -95,6 +95,10 @@ impl Strategy for ServiceStrategy {
         untyped(&svc)
     }
 
+    fn allocates(&self) -> bool {
+        true
+    }
+
     fn claims(
         &self,
         allocators: &Allocators,

@@ -38,8 +38,15 @@ pub trait Strategy: Sync {
     /// what the server counts.
     fn on_update(&self, _new: &mut Value, _current: &Value) {}
 
-    /// Fills in the values the server allocates for `obj` and says which
-    /// values the write claims and releases, to go in its transaction.
+    /// Whether [`Strategy::claims`] allocates anything (it then changes
+    /// the object's `spec`, and nothing else).
+    fn allocates(&self) -> bool {
+        false
+    }
+
+    /// Fills in the values the server allocates for `obj` (in its `spec`)
+    /// and says which values the write claims and releases, to go in its
+    /// transaction.
     fn claims(
         &self,
         _allocators: &Allocators,

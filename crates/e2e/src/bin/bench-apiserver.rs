@@ -45,9 +45,18 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-/// Service creates over HTTPS with a client certificate, under `mode`:
-/// (creates/s, median latency, apiserver CPU time per create).
-async fn tls_run(binary: &std::path::Path, mode: &str) -> anyhow::Result<(f64, Duration, Duration)> {
+/// What one run of creates measured.
+struct TlsRun {
+    rate: f64,
+    p50: Duration,
+    /// CPU time per create: the apiserver's, etcd's, and this process's (its clients).
+    apiserver_cpu: Duration,
+    etcd_cpu: Duration,
+    clients_cpu: Duration,
+}
+
+/// Service creates over HTTPS with a client certificate, under `mode`.
+async fn tls_run(binary: &std::path::Path, mode: &str) -> anyhow::Result<TlsRun> {
     let etcd = Etcd::start();
     let server = Apiserver::start_tls(binary, &etcd, &["--authorization-mode", mode]);
     let admin = server.admin_kubeconfig();
@@ -59,8 +68,8 @@ async fn tls_run(binary: &std::path::Path, mode: &str) -> anyhow::Result<(f64, D
     while api.create(&PostParams::default(), &probe).await.is_err() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pid = server.pid().unwrap_or(0);
-    let cpu_before = cpu_time(pid);
+    let pids = [server.pid().unwrap_or(0), etcd.pid().unwrap_or(0), std::process::id()];
+    let before = pids.map(cpu_time);
     let (time, latencies) = run_concurrently(CLIENTS, TLS_SERVICES, move |i| {
         let api = api.clone();
         async move {
@@ -69,13 +78,21 @@ async fn tls_run(binary: &std::path::Path, mode: &str) -> anyhow::Result<(f64, D
         }
     })
     .await;
-    let cpu = cpu_time(pid).saturating_sub(cpu_before);
-    Ok((TLS_SERVICES as f64 / time.as_secs_f64(), median(latencies), cpu / TLS_SERVICES as u32))
+    let per_create = |i: usize| cpu_time(pids[i]).saturating_sub(before[i]) / TLS_SERVICES as u32;
+    Ok(TlsRun {
+        rate: TLS_SERVICES as f64 / time.as_secs_f64(),
+        p50: median(latencies),
+        apiserver_cpu: per_create(0),
+        etcd_cpu: per_create(1),
+        clients_cpu: per_create(2),
+    })
 }
 
 async fn tls_mode(binary: &std::path::Path, raw_rate: f64) -> anyhow::Result<()> {
-    let (allow_rate, allow_p50, allow_cpu) = tls_run(binary, "AlwaysAllow").await?;
-    let (rbac_rate, rbac_p50, rbac_cpu) = tls_run(binary, "RBAC").await?;
+    let allow = tls_run(binary, "AlwaysAllow").await?;
+    let rbac = tls_run(binary, "RBAC").await?;
+    let (allow_rate, allow_p50, allow_cpu) = (allow.rate, allow.p50, allow.apiserver_cpu);
+    let (rbac_rate, rbac_p50, rbac_cpu) = (rbac.rate, rbac.p50, rbac.apiserver_cpu);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("bench-apiserver tls: {CLIENTS} clients, {TLS_SERVICES} Services each, HTTPS, client certificates");
     println!("raw etcd create txns/s              {raw_rate:>10.0}");
@@ -86,6 +103,12 @@ async fn tls_mode(binary: &std::path::Path, raw_rate: f64) -> anyhow::Result<()>
     );
     println!("create p50, AlwaysAllow / RBAC      {:>10.2} / {:.2} ms", us(allow_p50) / 1e3, us(rbac_p50) / 1e3);
     println!("apiserver CPU per create, AA / RBAC {:>10.0} / {:.0} us", us(allow_cpu), us(rbac_cpu));
+    println!(
+        "CPU per create (RBAC): etcd / clients {:>10.0} / {:.0} us   (2 cores: {:.0} us of CPU per create at this rate)",
+        us(rbac.etcd_cpu),
+        us(rbac.clients_cpu),
+        2e6 / rbac_rate
+    );
     println!(
         "authorization cost per request      {:>10.0} us CPU (RBAC - AlwaysAllow; 10 ms ticks, noisy)",
         us(rbac_cpu) - us(allow_cpu)
@@ -103,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
     let etcd = Etcd::start();
     let raw = etcd_client::Client::connect([etcd.url.as_str()], None).await?;
     let payload = serde_json::to_vec(&service_json("x"))?;
+    let etcd_before = cpu_time(etcd.pid().unwrap_or(0));
     let (raw_time, _) = run_concurrently(CLIENTS, RAW_TXNS, move |i| {
         let (mut c, payload) = (raw.clone(), payload.clone());
         async move {
@@ -115,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     let raw_rate = RAW_TXNS as f64 / raw_time.as_secs_f64();
+    let raw_etcd_cpu = cpu_time(etcd.pid().unwrap_or(0)).saturating_sub(etcd_before) / RAW_TXNS as u32;
+    println!("raw etcd: {:.0} us of etcd's CPU per transaction", raw_etcd_cpu.as_secs_f64() * 1e6);
     drop(etcd);
     if tls {
         return tls_mode(&binary, raw_rate).await;
