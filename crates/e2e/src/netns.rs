@@ -49,6 +49,25 @@ impl Drop for Netns {
     }
 }
 
+/// A test killed before its `Drop` leaves its host link behind, holding
+/// the address a later run (whose process id lands on the same subnet)
+/// needs: that run's node would never reach the apiserver. Such a link is
+/// removed, and said so.
+fn remove_leftover_holder(host_ip: &str) {
+    let Ok(out) = Command::new("ip").args(["-br", "-4", "addr", "show"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split_whitespace();
+        let Some(link) = fields.next() else { continue };
+        if fields.skip(1).any(|a| a.split('/').next() == Some(host_ip)) {
+            let link = link.split('@').next().unwrap_or(link);
+            eprintln!(
+                "netns: removing {link}, a leftover link holding {host_ip} (a test run killed before its cleanup)"
+            );
+            let _ = Command::new("ip").args(["link", "del", link]).output();
+        }
+    }
+}
+
 /// A node namespace reachable from the host, with a pod bridge.
 pub struct NodeNet {
     pub node: Netns,
@@ -67,6 +86,7 @@ impl NodeNet {
         let (host_link, node_link) = (format!("{tag}h"), format!("{tag}x"));
         let _ = Command::new("ip").args(["link", "del", &host_link]).output();
         let (host_ip, node_ip) = (format!("169.254.{link_subnet}.1"), format!("169.254.{link_subnet}.2"));
+        remove_leftover_holder(&host_ip);
         ip(&["link", "add", &host_link, "type", "veth", "peer", "name", &node_link]);
         ip(&["link", "set", &node_link, "netns", &node.name]);
         ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_link]);
@@ -162,5 +182,20 @@ impl NodeCluster {
             |r| r.len() == 2 && r[1][..2] == ["node1", "Ready"],
         );
         kubelet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leftover_link_holding_the_address_is_removed() {
+        let link = format!("lo{}h", std::process::id() % 100000);
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &format!("lo{}x", std::process::id() % 100000)]);
+        ip(&["addr", "add", "169.254.251.1/30", "dev", &link]);
+        remove_leftover_holder("169.254.251.1");
+        let left = Command::new("ip").args(["link", "show", &link]).output().unwrap();
+        assert!(!left.status.success(), "{link} is still there");
     }
 }
