@@ -244,14 +244,17 @@ async fn proxy(req: Request, ip: &str, port: u16, path: &str) -> Result<Response
 
 /// The client's upgraded connection and the kubelet's, spliced byte for
 /// byte: each direction's end is passed on as a half-close; a failure in
-/// either ends both, and is logged with its direction (which tells a client
-/// that went from a kubelet that did).
+/// either ends both. Every splice's end is logged: the bytes each way and
+/// which side ended first, or the failed direction (which tells a client
+/// that went from a kubelet that did; issue 14's port-forward resets are a
+/// tunnel that ends within milliseconds of its upgrade).
 async fn splice<C, K>(client: C, kubelet: K)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite,
     K: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     use tokio::io::AsyncWriteExt;
+    let started = std::time::Instant::now();
     let (mut from_client, mut to_client) = tokio::io::split(client);
     let (mut from_kubelet, mut to_kubelet) = tokio::io::split(kubelet);
     let up = async {
@@ -265,23 +268,31 @@ where
         copied
     };
     tokio::pin!(up, down);
-    let (failed, e, other) = tokio::select! {
+    let failed = |direction: &str, first: &str, e: std::io::Error| {
+        let took = started.elapsed();
+        tracing::info!("stream to the kubelet ended after {took:?}: {direction} failed ({first} ended first): {e}");
+    };
+    // A failed direction ends both at once: the other is not waited for.
+    let (first, sent, received) = tokio::select! {
         r = &mut up => match r {
-            Ok(_) => match down.await {
-                Ok(_) => return,
-                Err(e) => ("kubelet → client", e, ", after the client's end"),
+            Ok(sent) => match down.await {
+                Ok(received) => ("the client", sent, received),
+                Err(e) => return failed("kubelet → client", "the client", e),
             },
-            Err(e) => ("client → kubelet", e, ""),
+            Err(e) => return failed("client → kubelet", "the client", e),
         },
         r = &mut down => match r {
-            Ok(_) => match up.await {
-                Ok(_) => return,
-                Err(e) => ("client → kubelet", e, ", after the kubelet's end"),
+            Ok(received) => match up.await {
+                Ok(sent) => ("the kubelet", sent, received),
+                Err(e) => return failed("client → kubelet", "the kubelet", e),
             },
-            Err(e) => ("kubelet → client", e, ""),
+            Err(e) => return failed("kubelet → client", "the kubelet", e),
         },
     };
-    tracing::info!("stream to the kubelet ended: {failed} failed{other}: {e}");
+    tracing::info!(
+        "stream to the kubelet ended, {first} first, after {:?}: {sent} bytes client → kubelet, {received} bytes kubelet → client",
+        started.elapsed()
+    );
 }
 
 /// One request to the kubelet over `io` (plain or TLS), then its answer back.
