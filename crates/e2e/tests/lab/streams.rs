@@ -306,6 +306,10 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
             _ => Err(format!("the answer through port-forward: {answer:?}")),
         });
         got.map_err(|e| {
+            // kubectl's own last words (a lost tunnel, a stream it could not
+            // create) come a moment after the reset: a kill at once cut them
+            // off, and made its tunnel end look abrupt to the apiserver.
+            std::thread::sleep(Duration::from_secs(1));
             let _ = forward.0.kill();
             let mut stderr = String::new();
             if let Some(mut err) = forward.0.stderr.take() {
