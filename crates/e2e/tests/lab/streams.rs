@@ -53,12 +53,14 @@ spec:
 fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     let out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    // Reads on to the end after nobody listens: a pipe closed early kills a
+    // Go program at its next write to stdout (SIGPIPE). kubectl port-forward
+    // writes "Handling connection for ..." as a connection arrives, and died
+    // of it, resetting that connection: issue 14's port-forward "resets".
     std::thread::spawn(move || {
         for line in out.lines() {
             let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
+            let _ = tx.send(line);
         }
     });
     rx
@@ -87,29 +89,6 @@ fn get_first_byte(port: u16) -> std::io::Result<(Duration, String)> {
     let mut rest = Vec::new();
     s.read_to_end(&mut rest)?;
     Ok((took, String::from_utf8_lossy(&[&first[..], &rest].concat()).into_owned()))
-}
-
-/// What each myapp pod answers on 127.0.0.1:80 inside its own network
-/// namespace (`kl-` and its uid's first 8 characters, on its node): the
-/// dial kubelet-lite's port-forward makes, without the tunnel.
-fn inside_each_pod(kc: &Kubeconfig) -> String {
-    let pods = "{range .items[*]}{.metadata.name} {.metadata.uid} {.spec.nodeName} {.status.podIP}{\"\\n\"}{end}";
-    let listed = kubectl_ok(kc, &["get", "pods", "-l", "app=myapp", "-o", &format!("jsonpath={pods}")]);
-    let mut out = String::new();
-    for line in listed.lines() {
-        let [name, uid, node, ip] = line.split_whitespace().collect::<Vec<_>>()[..] else { continue };
-        let netns = format!("kl-{}", &uid[..8.min(uid.len())]);
-        let get = ["ip", "netns", "exec", netns.as_str(), "curl", "-sS", "-m", "3", "http://127.0.0.1:80/"];
-        let asked = super::on_node(node, &get);
-        let ss = super::on_node(node, &["ip", "netns", "exec", netns.as_str(), "busybox", "netstat", "-tan"]);
-        out += &format!(
-            "{name} ({ip} on {node}, {netns}): {:?} {}\n{}",
-            asked.status.code(),
-            String::from_utf8_lossy(if asked.status.success() { &asked.stdout } else { &asked.stderr }).trim(),
-            String::from_utf8_lossy(&ss.stdout)
-        );
-    }
-    out
 }
 
 /// One look at the crash-looping pod's container: `restartCount`, the
@@ -276,78 +255,45 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
     assert!(String::from_utf8_lossy(&kubectl(kc, &["get", "pod", "lab-run"]).stderr).contains("not found"));
 
     // kubectl port-forward svc/myapp: a GET from the host reaches a pod.
-    // Its connection is sometimes reset (about 1 lab run in 7; once both
-    // tries of svc/myapp in one run), not yet understood: each failure is
-    // printed with kubectl's own words and the nodes' last lines, and one
-    // of the tries below must work (issue 14).
-    let forward = |target: &str| -> Result<(Duration, Duration), String> {
-        // A free local port rather than 8080, which may be taken on this machine.
-        let local = e2e::free_port();
-        let t = Instant::now();
-        let mut forward = Killed(
-            // -v=6: kubectl's requests and their answers, on stderr, for a failure's record.
-            kubectl_command(kc, &["port-forward", "-v=6", target, &format!("{local}:80")])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
-        let forwarding = lines_of(&mut forward.0).recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let got = if forwarding.starts_with(&format!("Forwarding from 127.0.0.1:{local} -> 80")) {
-            let asked = Instant::now();
-            get_first_byte(local)
-                .map_err(|e| format!("GET through port-forward: {e} ({:?} after connecting)", asked.elapsed()))
-        } else {
-            Err(format!("kubectl port-forward said {forwarding:?}"))
-        };
-        let to_first_byte = t.elapsed();
-        let got = got.and_then(|(first_byte, answer)| match answer.trim_end().ends_with(HELLO) {
-            true if answer.starts_with("HTTP/1.") => Ok((to_first_byte, first_byte)),
-            _ => Err(format!("the answer through port-forward: {answer:?}")),
-        });
-        got.map_err(|e| {
-            // kubectl's own last words (a lost tunnel, a stream it could not
-            // create) come a moment after the reset: a kill at once cut them
-            // off, and made its tunnel end look abrupt to the apiserver.
-            std::thread::sleep(Duration::from_secs(1));
-            let _ = forward.0.kill();
-            let mut stderr = String::new();
-            if let Some(mut err) = forward.0.stderr.take() {
-                let _ = err.read_to_string(&mut stderr);
-            }
-            format!("{e}; kubectl's stderr: {stderr}")
-        })
+    // A free local port rather than 8080, which may be taken on this machine.
+    let local = e2e::free_port();
+    let t = Instant::now();
+    let mut forward = Killed(
+        // -v=7: kubectl's requests, their answers and its tunnel's reads and writes (stderr, for a failure's record).
+        kubectl_command(kc, &["port-forward", "-v=7", "svc/myapp", &format!("{local}:80")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let forwarding = lines_of(&mut forward.0).recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+    let got = if forwarding.starts_with(&format!("Forwarding from 127.0.0.1:{local} -> 80")) {
+        let asked = Instant::now();
+        get_first_byte(local)
+            .map_err(|e| format!("GET through port-forward: {e} ({:?} after connecting)", asked.elapsed()))
+    } else {
+        Err(format!("kubectl port-forward said {forwarding:?}"))
     };
-    // Then once more at each of the Service's pods by name: a reset that
-    // follows one pod (both tries of svc/myapp reach the same one) is told
-    // apart from one that follows every forward.
-    let mut tries = vec!["svc/myapp".to_string(), "svc/myapp".to_string()];
-    tries.extend(kubectl_ok(kc, &["get", "pods", "-l", "app=myapp", "-o", "name"]).lines().map(String::from));
-    let mut failures = Vec::new();
-    let mut forwarded = None;
-    for target in &tries {
-        match forward(target) {
-            Ok(times) => {
-                forwarded = Some(times);
-                break;
-            }
-            Err(e) => {
-                report!("lab: kubectl port-forward {target} failed: {e}");
-                let logs = compose(&["logs", "--tail", "30", "apiserver", "node1", "node2"]);
-                report!("lab: the apiserver's and nodes' last lines\n{}", String::from_utf8_lossy(&logs.stdout));
-                report!("lab: each myapp pod asked from inside its own network namespace:\n{}", inside_each_pod(kc));
-                failures.push(format!("{target}: {e}"));
-            }
+    let to_first_byte = t.elapsed();
+    let got = got.and_then(|(first_byte, answer)| match answer.trim_end().ends_with(HELLO) {
+        true if answer.starts_with("HTTP/1.") => Ok(first_byte),
+        _ => Err(format!("the answer through port-forward: {answer:?}")),
+    });
+    let first_byte = got.unwrap_or_else(|e| {
+        // kubectl's own last words (a lost tunnel, a stream it could not
+        // create) come a moment after a failure: a kill at once cuts them off.
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = forward.0.kill();
+        let mut stderr = String::new();
+        if let Some(mut err) = forward.0.stderr.take() {
+            let _ = err.read_to_string(&mut stderr);
         }
-    }
-    let (to_first_byte, first_byte) =
-        forwarded.unwrap_or_else(|| panic!("kubectl port-forward failed at every target: {failures:?}"));
-    if !failures.is_empty() {
-        report!(
-            "lab: kubectl port-forward worked after {} failed tries (issue 14's flake): {failures:?}",
-            failures.len()
-        );
-    }
+        let logs = compose(&["logs", "--tail", "30", "apiserver", "node1", "node2"]);
+        panic!(
+            "kubectl port-forward svc/myapp: {e}; kubectl's stderr: {stderr}\nthe apiserver's and nodes' last lines:\n{}",
+            String::from_utf8_lossy(&logs.stdout)
+        )
+    });
     println!(
         "lab: kubectl port-forward svc/myapp: {to_first_byte:?} from its start to the answer's first byte ({first_byte:?} for the request itself)"
     );
