@@ -352,7 +352,22 @@ pub fn check(kc: &Kubeconfig, dir: &std::path::Path, cluster_ip: &str, pods: &BT
 
 #[cfg(test)]
 mod tests {
-    use super::{waited, CrashSeen};
+    use super::{lines_of, waited, CrashSeen};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    /// A child that goes on printing after its reader's receiver is gone
+    /// lives on: its pipe is read to the end, not closed under it (which
+    /// killed kubectl port-forward with SIGPIPE).
+    #[test]
+    fn a_child_outlives_its_readers_interest() {
+        let script = "echo first; echo second; sleep 0.2; echo third; sleep 0.2; echo fourth";
+        let mut child = Command::new("sh").args(["-c", script]).stdout(Stdio::piped()).spawn().unwrap();
+        let first = lines_of(&mut child).recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(first, "first");
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    }
 
     fn seen(restarts: u32, started: &str, finished: &str) -> CrashSeen {
         let (reason, message) = (String::new(), String::new());
