@@ -24,7 +24,7 @@ pub type Path = Vec<PathElement>;
 pub struct FieldSet(pub BTreeSet<Path>);
 
 impl PathElement {
-    fn wire(&self) -> String {
+    pub(crate) fn wire(&self) -> String {
         match self {
             PathElement::Field(f) => format!("f:{f}"),
             PathElement::Key(k) => format!("k:{k}"),
@@ -124,20 +124,7 @@ impl FieldSet {
             }
             node.insert(".".into(), Value::Object(Map::new()));
         }
-        // A member with nothing under it is written `{}`, not `{".": {}}`.
-        fn tidy(m: &mut Map<String, Value>) {
-            for (k, v) in m.iter_mut() {
-                if let (false, Value::Object(child)) = (k == ".", v) {
-                    if child.len() == 1 && child.contains_key(".") {
-                        child.clear();
-                    } else {
-                        tidy(child);
-                    }
-                }
-            }
-        }
         tidy(&mut root);
-        root.remove(".");
         Value::Object(root)
     }
 
@@ -160,4 +147,22 @@ impl FieldSet {
         walk(v, &mut Vec::new(), &mut out);
         FieldSet(out)
     }
+}
+
+/// A `FieldsV1` tree as written: a member with nothing under it is `{}`, not
+/// `{".": {}}`, and the root has no mark of its own.
+pub(crate) fn tidy(root: &mut Map<String, Value>) {
+    fn members(m: &mut Map<String, Value>) {
+        for (k, v) in m.iter_mut() {
+            if let (false, Value::Object(child)) = (k == ".", v) {
+                if child.len() == 1 && child.contains_key(".") {
+                    child.clear();
+                } else {
+                    members(child);
+                }
+            }
+        }
+    }
+    members(root);
+    root.remove(".");
 }

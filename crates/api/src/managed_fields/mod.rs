@@ -15,7 +15,7 @@ pub mod fieldpath;
 pub mod types;
 
 use fieldpath::{FieldSet, Path, PathElement};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use types::{ListType, Node, Shape};
 
 /// The operation of a managedFields entry.
@@ -63,18 +63,14 @@ impl Entry {
     }
 
     fn to_json(&self) -> Value {
-        let mut e = json!({
-            "manager": self.manager,
-            "operation": self.operation.as_str(),
-            "apiVersion": self.api_version,
-            "time": self.time,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": self.fields.to_fields_v1(),
-        });
-        if let Some(s) = &self.subresource {
-            e["subresource"] = json!(s);
-        }
-        e
+        entry_json(
+            &self.manager,
+            self.operation,
+            &self.api_version,
+            &self.time,
+            &self.subresource,
+            self.fields.to_fields_v1(),
+        )
     }
 
     fn from_json(v: &Value) -> Option<Entry> {
@@ -103,6 +99,29 @@ pub fn entries_of(obj: &Value) -> Vec<Entry> {
 }
 
 /// Writes the entries (those owning something) into the object's metadata.
+/// One `managedFields` entry as stored.
+fn entry_json(
+    manager: &str,
+    operation: Operation,
+    api_version: &str,
+    time: &str,
+    subresource: &Option<String>,
+    fields_v1: Value,
+) -> Value {
+    let mut e = json!({
+        "manager": manager,
+        "operation": operation.as_str(),
+        "apiVersion": api_version,
+        "time": time,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1,
+    });
+    if let Some(s) = subresource {
+        e["subresource"] = json!(s);
+    }
+    e
+}
+
 pub fn set_entries(obj: &mut Value, entries: &[Entry]) {
     let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(Entry::to_json).collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -193,6 +212,87 @@ pub fn field_set(shape: &Shape, obj: &Value, objects: bool) -> FieldSet {
     collect(shape, &shape.root, obj, &mut Vec::new(), objects, &mut out);
     out.0.retain(|p| !stripped(p));
     out
+}
+
+/// The `FieldsV1` of everything `obj` sets, objects below the top level
+/// marked: `field_set(shape, obj, true).to_fields_v1()` in one walk that
+/// builds the tree as it goes, without the set of cloned paths between (the
+/// set and its tree were most of a create's managed-fields time).
+pub fn fields_v1_of(shape: &Shape, obj: &Value) -> Value {
+    let mut root = Map::new();
+    add_fields(shape, &shape.root, obj, &mut Vec::new(), &mut root);
+    fieldpath::tidy(&mut root);
+    Value::Object(root)
+}
+
+/// [`collect`]'s walk, marking each path in `out` (the tree node of `path`)
+/// instead of a set: says whether anything was marked at or below it, so
+/// that a node nothing was marked in is not left behind.
+fn add_fields(shape: &Shape, node: &Node, v: &Value, path: &mut Path, out: &mut Map<String, Value>) -> bool {
+    let mark = |path: &Path, out: &mut Map<String, Value>| {
+        let marked = !path.is_empty() && !stripped(path);
+        if marked {
+            out.insert(".".into(), Value::Object(Map::new()));
+        }
+        marked
+    };
+    match (shape.resolve(node), v) {
+        (_, Value::Null) => false,
+        (Node::Object { .. } | Node::Deduced, Value::Object(m)) => {
+            let mut any = (m.is_empty() || path.len() > 1) && mark(path, out);
+            for (k, child) in m {
+                any |= add_child(path, PathElement::Field(k.clone()), out, |path, sub| {
+                    add_fields(shape, shape.field(node, k), child, path, sub)
+                });
+            }
+            any
+        }
+        (Node::List { items, list: ListType::Map(keys) }, Value::Array(a)) => {
+            let mut any = false;
+            for item in a {
+                any |= add_child(path, PathElement::key_of(item, keys), out, |path, sub| {
+                    let mut any = mark(path, sub);
+                    for (k, child) in item.as_object().into_iter().flatten() {
+                        any |= add_child(path, PathElement::Field(k.clone()), sub, |path, sub| {
+                            add_fields(shape, shape.field(items, k), child, path, sub)
+                        });
+                    }
+                    any
+                });
+            }
+            any
+        }
+        (Node::List { list: ListType::Set, .. }, Value::Array(a)) => {
+            let mut any = false;
+            for item in a {
+                any |= add_child(path, PathElement::Value(item.to_string()), out, |path, sub| mark(path, sub));
+            }
+            any
+        }
+        _ => mark(path, out),
+    }
+}
+
+/// Runs `fill` on the child node of `out` for `element` (made if absent,
+/// removed again if it was made and nothing was marked in it).
+fn add_child(
+    path: &mut Path,
+    element: PathElement,
+    out: &mut Map<String, Value>,
+    fill: impl FnOnce(&mut Path, &mut Map<String, Value>) -> bool,
+) -> bool {
+    let wire = element.wire();
+    let existed = out.contains_key(&wire);
+    path.push(element);
+    let Value::Object(sub) = out.entry(wire.clone()).or_insert_with(|| Value::Object(Map::new())) else {
+        unreachable!("FieldsV1 nodes are objects")
+    };
+    let any = fill(path, sub);
+    path.pop();
+    if !any && !existed {
+        out.remove(&wire);
+    }
+    any
 }
 
 /// The value at a path, if set.
@@ -408,6 +508,9 @@ pub fn apply(
 /// changed from `old` (None: a create) to `new`, and nobody keeps them or
 /// the fields removed. `new`'s managedFields are set.
 pub fn update(shape: &Shape, old: Option<&Value>, new: &mut Value, manager: &Manager, now: &str) {
+    if old.is_none() {
+        return on_create(shape, new, manager, now);
+    }
     let mut entries = old.map(entries_of).unwrap_or_default();
     let before = old.map(|o| field_set(shape, o, true)).unwrap_or_default();
     let after = field_set(shape, new, true);
@@ -451,6 +554,21 @@ pub fn update(shape: &Shape, old: Option<&Value>, new: &mut Value, manager: &Man
         }),
     }
     set_entries(new, &entries);
+}
+
+/// [`update`] of a create: its manager owns every field it set, and the
+/// entry is written straight from the object ([`fields_v1_of`]).
+fn on_create(shape: &Shape, new: &mut Value, manager: &Manager, now: &str) {
+    let fields = fields_v1_of(shape, new);
+    let has_fields = fields.as_object().is_some_and(|f| !f.is_empty());
+    let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    if has_fields {
+        let entry =
+            entry_json(&manager.name, Operation::Update, &manager.api_version, now, &manager.subresource, fields);
+        meta.insert("managedFields".into(), Value::Array(vec![entry]));
+    } else {
+        meta.remove("managedFields");
+    }
 }
 
 /// The default field manager of a write without `fieldManager`: the

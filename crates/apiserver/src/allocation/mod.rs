@@ -145,7 +145,7 @@ impl Allocators {
     /// Keeps one bitmap in step with etcd, whoever writes it (another
     /// apiserver included). After a compaction it reloads from scratch.
     pub async fn follow(&self, store: Store, prefix: &'static str, revision: i64, shutdown: Shutdown) {
-        let events = store.watch_prefix(prefix, revision);
+        let events = store.watch_prefix_keys(prefix, revision);
         tokio::pin!(events);
         loop {
             let event = tokio::select! {

@@ -215,11 +215,34 @@ impl Store {
     /// Every change under `prefix` after `from_revision`, forever: the
     /// stream reconnects by itself (resuming after the last revision it
     /// delivered, so nothing is lost or repeated) and says when etcd's
-    /// compaction has made that impossible.
+    /// compaction has made that impossible. Each event carries the key's
+    /// previous value (what a watch cache needs to tell a selector's
+    /// watchers an object left them).
     pub fn watch_prefix(&self, prefix: &str, from_revision: i64) -> impl Stream<Item = WatchEvent> + Send + 'static {
+        self.watch(prefix, from_revision, true)
+    }
+
+    /// [`Store::watch_prefix`] without previous values, for a follower of
+    /// keys alone: etcd reads each event's previous value from its backend
+    /// (a range at the revision before) only for a watch that asks.
+    pub fn watch_prefix_keys(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+    ) -> impl Stream<Item = WatchEvent> + Send + 'static {
+        self.watch(prefix, from_revision, false)
+    }
+
+    fn watch(
+        &self,
+        prefix: &str,
+        from_revision: i64,
+        previous: bool,
+    ) -> impl Stream<Item = WatchEvent> + Send + 'static {
         let watch = PrefixWatch {
             store: self.clone(),
             prefix: prefix.to_string(),
+            previous,
             revision: from_revision,
             stream: None,
             pending: VecDeque::new(),
@@ -289,6 +312,8 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 struct PrefixWatch {
     store: Store,
     prefix: String,
+    /// Whether events carry the previous values.
+    previous: bool,
     /// The last revision delivered: a reconnect resumes after it.
     revision: i64,
     stream: Option<etcd_client::WatchStream>,
@@ -308,11 +333,11 @@ impl PrefixWatch {
                     if std::mem::take(&mut self.failed) {
                         tokio::time::sleep(RECONNECT_DELAY).await;
                     }
-                    let opts = WatchOptions::new()
-                        .with_prefix()
-                        .with_prev_key()
-                        .with_progress_notify()
-                        .with_start_revision(self.revision + 1);
+                    let mut opts =
+                        WatchOptions::new().with_prefix().with_progress_notify().with_start_revision(self.revision + 1);
+                    if self.previous {
+                        opts = opts.with_prev_key();
+                    }
                     match self.store.client.clone().watch(self.prefix.as_str(), Some(opts)).await {
                         Ok(stream) => self.stream.insert(stream),
                         Err(e) => {
