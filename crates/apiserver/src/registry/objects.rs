@@ -85,29 +85,56 @@ pub fn judge_unknown_fields(input: &Value, decoded: &Value, fv: FieldValidation)
 /// Paths present in `input` but dropped by the schema: `spec.foo`.
 pub fn unknown_fields(input: &Value, output: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    walk(input, output, "", &mut out);
+    walk(input, output, &mut Vec::new(), &mut out);
     out
 }
 
-fn walk(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+/// One step of a path being walked: a field, or an item of a list.
+enum Step<'a> {
+    Field(&'a str),
+    Item(usize),
+}
+
+/// Compares as it walks; a path is written out only for an unknown field
+/// (every create walks its whole object, and nearly always finds none).
+fn walk<'a>(input: &'a Value, output: &Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
     match (input, output) {
         (Value::Object(i), Value::Object(o)) => {
             for (k, v) in i {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                path.push(Step::Field(k));
                 match o.get(k) {
-                    None if !v.is_null() => out.push(child),
-                    Some(ov) => walk(v, ov, &child, out),
+                    None if !v.is_null() => out.push(path_text(path)),
+                    Some(ov) => walk(v, ov, path, out),
                     None => {}
                 }
+                path.pop();
             }
         }
         (Value::Array(i), Value::Array(o)) => {
             for (n, (iv, ov)) in i.iter().zip(o).enumerate() {
-                walk(iv, ov, &format!("{path}[{n}]"), out);
+                path.push(Step::Item(n));
+                walk(iv, ov, path, out);
+                path.pop();
             }
         }
         _ => {}
     }
+}
+
+/// `spec.ports[0].foo`.
+fn path_text(path: &[Step<'_>]) -> String {
+    let mut text = String::new();
+    for step in path {
+        match step {
+            Step::Field(f) if text.is_empty() => text.push_str(f),
+            Step::Field(f) => {
+                text.push('.');
+                text.push_str(f);
+            }
+            Step::Item(n) => text.push_str(&format!("[{n}]")),
+        }
+    }
+    text
 }
 
 /// Refuses a body whose `apiVersion`/`kind` name another type.
