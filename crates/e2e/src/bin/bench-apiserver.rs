@@ -15,7 +15,10 @@
 //! authorization costs per request (the difference of their CPU time per
 //! create), and where the CPU went (apiserver, etcd, the clients). A second
 //! baseline, etcd committing the very transaction a create commits (two
-//! keys, three guards), tells etcd's share of a create from ours.
+//! keys, three guards), tells etcd's share of a create from ours; a third,
+//! that transaction under the watches an apiserver keeps, what watching
+//! costs etcd. (What neither shows: etcd's CPU per transaction also rises
+//! as the rate falls, fewer transactions sharing each fsync and raft round.)
 //!
 //! Figures from a shared machine are noisy: compare the ratios, which are
 //! measured against a baseline taken next to the run they divide.
@@ -124,11 +127,15 @@ async fn tls_run(binary: &std::path::Path, mode: &str) -> anyhow::Result<TlsRun>
 /// `Baseline::CreateTxn` is the transaction a Service create really commits
 /// (the Service and its ClusterIP's record, each guarded absent, and the
 /// namespace guarded unchanged), for telling etcd's share of a create from
-/// the apiserver's.
+/// the apiserver's. `Baseline::CreateTxnWatched` is that transaction with
+/// the watches an apiserver keeps on its keys (the Services' with previous
+/// values, as its watch cache asks; the ClusterIPs' without): etcd's share of
+/// a create, run at etcd's own pace, with nothing of ours in it.
 #[derive(Clone, Copy, PartialEq)]
 enum Baseline {
     Put,
     CreateTxn,
+    CreateTxnWatched,
 }
 
 async fn raw_etcd(baseline: Baseline) -> anyhow::Result<(f64, Duration)> {
@@ -137,6 +144,16 @@ async fn raw_etcd(baseline: Baseline) -> anyhow::Result<(f64, Duration)> {
     let raw = etcd_client::Client::connect([etcd.url.as_str()], None).await?;
     let payload = serde_json::to_vec(&service_json("x"))?;
     let stored = serde_json::to_vec(&stored_service())?;
+    if baseline == Baseline::CreateTxnWatched {
+        use etcd_client::WatchOptions;
+        // The watch cache's (previous values) and the allocation follower's (keys).
+        for (prefix, previous) in [("/bench/raw/", true), ("/bench/ip/", false)] {
+            let opts = WatchOptions::new().with_prefix();
+            let opts = if previous { opts.with_prev_key() } else { opts };
+            let mut events = raw.clone().watch(prefix, Some(opts)).await?;
+            tokio::spawn(async move { while let Ok(Some(_)) = events.message().await {} });
+        }
+    }
     let etcd_before = cpu_time(etcd.pid().unwrap_or(0));
     let (raw_time, _) = run_concurrently(CLIENTS, RAW_TXNS, move |i| {
         let (mut c, payload, stored) = (raw.clone(), payload.clone(), stored.clone());
@@ -145,7 +162,7 @@ async fn raw_etcd(baseline: Baseline) -> anyhow::Result<(f64, Duration)> {
             let absent = |k: &str| Compare::create_revision(k, CompareOp::Equal, 0);
             let txn = match baseline {
                 Baseline::Put => Txn::new().when([absent(&key)]).and_then([TxnOp::put(key.as_str(), payload, None)]),
-                Baseline::CreateTxn => {
+                Baseline::CreateTxn | Baseline::CreateTxnWatched => {
                     let (ip, payload) = (format!("/bench/ip/{i}"), stored.clone());
                     let record = br#"{"kind":"IPAddress","spec":{"parentRef":{"resource":"services","namespace":"default","name":"x"}}}"#;
                     Txn::new()
@@ -173,6 +190,7 @@ async fn tls_mode(binary: &std::path::Path) -> anyhow::Result<()> {
     for round in 1..=TLS_ROUNDS {
         let (raw_rate, raw_cpu) = raw_etcd(Baseline::Put).await?;
         let (create_txn_rate, create_txn_cpu) = raw_etcd(Baseline::CreateTxn).await?;
+        let (watched_rate, watched_cpu) = raw_etcd(Baseline::CreateTxnWatched).await?;
         let allow = tls_run(binary, "AlwaysAllow").await?;
         let rbac = tls_run(binary, "RBAC").await?;
         println!("round {round}:");
@@ -180,6 +198,10 @@ async fn tls_mode(binary: &std::path::Path) -> anyhow::Result<()> {
         println!(
             "  raw etcd, a create's own txn/s    {create_txn_rate:>10.0}   (etcd CPU {:.0} us a txn)",
             us(create_txn_cpu)
+        );
+        println!(
+            "  the same, watched (prev_kv)       {watched_rate:>10.0}   (etcd CPU {:.0} us a txn)",
+            us(watched_cpu)
         );
         println!("  HTTPS, AlwaysAllow: creates/s     {:>10.0}   ratio {:.2}", allow.rate, allow.rate / raw_rate);
         println!("  HTTPS, RBAC: creates/s            {:>10.0}   ratio {:.2}", rbac.rate, rbac.rate / raw_rate);
