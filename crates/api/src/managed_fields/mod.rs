@@ -98,7 +98,6 @@ pub fn entries_of(obj: &Value) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-/// Writes the entries (those owning something) into the object's metadata.
 /// One `managedFields` entry as stored.
 fn entry_json(
     manager: &str,
@@ -122,6 +121,7 @@ fn entry_json(
     e
 }
 
+/// Writes the entries (those owning something) into the object's metadata.
 pub fn set_entries(obj: &mut Value, entries: &[Entry]) {
     let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(Entry::to_json).collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
