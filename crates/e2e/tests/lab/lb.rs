@@ -240,7 +240,13 @@ pub fn check(kc: &Kubeconfig, dir: &Path, lite: impl Fn(&[&str]) -> String) {
         panic!("{ip} held by {other} and {announcer} at once, at uptime {at:.2} s\n{giver:?}\n{taker:?}");
     }
     let settled = holders(&ip);
-    assert_eq!(settled.len(), 1, "{ip} held by {settled:?} once {announcer} is back");
+    assert_eq!(
+        settled.len(),
+        1,
+        "{ip} held by {settled:?} once {announcer} is back (Ready after {ready_after:?}); held/free from uptime: {other} {:?}, {announcer} {:?}",
+        changes(&giver),
+        changes(&taker)
+    );
     println!(
         "lab: {announcer} back (Ready after {:.1} s): {ip} on {} now, never on two nodes ({} and {} samples, 20 ms apart)",
         ready_after.as_secs_f64(),
@@ -266,6 +272,13 @@ fn spawn_sampler(node: &str, ip: &str) -> std::process::Child {
     );
     let mut cmd = super::compose_command_of(super::compose_argv(), &["exec", "-T", node, "sh", "-c", &script]);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().expect("docker compose exec")
+}
+
+/// Where a timeline changes: its first sample, each flip, its last (a failure's
+/// record: a handover's gap tells apart from an address nobody took).
+fn changes(samples: &[(f64, bool)]) -> Vec<(f64, bool)> {
+    let flips = samples.windows(2).filter(|w| w[0].1 != w[1].1).map(|w| w[1]);
+    samples.first().copied().into_iter().chain(flips).chain(samples.last().copied()).collect()
 }
 
 /// The sampler's timeline, once it has ended.
@@ -297,7 +310,16 @@ fn both_held(giver: &[(f64, bool)], taker: &[(f64, bool)]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::both_held;
+    use super::{both_held, changes};
+
+    #[test]
+    fn a_timeline_is_told_by_its_ends_and_flips() {
+        assert_eq!(changes(&[]), []);
+        let steady = [(1.0, true), (1.02, true), (1.04, true)];
+        assert_eq!(changes(&steady), [(1.0, true), (1.04, true)]);
+        let handed = [(1.0, true), (1.02, false), (1.04, false), (2.0, true), (2.02, true)];
+        assert_eq!(changes(&handed), [(1.0, true), (1.02, false), (2.0, true), (2.02, true)]);
+    }
 
     #[test]
     fn two_timelines_overlap_only_where_both_hold() {
