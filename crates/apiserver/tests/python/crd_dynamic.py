@@ -2,7 +2,9 @@
 CRD created through ApiextensionsV1Api, then the CronTabs found by
 discovery and created, listed, patched, watched and deleted. Exits non-zero
 on any mismatch."""
+import os
 import sys
+import tempfile
 import yaml
 from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
@@ -19,7 +21,11 @@ assert created.metadata.name == "crontabs.stable.example.com"
 conds = {c.type: c.status for c in created.status.conditions}
 assert conds.get("Established") == "True", conds
 
-dyn = dynamic.DynamicClient(api_client)
+# Its discovery cache in a file of its own: the default is one per server URL
+# in /tmp, and a port used again by a later apiserver would read stale groups.
+cache = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+os.unlink(cache)
+dyn = dynamic.DynamicClient(api_client, cache_file=cache)
 crontabs = dyn.resources.get(api_version="stable.example.com/v1", kind="CronTab")
 assert crontabs.namespaced and crontabs.short_names == ["ct"], (crontabs.namespaced, crontabs.short_names)
 
@@ -50,4 +56,5 @@ for ev in crontabs.watch(namespace="default", resource_version=rv, timeout=10):
     if ev["type"] == "DELETED":
         break
 assert events == [("DELETED", "py-cron")], events
+os.unlink(cache)
 print("python dynamic client on a CRD ok")
