@@ -2,7 +2,7 @@
 //! registry's edge: the manager and time come from here, the rules from
 //! `api::managed_fields` (pure).
 
-use super::WriteOptions;
+use super::{now, WriteOptions};
 use crate::error::ApiError;
 use api::managed_fields::{self as mf, fieldpath::Display, types::shape_of, Manager};
 use api::resources::ResourceType;
@@ -14,10 +14,6 @@ fn manager(resource: &ResourceType, subresource: Option<&str>, opts: &WriteOptio
         api_version: resource.api_version(),
         subresource: subresource.filter(|s| *s == "status").map(String::from),
     })
-}
-
-fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A create: its manager owns what it set (`Update`, or `Apply` when an apply creates).

@@ -142,6 +142,7 @@ fn strategy(resource: &ResourceType) -> &'static dyn Strategy {
     }
 }
 
+/// Now as Kubernetes writes a time (metav1.Time: RFC 3339, whole seconds, UTC).
 fn now() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
