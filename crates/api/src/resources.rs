@@ -502,6 +502,13 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
     out
 }
 
+/// Whether any resource is served in `group`/`version`: every request asks,
+/// so it looks without building [`group_versions`]'s list.
+pub fn serves_group_version(group: &str, version: &str) -> bool {
+    let is = |r: &&ResourceType| r.group == group && r.version == version;
+    ALL.iter().any(is) || CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().any(is)
+}
+
 /// Every resource in upstream's discovery order: by group version (core
 /// first), then by plural within it, whatever the order of [`ALL`]'s rows.
 /// kubectl follows it, e.g. `get all` lists pods before services.
@@ -515,7 +522,7 @@ pub fn discovery_order() -> Vec<&'static ResourceType> {
 /// Looks a resource up by group, version and URL plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
     let is = |r: &&ResourceType| r.group == group && r.version == version && r.plural == plural;
-    ALL.iter().copied().find(is).or_else(|| custom_rows().into_iter().find(is))
+    ALL.iter().copied().find(is).or_else(|| CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().copied().find(is))
 }
 
 /// Looks a resource up by what a user types: plural, singular, short name or

@@ -107,6 +107,12 @@ fn group_versions_are_listed_once_core_first() {
             ("autoscaling", "v1"),
         ]
     );
+    for (group, version) in group_versions() {
+        assert!(serves_group_version(group, version), "{group}/{version}");
+    }
+    for (group, version) in [("", "v2"), ("apps", "v1beta1"), ("extensions", "v1"), ("v1", ""), ("", "")] {
+        assert!(!serves_group_version(group, version), "{group}/{version}");
+    }
     let groups = groups();
     assert_eq!(groups.iter().find(|(g, _)| *g == "autoscaling").unwrap().1, ["v2", "v1"]);
     assert_eq!(groups.len(), group_versions().len() - 1);

@@ -45,7 +45,7 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(ApiError::no_route()),
     };
-    if !resources::group_versions().contains(&(group, version)) {
+    if !resources::serves_group_version(group, version) {
         return Err(ApiError::no_route());
     }
     if rest.is_empty() {
