@@ -56,15 +56,39 @@ fn fastrand_suffix() -> u64 {
 
 pub mod netns;
 
-/// `N` distinct free ports, all held until all are picked.
+/// `N` distinct free ports, all held until all are picked, none handed out
+/// before in this process.
+///
+/// The kernel picks a port at random among the free ones, so two tests of one
+/// binary (they run in parallel) can be told the same port a moment apart:
+/// here about once in a thousand picks. The second server then fails to
+/// bind while the first answers on its port, and two tests share one etcd
+/// without knowing (a CRD of one test seen by another). Remembering every
+/// port given out makes that impossible within a test binary; test binaries
+/// run one at a time.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("free port")).collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held: Vec<TcpListener> = Vec::new();
+    let mut picked = Vec::with_capacity(N);
+    while picked.len() < N {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
+        let port = listener.local_addr().expect("local addr").port();
+        // Held (also when refused) until the end: the kernel cannot offer it again meanwhile.
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            picked.push(port);
+        }
+        held.push(listener);
+    }
+    std::array::from_fn(|i| picked[i])
 }
 
-/// A free TCP port on loopback (the OS picks; we release it at once).
+/// A free TCP port on loopback (the OS picks; we release it at once), never
+/// one handed out before in this process (see [`free_ports`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    let [port] = free_ports();
+    port
 }
 
 fn wait_for_port(port: u16, within: Duration) -> bool {
@@ -177,12 +201,14 @@ impl Etcd {
 
     fn launch(dir: &ScratchDir, [client, peer]: [u16; 2]) -> Option<Proc> {
         let url = format!("http://127.0.0.1:{client}");
+        let name = member_name(peer);
         let child = Command::new("etcd")
+            .args(["--name", &name])
             .args(["--data-dir", &dir.0.join("data").to_string_lossy()])
             .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
             .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
             .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .args(["--initial-cluster", &format!("default=http://127.0.0.1:{peer}")])
+            .args(["--initial-cluster", &format!("{name}=http://127.0.0.1:{peer}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -193,13 +219,19 @@ impl Etcd {
         // is done can take long to come back, so it must answer before a
         // test may stop it.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while listening && !etcd_answers(&url) {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // And it must be this etcd answering: one that could not bind its
+        // port would find another test's etcd there (see `free_ports`).
+        if !listening {
+            return None;
         }
-        listening.then_some(proc)
+        loop {
+            match etcd_answering(&url, &name) {
+                Answer::Ours => return Some(proc),
+                Answer::Another => return None,
+                Answer::NotYet if Instant::now() > deadline => return None,
+                Answer::NotYet => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 
     /// The process id, while running (to freeze it: `kill -STOP`).
@@ -221,18 +253,46 @@ impl Etcd {
     /// Whether etcd answers a read (it listens before it has elected itself
     /// leader, and on a loaded machine a restart can take seconds more).
     pub fn answers(&self) -> bool {
-        etcd_answers(&self.url)
+        etcd_answering(&self.url, &member_name(self.ports[1])) == Answer::Ours
     }
 }
 
-fn etcd_answers(url: &str) -> bool {
-    Command::new("etcdctl")
-        .args(["--endpoints", url, "--command-timeout=2s", "get", "--limit=1", "--keys-only", "/"])
-        .env("ETCDCTL_API", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Who answers at an etcd's client URL.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    NotYet,
+    Ours,
+    /// An etcd that is not the member we started.
+    Another,
+}
+
+/// The member name of the etcd with this peer port: unique among the etcds
+/// running at once, so an answer tells whose etcd gave it.
+fn member_name(peer: u16) -> String {
+    format!("e2e-{}-{peer}", std::process::id())
+}
+
+/// Whether the etcd at `url` serves a read, and whether it is the member `name`.
+fn etcd_answering(url: &str, name: &str) -> Answer {
+    let etcdctl = |args: &[&str]| {
+        Command::new("etcdctl")
+            .args(["--endpoints", url, "--command-timeout=2s"])
+            .args(args)
+            .env("ETCDCTL_API", "3")
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    if etcdctl(&["get", "--limit=1", "--keys-only", "/"]).is_none() {
+        return Answer::NotYet;
+    }
+    match etcdctl(&["member", "list"]) {
+        // `<id>, started, <name>, <peer URLs>, <client URLs>, <is learner>`
+        Some(o) if String::from_utf8_lossy(&o.stdout).split(", ").any(|field| field == name) => Answer::Ours,
+        Some(_) => Answer::Another,
+        None => Answer::NotYet,
+    }
 }
 
 /// The `apiserver` binary, running against an [`Etcd`].
@@ -591,6 +651,27 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_port_is_handed_out_twice() {
+        // About one pick in a thousand repeats one of the twenty before it
+        // when the kernel alone chooses: thousands of picks would repeat.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3000 {
+            assert!(seen.insert(super::free_port()), "a port handed out twice");
+        }
+        let [a, b] = super::free_ports();
+        assert!(a != b && !seen.contains(&a) && !seen.contains(&b));
+    }
+
+    #[test]
+    fn an_etcd_that_finds_another_on_its_port_is_not_taken_for_started() {
+        let running = super::Etcd::start();
+        let dir = super::ScratchDir::new("etcd-twin");
+        // Its client port is the running etcd's: it cannot bind, the other answers there.
+        let twin = super::Etcd::launch(&dir, [running.ports[0], super::free_port()]);
+        assert!(twin.is_none(), "an etcd that could not bind was taken for started");
+        assert!(running.answers());
+    }
     use super::*;
 
     #[test]
