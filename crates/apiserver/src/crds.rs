@@ -77,18 +77,20 @@ impl Crds {
         }
         drop(terminating);
         let print = fingerprint(crd);
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.get(&name) == Some(&print) {
-                return;
-            }
-            seen.insert(name.clone(), print);
+        // A CRD is learned twice, from its write and from the watch, on two
+        // tasks: the lock is held until its rows are in the table, so the
+        // second to come, finding it known, knows it is served (a create
+        // must not answer before its CRD serves).
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.get(&name) == Some(&print) {
+            return;
         }
         let rows = api::crd::rows(crd);
         for row in &rows {
             self.ensure_cache(row, revision);
         }
         resources::set_custom(&name, rows);
+        seen.insert(name, print);
     }
 
     /// Stops serving the deleted `crd`, unless a newer CRD of its name

@@ -301,3 +301,30 @@ fn a_second_apiserver_learns_crds_from_etcd() {
     kubectl_ok(&kc1, &["delete", "crd", "crontabs.stable.example.com"]);
     eventually("the second apiserver forgets crontabs", || get_json(&api2, CRONTABS).0, |c| *c == 404);
 }
+
+/// A created CRD serves the moment its create answers (upstream's clients
+/// create objects right after): thirty CRDs, each followed at once by an
+/// object of its kind. The apiserver learns a CRD twice, from its own write
+/// and from the watch; when the watch came first, the write's learning saw
+/// the CRD as known and answered before the watch's had published its rows
+/// (a 404 for the object, or a second CRD of the kind accepted).
+#[test]
+fn a_crd_serves_as_soon_as_its_create_answers() {
+    let etcd = Etcd::start();
+    let (api, _kc) = start(&etcd);
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    for i in 0..30 {
+        let crd = json!({"metadata": {"name": format!("things{i}.race.example.com")},
+            "spec": {"group": "race.example.com", "scope": "Cluster",
+                "names": {"plural": format!("things{i}"), "kind": format!("Thing{i}")},
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": schema}]}});
+        let (code, body) = http("POST", &api.url, crds, Some("application/json"), &crd.to_string());
+        assert_eq!(code, 201, "{body}");
+        let thing =
+            json!({"apiVersion": "race.example.com/v1", "kind": format!("Thing{i}"), "metadata": {"name": "t"}});
+        let path = format!("/apis/race.example.com/v1/things{i}");
+        let (code, body) = http("POST", &api.url, &path, Some("application/json"), &thing.to_string());
+        assert_eq!(code, 201, "CRD {i}: {body}");
+    }
+}
