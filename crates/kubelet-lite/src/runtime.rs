@@ -93,6 +93,13 @@ pub fn netns_name(uid: &str) -> String {
     format!("kl-{}", &uid.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>())
 }
 
+/// The veth pair of a pod's namespace: the node's end (in the bridge) and
+/// the pod's (renamed `eth0` once inside).
+fn veth_names(netns: &str) -> (String, String) {
+    let suffix = netns.trim_start_matches("kl-");
+    (format!("klh{suffix}"), format!("klp{suffix}"))
+}
+
 impl Runtime {
     pub fn gateway(&self) -> Ipv4Addr {
         self.pod_cidr.hosts().next().unwrap_or(self.pod_cidr.network())
@@ -118,8 +125,7 @@ impl Runtime {
 
     /// `ip netns add`, a veth into the bridge, the address and the route.
     pub fn create(&self, netns: &str, addr: Ipv4Addr) -> anyhow::Result<()> {
-        let suffix = netns.trim_start_matches("kl-");
-        let (outer, inner) = (format!("klh{suffix}"), format!("klp{suffix}"));
+        let (outer, inner) = veth_names(netns);
         let _ = ip(&["netns", "del", netns]);
         let _ = ip(&["link", "del", &outer]);
         ip(&["netns", "add", netns])?;
@@ -232,10 +238,20 @@ impl Runtime {
     /// run of the agent started and this one adopted) and removes the
     /// namespace (its veth goes with it) and its `/etc` files.
     pub fn destroy(&self, sandbox: &mut Sandbox) {
-        let pids = ip(&["netns", "pids", &sandbox.netns]).unwrap_or_default();
-        let pids: Vec<&str> = pids.split_whitespace().collect();
-        if !pids.is_empty() {
+        // The pod leaves the network first: deleting the node's end of the
+        // veth deletes the pod's too. A namespace lives on while any process
+        // is in it (one forked as the others were killed, say), and with it
+        // an eth0 answering ARP for an address the next pod may be given.
+        let _ = ip(&["link", "del", &veth_names(&sandbox.netns).0]);
+        // Killed until none is left: a process may fork while the others die.
+        for _ in 0..5 {
+            let pids = ip(&["netns", "pids", &sandbox.netns]).unwrap_or_default();
+            let pids: Vec<&str> = pids.split_whitespace().collect();
+            if pids.is_empty() {
+                break;
+            }
             let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = ip(&["netns", "del", &sandbox.netns]);
         let _ = std::fs::remove_dir_all(self.etc_netns.join(&sandbox.netns));
@@ -287,5 +303,38 @@ mod tests {
         assert_eq!(rt.allocate(&taken), Some(Ipv4Addr::new(10, 244, 1, 3)));
         let tiny = runtime("b", "10.0.0.0/30");
         assert_eq!(tiny.allocate(&[Ipv4Addr::new(10, 0, 0, 2)].into()), None);
+    }
+
+    /// A pod's namespace can outlive its deletion (here a bind mount holds
+    /// it, as a process forked while the others were killed would): its
+    /// eth0 must not stay on the bridge, answering for an address the next
+    /// pod may be given. (Real bridge and namespaces, on this host: root.)
+    #[test]
+    fn a_destroyed_pod_leaves_the_bridge_even_if_its_namespace_lives_on() {
+        let tag = std::process::id() % 100_000;
+        let (bridge, netns) = (format!("kltst{tag}"), format!("kl-t{tag}"));
+        let rt = Runtime {
+            bridge: bridge.clone(),
+            pod_cidr: "10.250.77.0/24".parse().unwrap(),
+            self_exe: PathBuf::new(),
+            cluster_dns_exe: PathBuf::new(),
+            etc_netns: std::env::temp_dir().join(format!("kltst-etc-{tag}")),
+            pod_logs_dir: PathBuf::new(),
+            root_dir: PathBuf::new(),
+        };
+        rt.ensure_bridge().unwrap();
+        rt.create(&netns, Ipv4Addr::new(10, 250, 77, 2)).unwrap();
+        let holder = std::env::temp_dir().join(format!("kltst-hold-{tag}"));
+        std::fs::write(&holder, "").unwrap();
+        let held = Command::new("mount").arg("--bind").arg(format!("/run/netns/{netns}")).arg(&holder).status();
+        assert!(held.is_ok_and(|s| s.success()), "mount --bind the namespace");
+        rt.destroy(&mut Sandbox { netns: netns.clone(), ip: Ipv4Addr::new(10, 250, 77, 2) });
+        let ports = ip(&["link", "show", "master", &bridge]);
+        let veth = ip(&["link", "show", &veth_names(&netns).0]);
+        let _ = Command::new("umount").arg(&holder).status();
+        let _ = std::fs::remove_file(&holder);
+        let _ = ip(&["link", "del", &bridge]);
+        assert_eq!(ports.unwrap().trim(), "", "the bridge still has a port");
+        assert!(veth.is_err(), "the node's end of the pod's veth is still there");
     }
 }
