@@ -455,6 +455,12 @@ fn custom_rows() -> Vec<&'static ResourceType> {
     CUSTOM.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// The first row `is` holds for: the static rows, then the CRDs' (looked at
+/// in place, not copied: every request looks its resource up).
+fn find_row(is: impl Fn(&&'static ResourceType) -> bool) -> Option<&'static ResourceType> {
+    ALL.iter().copied().find(&is).or_else(|| CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().copied().find(is))
+}
+
 /// Replaces the rows served for the CRD `crd_name` (none: it is gone).
 pub fn set_custom(crd_name: &str, rows: Vec<&'static ResourceType>) {
     let mut table = CUSTOM.write().unwrap_or_else(|e| e.into_inner());
@@ -505,8 +511,7 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
 /// Whether any resource is served in `group`/`version`: every request asks,
 /// so it looks without building [`group_versions`]'s list.
 pub fn serves_group_version(group: &str, version: &str) -> bool {
-    let is = |r: &&ResourceType| r.group == group && r.version == version;
-    ALL.iter().any(is) || CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().any(is)
+    find_row(|r| r.group == group && r.version == version).is_some()
 }
 
 /// Every resource in upstream's discovery order: by group version (core
@@ -521,8 +526,7 @@ pub fn discovery_order() -> Vec<&'static ResourceType> {
 
 /// Looks a resource up by group, version and URL plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-    let is = |r: &&ResourceType| r.group == group && r.version == version && r.plural == plural;
-    ALL.iter().copied().find(is).or_else(|| CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().copied().find(is))
+    find_row(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Looks a resource up by what a user types: plural, singular, short name or

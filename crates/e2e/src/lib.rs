@@ -62,10 +62,9 @@ pub mod netns;
 /// The kernel picks a port at random among the free ones, so two tests of one
 /// binary (they run in parallel) can be told the same port a moment apart:
 /// here about once in a thousand picks. The second server then fails to
-/// bind while the first answers on its port, and two tests share one etcd
-/// without knowing (a CRD of one test seen by another). Remembering every
-/// port given out makes that impossible within a test binary; test binaries
-/// run one at a time.
+/// bind while the first answers on its port, and two tests could share one
+/// etcd without knowing. Remembering every port given out makes that
+/// impossible within a test binary; test binaries run one at a time.
 pub fn free_ports<const N: usize>() -> [u16; N] {
     static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
@@ -214,16 +213,14 @@ impl Etcd {
             .spawn()
             .expect("etcd is not installed: run scripts/install-deps");
         let mut proc = Proc(child, None);
-        let listening = wait_for_port(client, Duration::from_secs(20)) && proc.0.try_wait().ok().flatten().is_none();
-        // Listening is not serving: an etcd killed before its first election
-        // is done can take long to come back, so it must answer before a
-        // test may stop it.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // And it must be this etcd answering: one that could not bind its
-        // port would find another test's etcd there (see `free_ports`).
-        if !listening {
+        if !wait_for_port(client, Duration::from_secs(20)) || proc.0.try_wait().ok().flatten().is_some() {
             return None;
         }
+        // Listening is not serving: an etcd killed before its first election
+        // is done can take long to come back, so it must answer before a
+        // test may stop it. And it must be this etcd answering: one that
+        // could not bind its port would find another's there (see `free_ports`).
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match etcd_answering(&url, &name) {
                 Answer::Ours => return Some(proc),
@@ -250,8 +247,8 @@ impl Etcd {
         self.proc = Some(Self::launch(&self.dir, self.ports).expect("etcd did not start again"));
     }
 
-    /// Whether etcd answers a read (it listens before it has elected itself
-    /// leader, and on a loaded machine a restart can take seconds more).
+    /// Whether this etcd answers a read (it listens before it has elected
+    /// itself leader, and on a loaded machine a restart can take seconds more).
     pub fn answers(&self) -> bool {
         etcd_answering(&self.url, &member_name(self.ports[1])) == Answer::Ours
     }
@@ -651,28 +648,29 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn no_port_is_handed_out_twice() {
         // About one pick in a thousand repeats one of the twenty before it
         // when the kernel alone chooses: thousands of picks would repeat.
         let mut seen = std::collections::HashSet::new();
         for _ in 0..3000 {
-            assert!(seen.insert(super::free_port()), "a port handed out twice");
+            assert!(seen.insert(free_port()), "a port handed out twice");
         }
-        let [a, b] = super::free_ports();
+        let [a, b] = free_ports();
         assert!(a != b && !seen.contains(&a) && !seen.contains(&b));
     }
 
     #[test]
     fn an_etcd_that_finds_another_on_its_port_is_not_taken_for_started() {
-        let running = super::Etcd::start();
-        let dir = super::ScratchDir::new("etcd-twin");
+        let running = Etcd::start();
+        let dir = ScratchDir::new("etcd-twin");
         // Its client port is the running etcd's: it cannot bind, the other answers there.
-        let twin = super::Etcd::launch(&dir, [running.ports[0], super::free_port()]);
+        let twin = Etcd::launch(&dir, [running.ports[0], free_port()]);
         assert!(twin.is_none(), "an etcd that could not bind was taken for started");
         assert!(running.answers());
     }
-    use super::*;
 
     #[test]
     fn a_panic_in_a_childs_stderr_fails_the_test() {
